@@ -1,0 +1,62 @@
+"""The pure Grid domain: values, events, the Grid aggregate and its rules (stdlib only)."""
+
+from __future__ import annotations
+
+from domain.errors import DomainError, ErrorCategory
+from domain.events import (
+    GridCreated,
+    GridEvent,
+    RoverBlocked,
+    RoverCreated,
+    RoverMovedBackward,
+    RoverMovedForward,
+    RoverTurnedLeft,
+    RoverTurnedRight,
+)
+from domain.grid import MAX_GRID_SIZE, MAX_OBSTACLES, MAX_ROVERS, CommandOutcome, Grid
+from domain.snapshot import SNAPSHOT_SCHEMA, GridSnapshot
+from domain.state import GridState, RoverState, evolve, replay
+from domain.values import (
+    MAX_COMMANDS,
+    BlockedBy,
+    Command,
+    Direction,
+    GridId,
+    Position,
+    RoverId,
+    Topology,
+    parse_commands,
+)
+
+__all__ = [
+    "MAX_COMMANDS",
+    "MAX_GRID_SIZE",
+    "MAX_OBSTACLES",
+    "MAX_ROVERS",
+    "SNAPSHOT_SCHEMA",
+    "BlockedBy",
+    "Command",
+    "CommandOutcome",
+    "Direction",
+    "DomainError",
+    "ErrorCategory",
+    "Grid",
+    "GridCreated",
+    "GridEvent",
+    "GridId",
+    "GridSnapshot",
+    "GridState",
+    "Position",
+    "RoverBlocked",
+    "RoverCreated",
+    "RoverId",
+    "RoverMovedBackward",
+    "RoverMovedForward",
+    "RoverState",
+    "RoverTurnedLeft",
+    "RoverTurnedRight",
+    "Topology",
+    "evolve",
+    "parse_commands",
+    "replay",
+]

@@ -1,0 +1,387 @@
+"""The Grid aggregate root: every rule about grids and the rovers on them."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from domain.errors import (
+    CellHasObstacleError,
+    CellOccupiedByRoverError,
+    EventHistoryInvalidError,
+    InvalidDirectionError,
+    InvalidGridSizeError,
+    InvalidObstacleError,
+    InvalidPositionError,
+    InvalidTopologyError,
+    PositionOutsideGridError,
+    RoverAlreadyExistsError,
+    RoverNotFoundError,
+    TooManyRoversError,
+)
+from domain.events import (
+    GridCreated,
+    GridEvent,
+    RoverBlocked,
+    RoverCreated,
+    RoverMovedBackward,
+    RoverMovedForward,
+    RoverTurnedLeft,
+    RoverTurnedRight,
+)
+from domain.snapshot import GridSnapshot
+from domain.state import GridFold, GridState, RoverState, evolve
+from domain.values import (
+    BlockedBy,
+    Command,
+    Direction,
+    GridId,
+    Position,
+    RoverId,
+    Topology,
+    parse_commands,
+)
+
+__all__ = ["MAX_GRID_SIZE", "MAX_OBSTACLES", "MAX_ROVERS", "CommandOutcome", "Grid", "evolve"]
+
+MAX_GRID_SIZE = 10_000
+MAX_ROVERS = 1_000
+# Not in the kata; it bounds the size of one GridCreated event (the store caps event size).
+MAX_OBSTACLES = 10_000
+
+
+@dataclass(frozen=True, slots=True)
+class CommandOutcome:
+    """What a rover command did: its new events, the rover after them, the block if any."""
+
+    events: tuple[GridEvent, ...]
+    rover: RoverState
+    blocked: RoverBlocked | None
+    version: int  # the grid's version once these events are stored
+
+
+def _is_int(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _check_size(value: object, field: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_GRID_SIZE:
+        raise InvalidGridSizeError(
+            f"{field} must be an integer in 1..{MAX_GRID_SIZE}, not {value!r}",
+            field=field,
+            value=value,
+        )
+    return value
+
+
+def _as_position(value: object, field: str) -> Position:
+    if isinstance(value, tuple) and len(value) == 2:
+        x, y = value
+        if _is_int(x) and _is_int(y):
+            return Position(x, y)
+    raise InvalidPositionError(f"{field} must be a pair of integers, not {value!r}", field=field)
+
+
+def _check_obstacles(obstacles: Iterable[Position], width: int, height: int) -> frozenset[Position]:
+    seen: set[Position] = set()
+    for index, raw in enumerate(obstacles):
+        field = f"obstacles[{index}]"
+        if index >= MAX_OBSTACLES:
+            raise InvalidObstacleError(
+                f"at most {MAX_OBSTACLES} obstacles are allowed",
+                field="obstacles",
+                reason="TOO_MANY_OBSTACLES",
+            )
+        cell = _as_position(raw, field)
+        if not (0 <= cell.x < width and 0 <= cell.y < height):
+            raise InvalidObstacleError(
+                f"obstacle {cell} is outside the {width}x{height} grid",
+                field=field,
+                reason="OBSTACLE_OUTSIDE_GRID",
+                index=index,
+            )
+        if cell in seen:
+            raise InvalidObstacleError(
+                f"obstacle {cell} is listed twice",
+                field=field,
+                reason="OBSTACLE_DUPLICATE",
+                index=index,
+            )
+        seen.add(cell)
+    return frozenset(seen)
+
+
+class Grid:
+    """The aggregate root: one grid, its fixed obstacles and every rover on it.
+
+    It is the consistency boundary for collisions, so every rover command goes through it.
+    Command methods check the rules, raise DomainError subclasses on bad requests, and record
+    new events with ``_apply``. ``version`` counts the events loaded from the store (GridCreated
+    is version 1); ``changes`` holds those recorded since, to be appended by the application.
+    """
+
+    __slots__ = ("_changes", "_fold", "_frozen", "_version")
+
+    def __init__(self, fold: GridFold, version: int) -> None:
+        self._fold = fold
+        self._version = version
+        self._changes: list[GridEvent] = []
+        self._frozen: GridState | None = None
+
+    # --- loading ---------------------------------------------------------------------------
+
+    @classmethod
+    def create(
+        cls,
+        grid_id: GridId | str,
+        width: int,
+        height: int,
+        topology: Topology = Topology.BOUNDED,
+        obstacles: Iterable[Position] = (),
+    ) -> Grid:
+        """A new grid whose only change is GridCreated; nothing is recorded if a rule fails."""
+        checked_id = GridId(grid_id)
+        checked_width = _check_size(width, "width")
+        checked_height = _check_size(height, "height")
+        if not isinstance(topology, Topology):
+            raise InvalidTopologyError(
+                f"topology must be a Topology, not {topology!r}", field="topology"
+            )
+        cells = _check_obstacles(obstacles, checked_width, checked_height)
+        created = GridCreated(
+            grid_id=checked_id,
+            width=checked_width,
+            height=checked_height,
+            topology=topology,
+            obstacles=cells,
+        )
+        grid = cls(GridFold.start(created), version=0)
+        grid._changes.append(created)
+        return grid
+
+    @classmethod
+    def from_events(cls, events: Iterable[GridEvent]) -> Grid:
+        """Rehydrate from the whole history (EventHistoryInvalidError if it cannot be right)."""
+        iterator = iter(events)
+        first = next(iterator, None)
+        if first is None:
+            raise EventHistoryInvalidError("a grid's history cannot be empty")
+        fold = GridFold.start(first)
+        return cls._load(fold, 1, iterator)
+
+    @classmethod
+    def from_snapshot(cls, snapshot: GridSnapshot, tail: Iterable[GridEvent] = ()) -> Grid:
+        """Rehydrate from a snapshot plus the events stored after it."""
+        return cls._load(GridFold(snapshot.state), snapshot.version, iter(tail))
+
+    @classmethod
+    def _load(cls, fold: GridFold, version: int, events: Iterable[GridEvent]) -> Grid:
+        apply = fold.apply
+        count = 0
+        for event in events:
+            apply(event)
+            count += 1
+        return cls(fold, version + count)
+
+    # --- reading ---------------------------------------------------------------------------
+
+    @property
+    def id(self) -> GridId:
+        return self._fold.grid_id
+
+    @property
+    def version(self) -> int:
+        """Events loaded from the store: the expected version when appending ``changes``."""
+        return self._version
+
+    @property
+    def current_version(self) -> int:
+        """The version once ``changes`` are stored."""
+        return self._version + len(self._changes)
+
+    @property
+    def changes(self) -> tuple[GridEvent, ...]:
+        """Events recorded since loading, oldest first."""
+        return tuple(self._changes)
+
+    @property
+    def state(self) -> GridState:
+        """The current state (including ``changes``), frozen."""
+        if self._frozen is None:
+            self._frozen = self._fold.freeze()
+        return self._frozen
+
+    def rover(self, rover_id: RoverId) -> RoverState:
+        """One rover's state; RoverNotFoundError if the grid has no such rover."""
+        fold = self._fold
+        position = fold.positions.get(rover_id)
+        if position is None:
+            raise RoverNotFoundError(fold.grid_id, rover_id)
+        return RoverState(rover_id, position, fold.facings[rover_id])
+
+    def snapshot(self) -> GridSnapshot:
+        """The state at ``current_version``; take it once the changes are stored."""
+        return GridSnapshot(self.state, self.current_version)
+
+    def clear_changes(self) -> tuple[GridEvent, ...]:
+        """Hand over the recorded changes once stored; ``version`` moves past them."""
+        changes = tuple(self._changes)
+        self._version += len(changes)
+        self._changes.clear()
+        return changes
+
+    # --- commands --------------------------------------------------------------------------
+
+    def create_rover(
+        self, rover_id: RoverId | str, position: Position, facing: Direction
+    ) -> CommandOutcome:
+        """Land a rover on a free cell inside the grid."""
+        fold = self._fold
+        checked_id = RoverId(rover_id)
+        cell = _as_position(position, "position")
+        if not isinstance(facing, Direction):
+            raise InvalidDirectionError(
+                f"facing must be a Direction, not {facing!r}", field="facing"
+            )
+        if checked_id in fold.positions:
+            raise RoverAlreadyExistsError(fold.grid_id, checked_id)
+        if not 0 <= cell.x < fold.width:
+            raise PositionOutsideGridError(
+                f"x={cell.x} is outside the grid (0..{fold.width - 1})",
+                field="position.x",
+                x=cell.x,
+                y=cell.y,
+            )
+        if not 0 <= cell.y < fold.height:
+            raise PositionOutsideGridError(
+                f"y={cell.y} is outside the grid (0..{fold.height - 1})",
+                field="position.y",
+                x=cell.x,
+                y=cell.y,
+            )
+        if cell in fold.obstacles:
+            raise CellHasObstacleError(cell.x, cell.y)
+        occupant = fold.occupancy.get(cell)
+        if occupant is not None:
+            raise CellOccupiedByRoverError(cell.x, cell.y, occupant)
+        if len(fold.positions) >= MAX_ROVERS:
+            raise TooManyRoversError(fold.grid_id, MAX_ROVERS)
+        event = RoverCreated(
+            grid_id=fold.grid_id, rover_id=checked_id, position=cell, facing=facing
+        )
+        self._apply(event)
+        return CommandOutcome((event,), self.rover(checked_id), None, self.current_version)
+
+    def move_forward(self, rover_id: RoverId) -> CommandOutcome:
+        """One cell along the rover's facing, or RoverBlocked."""
+        return self._run(rover_id, (Command.F,))
+
+    def move_backward(self, rover_id: RoverId) -> CommandOutcome:
+        """One cell against the rover's facing, or RoverBlocked."""
+        return self._run(rover_id, (Command.B,))
+
+    def turn_left(self, rover_id: RoverId) -> CommandOutcome:
+        """Turn 90 degrees counter-clockwise."""
+        return self._run(rover_id, (Command.L,))
+
+    def turn_right(self, rover_id: RoverId) -> CommandOutcome:
+        """Turn 90 degrees clockwise."""
+        return self._run(rover_id, (Command.R,))
+
+    def execute(self, rover_id: RoverId, commands: str) -> CommandOutcome:
+        """Run a sequence such as ``"LMLMLMLMM"``; it stops at the first block.
+
+        The whole text is validated first: a bad character raises InvalidCommandCharacterError
+        and records nothing.
+        """
+        return self._run(rover_id, parse_commands(commands))
+
+    def _run(self, rover_id: RoverId, commands: tuple[Command, ...]) -> CommandOutcome:
+        fold = self._fold
+        position = fold.positions.get(rover_id)
+        if position is None:
+            raise RoverNotFoundError(fold.grid_id, rover_id)
+        events = _simulate(fold, rover_id, position, fold.facings[rover_id], commands)
+        # Events are computed first and applied together: one sequence is one atomic change.
+        for event in events:
+            self._apply(event)
+        last = events[-1]
+        blocked = last if isinstance(last, RoverBlocked) else None
+        return CommandOutcome(tuple(events), self.rover(rover_id), blocked, self.current_version)
+
+    def _apply(self, event: GridEvent) -> None:
+        """Record a new event and fold it into the state."""
+        self._fold.apply(event)
+        self._changes.append(event)
+        self._frozen = None
+
+
+def _simulate(
+    fold: GridFold,
+    rover_id: RoverId,
+    position: Position,
+    facing: Direction,
+    commands: tuple[Command, ...],
+) -> list[GridEvent]:
+    """The events of one rover's sequence. Only this rover moves, so the others stand still."""
+    grid_id = fold.grid_id
+    width, height = fold.width, fold.height
+    toroidal = fold.topology is Topology.TOROIDAL
+    obstacles, occupancy = fold.obstacles, fold.occupancy
+    events: list[GridEvent] = []
+    for index, command in enumerate(commands):
+        if command is Command.L or command is Command.R:
+            turned = facing.left() if command is Command.L else facing.right()
+            kind = RoverTurnedLeft if command is Command.L else RoverTurnedRight
+            events.append(
+                kind(
+                    grid_id=grid_id,
+                    rover_id=rover_id,
+                    position=position,
+                    from_facing=facing,
+                    to_facing=turned,
+                )
+            )
+            facing = turned
+            continue
+        dx, dy = facing.delta
+        if command is Command.B:
+            dx, dy = -dx, -dy
+        x, y = position.x + dx, position.y + dy
+        if toroidal:
+            x, y = x % width, y % height
+        target = Position(x, y)
+        blocker: BlockedBy | None = None
+        occupant = occupancy.get(target)
+        if not (0 <= x < width and 0 <= y < height):
+            blocker = BlockedBy.EDGE
+        elif target in obstacles:
+            blocker = BlockedBy.OBSTACLE
+        elif occupant is not None and occupant != rover_id:
+            blocker = BlockedBy.ROVER
+        if blocker is not None:
+            events.append(
+                RoverBlocked(
+                    grid_id=grid_id,
+                    rover_id=rover_id,
+                    position=position,
+                    facing=facing,
+                    target=target,
+                    blocked_by=blocker,
+                    blocking_rover_id=occupant if blocker is BlockedBy.ROVER else None,
+                    unexecuted_commands="".join(c.value for c in commands[index:]),
+                )
+            )
+            break
+        moved = RoverMovedForward if command is Command.F else RoverMovedBackward
+        events.append(
+            moved(
+                grid_id=grid_id,
+                rover_id=rover_id,
+                from_position=position,
+                to_position=target,
+                facing=facing,
+            )
+        )
+        position = target
+    return events
