@@ -25,7 +25,16 @@ from collections.abc import Sequence
 from importlib import resources
 from pathlib import Path
 
-__all__ = ["REPO_ROOT", "SOURCE_DIRS", "GenerationError", "generate", "main", "proto_files"]
+__all__ = [
+    "REPO_ROOT",
+    "SOURCE_DIRS",
+    "GenerationError",
+    "bundled_include_dir",
+    "generate",
+    "main",
+    "proto_files",
+    "protoc_arguments",
+]
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
@@ -65,7 +74,7 @@ def _plugin(name: str) -> str:
     return on_path
 
 
-def _bundled_includes() -> str:
+def bundled_include_dir() -> str:
     """The directory of the .proto files shipped with grpcio-tools (google/protobuf/...)."""
     return str(resources.files("grpc_tools") / "_proto")
 
@@ -76,7 +85,7 @@ def protoc_arguments(out_dir: Path, files: Sequence[str]) -> list[str]:
     return [
         "grpc_tools.protoc",
         "-I.",
-        f"-I{_bundled_includes()}",
+        f"-I{bundled_include_dir()}",
         f"--plugin=protoc-gen-mypy={_plugin('protoc-gen-mypy')}",
         f"--plugin=protoc-gen-mypy_grpc={_plugin('protoc-gen-mypy_grpc')}",
         f"--python_out={out}",
