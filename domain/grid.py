@@ -10,9 +10,6 @@ from domain.errors import (
     CellOccupiedByRoverError,
     EventHistoryInvalidError,
     InvalidDirectionError,
-    InvalidGridSizeError,
-    InvalidObstacleError,
-    InvalidPositionError,
     InvalidTopologyError,
     PositionOutsideGridError,
     RoverAlreadyExistsError,
@@ -24,15 +21,19 @@ from domain.events import (
     GridEvent,
     RoverBlocked,
     RoverCreated,
-    RoverMovedBackward,
-    RoverMovedForward,
-    RoverTurnedLeft,
-    RoverTurnedRight,
+)
+from domain.rules import (
+    MAX_GRID_SIZE,
+    MAX_OBSTACLES,
+    MAX_ROVERS,
+    as_position,
+    check_obstacles,
+    check_size,
+    simulate,
 )
 from domain.snapshot import GridSnapshot
 from domain.state import GridFold, GridState, RoverState, evolve
 from domain.values import (
-    BlockedBy,
     Command,
     Direction,
     GridId,
@@ -42,12 +43,17 @@ from domain.values import (
     parse_commands,
 )
 
-__all__ = ["MAX_GRID_SIZE", "MAX_OBSTACLES", "MAX_ROVERS", "CommandOutcome", "Grid", "evolve"]
-
-MAX_GRID_SIZE = 10_000
-MAX_ROVERS = 1_000
-# Not in the kata; it bounds the size of one GridCreated event (the store caps event size).
-MAX_OBSTACLES = 10_000
+# GridState, RoverState and evolve are re-exported: readers look for them beside the aggregate.
+__all__ = [
+    "MAX_GRID_SIZE",
+    "MAX_OBSTACLES",
+    "MAX_ROVERS",
+    "CommandOutcome",
+    "Grid",
+    "GridState",
+    "RoverState",
+    "evolve",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,57 +64,6 @@ class CommandOutcome:
     rover: RoverState
     blocked: RoverBlocked | None
     version: int  # the grid's version once these events are stored
-
-
-def _is_int(value: object) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
-
-
-def _check_size(value: object, field: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_GRID_SIZE:
-        raise InvalidGridSizeError(
-            f"{field} must be an integer in 1..{MAX_GRID_SIZE}, not {value!r}",
-            field=field,
-            value=value,
-        )
-    return value
-
-
-def _as_position(value: object, field: str) -> Position:
-    if isinstance(value, tuple) and len(value) == 2:
-        x, y = value
-        if _is_int(x) and _is_int(y):
-            return Position(x, y)
-    raise InvalidPositionError(f"{field} must be a pair of integers, not {value!r}", field=field)
-
-
-def _check_obstacles(obstacles: Iterable[Position], width: int, height: int) -> frozenset[Position]:
-    seen: set[Position] = set()
-    for index, raw in enumerate(obstacles):
-        field = f"obstacles[{index}]"
-        if index >= MAX_OBSTACLES:
-            raise InvalidObstacleError(
-                f"at most {MAX_OBSTACLES} obstacles are allowed",
-                field="obstacles",
-                reason="TOO_MANY_OBSTACLES",
-            )
-        cell = _as_position(raw, field)
-        if not (0 <= cell.x < width and 0 <= cell.y < height):
-            raise InvalidObstacleError(
-                f"obstacle {cell} is outside the {width}x{height} grid",
-                field=field,
-                reason="OBSTACLE_OUTSIDE_GRID",
-                index=index,
-            )
-        if cell in seen:
-            raise InvalidObstacleError(
-                f"obstacle {cell} is listed twice",
-                field=field,
-                reason="OBSTACLE_DUPLICATE",
-                index=index,
-            )
-        seen.add(cell)
-    return frozenset(seen)
 
 
 class Grid:
@@ -141,13 +96,13 @@ class Grid:
     ) -> Grid:
         """A new grid whose only change is GridCreated; nothing is recorded if a rule fails."""
         checked_id = GridId(grid_id)
-        checked_width = _check_size(width, "width")
-        checked_height = _check_size(height, "height")
+        checked_width = check_size(width, "width")
+        checked_height = check_size(height, "height")
         if not isinstance(topology, Topology):
             raise InvalidTopologyError(
                 f"topology must be a Topology, not {topology!r}", field="topology"
             )
-        cells = _check_obstacles(obstacles, checked_width, checked_height)
+        cells = check_obstacles(obstacles, checked_width, checked_height)
         created = GridCreated(
             grid_id=checked_id,
             width=checked_width,
@@ -238,7 +193,7 @@ class Grid:
         """Land a rover on a free cell inside the grid."""
         fold = self._fold
         checked_id = RoverId(rover_id)
-        cell = _as_position(position, "position")
+        cell = as_position(position, "position")
         if not isinstance(facing, Direction):
             raise InvalidDirectionError(
                 f"facing must be a Direction, not {facing!r}", field="facing"
@@ -301,7 +256,7 @@ class Grid:
         position = fold.positions.get(rover_id)
         if position is None:
             raise RoverNotFoundError(fold.grid_id, rover_id)
-        events = _simulate(fold, rover_id, position, fold.facings[rover_id], commands)
+        events = simulate(fold, rover_id, position, fold.facings[rover_id], commands)
         # Events are computed first and applied together: one sequence is one atomic change.
         for event in events:
             self._apply(event)
@@ -314,74 +269,3 @@ class Grid:
         self._fold.apply(event)
         self._changes.append(event)
         self._frozen = None
-
-
-def _simulate(
-    fold: GridFold,
-    rover_id: RoverId,
-    position: Position,
-    facing: Direction,
-    commands: tuple[Command, ...],
-) -> list[GridEvent]:
-    """The events of one rover's sequence. Only this rover moves, so the others stand still."""
-    grid_id = fold.grid_id
-    width, height = fold.width, fold.height
-    toroidal = fold.topology is Topology.TOROIDAL
-    obstacles, occupancy = fold.obstacles, fold.occupancy
-    events: list[GridEvent] = []
-    for index, command in enumerate(commands):
-        if command is Command.L or command is Command.R:
-            turned = facing.left() if command is Command.L else facing.right()
-            kind = RoverTurnedLeft if command is Command.L else RoverTurnedRight
-            events.append(
-                kind(
-                    grid_id=grid_id,
-                    rover_id=rover_id,
-                    position=position,
-                    from_facing=facing,
-                    to_facing=turned,
-                )
-            )
-            facing = turned
-            continue
-        dx, dy = facing.delta
-        if command is Command.B:
-            dx, dy = -dx, -dy
-        x, y = position.x + dx, position.y + dy
-        if toroidal:
-            x, y = x % width, y % height
-        target = Position(x, y)
-        blocker: BlockedBy | None = None
-        occupant = occupancy.get(target)
-        if not (0 <= x < width and 0 <= y < height):
-            blocker = BlockedBy.EDGE
-        elif target in obstacles:
-            blocker = BlockedBy.OBSTACLE
-        elif occupant is not None and occupant != rover_id:
-            blocker = BlockedBy.ROVER
-        if blocker is not None:
-            events.append(
-                RoverBlocked(
-                    grid_id=grid_id,
-                    rover_id=rover_id,
-                    position=position,
-                    facing=facing,
-                    target=target,
-                    blocked_by=blocker,
-                    blocking_rover_id=occupant if blocker is BlockedBy.ROVER else None,
-                    unexecuted_commands="".join(c.value for c in commands[index:]),
-                )
-            )
-            break
-        moved = RoverMovedForward if command is Command.F else RoverMovedBackward
-        events.append(
-            moved(
-                grid_id=grid_id,
-                rover_id=rover_id,
-                from_position=position,
-                to_position=target,
-                facing=facing,
-            )
-        )
-        position = target
-    return events
