@@ -150,8 +150,9 @@ class RoverCommandServiceStub(typing.Generic[_RoverCommandServiceCreateGridType,
     """Creates grids and rovers and moves rovers. Errors: INVALID_ARGUMENT for malformed input
     (with google.rpc.BadRequest field violations), NOT_FOUND for an unknown grid or rover,
     ALREADY_EXISTS for a grid or rover id already taken, FAILED_PRECONDITION for a domain rule
-    (such as landing on an occupied cell), ABORTED when concurrent writers kept conflicting,
-    UNAVAILABLE when the event store cannot be reached. A blocked move is not an error.
+    (such as landing on an occupied cell), RESOURCE_EXHAUSTED for a grid that already holds
+    1,000 rovers, ABORTED when concurrent writers kept conflicting, UNAVAILABLE when the event
+    store cannot be reached. A blocked move is not an error.
     """
 
     @typing.overload
@@ -276,8 +277,9 @@ class RoverCommandServiceServicer(metaclass=abc.ABCMeta):
     """Creates grids and rovers and moves rovers. Errors: INVALID_ARGUMENT for malformed input
     (with google.rpc.BadRequest field violations), NOT_FOUND for an unknown grid or rover,
     ALREADY_EXISTS for a grid or rover id already taken, FAILED_PRECONDITION for a domain rule
-    (such as landing on an occupied cell), ABORTED when concurrent writers kept conflicting,
-    UNAVAILABLE when the event store cannot be reached. A blocked move is not an error.
+    (such as landing on an occupied cell), RESOURCE_EXHAUSTED for a grid that already holds
+    1,000 rovers, ABORTED when concurrent writers kept conflicting, UNAVAILABLE when the event
+    store cannot be reached. A blocked move is not an error.
     """
 
     @abc.abstractmethod
