@@ -1,0 +1,1 @@
+"""What several services share: settings base, logging, gRPC server plumbing, rich errors."""

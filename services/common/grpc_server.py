@@ -1,0 +1,142 @@
+"""A grpc.aio server with what every one of ours has: health, reflection, graceful shutdown."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import signal
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+
+import grpc
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection
+
+from services.common.logs import get_logger
+
+__all__ = ["GrpcServer", "Service", "wait_for_shutdown_signal"]
+
+_log = get_logger(__name__)
+
+# Long-lived streams are normal here (WatchGrid); let clients ping every 10 s without GOAWAY.
+_DEFAULT_OPTIONS: tuple[tuple[str, int], ...] = (
+    ("grpc.keepalive_permit_without_calls", 1),
+    ("grpc.http2.min_recv_ping_interval_without_data_ms", 5_000),
+    ("grpc.http2.max_ping_strikes", 0),
+    ("grpc.max_receive_message_length", 8 * 1024 * 1024),
+    # grpcio sets SO_REUSEPORT by default, so a second server would silently share the port.
+    ("grpc.so_reuseport", 0),
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Service:
+    """One gRPC service to host: its full name and how to add its servicer to a server."""
+
+    name: str
+    register: Callable[[grpc.aio.Server], None]
+
+
+class GrpcServer:
+    """Hosts services on one address with health checking, reflection and graceful stop.
+
+    Health reports SERVING for "" and every hosted service once started, and NOT_SERVING as
+    soon as a stop begins, so load balancers drain before in-flight calls are cancelled.
+    """
+
+    def __init__(
+        self,
+        address: str,
+        services: Sequence[Service],
+        *,
+        options: Sequence[tuple[str, int]] = _DEFAULT_OPTIONS,
+    ) -> None:
+        self._address = address
+        self._services = tuple(services)
+        self._server = grpc.aio.server(options=list(options))
+        self._health = health.aio.HealthServicer()
+        self._port = 0
+        self._stopped = False
+
+    @property
+    def port(self) -> int:
+        """The bound port (useful when the address asked for port 0)."""
+        return self._port
+
+    @property
+    def health(self) -> health.aio.HealthServicer:
+        """The health servicer, for services that report their own readiness."""
+        return self._health
+
+    async def start(self) -> int:
+        """Bind, start serving and report SERVING; returns the bound port."""
+        for service in self._services:
+            service.register(self._server)
+        health_pb2_grpc.add_HealthServicer_to_server(self._health, self._server)
+        names = [s.name for s in self._services]
+        reflection.enable_server_reflection(
+            [
+                *names,
+                health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,
+                reflection.SERVICE_NAME,
+            ],
+            self._server,
+        )
+        try:
+            self._port = self._server.add_insecure_port(self._address)
+        except RuntimeError as error:
+            raise OSError(f"cannot listen on {self._address}: {error}") from error
+        await self._server.start()
+        for name in ["", *names]:
+            await self._health.set(name, health_pb2.HealthCheckResponse.SERVING)
+        _log.info("grpc server started", address=self._address, port=self._port, services=names)
+        return self._port
+
+    async def set_serving(self, serving: bool) -> None:
+        """Report overall and per-service status (NOT_SERVING while a dependency is down)."""
+        status = (
+            health_pb2.HealthCheckResponse.SERVING
+            if serving
+            else health_pb2.HealthCheckResponse.NOT_SERVING
+        )
+        for name in ["", *(s.name for s in self._services)]:
+            await self._health.set(name, status)
+
+    async def stop(self, grace: float | None = 5.0) -> None:
+        """Drain: NOT_SERVING first, then let in-flight calls finish for ``grace`` seconds."""
+        if self._stopped:
+            return
+        self._stopped = True
+        await self._health.enter_graceful_shutdown()
+        await self._server.stop(grace)
+        _log.info("grpc server stopped", address=self._address, port=self._port)
+
+    async def wait_for_termination(self) -> None:
+        """Return when the server has stopped."""
+        await self._server.wait_for_termination()
+
+
+async def wait_for_shutdown_signal(
+    on_signal: Callable[[], Awaitable[None]] | None = None,
+) -> signal.Signals:
+    """Wait for SIGTERM or SIGINT (then restore default handling, so a second one kills)."""
+    loop = asyncio.get_running_loop()
+    received: asyncio.Future[signal.Signals] = loop.create_future()
+
+    def _handler(sig: signal.Signals) -> None:
+        if not received.done():
+            received.set_result(sig)
+
+    watched = (signal.SIGTERM, signal.SIGINT)
+    for sig in watched:
+        loop.add_signal_handler(sig, _handler, sig)
+    try:
+        sig = await received
+    finally:
+        for s in watched:
+            with contextlib.suppress(Exception):
+                loop.remove_signal_handler(s)
+    _log.info("shutdown signal received", signal=sig.name)
+    if on_signal is not None:
+        await on_signal()
+    return sig

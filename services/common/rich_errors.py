@@ -1,0 +1,121 @@
+"""Rich gRPC errors: a precise status code, a clear message and google.rpc error details.
+
+Servers abort with :func:`abort`; clients and tests read the details back with :func:`details_of`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any, NoReturn
+
+import grpc
+from google.protobuf import any_pb2
+from google.protobuf.message import Message
+from google.rpc import error_details_pb2, status_pb2
+from grpc_status import rpc_status
+
+__all__ = [
+    "ERROR_DOMAIN",
+    "abort",
+    "bad_request",
+    "details_of",
+    "error_info",
+    "precondition_failure",
+    "resource_info",
+    "rich_status",
+]
+
+ERROR_DOMAIN = "rover.v1"
+_DETAILS_KEY = "grpc-status-details-bin"
+
+
+def bad_request(violations: Iterable[tuple[str, str]]) -> error_details_pb2.BadRequest:
+    """``BadRequest`` with one field violation per ``(field path, description)``."""
+    return error_details_pb2.BadRequest(
+        field_violations=[
+            error_details_pb2.BadRequest.FieldViolation(field=field, description=description)
+            for field, description in violations
+        ]
+    )
+
+
+def error_info(
+    reason: str, metadata: Mapping[str, str] | None = None
+) -> error_details_pb2.ErrorInfo:
+    """``ErrorInfo``: a stable UPPER_SNAKE reason a client can switch on."""
+    return error_details_pb2.ErrorInfo(
+        reason=reason, domain=ERROR_DOMAIN, metadata=dict(metadata or {})
+    )
+
+
+def resource_info(
+    resource_type: str, name: str, description: str = ""
+) -> error_details_pb2.ResourceInfo:
+    """``ResourceInfo`` naming the missing or conflicting resource."""
+    return error_details_pb2.ResourceInfo(
+        resource_type=resource_type, resource_name=name, description=description
+    )
+
+
+def precondition_failure(
+    kind: str, subject: str, description: str
+) -> error_details_pb2.PreconditionFailure:
+    """``PreconditionFailure`` with a single violation."""
+    return error_details_pb2.PreconditionFailure(
+        violations=[
+            error_details_pb2.PreconditionFailure.Violation(
+                type=kind, subject=subject, description=description
+            )
+        ]
+    )
+
+
+def rich_status(code: grpc.StatusCode, message: str, *details: Message) -> grpc.Status:
+    """A ``grpc.Status`` whose trailers carry ``google.rpc.Status`` with the given details."""
+    packed = []
+    for detail in details:
+        any_detail = any_pb2.Any()
+        any_detail.Pack(detail)
+        packed.append(any_detail)
+    proto = status_pb2.Status(code=code.value[0], message=message, details=packed)
+    status: grpc.Status = rpc_status.to_status(proto)
+    return status
+
+
+async def abort(
+    context: grpc.aio.ServicerContext[object, object],
+    code: grpc.StatusCode,
+    message: str,
+    *details: Message,
+) -> NoReturn:
+    """End the call with a rich status; never returns."""
+    await context.abort_with_status(rich_status(code, message, *details))
+    raise AssertionError("unreachable: abort_with_status raises")  # pragma: no cover
+
+
+def details_of(error: grpc.RpcError) -> list[Message]:
+    """Unpack the google.rpc details a server attached to ``error`` (sync or asyncio call)."""
+    trailers: Any = error.trailing_metadata() if hasattr(error, "trailing_metadata") else None
+    raw: Any = None
+    for item in trailers or ():
+        if item[0] == _DETAILS_KEY:
+            raw = item[1]
+    if raw is None:
+        return []
+    proto = status_pb2.Status.FromString(raw if isinstance(raw, bytes) else raw.encode())
+    known: tuple[type[Message], ...] = (
+        error_details_pb2.BadRequest,
+        error_details_pb2.ErrorInfo,
+        error_details_pb2.ResourceInfo,
+        error_details_pb2.PreconditionFailure,
+        error_details_pb2.RetryInfo,
+        error_details_pb2.QuotaFailure,
+    )
+    out: list[Message] = []
+    for any_detail in proto.details:
+        for cls in known:
+            if any_detail.Is(cls.DESCRIPTOR):
+                message = cls()
+                any_detail.Unpack(message)
+                out.append(message)
+    return out
