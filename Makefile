@@ -24,7 +24,7 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy .
 	$(BIN)/lint-imports
-	cd protos && ../$(BIN)/buf lint
+	$(BIN)/buf lint --config protos/buf.yaml --path protos
 
 test: lint
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
