@@ -25,11 +25,10 @@ subscriptions, lets in-flight appends finish (within ``grace``), then closes the
 from __future__ import annotations
 
 import asyncio
-import importlib
 import threading
 from pathlib import Path
 from types import TracebackType
-from typing import Any, Protocol, Self
+from typing import Any, Self
 
 import grpc
 import structlog
@@ -40,7 +39,7 @@ from grpc_reflection.v1alpha import reflection
 
 from services.eventstore.features import ServerFeaturesService
 from services.eventstore.gossip import GossipService
-from services.eventstore.log import EventLog
+from services.eventstore.persistent import PersistentSubscriptions
 from services.eventstore.storage import SqliteEventLog
 from services.eventstore.streams import DEFAULT_MAX_APPEND_SIZE, StreamsService
 from services.eventstore.wire import serverfeatures_pb2_grpc
@@ -67,26 +66,6 @@ _SERVICE_NAMES = (
 
 class ServerStartError(RuntimeError):
     """The server could not start (port in use, unreadable TLS files, unusable database)."""
-
-
-class _Persistent(Protocol):
-    async def start(self) -> None: ...
-    async def stop(self) -> None: ...
-
-
-def _persistent_service(log: EventLog, db_path: str | None) -> _Persistent | None:
-    """The persistent subscriptions servicer, when its package exists (the ONE lazy import)."""
-    try:
-        module = importlib.import_module("services.eventstore.persistent")
-    except ModuleNotFoundError as missing:
-        if missing.name != "services.eventstore.persistent":
-            raise
-        return None  # TODO(persistent): import directly once services/eventstore/persistent lands
-    factory = getattr(module, "PersistentSubscriptions", None)
-    if factory is None:  # the package is still being written
-        return None
-    service: _Persistent = factory(log, db_path)
-    return service
 
 
 class EventStoreServer:
@@ -121,7 +100,7 @@ class EventStoreServer:
         self._server: grpc.aio.Server | None = None
         self._log: SqliteEventLog | None = None
         self._writer: StoreWriter | None = None
-        self._persistent: _Persistent | None = None
+        self._persistent: PersistentSubscriptions | None = None
 
     @property
     def uri(self) -> str:
@@ -162,12 +141,13 @@ class EventStoreServer:
         server = grpc.aio.server(options=_SERVER_OPTIONS)
         streams = StreamsService(self._log, self._writer, max_append_size=self._max_append_size)
         streams_pb2_grpc.add_StreamsServicer_to_server(streams, server)  # type: ignore[no-untyped-call]
-        self._persistent = _persistent_service(self._log, self.db_path)
-        names = list(_SERVICE_NAMES)
-        if self._persistent is not None:
-            add = persistent_pb2_grpc.add_PersistentSubscriptionsServicer_to_server
-            add(self._persistent, server)  # type: ignore[no-untyped-call]
-            names.append("event_store.client.persistent_subscriptions.PersistentSubscriptions")
+        self._persistent = PersistentSubscriptions(self._log, self.db_path)
+        add = persistent_pb2_grpc.add_PersistentSubscriptionsServicer_to_server
+        add(self._persistent, server)  # type: ignore[no-untyped-call]
+        names = [
+            *_SERVICE_NAMES,
+            "event_store.client.persistent_subscriptions.PersistentSubscriptions",
+        ]
         health = HealthServicer()
         health_pb2_grpc.add_HealthServicer_to_server(health, server)
         features = ServerFeaturesService(persistent=self._persistent is not None)
