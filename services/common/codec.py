@@ -180,16 +180,21 @@ class _Schema:
     cls: type[GridEvent]
     name: str
     version: int
-    fields: tuple[tuple[str, _Encoder, _Decoder, bool], ...]  # name, encode, decode, required
+    encoders: tuple[tuple[str, _Encoder], ...]
+    required: tuple[tuple[str, _Decoder], ...]
+    optional: tuple[tuple[str, _Decoder], ...]  # fields with a default, which may be absent
 
 
 def _schema(cls: type[GridEvent], name: str, version: int) -> _Schema:
     hints = typing.get_type_hints(cls)
-    specs = []
+    encoders: list[tuple[str, _Encoder]] = []
+    required: list[tuple[str, _Decoder]] = []
+    optional: list[tuple[str, _Decoder]] = []
     for f in fields(cls):
         enc, dec = _field_codec(hints[f.name])
-        specs.append((f.name, enc, dec, f.default is MISSING))
-    return _Schema(cls, name, version, tuple(specs))
+        encoders.append((f.name, enc))
+        (required if f.default is MISSING else optional).append((f.name, dec))
+    return _Schema(cls, name, version, tuple(encoders), tuple(required), tuple(optional))
 
 
 _BY_CLASS: dict[type[GridEvent], _Schema] = {
@@ -222,7 +227,7 @@ def to_payload(event: GridEvent) -> Payload:
     schema = _BY_CLASS.get(type(event))
     if schema is None:
         raise UnknownEventTypeError(f"{type(event).__name__} has no wire name")
-    return {name: enc(getattr(event, name)) for name, enc, _, _ in schema.fields}
+    return {name: enc(getattr(event, name)) for name, enc in schema.encoders}
 
 
 def encode(event: GridEvent) -> EncodedEvent:
@@ -267,12 +272,10 @@ def from_payload(type_name: str, payload: Payload) -> GridEvent:
     try:
         if schema is None:  # an older version, or an unknown name: the slow path
             schema, payload = _upcast_named(type_name, payload)
-        kwargs: dict[str, Any] = {}
-        for field_name, _, dec, required in schema.fields:
-            if field_name in payload:
-                kwargs[field_name] = dec(payload[field_name])
-            elif required:
-                raise KeyError(field_name)
+        kwargs = {name: dec(payload[name]) for name, dec in schema.required}
+        for name, dec in schema.optional:
+            if name in payload:
+                kwargs[name] = dec(payload[name])
         return schema.cls(**kwargs)
     except (KeyError, TypeError, ValueError, DomainError) as error:
         raise MalformedEventError(f"{type_name} data does not fit: {error!r}") from error
