@@ -110,6 +110,7 @@ class Grid:
             topology=topology,
             obstacles=cells,
         )
+        # The one event _apply cannot take: there is no state to fold it into before it.
         grid = cls(GridFold.start(created), version=0)
         grid._changes.append(created)
         return grid
