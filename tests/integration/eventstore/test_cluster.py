@@ -17,7 +17,8 @@ pytestmark = pytest.mark.slow
 
 
 def _host_port(uri: str) -> tuple[str, int]:
-    target = uri.split("://", 1)[1].split("?", 1)[0].rsplit("@", maxsplit=1)[-1].split(",", maxsplit=1)[0]
+    authority = uri.split("://", 1)[1].split("?", 1)[0].rsplit("@", maxsplit=1)[-1]
+    target = authority.split(",", maxsplit=1)[0]
     host, _, port = target.partition(":")
     return host, int(port or 2113)
 
