@@ -14,6 +14,8 @@ import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 
+import structlog
+
 from services.eventstore.log import EventLog
 from services.eventstore.persistent.errors import (
     GroupDroppedError,
@@ -34,6 +36,8 @@ from services.eventstore.persistent.settings import (
 from services.eventstore.persistent.store import GroupRecord, PersistentStore
 
 __all__ = ["ConsumerSession", "GroupEntry", "SubscriptionRuntime"]
+
+_log = structlog.get_logger(__name__)
 
 
 class ConsumerSession:
@@ -285,13 +289,19 @@ class SubscriptionRuntime:
             await self._log.wait_beyond(seen)
             seen = self._log.head
             for entry in list(self._entries.values()):
-                self._pump(entry)
+                try:
+                    self._pump(entry)
+                except Exception:  # one group's trouble must not stop live delivery to all
+                    _log.exception("persistent delivery failed", group=entry.record.key)
 
     async def _tick_loop(self) -> None:
         while True:
             await asyncio.sleep(self._tick_interval)
             now = self._clock()
             for entry in list(self._entries.values()):
-                entry.group.tick(now)
-                self._pump(entry)
-                self._checkpoint(entry)
+                try:
+                    entry.group.tick(now)
+                    self._pump(entry)
+                    self._checkpoint(entry)
+                except Exception:  # e.g. a locked database: try again on the next tick
+                    _log.exception("persistent tick failed", group=entry.record.key)

@@ -171,13 +171,19 @@ class PersistentSubscriptions(persistent_pb2_grpc.PersistentSubscriptionsService
         """Apply the consumer's acks and nacks as they come, until it half-closes."""
         try:
             async for request in requests:
-                which = request.WhichOneof("content")
-                if which == "ack":
-                    self.runtime.ack(session, [codec.event_id(u) for u in request.ack.ids])
-                elif which == "nack":
-                    ids = [codec.event_id(u) for u in request.nack.ids]
-                    self.runtime.nack(session, ids, NackAction(request.nack.action))
+                try:
+                    self._apply(request, session)
+                except Exception:  # keep serving the consumer; a later ack may succeed
+                    _log.exception("persistent ack failed", group=session.key)
         except asyncio.CancelledError:
             raise
         except Exception as error:  # the call is ending under us; the response side cleans up
-            _log.debug("persistent consumer requests ended", error=repr(error))
+            _log.info("persistent consumer requests ended", error=repr(error))
+
+    def _apply(self, request: persistent_pb2.ReadReq, session: ConsumerSession) -> None:
+        which = request.WhichOneof("content")
+        if which == "ack":
+            self.runtime.ack(session, [codec.event_id(u) for u in request.ack.ids])
+        elif which == "nack":
+            ids = [codec.event_id(u) for u in request.nack.ids]
+            self.runtime.nack(session, ids, NackAction(request.nack.action))
