@@ -22,7 +22,7 @@ from services.eventstore.persistent.errors import (
     GroupNotFoundError,
     MaxSubscribersError,
 )
-from services.eventstore.persistent.group import Delivery
+from services.eventstore.persistent.messages import Delivery
 from services.eventstore.persistent.runtime import GroupEntry
 from services.eventstore.persistent.settings import (
     ALL,

@@ -24,7 +24,8 @@ from services.eventstore.persistent.errors import (
     GroupFailedError,
     GroupNotFoundError,
 )
-from services.eventstore.persistent.group import Delivery, Group, Message, NackAction, make_message
+from services.eventstore.persistent.group import Group
+from services.eventstore.persistent.messages import Delivery, Message, NackAction, make_message
 from services.eventstore.persistent.settings import (
     EventFilter,
     GroupKey,

@@ -14,7 +14,7 @@ from esdbclient.protos.Grpc import persistent_pb2, persistent_pb2_grpc, shared_p
 from services.eventstore.log import EventLog
 from services.eventstore.persistent import codec
 from services.eventstore.persistent.errors import GroupError
-from services.eventstore.persistent.group import NackAction
+from services.eventstore.persistent.messages import NackAction
 from services.eventstore.persistent.runtime import ConsumerSession, SubscriptionRuntime
 from services.eventstore.persistent.settings import ALL, GroupKey
 

@@ -10,7 +10,7 @@ import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
 
-from services.eventstore.persistent.group import Message
+from services.eventstore.persistent.messages import Message
 from services.eventstore.persistent.settings import (
     EventFilter,
     GroupKey,

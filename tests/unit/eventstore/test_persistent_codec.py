@@ -14,7 +14,7 @@ from services.eventstore.persistent.errors import (
     GroupFailedError,
     MaxSubscribersError,
 )
-from services.eventstore.persistent.group import Delivery, Message
+from services.eventstore.persistent.messages import Delivery, Message
 from services.eventstore.persistent.settings import (
     ALL,
     EventFilter,

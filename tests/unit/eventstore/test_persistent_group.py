@@ -7,7 +7,8 @@ from dataclasses import replace
 import pytest
 
 from services.eventstore.persistent.errors import MaxSubscribersError
-from services.eventstore.persistent.group import Delivery, Group, Message, NackAction
+from services.eventstore.persistent.group import Group
+from services.eventstore.persistent.messages import Delivery, Message, NackAction
 from services.eventstore.persistent.settings import (
     ALL,
     EventFilter,

@@ -15,7 +15,7 @@ from services.eventstore.persistent.errors import (
     GroupNotFoundError,
     MaxSubscribersError,
 )
-from services.eventstore.persistent.group import Delivery, NackAction
+from services.eventstore.persistent.messages import Delivery, NackAction
 from services.eventstore.persistent.runtime import ConsumerSession, SubscriptionRuntime
 from services.eventstore.persistent.settings import (
     ALL,
