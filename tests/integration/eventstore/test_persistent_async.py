@@ -4,11 +4,18 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from pathlib import Path
 
 import pytest
 from esdbclient import AsyncEventStoreDBClient, NewEvent, RecordedEvent, StreamState
 from esdbclient.common import AbstractAsyncPersistentSubscription
-from esdbclient.exceptions import ExceptionIteratingRequests, NotFound
+from esdbclient.exceptions import (
+    EventStoreDBClientException,
+    ExceptionIteratingRequests,
+    NotFound,
+)
+
+from services.eventstore.server import EventStoreServer
 
 pytestmark = pytest.mark.slow
 
@@ -170,3 +177,30 @@ async def test_all_group_from_a_position_is_inclusive(
     received = await read_until(subscription, after)
     assert [e.commit_position for e in received] == [position, received[1].commit_position]
     await async_client.delete_subscription(group)
+
+
+async def test_a_stopping_server_ends_its_consumers_and_keeps_its_groups(tmp_path: Path) -> None:
+    db = str(tmp_path / "es.sqlite")
+    server = EventStoreServer(db_path=db)
+    await server.start()
+    client = AsyncEventStoreDBClient(server.uri)
+    await client.connect()
+    try:
+        await client.create_subscription_to_stream("g", "s", message_timeout=7.0)
+        [event_id] = await append(client, "s")
+        subscription = await client.read_subscription_to_stream("g", "s")
+        assert (await anext(subscription)).id == event_id
+        await server.stop()  # returns although a consumer is still connected
+        with pytest.raises(EventStoreDBClientException):
+            await anext(subscription)
+        await subscription.stop()
+    finally:
+        await client.close()
+    async with EventStoreServer(db_path=db) as restarted:
+        client = AsyncEventStoreDBClient(restarted.uri)
+        await client.connect()
+        try:
+            info = await client.get_subscription_info("g", "s")
+            assert info.message_timeout == 7.0
+        finally:
+            await client.close()
