@@ -1,0 +1,1 @@
+"""Run the whole system locally: ``python -m services.up`` (what ``make run`` calls)."""

