@@ -104,14 +104,15 @@ class Group:
 
     # ------------------------------------------------------------------ acks
     def ack(self, ack_ids: Iterable[str]) -> None:
+        """Processed. A late ack of a message already queued for retry still counts."""
         for ack_id in ack_ids:
-            message = self._take_outstanding(ack_id)
+            message = self._take_outstanding(ack_id) or self._take_retry(ack_id)
             if message is not None:
                 self._mark_processed(message)
 
     def nack(self, ack_ids: Iterable[str], action: NackAction, reason: str = "") -> None:
         for ack_id in ack_ids:
-            message = self._take_outstanding(ack_id)
+            message = self._take_outstanding(ack_id) or self._take_retry(ack_id)
             if message is None:
                 continue
             if action in (NackAction.UNKNOWN, NackAction.RETRY):
@@ -278,6 +279,12 @@ class Group:
         if consumer is not None:
             consumer.in_flight.pop(ack_id, None)
         return outstanding.message
+
+    def _take_retry(self, ack_id: str) -> Message | None:
+        for index, message in enumerate(self._retry):
+            if message.ack_id == ack_id:
+                return self._retry.pop(index)
+        return None
 
     def _retry_or_park(self, message: Message) -> None:
         if message.retry_count >= self.settings.max_retry_count:

@@ -285,6 +285,18 @@ def test_acked_events_are_never_delivered_again() -> None:
     assert events[0] not in ids(group.pump(0.0))
 
 
+def test_a_late_ack_cancels_the_pending_retry() -> None:
+    log = FakeEventLog()
+    first, second = append(log, 2)
+    group = make_group(log, message_timeout_ms=100)
+    group.add_consumer("c1", 1)
+    group.pump(0.0)
+    group.tick(0.1)  # timed out: queued for retry
+    group.ack([first])  # ...but the ack was only late
+    assert ids(group.pump(0.1)) == [second]
+    assert group.checkpoint_candidate() == 0
+
+
 def test_acks_of_unknown_ids_are_ignored() -> None:
     log = FakeEventLog()
     append(log, 1)
