@@ -1,0 +1,1 @@
+"""The query service: projects integration events into Redis and answers RoverQueryService."""

@@ -1,0 +1,93 @@
+"""``python -m services.query [serve|rebuild|status]``: run, rebuild or inspect the read side.
+
+- ``serve`` (default): RoverQueryService plus the projector as a background task.
+- ``rebuild``: replay every integration event into a new generation with a progress bar,
+  then swap it in atomically; a running service keeps answering from the old one meanwhile.
+- ``status``: print the projection lag (events and ms behind the store) as JSON.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+import time
+
+from services.common.grpc_server import wait_for_shutdown_signal
+from services.common.logs import configure_logging
+from services.query.application.lag import measure_lag
+from services.query.application.rebuild import RebuildProgress, rebuild
+from services.query.bootstrap import open_app
+from services.query.runtime import serve
+from services.query.settings import QuerySettings
+
+__all__ = ["main"]
+
+
+async def _serve(settings: QuerySettings) -> None:
+    async with open_app(settings) as app, serve(app) as running:
+        sys.stderr.write(f"query service listening on port {running.port}\n")
+        await wait_for_shutdown_signal()
+
+
+class _ProgressBar:
+    """A one-line progress bar on stderr (by commit position: counts are not known ahead)."""
+
+    def __init__(self) -> None:
+        self._last = 0.0
+
+    def __call__(self, progress: RebuildProgress) -> None:
+        now = time.monotonic()
+        if now - self._last < 0.2 and progress.position < progress.target:
+            return
+        self._last = now
+        share = min(1.0, progress.position / progress.target) if progress.target else 1.0
+        filled = int(share * 30)
+        sys.stderr.write(
+            f"\rrebuild [{'#' * filled}{'.' * (30 - filled)}] {share:6.1%} "
+            f"{progress.events:,} events"
+        )
+        sys.stderr.flush()
+
+
+async def _rebuild(settings: QuerySettings) -> None:
+    async with open_app(settings) as app:
+        result = await rebuild(
+            app.feed,
+            app.read_model,
+            batch_size=settings.query_batch_size,
+            on_progress=_ProgressBar(),
+        )
+    sys.stderr.write("\n")
+    summary = {
+        "generation": result.generation,
+        "replaced": result.replaced,
+        "events": result.events,
+        "seconds": round(result.seconds, 3),
+    }
+    sys.stdout.write(json.dumps(summary) + "\n")
+
+
+async def _status(settings: QuerySettings) -> None:
+    async with open_app(settings) as app:
+        lag = await measure_lag(app.feed, app.read_model, cap=settings.query_lag_count_cap)
+    sys.stdout.write(json.dumps(lag.as_fields()) + "\n")
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point."""
+    parser = argparse.ArgumentParser(prog="python -m services.query", description=__doc__)
+    parser.add_argument(
+        "command", nargs="?", default="serve", choices=["serve", "rebuild", "status"]
+    )
+    args = parser.parse_args(argv)
+    settings = QuerySettings()
+    configure_logging(level=settings.log_level, fmt=settings.log_format, service="query")
+    runner = {"serve": _serve, "rebuild": _rebuild, "status": _status}[args.command]
+    asyncio.run(runner(settings))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

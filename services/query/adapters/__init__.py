@@ -1,0 +1,1 @@
+"""Adapters of the query service: Redis read model, EventStoreDB feed, in-memory fakes."""

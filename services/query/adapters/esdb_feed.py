@@ -1,0 +1,147 @@
+"""EsdbEventFeed: the EventFeed port on EventStoreDB through esdbclient's asyncio client."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from datetime import datetime
+
+from esdbclient import AsyncEventStoreDBClient, RecordedEvent
+from esdbclient.events import Checkpoint as EsdbCheckpoint
+from esdbclient.exceptions import NotFound
+
+from services.common.envelope import Envelope, integration_stream
+from services.common.integration import IntegrationDecodeError, decode_integration_event
+from services.common.logs import get_logger
+from services.query.application.ports import FeedHead, FeedItem
+
+__all__ = ["INTEGRATION_FILTER", "EsdbEventFeed"]
+
+_log = get_logger(__name__)
+
+# esdbclient anchors the pattern itself: this matches stream names starting "integration-".
+INTEGRATION_FILTER = (r"integration-.*",)
+_END = object()
+
+
+def _ms(moment: datetime | None) -> int:
+    return int(moment.timestamp() * 1000) if moment is not None else 0
+
+
+def _item(recorded: RecordedEvent) -> FeedItem:
+    position = recorded.commit_position or 0
+    if isinstance(recorded, EsdbCheckpoint):
+        return FeedItem(position, None)
+    try:
+        envelope: Envelope | None = decode_integration_event(recorded.data)
+    except IntegrationDecodeError as error:
+        _log.error(
+            "undecodable integration event skipped",
+            stream=recorded.stream_name,
+            revision=recorded.stream_position,
+            error=str(error),
+        )
+        envelope = None
+    return FeedItem(position, envelope, _ms(recorded.recorded_at))
+
+
+class EsdbEventFeed:
+    """Catch-up subscription to ``$all`` filtered to ``integration-*`` streams.
+
+    A reader task decodes ahead into a bounded queue while the projector writes the previous
+    batch to Redis, so reading and writing overlap; each batch is whatever is ready.
+    """
+
+    def __init__(self, client: AsyncEventStoreDBClient, *, buffer: int = 4_000) -> None:
+        self._client = client
+        self._buffer = buffer
+
+    async def subscribe(self, after: int | None, max_batch: int) -> AsyncIterator[list[FeedItem]]:
+        queue: asyncio.Queue[FeedItem | BaseException | object] = asyncio.Queue(self._buffer)
+        subscription = await self._client.subscribe_to_all(
+            commit_position=after,
+            filter_include=INTEGRATION_FILTER,
+            filter_by_stream_name=True,
+            include_checkpoints=True,
+        )
+
+        async def read() -> None:
+            try:
+                async for recorded in subscription:
+                    await queue.put(_item(recorded))
+                await queue.put(_END)
+            except asyncio.CancelledError:
+                raise
+            except Exception as error:  # handed to the consumer, which raises it
+                await queue.put(error)
+
+        reader = asyncio.create_task(read(), name="esdb-feed-reader")
+        try:
+            while True:
+                first = await queue.get()
+                batch: list[FeedItem] = []
+                pending: BaseException | object | None = None
+                item: FeedItem | BaseException | object = first
+                while True:
+                    if isinstance(item, FeedItem):
+                        batch.append(item)
+                    else:
+                        pending = item
+                        break
+                    if len(batch) >= max_batch or queue.empty():
+                        break
+                    item = queue.get_nowait()
+                if batch:
+                    yield batch
+                if isinstance(pending, BaseException):
+                    raise pending
+                if pending is _END:
+                    raise ConnectionError("the event store ended the subscription")
+        finally:
+            reader.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await reader
+            with contextlib.suppress(Exception):
+                await subscription.stop()
+
+    async def read_grid(self, grid_id: str, first: int, last: int) -> list[Envelope]:
+        found: list[Envelope] = []
+        try:
+            events = await self._client.read_stream(
+                integration_stream(grid_id), stream_position=first - 1, limit=last - first + 1
+            )
+            async for recorded in events:
+                found.append(decode_integration_event(recorded.data))
+        except NotFound:
+            return []
+        return found
+
+    async def head(self) -> FeedHead | None:
+        events = await self._client.read_all(
+            backwards=True,
+            filter_include=INTEGRATION_FILTER,
+            filter_by_stream_name=True,
+            limit=1,
+        )
+        async for recorded in events:
+            return FeedHead(recorded.commit_position or 0, _ms(recorded.recorded_at))
+        return None
+
+    async def count_after(self, position: int, cap: int) -> tuple[int, int]:
+        events = await self._client.read_all(
+            commit_position=position if position >= 0 else None,
+            filter_include=INTEGRATION_FILTER,
+            filter_by_stream_name=True,
+            limit=cap + 1,
+        )
+        count, first_ms = 0, 0
+        async for recorded in events:
+            if (recorded.commit_position or 0) <= position:
+                continue
+            if count == 0:
+                first_ms = _ms(recorded.recorded_at)
+            count += 1
+            if count >= cap:
+                break
+        return count, first_ms

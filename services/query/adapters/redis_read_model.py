@@ -1,0 +1,180 @@
+"""RedisReadModel: the ReadModel port on Redis hashes, sets and Lua scripts (redis.asyncio)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from redis.asyncio import Redis
+
+from services.query.adapters import redis_scripts
+from services.query.application.errors import GenerationChangedError, VersionConflictError
+from services.query.application.ports import (
+    Checkpoint,
+    GridSummaryView,
+    GridView,
+    HashUpdate,
+    RoverView,
+)
+from services.query.application.projection import grid_summary, grid_view, rover_view
+
+__all__ = ["RedisReadModel", "encode_updates"]
+
+_NEW_GRID, _NEW_ROVER = 1, 2
+
+
+def _pairs(rows: list[str]) -> dict[str, str]:
+    return dict(zip(rows[::2], rows[1::2], strict=True))
+
+
+def encode_updates(updates: Sequence[HashUpdate]) -> list[str | int]:
+    """Flatten updates into the COMMIT script's arguments (see redis_scripts.COMMIT)."""
+    args: list[str | int] = []
+    for u in updates:
+        flags = (_NEW_GRID if u.new_grid else 0) | (_NEW_ROVER if u.new_rover else 0)
+        args += (u.grid_id, u.sequence, flags, u.rover_id)
+        args += (len(u.grid_fields), len(u.rover_fields), len(u.obstacles))
+        for name, value in u.grid_fields.items():
+            args += (name, value)
+        for name, value in u.rover_fields.items():
+            args += (name, value)
+        args.extend(u.obstacles)
+    return args
+
+
+class RedisReadModel:
+    """The read model in Redis; key layout in docs/read-model.md.
+
+    Every generation lives under ``<prefix>:g<n>:``; ``<prefix>:active`` names the one
+    queries read. Commits and reads are Lua scripts, so each is atomic and one round trip.
+    """
+
+    def __init__(self, redis: Redis, prefix: str = "rover:query") -> None:
+        self._redis = redis
+        self._prefix = prefix
+        self._active_key = f"{prefix}:active"
+        self._counter_key = f"{prefix}:generations"
+        self._base = f"{prefix}:g"
+        self._commit = redis.register_script(redis_scripts.COMMIT)
+        self._swap = redis.register_script(redis_scripts.SWAP)
+        self._grid = redis.register_script(redis_scripts.GRID)
+        self._rover = redis.register_script(redis_scripts.ROVER)
+        self._list = redis.register_script(redis_scripts.LIST_GRIDS)
+
+    def generation_prefix(self, generation: int) -> str:
+        """The key prefix of a generation: ``<prefix>:g<n>:``."""
+        return f"{self._base}{generation}:"
+
+    async def close(self) -> None:
+        """Close the connection pool."""
+        await self._redis.aclose()
+
+    async def active_generation(self) -> int:
+        active = await self._redis.get(self._active_key)
+        if active is None:
+            created = await self.new_generation()
+            await self._redis.set(self._active_key, created, nx=True)
+            active = await self._redis.get(self._active_key)
+        assert active is not None
+        return int(active)
+
+    async def new_generation(self) -> int:
+        return int(await self._redis.incr(self._counter_key))
+
+    async def checkpoint(self, generation: int) -> Checkpoint | None:
+        row = await self._redis.hgetall(self.generation_prefix(generation) + "checkpoint")
+        if not row:
+            return None
+        return Checkpoint(int(row["position"]), int(row["recorded_at_ms"]), int(row["events"]))
+
+    async def grid_versions(self, generation: int, grid_ids: Sequence[str]) -> dict[str, int]:
+        prefix = self.generation_prefix(generation) + "grid:"
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for grid_id in grid_ids:
+                pipe.hget(prefix + grid_id, "version")
+            versions = await pipe.execute()
+        return {g: int(v or 0) for g, v in zip(grid_ids, versions, strict=True)}
+
+    async def commit(
+        self,
+        generation: int,
+        updates: Sequence[HashUpdate],
+        checkpoint: Checkpoint,
+        *,
+        must_be_active: bool,
+    ) -> None:
+        args: list[Any] = [
+            generation,
+            self.generation_prefix(generation),
+            1 if must_be_active else 0,
+            checkpoint.position,
+            checkpoint.recorded_at_ms,
+            checkpoint.events,
+            len(updates),
+            *encode_updates(updates),
+        ]
+        result = await self._commit(keys=[self._active_key], args=args)
+        if result[0] == "GEN":
+            raise GenerationChangedError(
+                f"generation {generation} is no longer active ({result[1]})"
+            )
+        if result[0] == "CONFLICT":
+            raise VersionConflictError(result[1], int(result[2]))
+
+    async def swap(self, generation: int) -> int | None:
+        replaced = await self._swap(keys=[self._active_key], args=[generation, self._base])
+        if replaced is None:
+            return None
+        return int(replaced) if replaced else 0
+
+    async def drop_generation(self, generation: int) -> None:
+        active = await self._redis.get(self._active_key)
+        if active is not None and int(active) == generation:
+            raise ValueError(f"generation {generation} is active; refusing to drop it")
+        batch: list[str] = []
+        async for key in self._redis.scan_iter(
+            match=self.generation_prefix(generation) + "*", count=1000
+        ):
+            batch.append(key)
+            if len(batch) >= 1000:
+                await self._redis.unlink(*batch)
+                batch.clear()
+        if batch:
+            await self._redis.unlink(*batch)
+
+    async def grid(self, grid_id: str) -> GridView | None:
+        found = await self._grid(keys=[self._active_key], args=[self._base, grid_id])
+        if not found:
+            return None
+        fields, obstacles, ids, *rovers = found
+        return grid_view(
+            _pairs(fields), obstacles, [(r, _pairs(f)) for r, f in zip(ids, rovers, strict=True)]
+        )
+
+    async def rover(self, grid_id: str, rover_id: str) -> tuple[RoverView | None, int] | None:
+        found = await self._rover(keys=[self._active_key], args=[self._base, grid_id, rover_id])
+        if not found:
+            return None
+        version, fields = found
+        return (rover_view(rover_id, _pairs(fields)) if fields else None), int(version)
+
+    async def list_grids(self, after: str, limit: int) -> list[GridSummaryView]:
+        rows = await self._list(keys=[self._active_key], args=[self._base, after, limit])
+        return [grid_summary(_pairs(r)) for r in rows]
+
+    async def generation_rows(self, generation: int) -> dict[str, dict[str, str]]:
+        prefix = self.generation_prefix(generation)
+        rows: dict[str, dict[str, str]] = {}
+        async for key in self._redis.scan_iter(match=prefix + "*", count=1000):
+            kind = await self._redis.type(key)
+            name = str(key)[len(prefix) :]
+            if kind == "hash":
+                found: dict[Any, Any] = await self._redis.hgetall(key)
+                rows[name] = {str(k): str(v) for k, v in found.items()}
+            elif kind == "set":
+                members: set[Any] = await self._redis.smembers(key)
+                rows[name] = dict.fromkeys((str(m) for m in members), "1")
+            elif kind == "zset":
+                scored: list[Any] = await self._redis.zrange(key, 0, -1, withscores=True)
+                rows[name] = {str(m): format(score, "g") for m, score in scored}
+        return rows

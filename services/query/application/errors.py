@@ -1,0 +1,75 @@
+"""Errors of the read side's use cases (the gRPC edge maps each to one status)."""
+
+from __future__ import annotations
+
+__all__ = [
+    "GapNotHealableError",
+    "GenerationChangedError",
+    "GridNotFoundError",
+    "InvalidQueryError",
+    "QueryError",
+    "RoverNotFoundError",
+    "VersionConflictError",
+    "VersionNotReachedError",
+]
+
+
+class QueryError(Exception):
+    """Base of the errors a query reports to its caller."""
+
+
+class GridNotFoundError(QueryError):
+    """No grid with this id in the read model."""
+
+    def __init__(self, grid_id: str) -> None:
+        super().__init__(f"grid {grid_id!r} not found")
+        self.grid_id = grid_id
+
+
+class RoverNotFoundError(QueryError):
+    """The grid exists but has no rover with this id."""
+
+    def __init__(self, grid_id: str, rover_id: str) -> None:
+        super().__init__(f"rover {rover_id!r} not found on grid {grid_id!r}")
+        self.grid_id = grid_id
+        self.rover_id = rover_id
+
+
+class InvalidQueryError(QueryError):
+    """A malformed argument: ``field`` names it, ``reason`` is UPPER_SNAKE."""
+
+    def __init__(self, message: str, *, field: str, reason: str) -> None:
+        super().__init__(message)
+        self.field = field
+        self.reason = reason
+
+
+class VersionNotReachedError(QueryError):
+    """min_version was not projected in time; ``by_deadline`` when the call's deadline ran out."""
+
+    def __init__(self, grid_id: str, wanted: int, projected: int, *, by_deadline: bool) -> None:
+        super().__init__(
+            f"grid {grid_id!r} is projected up to version {projected}; "
+            f"version {wanted} was not reached in time, retry"
+        )
+        self.grid_id = grid_id
+        self.wanted = wanted
+        self.projected = projected
+        self.by_deadline = by_deadline
+
+
+class VersionConflictError(Exception):
+    """A commit found a grid at another version than the projector expected."""
+
+    def __init__(self, grid_id: str, actual: int) -> None:
+        super().__init__(f"grid {grid_id!r} is at version {actual} in the read model")
+        self.grid_id = grid_id
+        self.actual = actual
+
+
+class GenerationChangedError(Exception):
+    """The generation a live projector writes to is no longer active (a rebuild swapped)."""
+
+
+class GapNotHealableError(Exception):
+    """The store does not hold the events a gap needs; the projector waits and retries."""

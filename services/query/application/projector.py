@@ -1,0 +1,177 @@
+"""The projector use case: sequence-checked, gap-healing, batched projection of the feed."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from services.common.envelope import Envelope
+from services.common.logs import get_logger
+from services.query.application.errors import (
+    GapNotHealableError,
+    GenerationChangedError,
+    VersionConflictError,
+)
+from services.query.application.ports import (
+    Checkpoint,
+    EventFeed,
+    FeedItem,
+    HashUpdate,
+    ReadModel,
+)
+from services.query.application.projection import project
+from services.query.application.watch import VersionWatch
+
+__all__ = ["BatchOutcome", "Projector"]
+
+_log = get_logger(__name__)
+_MAX_CONFLICT_RETRIES = 5
+
+
+@dataclass(frozen=True, slots=True)
+class BatchOutcome:
+    """What one batch did: events applied, duplicates skipped, events fetched to heal gaps."""
+
+    applied: int
+    duplicates: int
+    healed: int
+    checkpoint: Checkpoint
+
+
+class Projector:
+    """Folds the feed into a generation of the read model, per grid in sequence order.
+
+    Per grid it compares each event's sequence with the projected version: at or below is a
+    duplicate (skipped), one above is applied, further above is a gap, healed by reading the
+    missing events from the store first. Nothing is applied out of order and nothing is
+    skipped. The updates of a batch and its checkpoint are committed in one atomic step, so a
+    crash at any point leaves the model at a checkpoint it can resume from.
+
+    ``generation`` None means the live mode: follow the active generation, and start over
+    from its checkpoint when a rebuild swaps a new one in.
+    """
+
+    def __init__(
+        self,
+        feed: EventFeed,
+        read_model: ReadModel,
+        *,
+        batch_size: int = 500,
+        watch: VersionWatch | None = None,
+        generation: int | None = None,
+    ) -> None:
+        self._feed = feed
+        self._model = read_model
+        self._batch_size = batch_size
+        self._watch = watch
+        self._fixed_generation = generation
+        self._versions: dict[str, int] = {}
+        self._events = 0
+        self.checkpoint: Checkpoint | None = None
+
+    async def run(
+        self,
+        *,
+        until: Callable[[Checkpoint], bool] | None = None,
+        on_batch: Callable[[BatchOutcome], None] | None = None,
+        retry_seconds: float = 1.0,
+    ) -> None:
+        """Project until cancelled, or until ``until(checkpoint)`` is true after a batch."""
+        while True:
+            generation = (
+                self._fixed_generation
+                if self._fixed_generation is not None
+                else await self._model.active_generation()
+            )
+            self.checkpoint = await self._model.checkpoint(generation)
+            self._versions.clear()
+            self._events = self.checkpoint.events if self.checkpoint else 0
+            after = self.checkpoint.position if self.checkpoint else None
+            _log.info("projector subscribing", generation=generation, after=after)
+            try:
+                async for batch in self._feed.subscribe(after, self._batch_size):
+                    outcome = await self.process(generation, batch)
+                    if on_batch is not None:
+                        on_batch(outcome)
+                    if until is not None and until(outcome.checkpoint):
+                        return
+            except GenerationChangedError:
+                _log.info("read model generation changed; resuming from its checkpoint")
+                if self._watch is not None:
+                    self._watch.reset()
+            except GapNotHealableError as error:
+                _log.error("gap cannot be healed yet; retrying", error=str(error))
+                await asyncio.sleep(retry_seconds)
+
+    async def process(self, generation: int, batch: Sequence[FeedItem]) -> BatchOutcome:
+        """Classify, heal and commit one batch (retrying when the model moved under us)."""
+        for _ in range(_MAX_CONFLICT_RETRIES):
+            try:
+                return await self._process_once(generation, batch)
+            except VersionConflictError as conflict:
+                _log.warning(
+                    "read model version differs; re-reading",
+                    grid_id=conflict.grid_id,
+                    actual=conflict.actual,
+                )
+                self._versions.pop(conflict.grid_id, None)
+        return await self._process_once(generation, batch)
+
+    async def _process_once(self, generation: int, batch: Sequence[FeedItem]) -> BatchOutcome:
+        unknown = {
+            item.envelope.grid_id
+            for item in batch
+            if item.envelope is not None and item.envelope.grid_id not in self._versions
+        }
+        if unknown:
+            self._versions.update(await self._model.grid_versions(generation, sorted(unknown)))
+        versions = dict(self._versions)  # adopted only once the commit succeeded
+        updates: list[HashUpdate] = []
+        duplicates = healed = consumed = 0
+        for item in batch:
+            envelope = item.envelope
+            if envelope is None:
+                continue
+            consumed += 1
+            grid_id = str(envelope.grid_id)
+            current = versions.get(grid_id, 0)
+            if envelope.sequence <= current:
+                duplicates += 1
+                continue
+            if envelope.sequence > current + 1:
+                missing = await self._heal(grid_id, current + 1, envelope.sequence - 1)
+                updates.extend(project(m) for m in missing)
+                healed += len(missing)
+            updates.append(project(envelope))
+            versions[grid_id] = envelope.sequence
+        last = batch[-1] if batch else None
+        previous = self.checkpoint
+        checkpoint = Checkpoint(
+            position=last.position if last else (previous.position if previous else 0),
+            recorded_at_ms=(last.recorded_at_ms if last else 0)
+            or (previous.recorded_at_ms if previous else 0),
+            events=self._events + consumed,
+        )
+        if previous is not None and not updates and checkpoint.position <= previous.position:
+            return BatchOutcome(0, duplicates, 0, previous)
+        await self._model.commit(
+            generation, updates, checkpoint, must_be_active=self._fixed_generation is None
+        )
+        self._versions = versions
+        self._events = checkpoint.events
+        self.checkpoint = checkpoint
+        if self._watch is not None and updates:
+            self._watch.published({u.grid_id for u in updates})
+        return BatchOutcome(len(updates) - healed, duplicates, healed, checkpoint)
+
+    async def _heal(self, grid_id: str, first: int, last: int) -> list[Envelope]:
+        """The events ``first..last`` of a grid, complete and in order, or GapNotHealableError."""
+        found = sorted(await self._feed.read_grid(grid_id, first, last), key=lambda e: e.sequence)
+        sequences = [e.sequence for e in found]
+        if sequences != list(range(first, last + 1)):
+            raise GapNotHealableError(
+                f"grid {grid_id!r} needs sequences {first}..{last}; the store has {sequences}"
+            )
+        _log.info("healed a gap", grid_id=grid_id, first=first, last=last)
+        return found

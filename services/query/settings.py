@@ -1,0 +1,61 @@
+"""Settings of the query service and its projector (``ROVER_*`` environment variables)."""
+
+from __future__ import annotations
+
+from pydantic import Field
+
+from services.common.settings import ServiceSettings
+
+__all__ = ["QuerySettings"]
+
+
+class QuerySettings(ServiceSettings):
+    """Where the query service listens, what it reads from, and how its projector batches."""
+
+    query_address: str = Field(
+        default="127.0.0.1:50052", description="host:port the RoverQueryService listens on."
+    )
+    eventstore_uri: str = Field(
+        default="esdb://127.0.0.1:2113?Tls=false",
+        description="esdbclient connection string of the event store.",
+    )
+    redis_url: str = Field(
+        default="redis://127.0.0.1:6380/0", description="Redis holding the read model."
+    )
+    redis_key_prefix: str = Field(
+        default="rover:query", description="Prefix of every read model key (see read-model.md)."
+    )
+    query_min_version_wait_seconds: float = Field(
+        default=5.0,
+        gt=0,
+        description="Longest a GetGridDetails(min_version) waits when its deadline is longer.",
+    )
+    query_min_version_poll_seconds: float = Field(
+        default=0.05,
+        gt=0,
+        description="Re-read interval while waiting for min_version (a local projector wakes "
+        "waiters at once; this covers a projector in another process).",
+    )
+    query_projector_enabled: bool = Field(
+        default=True, description="Run the projector as a background task of the server."
+    )
+    query_batch_size: int = Field(
+        default=500, ge=1, le=10_000, description="Most events written in one Redis round trip."
+    )
+    query_feed_buffer: int = Field(
+        default=4_000, ge=1, description="Events read ahead of the Redis writes (pipelining)."
+    )
+    query_lag_interval_seconds: float = Field(
+        default=2.0, gt=0, description="How often projection lag is measured and logged."
+    )
+    query_lag_count_cap: int = Field(
+        default=1_000, ge=1, description="Counting events behind stops here (reported as >=)."
+    )
+    query_lag_unhealthy_events: int = Field(
+        default=1_000,
+        ge=1,
+        description="Health service 'projection' is NOT_SERVING while this far behind.",
+    )
+    query_retry_seconds: float = Field(
+        default=1.0, gt=0, description="Pause before the projector resubscribes after an error."
+    )

@@ -1,0 +1,1 @@
+"""Reusable test support: fixtures and helpers any suite may import."""

@@ -1,0 +1,134 @@
+"""A private redis-server for tests: started on a free port in a temp dir, stopped after.
+
+Use the fixtures from a conftest.py::
+
+    from tests.support.redis_server import redis_server, redis_url  # noqa: F401
+
+- ``redis_server`` (session): one ``RedisServer`` for the whole run.
+- ``redis_url`` (function): its URL, with every database flushed before the test.
+
+Or directly: ``with RedisServer() as server: server.url``. Never connects to a Redis that
+something else started: the server is ours, without persistence (``--save "" --appendonly no``).
+"""
+
+from __future__ import annotations
+
+import shutil
+import socket
+import subprocess
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from types import TracebackType
+
+import pytest
+
+__all__ = ["RedisServer", "free_port", "redis_server", "redis_url"]
+
+
+def free_port() -> int:
+    """A TCP port nobody listens on right now (the kernel's pick)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+def _ping(port: int) -> bool:
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=0.5) as connection:
+            connection.sendall(b"PING\r\n")
+            return connection.recv(16).startswith(b"+PONG")
+    except OSError:
+        return False
+
+
+class RedisServer:
+    """A ``redis-server`` child process of the test run."""
+
+    def __init__(self, executable: str = "redis-server") -> None:
+        found = shutil.which(executable)
+        if found is None:
+            raise RuntimeError(f"{executable} is not on PATH")
+        self._executable = found
+        self._dir = Path(tempfile.mkdtemp(prefix="redis-test-"))
+        self._process: subprocess.Popen[bytes] | None = None
+        self.port = 0
+
+    @property
+    def url(self) -> str:
+        """``redis://127.0.0.1:<port>/0``."""
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self, timeout: float = 20.0) -> RedisServer:
+        """Start on a free port and wait until it answers PING (retrying if the port was taken)."""
+        for _ in range(5):
+            self.port = free_port()
+            log = (self._dir / "redis.log").open("ab")
+            self._process = subprocess.Popen(  # noqa: S603 - fixed arguments
+                [
+                    self._executable,
+                    "--port", str(self.port),
+                    "--bind", "127.0.0.1",
+                    "--dir", str(self._dir),
+                    "--save", "",
+                    "--appendonly", "no",
+                    "--protected-mode", "yes",
+                ],
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )  # fmt: skip
+            log.close()
+            deadline = time.monotonic() + timeout
+            while time.monotonic() < deadline and self._process.poll() is None:
+                if _ping(self.port):
+                    return self
+                time.sleep(0.02)
+            self.stop()
+        raise RuntimeError(f"redis-server did not start; see {self._dir / 'redis.log'}")
+
+    def stop(self) -> None:
+        """Terminate the server and wait for it."""
+        process, self._process = self._process, None
+        if process is None:
+            return
+        if process.poll() is None:
+            process.terminate()
+            try:
+                process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+
+    def close(self) -> None:
+        """Stop and delete the temp dir."""
+        self.stop()
+        shutil.rmtree(self._dir, ignore_errors=True)
+
+    def __enter__(self) -> RedisServer:
+        return self.start()
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.close()
+
+
+@pytest.fixture(scope="session")
+def redis_server() -> Iterator[RedisServer]:
+    """One private redis-server for the session."""
+    with RedisServer() as server:
+        yield server
+
+
+@pytest.fixture
+def redis_url(redis_server: RedisServer) -> str:
+    """The session server's URL, flushed before the test."""
+    with socket.create_connection(("127.0.0.1", redis_server.port), timeout=5) as connection:
+        connection.sendall(b"FLUSHALL\r\n")
+        assert connection.recv(16).startswith(b"+OK")
+    return redis_server.url
