@@ -1,0 +1,1 @@
+"""The broadcaster: live grid updates over a server-streaming gRPC call (RoverLiveService)."""

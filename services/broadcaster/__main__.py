@@ -1,0 +1,33 @@
+"""Run the broadcaster: ``python -m services.broadcaster`` (settings from ``ROVER_*``)."""
+
+from __future__ import annotations
+
+import asyncio
+
+from services.broadcaster.bootstrap import bootstrap
+from services.broadcaster.settings import BroadcasterSettings
+from services.common.grpc_server import wait_for_shutdown_signal
+from services.common.logs import configure_logging, get_logger
+
+__all__ = ["main"]
+
+
+async def _serve(settings: BroadcasterSettings) -> None:
+    broadcaster = bootstrap(settings)
+    port = await broadcaster.start()
+    get_logger(__name__).info("broadcaster listening", port=port)
+    try:
+        await wait_for_shutdown_signal()
+    finally:
+        await broadcaster.stop()
+
+
+def main() -> None:
+    """Entry point."""
+    settings = BroadcasterSettings()
+    configure_logging(level=settings.log_level, fmt=settings.log_format, service="broadcaster")
+    asyncio.run(_serve(settings))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""Adapters of the broadcaster's ports: EventStoreDB (esdbclient) and in-memory fakes."""

@@ -1,0 +1,132 @@
+"""EventStoreDB adapters (esdbclient asyncio): the integration feed and the grid history."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Callable
+
+from esdbclient import AsyncEventStoreDBClient
+from esdbclient.exceptions import EventStoreDBClientException, NotFound
+
+from domain.errors import GridNotFoundError
+from domain.values import GridId
+from services.broadcaster.application.ports import StoreUnavailableError
+from services.common.envelope import Envelope, integration_stream
+from services.common.integration import IntegrationDecodeError, decode_integration_event
+from services.common.logs import get_logger
+
+__all__ = ["INTEGRATION_STREAM_FILTER", "EsdbGridHistory", "EsdbIntegrationFeed"]
+
+_log = get_logger(__name__)
+
+# The one $all subscription of a broadcaster sees the integration streams and nothing else.
+INTEGRATION_STREAM_FILTER = r"^integration-"
+
+
+class EsdbIntegrationFeed:
+    """The integration events of every grid, through ONE filtered catch-up subscription to $all.
+
+    It starts at the current end of $all and remembers the commit position of each event it
+    delivers: after a dropped connection it subscribes again from there, so it never skips an
+    event (the subscription is exclusive of the position, so it repeats none either).
+    """
+
+    def __init__(
+        self,
+        client: AsyncEventStoreDBClient,
+        *,
+        retry_initial: float = 0.1,
+        retry_max: float = 5.0,
+    ) -> None:
+        self._client = client
+        self._retry_initial = retry_initial
+        self._retry_max = retry_max
+
+    async def run(self, on_event: Callable[[Envelope], None], on_live: Callable[[], None]) -> None:
+        """Deliver every integration event stored from now on, until cancelled."""
+        position: int | None = None
+        started = False
+        delay = self._retry_initial
+        while True:
+            try:
+                if not started:
+                    # Start at the end: older events are read from the streams on demand.
+                    position = await self._client.get_commit_position() or None
+                    started = True
+                subscription = await self._client.subscribe_to_all(
+                    commit_position=position,
+                    filter_include=(INTEGRATION_STREAM_FILTER,),
+                    filter_by_stream_name=True,
+                )
+                on_live()
+                delay = self._retry_initial
+                _log.info("integration feed subscribed", commit_position=position)
+                try:
+                    async for recorded in subscription:
+                        if recorded.commit_position is not None:
+                            position = recorded.commit_position
+                        try:
+                            envelope = decode_integration_event(recorded.data)
+                        except IntegrationDecodeError as error:
+                            _log.error(
+                                "undecodable integration event skipped",
+                                stream=recorded.stream_name,
+                                revision=recorded.stream_position,
+                                error=str(error),
+                            )
+                            continue
+                        on_event(envelope)
+                finally:
+                    with contextlib.suppress(Exception):
+                        await subscription.stop()
+            except EventStoreDBClientException as error:
+                _log.warning(
+                    "integration feed interrupted; resubscribing",
+                    error=repr(error),
+                    commit_position=position,
+                    retry_in=delay,
+                )
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, self._retry_max)
+
+
+class EsdbGridHistory:
+    """Reads ``integration-{grid_id}`` (revision n holds sequence n + 1) page by page."""
+
+    def __init__(self, client: AsyncEventStoreDBClient, *, page_size: int = 500) -> None:
+        self._client = client
+        self._page_size = page_size
+
+    async def events(self, grid_id: GridId, *, after: int) -> AsyncIterator[Envelope]:
+        """The grid's events with sequence > ``after``; GridNotFoundError if it has none."""
+        stream = integration_stream(grid_id)
+        revision = after  # the revision of sequence after + 1
+        while True:
+            try:
+                page = await self._client.get_stream(
+                    stream, stream_position=revision, limit=self._page_size
+                )
+            except NotFound:
+                raise GridNotFoundError(grid_id) from None
+            except EventStoreDBClientException as error:
+                raise StoreUnavailableError(f"reading {stream}: {error!r}") from error
+            for recorded in page:
+                yield decode_integration_event(recorded.data)
+            if len(page) < self._page_size:
+                return
+            revision += len(page)
+
+    async def last_sequence(self, grid_id: GridId) -> int:
+        """The grid's version: the revision of its last integration event plus one."""
+        try:
+            last = await self._client.get_stream(
+                integration_stream(grid_id), backwards=True, limit=1
+            )
+        except NotFound:
+            raise GridNotFoundError(grid_id) from None
+        except EventStoreDBClientException as error:
+            raise StoreUnavailableError(f"reading {grid_id!r}: {error!r}") from error
+        if not last:
+            raise GridNotFoundError(grid_id)
+        return last[0].stream_position + 1

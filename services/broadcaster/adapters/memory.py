@@ -1,0 +1,69 @@
+"""In-memory fakes of the broadcaster's ports, for unit tests and benchmarks."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Callable
+
+from domain.errors import GridNotFoundError
+from domain.values import GridId
+from services.common.envelope import Envelope
+
+__all__ = ["InMemoryIntegrationLog"]
+
+
+class InMemoryIntegrationLog:
+    """An integration event log that is both a GridHistory and an IntegrationFeed.
+
+    ``append`` stores at once (history reads see it immediately) while feeds receive it
+    through a queue, later, like a real subscription that lags the store a little. Tests use
+    that lag to exercise the history-to-live handover.
+    """
+
+    def __init__(self) -> None:
+        self._grids: dict[GridId, list[Envelope]] = {}
+        self._feeds: list[asyncio.Queue[Envelope]] = []
+
+    def append(self, envelope: Envelope) -> None:
+        """Store the grid's next event (its sequence must be the next one) and publish it."""
+        events = self._grids.setdefault(envelope.grid_id, [])
+        if envelope.sequence != len(events) + 1:
+            raise ValueError(
+                f"grid {envelope.grid_id!r} is at {len(events)}; cannot append {envelope.sequence}"
+            )
+        events.append(envelope)
+        for queue in self._feeds:
+            queue.put_nowait(envelope)
+
+    @property
+    def feed_backlog(self) -> int:
+        """Events appended but not yet delivered to the running feeds."""
+        return sum(q.qsize() for q in self._feeds)
+
+    async def events(self, grid_id: GridId, *, after: int) -> AsyncIterator[Envelope]:
+        """The grid's events with sequence > ``after``; GridNotFoundError for a new grid."""
+        stored = self._grids.get(grid_id)
+        if stored is None:
+            raise GridNotFoundError(grid_id)
+        # A copy of the list as it is now, like a read that ends at the stream's end.
+        for envelope in stored[after:]:
+            await asyncio.sleep(0)  # a real read yields to the loop between pages
+            yield envelope
+
+    async def last_sequence(self, grid_id: GridId) -> int:
+        """The grid's current version; GridNotFoundError for a new grid."""
+        stored = self._grids.get(grid_id)
+        if stored is None:
+            raise GridNotFoundError(grid_id)
+        return len(stored)
+
+    async def run(self, on_event: Callable[[Envelope], None], on_live: Callable[[], None]) -> None:
+        """Deliver every event appended from now on, until cancelled."""
+        queue: asyncio.Queue[Envelope] = asyncio.Queue()
+        self._feeds.append(queue)
+        try:
+            on_live()
+            while True:
+                on_event(await queue.get())
+        finally:
+            self._feeds.remove(queue)

@@ -1,0 +1,234 @@
+"""The hub: one integration feed fanned out to many watchers, each with a bounded queue.
+
+``publish`` is synchronous and never waits for a watcher: it appends to each watcher's queue
+of the event's grid and wakes it. A watcher whose queue is full is dropped on the spot (its
+queue is emptied, so its memory is freed at once) and told so the next time it reads; it then
+resumes from the store. A slow watcher therefore never delays the others, and the memory a
+watcher holds is bounded by ``queue_size`` updates.
+
+The payload of an update is opaque (``T``): the hub encodes an event once, with the function
+it was given, however many watchers receive it (the gRPC layer passes a protobuf encoder).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import enum
+from collections import deque
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Generic, TypeVar
+
+from domain.values import GridId
+from services.broadcaster.application.cache import GridCache
+from services.broadcaster.application.ports import IntegrationFeed
+from services.common.envelope import Envelope
+
+__all__ = [
+    "EndReason",
+    "Hub",
+    "HubClosedError",
+    "Published",
+    "Subscription",
+    "SubscriptionEndedError",
+]
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True, slots=True)
+class Published(Generic[T]):
+    """One event as watchers receive it: its envelope and its encoded form."""
+
+    sequence: int
+    envelope: Envelope
+    payload: T
+
+
+class EndReason(enum.Enum):
+    """Why a subscription stopped receiving updates."""
+
+    OVERFLOW = "overflow"  # the watcher fell behind: its queue was full
+    CLOSED = "closed"  # the hub is shutting down
+
+
+class HubClosedError(Exception):
+    """The hub is shutting down and takes no new watchers."""
+
+
+class SubscriptionEndedError(Exception):
+    """Raised by ``Subscription.get`` once the subscription has ended."""
+
+    def __init__(self, reason: EndReason) -> None:
+        super().__init__(f"subscription ended: {reason.value}")
+        self.reason = reason
+
+
+class Subscription(Generic[T]):
+    """One watcher's bounded queue of the updates of one grid."""
+
+    __slots__ = ("_capacity", "_ended", "_items", "_wake", "grid_id")
+
+    def __init__(self, grid_id: GridId, capacity: int) -> None:
+        self.grid_id = grid_id
+        self._capacity = capacity
+        self._items: deque[Published[T]] = deque()
+        self._wake = asyncio.Event()
+        self._ended: EndReason | None = None
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    @property
+    def ended(self) -> EndReason | None:
+        """Why the subscription ended, or None while it is active."""
+        return self._ended
+
+    def offer(self, item: Published[T]) -> bool:
+        """Queue ``item``; False (and the subscription ends) if the queue was full."""
+        if self._ended is not None:
+            return False
+        if len(self._items) >= self._capacity:
+            self.end(EndReason.OVERFLOW)
+            return False
+        self._items.append(item)
+        self._wake.set()
+        return True
+
+    def end(self, reason: EndReason) -> None:
+        """Stop the subscription and drop what it holds; the reader learns it on its next get."""
+        if self._ended is None:
+            self._ended = reason
+            self._items.clear()
+            self._wake.set()
+
+    def discard_through(self, sequence: int) -> None:
+        """Drop queued updates the reader already has (sequence <= ``sequence``)."""
+        items = self._items
+        while items and items[0].sequence <= sequence:
+            items.popleft()
+
+    def pending(self) -> Iterator[Published[T]]:
+        """The queued updates, oldest first, without taking them."""
+        return iter(tuple(self._items))
+
+    async def get(self, idle_seconds: float | None = None) -> Published[T] | None:
+        """The oldest update; None after ``idle_seconds`` without one.
+
+        SubscriptionEndedError once the subscription has ended (queued updates are dropped
+        then: an ended watcher resumes from the store).
+        """
+        while not self._items:
+            if self._ended is not None:
+                raise SubscriptionEndedError(self._ended)
+            self._wake.clear()
+            try:
+                async with asyncio.timeout(idle_seconds):
+                    await self._wake.wait()
+            except TimeoutError:
+                if not self._items and self._ended is None:
+                    return None
+        if self._ended is not None:
+            raise SubscriptionEndedError(self._ended)
+        return self._items.popleft()
+
+
+class Hub(Generic[T]):
+    """Fans one integration feed out to the watchers of each grid, and keeps the grid cache."""
+
+    def __init__(
+        self,
+        encode: Callable[[Envelope], T],
+        *,
+        queue_size: int,
+        cache: GridCache | None = None,
+    ) -> None:
+        if queue_size < 1:
+            raise ValueError(f"queue_size must be at least 1, not {queue_size}")
+        self._encode = encode
+        self._queue_size = queue_size
+        self.cache = cache if cache is not None else GridCache(capacity=0)
+        self._watchers: dict[GridId, set[Subscription[T]]] = {}
+        self._live = asyncio.Event()
+        self._closed = False
+        self.published = 0  # events received from the feed
+        self.dropped = 0  # watchers dropped for falling behind
+
+    # --- the feed side ---------------------------------------------------------------------
+
+    async def pump(self, feed: IntegrationFeed) -> None:
+        """Feed the hub from ``feed`` until cancelled."""
+        await feed.run(self.publish, self.set_live)
+
+    def set_live(self) -> None:
+        """The feed is subscribed: watchers may start (their history reads come after it)."""
+        self._live.set()
+
+    def publish(self, envelope: Envelope) -> None:
+        """Hand one event to the cache and to every watcher of its grid, without waiting."""
+        self.published += 1
+        self.cache.apply(envelope)
+        watchers = self._watchers.get(envelope.grid_id)
+        if not watchers:
+            return
+        item = self.wrap(envelope)
+        overflowed = [w for w in watchers if not w.offer(item)]
+        for watcher in overflowed:
+            self.dropped += 1
+            self.unsubscribe(watcher)
+
+    def wrap(self, envelope: Envelope) -> Published[T]:
+        """An event as watchers receive it (also used for events read from the store)."""
+        return Published(envelope.sequence, envelope, self._encode(envelope))
+
+    # --- the watcher side ------------------------------------------------------------------
+
+    async def wait_live(self) -> None:
+        """Return once the feed is subscribed; HubClosedError if the hub closes first."""
+        if self._closed:
+            raise HubClosedError("the broadcaster is shutting down")
+        await self._live.wait()
+        if self._closed:
+            raise HubClosedError("the broadcaster is shutting down")
+
+    def subscribe(self, grid_id: GridId) -> Subscription[T]:
+        """Start queueing the grid's events for a new watcher (HubClosedError when closed)."""
+        if self._closed:
+            raise HubClosedError("the broadcaster is shutting down")
+        subscription: Subscription[T] = Subscription(grid_id, self._queue_size)
+        self._watchers.setdefault(grid_id, set()).add(subscription)
+        return subscription
+
+    def unsubscribe(self, subscription: Subscription[T]) -> None:
+        """Forget a watcher (idempotent); its queue is released with it."""
+        watchers = self._watchers.get(subscription.grid_id)
+        if watchers is None:
+            return
+        watchers.discard(subscription)
+        if not watchers:
+            del self._watchers[subscription.grid_id]
+
+    def close(self) -> None:
+        """Shut down: end every subscription (CLOSED) and refuse new ones."""
+        self._closed = True
+        self._live.set()  # wake anyone waiting for the feed, so that they see the closing
+        for watchers in list(self._watchers.values()):
+            for watcher in list(watchers):
+                watcher.end(EndReason.CLOSED)
+        self._watchers.clear()
+
+    # --- observation -----------------------------------------------------------------------
+
+    @property
+    def closed(self) -> bool:
+        """Whether ``close`` was called."""
+        return self._closed
+
+    @property
+    def watcher_count(self) -> int:
+        """How many watchers are subscribed."""
+        return sum(len(w) for w in self._watchers.values())
+
+    def queue_sizes(self) -> list[int]:
+        """The queue length of every subscribed watcher."""
+        return [len(w) for ws in self._watchers.values() for w in ws]

@@ -1,0 +1,42 @@
+"""Ports of the broadcaster (what the application needs from the outside) and their errors."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from typing import Protocol
+
+from domain.values import GridId
+from services.common.envelope import Envelope
+
+__all__ = ["GridHistory", "IntegrationFeed", "StoreUnavailableError"]
+
+
+class IntegrationFeed(Protocol):
+    """Every integration event of every grid, from "now" on, in store order.
+
+    ``run`` subscribes, calls ``on_live`` once the subscription is in place (every event
+    stored from then on will reach ``on_event``), then calls ``on_event`` for each event until
+    cancelled. It reconnects by itself after a dropped connection, resuming where it left off,
+    so the events of one grid always arrive in sequence order (a duplicate is possible after a
+    reconnect; a gap never is).
+    """
+
+    async def run(
+        self, on_event: Callable[[Envelope], None], on_live: Callable[[], None]
+    ) -> None: ...
+
+
+class GridHistory(Protocol):
+    """The stored integration events of one grid (the store, not the feed, is the truth)."""
+
+    def events(self, grid_id: GridId, *, after: int) -> AsyncIterator[Envelope]:
+        """The grid's events with sequence > ``after``, in order; GridNotFoundError if none."""
+        ...
+
+    async def last_sequence(self, grid_id: GridId) -> int:
+        """The grid's current version; GridNotFoundError for a grid that does not exist."""
+        ...
+
+
+class StoreUnavailableError(Exception):
+    """The event store cannot be reached (a GridHistory read failed); the caller may retry."""

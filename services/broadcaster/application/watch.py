@@ -1,0 +1,180 @@
+"""WatchGrid: one watcher's stream, a gapless handover from the store to the live feed.
+
+The order of operations is what makes the stream exact. The watcher subscribes to the hub
+FIRST, then reads the store (the snapshot, or the history after ``from_version``), then
+drains its queue, skipping any sequence it has already sent. Every event stored after the
+subscription reaches the queue, and every event stored before it is in the read, so nothing
+is missed; the skip removes the overlap, so nothing is sent twice.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncGenerator, AsyncIterator
+from dataclasses import dataclass
+from typing import Generic, TypeAlias, TypeVar
+
+from domain.errors import EventHistoryInvalidError
+from domain.snapshot import GridSnapshot
+from domain.state import GridFold
+from domain.values import GridId
+from services.broadcaster.application.hub import (
+    EndReason,
+    Hub,
+    HubClosedError,
+    Published,
+    Subscription,
+    SubscriptionEndedError,
+)
+from services.broadcaster.application.ports import GridHistory
+
+__all__ = [
+    "FellBehind",
+    "FromVersionInvalidError",
+    "Heartbeat",
+    "HubClosedError",
+    "Snapshot",
+    "Update",
+    "WatchGrid",
+]
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True, slots=True)
+class Snapshot:
+    """The grid's state at ``snapshot.version``: the first update when no from_version."""
+
+    snapshot: GridSnapshot
+
+    @property
+    def sequence(self) -> int:
+        """The version the snapshot reflects."""
+        return self.snapshot.version
+
+
+@dataclass(frozen=True, slots=True)
+class Heartbeat:
+    """Nothing happened for a while; ``sequence`` is the last one delivered."""
+
+    sequence: int
+
+
+@dataclass(frozen=True, slots=True)
+class FellBehind:
+    """The last update of a watcher that fell behind: resume from ``sequence``."""
+
+    sequence: int
+    reason: str
+
+
+Update: TypeAlias = Snapshot | Published[T] | Heartbeat | FellBehind
+
+
+class FromVersionInvalidError(ValueError):
+    """``from_version`` is negative or beyond the grid's current version."""
+
+    def __init__(self, from_version: int, version: int | None) -> None:
+        if version is None:
+            message = f"from_version must be 0 or more, not {from_version}"
+        else:
+            message = f"from_version {from_version} is beyond the grid's version {version}"
+        super().__init__(message)
+        self.from_version = from_version
+        self.version = version
+
+
+class WatchGrid(Generic[T]):
+    """The use case behind RoverLiveService.WatchGrid."""
+
+    def __init__(
+        self, hub: Hub[T], history: GridHistory, *, heartbeat_seconds: float | None
+    ) -> None:
+        self._hub = hub
+        self._history = history
+        self._heartbeat = heartbeat_seconds
+
+    async def watch(
+        self, grid_id: GridId, from_version: int | None
+    ) -> AsyncGenerator[Update[T], None]:
+        """The grid's updates until the caller stops iterating.
+
+        Raises GridNotFoundError, FromVersionInvalidError before the first update and
+        HubClosedError (at any point) when the broadcaster shuts down. A watcher that falls
+        behind gets FellBehind as its last update.
+        """
+        if from_version is not None and from_version < 0:
+            raise FromVersionInvalidError(from_version, None)
+        await self._hub.wait_live()
+        subscription = self._hub.subscribe(grid_id)
+        try:
+            if from_version is None:
+                snapshot = await self._snapshot(grid_id, subscription)
+                last = snapshot.version
+                yield Snapshot(snapshot)
+            else:
+                version = await self._history.last_sequence(grid_id)
+                if from_version > version:
+                    raise FromVersionInvalidError(from_version, version)
+                last = from_version
+                async for envelope in self._history.events(grid_id, after=from_version):
+                    if envelope.sequence <= last:
+                        continue
+                    if envelope.sequence != last + 1:
+                        raise EventHistoryInvalidError(
+                            f"grid {grid_id!r}: sequence {envelope.sequence} after {last}"
+                        )
+                    yield self._hub.wrap(envelope)
+                    last = envelope.sequence
+                    # The live queue overlaps the history read: free what is already sent.
+                    subscription.discard_through(last)
+                    if subscription.ended is not None:
+                        break  # the live part reports it; no point reading further
+            async for update in self._live(subscription, last):
+                yield update
+        finally:
+            self._hub.unsubscribe(subscription)
+
+    async def _live(self, subscription: Subscription[T], last: int) -> AsyncIterator[Update[T]]:
+        while True:
+            try:
+                item = await subscription.get(self._heartbeat)
+            except SubscriptionEndedError as ended:
+                if ended.reason is EndReason.CLOSED:
+                    raise HubClosedError("the broadcaster is shutting down") from None
+                yield FellBehind(last, "the watcher fell behind: its queue overflowed")
+                return
+            if item is None:
+                yield Heartbeat(last)
+            elif item.sequence <= last:
+                continue  # already sent from the store read
+            elif item.sequence != last + 1:
+                # The feed skipped something (it never should): let the client re-read.
+                yield FellBehind(last, f"sequence {item.sequence} arrived after {last}")
+                return
+            else:
+                yield item
+                last = item.sequence
+
+    async def _snapshot(self, grid_id: GridId, subscription: Subscription[T]) -> GridSnapshot:
+        cached = self._hub.cache.snapshot(grid_id)
+        if cached is not None:
+            return cached  # exact as of now, and the subscription holds what comes next
+        fold: GridFold | None = None
+        version = 0
+        async for envelope in self._history.events(grid_id, after=0):
+            if envelope.sequence != version + 1:
+                raise EventHistoryInvalidError(
+                    f"grid {grid_id!r}: sequence {envelope.sequence} after {version}"
+                )
+            if fold is None:
+                fold = GridFold.start(envelope.event)
+            else:
+                fold.apply(envelope.event)
+            version = envelope.sequence
+        if fold is None:
+            raise EventHistoryInvalidError(f"grid {grid_id!r} has an empty history")
+        snapshot = GridSnapshot(fold.freeze(), version)
+        if subscription.ended is None:
+            tail = [p.envelope for p in subscription.pending()]
+            self._hub.cache.install(grid_id, fold, version, tail)
+        return snapshot

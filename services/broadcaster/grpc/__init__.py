@@ -1,0 +1,1 @@
+"""The gRPC edge of the broadcaster: the RoverLiveService servicer and its proto mapping."""

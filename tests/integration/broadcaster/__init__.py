@@ -1,0 +1,1 @@
+"""Integration tests of the broadcaster (real gRPC, the embedded event store)."""

@@ -1,0 +1,254 @@
+"""The hub and WatchGrid with in-memory fakes: fan-out, bounded queues, the gapless handover."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncGenerator
+
+import pytest
+
+from domain import replay
+from domain.errors import GridNotFoundError
+from domain.values import GridId
+from services.broadcaster.adapters.memory import InMemoryIntegrationLog
+from services.broadcaster.application.cache import GridCache
+from services.broadcaster.application.hub import (
+    EndReason,
+    Hub,
+    HubClosedError,
+    Published,
+    SubscriptionEndedError,
+)
+from services.broadcaster.application.watch import (
+    FellBehind,
+    FromVersionInvalidError,
+    Heartbeat,
+    Snapshot,
+    Update,
+    WatchGrid,
+)
+from services.common.envelope import Envelope
+from tests.unit.broadcaster.scripts import GridScript
+
+Watch = AsyncGenerator[Update[int], None]
+
+
+class Rig:
+    """A hub fed by an in-memory log, and a WatchGrid over both."""
+
+    def __init__(self, *, queue_size: int = 64, heartbeat: float | None = None) -> None:
+        self.log = InMemoryIntegrationLog()
+        self.encoded = 0
+        self.hub: Hub[int] = Hub(self._encode, queue_size=queue_size, cache=GridCache(16))
+        self.watch = WatchGrid(self.hub, self.log, heartbeat_seconds=heartbeat)
+        self._pump: asyncio.Task[None] | None = None
+
+    def _encode(self, envelope: Envelope) -> int:
+        self.encoded += 1
+        return envelope.sequence
+
+    async def __aenter__(self) -> Rig:
+        self._pump = asyncio.create_task(self.hub.pump(self.log))
+        await self.hub.wait_live()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        assert self._pump is not None
+        self._pump.cancel()
+        await asyncio.gather(self._pump, return_exceptions=True)
+
+    def append(self, script: GridScript, commands: int = 1) -> None:
+        for _ in range(commands):
+            for envelope in script.next():
+                self.log.append(envelope)
+
+    async def settle(self) -> None:
+        """Let the feed deliver everything appended so far."""
+        for _ in range(10_000):
+            if not self.log.feed_backlog:
+                break
+            await asyncio.sleep(0)
+        await asyncio.sleep(0)
+
+
+async def next_update(watch: Watch) -> Update[int]:
+    return await anext(watch)
+
+
+async def sequences(watch: Watch, until: int) -> list[int]:
+    got: list[int] = []
+    async for update in watch:
+        assert isinstance(update, Published | Snapshot), update
+        got.append(update.sequence)
+        if update.sequence >= until:
+            break
+    return got
+
+
+async def test_publish_reaches_only_the_grids_watchers_and_encodes_once() -> None:
+    async with Rig() as rig:
+        a, b = GridScript("a"), GridScript("b")
+        subs_a = [rig.hub.subscribe(a.grid_id) for _ in range(5)]
+        sub_b = rig.hub.subscribe(b.grid_id)
+        rig.append(a, 3)
+        await rig.settle()
+        assert rig.encoded == a.version
+        for sub in subs_a:
+            assert [p.sequence for p in sub.pending()] == list(range(1, a.version + 1))
+        assert len(sub_b) == 0
+
+
+async def test_overflow_ends_only_the_slow_subscription_and_frees_its_queue() -> None:
+    async with Rig(queue_size=3) as rig:
+        script = GridScript("g")
+        slow = rig.hub.subscribe(script.grid_id)
+        fast = rig.hub.subscribe(script.grid_id)
+        rig.append(script)  # GridCreated
+        rig.append(script, 2)  # two rovers land
+        await rig.settle()
+        assert await fast.get() is not None
+        rig.append(script)
+        await rig.settle()
+        assert slow.ended is EndReason.OVERFLOW
+        assert len(slow) == 0
+        assert rig.hub.watcher_count == 1
+        assert rig.hub.dropped == 1
+        assert fast.ended is None
+        assert len(fast) == 3
+        with pytest.raises(SubscriptionEndedError):
+            await slow.get()
+
+
+async def test_snapshot_then_live_changes_in_order() -> None:
+    async with Rig() as rig:
+        script = GridScript("g")
+        rig.append(script, 5)
+        await rig.settle()
+        watch = rig.watch.watch(script.grid_id, None)
+        first = await anext(watch)
+        assert isinstance(first, Snapshot)
+        assert first.sequence == script.version
+        assert first.snapshot.state == replay(e.event for e in script.history)
+        start = script.version
+        rig.append(script, 10)
+        assert await sequences(watch, script.version) == list(range(start + 1, script.version + 1))
+        await watch.aclose()
+        assert rig.hub.watcher_count == 0
+
+
+async def test_cached_snapshot_matches_the_store() -> None:
+    async with Rig() as rig:
+        script = GridScript("g")
+        rig.append(script, 4)
+        await rig.settle()
+        first = rig.watch.watch(script.grid_id, None)
+        await anext(first)  # loads the cache
+        rig.append(script, 20)
+        await rig.settle()
+        second = rig.watch.watch(script.grid_id, None)
+        snap = await anext(second)
+        assert isinstance(snap, Snapshot)
+        assert snap.sequence == script.version
+        assert snap.snapshot.state == replay(e.event for e in script.history)
+        await first.aclose()
+        await second.aclose()
+
+
+async def test_handover_while_the_feed_lags_the_store_is_exact() -> None:
+    async with Rig(queue_size=1024) as rig:
+        script = GridScript("g")
+        batches = [script.next() for _ in range(70)]
+        for batch in batches[:30]:  # stored; not yet delivered by the feed
+            for envelope in batch:
+                rig.log.append(envelope)
+        watch = rig.watch.watch(script.grid_id, 7)
+
+        async def writer() -> None:
+            for batch in batches[30:]:
+                for envelope in batch:
+                    rig.log.append(envelope)
+                await asyncio.sleep(0)
+
+        task = asyncio.create_task(writer())
+        got = await sequences(watch, script.version)
+        await task
+        assert got == list(range(8, script.version + 1))
+        await watch.aclose()
+
+
+async def test_from_version_zero_replays_everything_and_equal_to_version_sends_nothing() -> None:
+    async with Rig(heartbeat=0.01) as rig:
+        script = GridScript("g")
+        rig.append(script, 3)
+        await rig.settle()
+        watch = rig.watch.watch(script.grid_id, 0)
+        assert await sequences(watch, script.version) == list(range(1, script.version + 1))
+        await watch.aclose()
+        idle = rig.watch.watch(script.grid_id, script.version)
+        beat = await anext(idle)
+        assert beat == Heartbeat(script.version)
+        await idle.aclose()
+
+
+async def test_unknown_grid_and_bad_from_versions() -> None:
+    async with Rig() as rig:
+        script = GridScript("g")
+        rig.append(script, 2)
+        with pytest.raises(GridNotFoundError):
+            await anext(rig.watch.watch(GridId("nope"), None))
+        with pytest.raises(GridNotFoundError):
+            await anext(rig.watch.watch(GridId("nope"), 0))
+        with pytest.raises(FromVersionInvalidError):
+            await anext(rig.watch.watch(script.grid_id, -1))
+        with pytest.raises(FromVersionInvalidError):
+            await anext(rig.watch.watch(script.grid_id, script.version + 1))
+        assert rig.hub.watcher_count == 0
+
+
+async def test_a_watcher_that_falls_behind_gets_fell_behind_with_its_last_sequence() -> None:
+    async with Rig(queue_size=4) as rig:
+        script = GridScript("g")
+        rig.append(script)
+        await rig.settle()
+        watch = rig.watch.watch(script.grid_id, 0)
+        assert await sequences(watch, 1) == [1]
+        rig.append(script, 10)  # more than 4 events while the watcher does not read
+        await rig.settle()
+        last = await anext(watch)
+        assert last == FellBehind(1, last.reason) if isinstance(last, FellBehind) else False
+        with pytest.raises(StopAsyncIteration):
+            await anext(watch)
+        assert rig.hub.watcher_count == 0
+
+
+async def test_close_ends_every_watch_with_hub_closed() -> None:
+    async with Rig() as rig:
+        script = GridScript("g")
+        rig.append(script)
+        await rig.settle()
+        watch = rig.watch.watch(script.grid_id, 0)
+        await anext(watch)
+        pending = asyncio.create_task(next_update(watch))
+        await asyncio.sleep(0)
+        rig.hub.close()
+        with pytest.raises(HubClosedError):
+            await pending
+        with pytest.raises(HubClosedError):
+            await anext(rig.watch.watch(script.grid_id, 0))
+
+
+async def test_a_cancelled_watch_unsubscribes_at_once() -> None:
+    async with Rig() as rig:
+        script = GridScript("g")
+        rig.append(script)
+        await rig.settle()
+        watch = rig.watch.watch(script.grid_id, None)
+        await anext(watch)
+        task = asyncio.create_task(next_update(watch))
+        await asyncio.sleep(0)
+        assert rig.hub.watcher_count == 1
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        await watch.aclose()
+        assert rig.hub.watcher_count == 0
