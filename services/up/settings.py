@@ -5,10 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, ValidationInfo, field_validator
 from pydantic_settings import SettingsConfigDict
 
 from services.common.settings import ServiceSettings
+from services.up.endpoints import parse_address
 
 __all__ = ["ENV_NAMES", "UpSettings"]
 
@@ -40,6 +41,12 @@ class UpSettings(ServiceSettings):
     up_stop_timeout: float = Field(
         default=15.0, gt=0, description="Seconds each child gets to exit after SIGTERM."
     )
+
+    @field_validator("command_address", "query_address", "broadcaster_address")
+    @classmethod
+    def _host_and_port(cls, value: str, info: ValidationInfo) -> str:
+        parse_address(value, f"ROVER_{(info.field_name or '').upper()}")
+        return value
 
 
 def _env_names() -> dict[str, str]:

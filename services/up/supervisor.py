@@ -17,6 +17,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 
 from services.common.logs import get_logger
+from services.up.launch import wrap
 from services.up.plan import ChildSpec
 from services.up.probes import GrpcHealthProbe, redis_pong
 
@@ -120,7 +121,7 @@ class Supervisor:
                 log.write(f"\n===== {stamp} services.up starts {spec.name} =====\n".encode())
                 log.flush()
                 process = await asyncio.create_subprocess_exec(
-                    *spec.argv,
+                    *wrap(spec.argv, os.getpid()),
                     stdin=asyncio.subprocess.DEVNULL,
                     stdout=log,
                     stderr=asyncio.subprocess.STDOUT,

