@@ -52,7 +52,7 @@ def main() -> int:
         if args.exit_after and waited >= args.exit_after:
             print(f"{args.name}: giving up", flush=True)
             server.stop(0)
-            return args.exit_code
+            return int(args.exit_code)
     server.stop(0)
     return 0
 
