@@ -29,7 +29,10 @@ def parse_uuid(message: shared_pb2.UUID) -> str:
         high = message.structured.most_significant_bits.to_bytes(8, "big", signed=True)
         low = message.structured.least_significant_bits.to_bytes(8, "big", signed=True)
         return str(uuid.UUID(bytes=high + low))
-    return str(uuid.UUID(message.string))
+    text = message.string
+    if len(text) == 36 and text.islower() and text[8] == text[13] == text[18] == text[23] == "-":
+        return text  # already canonical (what esdbclient sends): skip the costly round trip
+    return str(uuid.UUID(text))
 
 
 def uuid_message(value: str, *, structured: bool) -> shared_pb2.UUID:
