@@ -160,7 +160,13 @@ def _read_all(client: EventStoreDBClient) -> Callable[[], int]:
     return call
 
 
-def _pairs(label: str, ours: Callable[[], float], bare: Callable[[], float], unit: str) -> float:
+def _pairs(
+    label: str,
+    ours: Callable[[], float],
+    bare: Callable[[], float],
+    unit: str,
+    names: tuple[str, str] = ("ours", "bare"),
+) -> float:
     ratios, our_rates, bare_rates = [], [], []
     for index in range(PAIRS):
         first, second = (ours, bare) if index % 2 == 0 else (bare, ours)
@@ -171,8 +177,8 @@ def _pairs(label: str, ours: Callable[[], float], bare: Callable[[], float], uni
         ratios.append(mine / base)
     ratio = statistics.median(ratios)
     print(
-        f"  {label:<44} ours {statistics.median(our_rates):>9,.0f} {unit}  "
-        f"bare {statistics.median(bare_rates):>9,.0f} {unit}  ratio {ratio:.2f}x",
+        f"  {label:<36} {names[0]} {statistics.median(our_rates):>9,.0f} {unit}  "
+        f"{names[1]} {statistics.median(bare_rates):>9,.0f} {unit}  ratio {ratio:.2f}x",
         flush=True,
     )
     return ratio
@@ -289,6 +295,7 @@ def main() -> None:
                 lambda: _rate(large.uri, 8, _single_append),
                 lambda: _rate(little.uri, 8, _single_append),
                 "appends/s",
+                names=("1M", "1k"),
             )
             print(
                 f"  appends/s at 1M events are {(1 - ratio) * 100:+.0f}% lower (target <= 20%)",
