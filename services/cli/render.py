@@ -1,0 +1,140 @@
+"""Pure text rendering for the ``rover`` CLI: the grid as a map, events and results as lines."""
+
+from __future__ import annotations
+
+from protos.rover.v1 import command_pb2, common_pb2, events_pb2
+
+__all__ = [
+    "ARROWS",
+    "describe_event",
+    "describe_result",
+    "direction_letter",
+    "render_grid",
+]
+
+ARROWS: dict[int, str] = {
+    common_pb2.DIRECTION_NORTH: "^",
+    common_pb2.DIRECTION_EAST: ">",
+    common_pb2.DIRECTION_SOUTH: "v",
+    common_pb2.DIRECTION_WEST: "<",
+}
+_LETTERS: dict[int, str] = {
+    common_pb2.DIRECTION_NORTH: "N",
+    common_pb2.DIRECTION_EAST: "E",
+    common_pb2.DIRECTION_SOUTH: "S",
+    common_pb2.DIRECTION_WEST: "W",
+}
+_BLOCKERS: dict[int, str] = {
+    common_pb2.BLOCKED_BY_EDGE: "the edge",
+    common_pb2.BLOCKED_BY_OBSTACLE: "an obstacle",
+    common_pb2.BLOCKED_BY_ROVER: "rover",
+}
+OBSTACLE = "#"
+EMPTY = "."
+
+
+def direction_letter(direction: int) -> str:
+    """``N``, ``E``, ``S`` or ``W`` (``?`` for an unspecified direction)."""
+    return _LETTERS.get(direction, "?")
+
+
+def _at(position: common_pb2.Position) -> str:
+    return f"({position.x},{position.y})"
+
+
+def render_grid(
+    details: common_pb2.GridDetails, *, max_width: int = 200, max_height: int = 100
+) -> str:
+    """The grid as a map, North up: rovers as arrows, obstacles as ``#``, edges as a frame.
+
+    A toroidal grid's frame is drawn with ``~`` and ``:`` (its edges wrap). A grid larger
+    than ``max_width`` x ``max_height`` cells is shown from the origin, with a note.
+    """
+    cols, rows = min(details.width, max_width), min(details.height, max_height)
+    toroidal = details.topology == common_pb2.TOPOLOGY_TOROIDAL
+    cells: dict[tuple[int, int], str] = {(p.x, p.y): OBSTACLE for p in details.obstacles}
+    for rover in details.rovers:
+        cells[rover.position.x, rover.position.y] = ARROWS.get(rover.facing, "?")
+    label = len(str(max(rows - 1, 0)))
+    horizontal, vertical = ("~", ":") if toroidal else ("-", "|")
+    frame = f"{'':>{label}} +{horizontal * (2 * cols + 1)}+"
+    kind = "toroidal (edges wrap)" if toroidal else "bounded"
+    lines = [
+        f"{details.grid_id}  {details.width}x{details.height} {kind}  version {details.version}"
+    ]
+    if (cols, rows) != (details.width, details.height):
+        lines.append(f"(showing x 0..{cols - 1}, y 0..{rows - 1})")
+    lines.append(frame)
+    for y in range(rows - 1, -1, -1):
+        row = " ".join(cells.get((x, y), EMPTY) for x in range(cols))
+        lines.append(f"{y:>{label}} {vertical} {row} {vertical}")
+    lines.append(frame)
+    lines.append(f"{'':>{label}}   " + " ".join(str(x % 10) for x in range(cols)))
+    for rover in sorted(details.rovers, key=lambda r: r.rover_id):
+        arrow = ARROWS.get(rover.facing, "?")
+        lines.append(
+            f"  {arrow} {rover.rover_id} at {_at(rover.position)} "
+            f"facing {direction_letter(rover.facing)}"
+        )
+    if not details.rovers:
+        lines.append("  (no rovers yet)")
+    return "\n".join(lines)
+
+
+def describe_event(event: events_pb2.IntegrationEvent) -> str:
+    """One line for one event, e.g. ``#3 spirit moved forward (2,0) -> (2,1) facing N``."""
+    kind = event.WhichOneof("payload")
+    head = f"#{event.sequence}"
+    if kind == "grid_created":
+        g = event.grid_created
+        topology = "toroidal" if g.topology == common_pb2.TOPOLOGY_TOROIDAL else "bounded"
+        obstacles = " ".join(_at(p) for p in g.obstacles) or "none"
+        size = f"{g.width}x{g.height} {topology}"
+        return f"{head} grid {event.grid_id} created: {size}, obstacles {obstacles}"
+    if kind == "rover_created":
+        r = event.rover_created
+        return (
+            f"{head} {r.rover_id} landed at {_at(r.position)} facing {direction_letter(r.facing)}"
+        )
+    if kind in ("rover_moved_forward", "rover_moved_backward"):
+        m = getattr(event, kind)
+        way = "forward" if kind == "rover_moved_forward" else "backward"
+        return (
+            f"{head} {m.rover_id} moved {way} {_at(m.from_position)} -> {_at(m.to_position)} "
+            f"facing {direction_letter(m.facing)}"
+        )
+    if kind in ("rover_turned_left", "rover_turned_right"):
+        t = getattr(event, kind)
+        way = "left" if kind == "rover_turned_left" else "right"
+        return (
+            f"{head} {t.rover_id} turned {way} at {_at(t.position)}: "
+            f"{direction_letter(t.from_facing)} -> {direction_letter(t.to_facing)}"
+        )
+    if kind == "rover_blocked":
+        b = event.rover_blocked
+        by = _BLOCKERS.get(b.blocked_by, "something")
+        if b.blocked_by == common_pb2.BLOCKED_BY_ROVER:
+            by = f"rover {b.blocking_rover_id}"
+        rest = f", not run: {b.remaining_commands}" if b.remaining_commands else ""
+        return f"{head} {b.rover_id} at {_at(b.position)} blocked by {by} at {_at(b.target)}{rest}"
+    return f"{head} (unknown event)"
+
+
+def describe_result(result: command_pb2.CommandResult) -> str:
+    """Every recorded event, then where the rover ended up and whether it was blocked."""
+    lines = [describe_event(event) for event in result.events]
+    if result.HasField("rover"):
+        rover = result.rover
+        lines.append(
+            f"{rover.rover_id} is at {_at(rover.position)} facing "
+            f"{direction_letter(rover.facing)} (grid {result.grid_id}, version {result.version})"
+        )
+    else:
+        lines.append(f"grid {result.grid_id} is at version {result.version}")
+    if result.HasField("block"):
+        block = result.block
+        by = _BLOCKERS.get(block.blocked_by, "something")
+        if block.blocked_by == common_pb2.BLOCKED_BY_ROVER:
+            by = f"rover {block.blocking_rover_id}"
+        lines.append(f"BLOCKED by {by} at {_at(block.target)}; not run: {block.remaining_commands}")
+    return "\n".join(lines)
