@@ -1,0 +1,169 @@
+"""docker-compose.yml and Dockerfile, checked statically (Docker cannot run here).
+
+Structure, pinned images, healthchecks, depends_on on healthy services, and every ROVER_*
+variable, host and port against the services' own settings classes.
+"""
+
+from __future__ import annotations
+
+import importlib
+import re
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import pytest
+import yaml
+
+from services.common.settings import ServiceSettings
+
+ROOT = Path(__file__).resolve().parents[2]
+COMPOSE: dict[str, Any] = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+SERVICES: dict[str, dict[str, Any]] = COMPOSE["services"]
+PINNED = re.compile(r"^[\w./-]+:\d+\.\d+\.\d+[\w.-]*$")
+OURS = {name: s for name, s in SERVICES.items() if "build" in s}
+KNOWN_TOP_LEVEL = {"name", "services", "networks", "volumes"}
+
+
+def _settings_class(module: str) -> type[ServiceSettings]:
+    settings = importlib.import_module(f"{module}.settings")
+    classes = [
+        value
+        for value in vars(settings).values()
+        if isinstance(value, type)
+        and issubclass(value, ServiceSettings)
+        and value is not ServiceSettings
+        and value.__module__ == settings.__name__
+    ]
+    assert len(classes) == 1, f"{module}.settings should define one settings class"
+    return classes[0]
+
+
+def _env_names(cls: type[ServiceSettings]) -> set[str]:
+    prefix = cls.model_config.get("env_prefix", "")
+    return {f"{prefix}{name}".upper() for name in cls.model_fields}
+
+
+def _module(service: dict[str, Any]) -> str:
+    command = service["command"]
+    assert command[:3] == ["python", "-m", command[2]]
+    return str(command[2])
+
+
+def test_top_level_is_plain_compose() -> None:
+    assert "version" not in COMPOSE, "the version key is obsolete"
+    extra = {k for k in COMPOSE if not k.startswith("x-")} - KNOWN_TOP_LEVEL
+    assert extra == set()
+    assert {"eventstore", "redis", "command", "query", "broadcaster"} <= set(SERVICES)
+
+
+def test_images_are_pinned_to_exact_versions() -> None:
+    for name, service in SERVICES.items():
+        image = service["image"]
+        assert PINNED.match(image), f"{name}: {image} is not pinned to an exact version"
+        assert ":latest" not in image
+    base = re.findall(r"^FROM\s+(\S+)", (ROOT / "Dockerfile").read_text(), re.MULTILINE)
+    assert base, "Dockerfile has no FROM"
+    for image in base:
+        assert PINNED.match(image), f"Dockerfile: {image} is not pinned"
+
+
+def test_dockerfile_runs_as_non_root() -> None:
+    text = (ROOT / "Dockerfile").read_text()
+    users = re.findall(r"^USER\s+(\S+)", text, re.MULTILINE)
+    assert users, "no USER"
+    assert users[-1].split(":")[0] not in {"root", "0"}
+    for folder in ("domain", "protos", "services"):
+        assert f"COPY {folder} " in text
+
+
+def test_every_service_has_a_healthcheck_and_waits_for_healthy_dependencies() -> None:
+    for name, service in SERVICES.items():
+        assert service.get("healthcheck", {}).get("test"), f"{name} has no healthcheck"
+        for dependency, rule in service.get("depends_on", {}).items():
+            assert dependency in SERVICES, f"{name} depends on unknown {dependency}"
+            assert rule == {"condition": "service_healthy"}, f"{name} -> {dependency}"
+            mine = set(service.get("profiles", []))
+            theirs = set(SERVICES[dependency].get("profiles", []))
+            assert not theirs or theirs & mine, f"{name} needs {dependency} from another profile"
+
+
+def test_eventstore_is_insecure_with_projections_and_redis_appends() -> None:
+    nodes = [s for s in SERVICES.values() if s["image"].startswith("eventstore/eventstore:24.10.")]
+    assert len(nodes) == 4
+    for node in nodes:
+        env = node["environment"]
+        assert env["EVENTSTORE_INSECURE"] == "true"
+        assert env["EVENTSTORE_RUN_PROJECTIONS"] == "All"
+        assert "2113" in " ".join(node["healthcheck"]["test"])
+    redis = " ".join(SERVICES["redis"]["command"])
+    assert "--appendonly yes" in redis
+
+
+@pytest.mark.parametrize("name", sorted(OURS))
+def test_our_services_settings_match_their_settings_classes(name: str) -> None:
+    service = OURS[name]
+    module = _module(service)
+    names = _env_names(_settings_class(module))
+    env: dict[str, str] = service["environment"]
+    unknown = {key for key in env if key.startswith("ROVER_")} - names
+    assert unknown == set(), f"{name}: not settings of {module}: {unknown}"
+    short = module.rsplit(".", 1)[1]
+    address = env[f"ROVER_{short.upper()}_ADDRESS"]
+    port = address.rsplit(":", 1)[1]
+    assert address.startswith("0.0.0.0:"), "listen on every interface inside the container"
+    assert any(str(p).endswith(f":{port}") for p in service["ports"])
+    assert service["healthcheck"]["test"][-1] == f"127.0.0.1:{port}"
+    assert "HealthStub" in service["healthcheck"]["test"][3]
+    assert service["image"] == SERVICES["command"]["image"], "one image for all services"
+
+
+@pytest.mark.parametrize("name", sorted(OURS))
+def test_uris_point_at_services_that_exist_and_are_awaited(name: str) -> None:
+    service = OURS[name]
+    env: dict[str, str] = service["environment"]
+    uri = env["ROVER_EVENTSTORE_URI"]
+    scheme, rest = uri.split("://", 1)
+    hosts = [h.split(":")[0] for h in rest.split("?")[0].split(",")]
+    assert all(host in SERVICES for host in hosts), uri
+    assert set(hosts) <= set(service["depends_on"])
+    if "cluster" in service.get("profiles", []):
+        assert scheme == "esdb+discover"
+        assert len(hosts) == 3
+    else:
+        assert scheme == "esdb"
+    assert "Tls=false" in uri
+    if "ROVER_REDIS_URL" in env:
+        redis = urlsplit(env["ROVER_REDIS_URL"])
+        assert redis.hostname in SERVICES
+        assert redis.hostname in service["depends_on"]
+
+
+def test_cluster_profile_has_three_gossiping_nodes() -> None:
+    cluster = {n: s for n, s in SERVICES.items() if "cluster" in s.get("profiles", [])}
+    nodes = {n: s for n, s in cluster.items() if "eventstore" in s["image"]}
+    assert len(nodes) == 3
+    addresses = {
+        s["networks"]["esdb-cluster"]["ipv4_address"]: s["environment"] for s in nodes.values()
+    }
+    for address, env in addresses.items():
+        assert env["EVENTSTORE_CLUSTER_SIZE"] == "3"
+        assert env["EVENTSTORE_REPLICATION_IP"] == address
+        seeds = {seed.split(":")[0] for seed in env["EVENTSTORE_GOSSIP_SEED"].split(",")}
+        assert seeds == set(addresses) - {address}
+    assert {"command-cluster", "query-cluster", "broadcaster-cluster"} <= set(cluster)
+    assert all("cluster" not in s.get("profiles", []) for s in (SERVICES["redis"],))
+
+
+def test_volumes_and_networks_are_declared_and_variables_have_defaults() -> None:
+    declared_volumes = set(COMPOSE.get("volumes") or {})
+    declared_networks = set(COMPOSE.get("networks") or {}) | {"default"}
+    for name, service in SERVICES.items():
+        for volume in service.get("volumes", []):
+            source = volume.split(":")[0]
+            assert source in declared_volumes, f"{name}: undeclared volume {source}"
+        networks = service.get("networks", [])
+        assert set(networks) <= declared_networks, name
+    text = (ROOT / "docker-compose.yml").read_text()
+    for variable in re.findall(r"\$\{([^}]*)\}", text):
+        assert ":-" in variable, f"${{{variable}}} needs a default"
