@@ -6,7 +6,8 @@ The last release is the newest ``## [X.Y.Z]`` entry of CHANGELOG.md; its git tag
 1. the tag ``vX.Y.Z`` when this clone has it (authoritative);
 2. otherwise ``tests/contract/releases/vX.Y.Z.binpb``, a committed buf image of the released
    contract, so that a clone without tags or history (CI's shallow checkout) still checks.
-   When the tag is present, a test checks that the image is exactly the tagged contract.
+   A test rebuilds the image from the tag (or, in a clone without tags, from the release
+   commit recorded in ``releases/vX.Y.Z.commit``) and checks it is exactly the release.
 
 buf's ``FILE`` rules (protos/buf.yaml) fail on a renumbered, retyped or removed field, a
 renamed message or RPC, and more; the last tests prove it on a scratch repository.
@@ -97,19 +98,32 @@ def test_every_release_has_its_image(tag: str) -> None:
     )
 
 
+def release_ref(tag: str) -> str:
+    """A git ref of the release: its tag, else the commit recorded beside its image.
+
+    The commit file lets a clone that did not fetch tags still prove the image is the release.
+    """
+    if has_tag(tag):
+        return f"tag={tag}"
+    recorded = RELEASES / f"{tag}.commit"
+    assert recorded.is_file(), f"this clone has no tag {tag} and no {recorded.name} to stand in"
+    sha = recorded.read_text().strip()
+    known = git("cat-file", "-e", f"{sha}^{{commit}}", cwd=REPO_ROOT).returncode == 0
+    assert known, f"release {tag}: neither the tag nor its commit {sha} is in this clone"
+    return f"ref={sha}"
+
+
 @pytest.mark.parametrize("tag", releases())
-def test_the_image_is_the_tagged_contract(tag: str, tmp_path: Path) -> None:
-    if not has_tag(tag):
-        pytest.skip(f"this clone has no tag {tag}; the committed image stands in for it")
-    built = tmp_path / "tagged.binpb"
+def test_the_image_is_the_released_contract(tag: str, tmp_path: Path) -> None:
+    built = tmp_path / "released.binpb"
     result = buf(
-        "build", f".git#tag={tag}", "--config", CONFIG, "--path", "protos",
+        "build", f".git#{release_ref(tag)}", "--config", CONFIG, "--path", "protos",
         "--exclude-source-info", "-o", str(built),
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
     assert built.read_bytes() == (RELEASES / f"{tag}.binpb").read_bytes(), (
-        f"tests/contract/releases/{tag}.binpb is not the contract tagged {tag}; rebuild it: "
-        f".venv/bin/buf build '.git#tag={tag}' --config {CONFIG} --path protos "
+        f"tests/contract/releases/{tag}.binpb is not the contract released as {tag}; rebuild "
+        f"it: .venv/bin/buf build '.git#tag={tag}' --config {CONFIG} --path protos "
         f"--exclude-source-info -o tests/contract/releases/{tag}.binpb"
     )
 

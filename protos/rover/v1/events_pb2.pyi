@@ -6,8 +6,10 @@ Integration events: the published facts of the rover system.
 The command service records domain events in the event store and publishes each one as an
 IntegrationEvent. This message is what the query service projects, what the broadcaster
 streams to watchers, and what downstream consumers in any language read through
-EventStoreDB persistent subscriptions, encoded as the protobuf canonical JSON mapping of
-IntegrationEvent. Consumers must therefore be able to act on one event alone: every
+EventStoreDB persistent subscriptions: the stored event's data is the binary protobuf
+encoding of IntegrationEvent (content type application/octet-stream, event type
+"rover.v1.<PayloadName>", stream "integration-<grid_id>"); its canonical JSON mapping is the
+readable form used in the docs. Consumers must be able to act on one event alone: every
 payload carries the state it produced, not only the delta.
 """
 
