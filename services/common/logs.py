@@ -49,5 +49,5 @@ def configure_logging(*, level: str = "INFO", fmt: str = "json", service: str = 
 
 def get_logger(name: str) -> structlog.typing.FilteringBoundLogger:
     """A structured logger; ``name`` becomes the ``logger_name`` field of every record."""
-    logger: structlog.typing.FilteringBoundLogger = structlog.get_logger().bind(logger_name=name)
+    logger: structlog.typing.FilteringBoundLogger = structlog.get_logger(logger_name=name)
     return logger
