@@ -1,0 +1,1 @@
+"""The command service: rover commands over gRPC, stored in EventStoreDB, published."""

@@ -1,0 +1,32 @@
+"""Run the command service: ``python -m services.command`` (settings from ROVER_* variables)."""
+
+from __future__ import annotations
+
+import asyncio
+
+from services.command.bootstrap import create_service
+from services.command.settings import CommandSettings
+from services.common.grpc_server import wait_for_shutdown_signal
+from services.common.logs import configure_logging, get_logger
+
+__all__ = ["main"]
+
+
+async def _serve() -> None:
+    settings = CommandSettings()
+    configure_logging(level=settings.log_level, fmt=settings.log_format, service="command")
+    log = get_logger("services.command")
+    service = await create_service(settings)
+    port = await service.start()
+    log.info("command service listening", port=port, eventstore=settings.eventstore_uri)
+    await wait_for_shutdown_signal()
+    await service.stop()
+
+
+def main() -> None:
+    """Entry point."""
+    asyncio.run(_serve())
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""Adapters of the command service's ports: EventStoreDB (esdbclient), in-memory fakes, system."""

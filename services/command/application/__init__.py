@@ -1,0 +1,1 @@
+"""The command service's use cases: handlers, the load-decide-append loop and publication."""

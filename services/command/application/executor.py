@@ -1,0 +1,271 @@
+"""The load-decide-append loop every command goes through: retries, idempotency, results."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+
+from domain.errors import DomainError, ErrorCategory, GridAlreadyExistsError, GridNotFoundError
+from domain.events import (
+    GridCreated,
+    GridEvent,
+    RoverBlocked,
+    RoverCreated,
+    RoverMovedBackward,
+    RoverMovedForward,
+    RoverTurnedLeft,
+    RoverTurnedRight,
+)
+from domain.grid import CommandOutcome, Grid
+from domain.state import RoverState
+from domain.values import GridId
+from services.command.application.commands import Command, CommandResult, fingerprint
+from services.command.application.errors import (
+    CommandAbortedError,
+    ConcurrencyError,
+    InvalidRequestIdError,
+    RequestIdReusedError,
+)
+from services.command.application.ports import (
+    Clock,
+    EventMetadata,
+    EventStore,
+    IdGenerator,
+    PendingEvent,
+    RequestRecord,
+    StoredEvent,
+)
+from services.command.application.repository import GridRepository, LoadedGrid, RequestWindow
+from services.common.envelope import Envelope, integration_event_id
+
+__all__ = [
+    "MAX_REQUEST_ID_LENGTH",
+    "CommandExecutor",
+    "RetryPolicy",
+    "check_request_id",
+    "rover_after",
+    "stored_envelope",
+]
+
+MAX_REQUEST_ID_LENGTH = 128
+
+
+@dataclass(frozen=True, slots=True)
+class RetryPolicy:
+    """How often to decide again after a version conflict, and how long to wait between."""
+
+    max_attempts: int = 8
+    base_delay: float = 0.002  # seconds; doubled per attempt, full jitter
+    max_delay: float = 0.1
+
+    def delay(self, attempt: int, draw: Callable[[], float] = random.random) -> float:
+        """Full jitter: spread racing writers so that they stop colliding in lockstep."""
+        return draw() * min(self.max_delay, self.base_delay * 2.0**attempt)
+
+
+def rover_after(event: GridEvent) -> RoverState | None:
+    """The rover's state right after ``event`` (every rover event carries it)."""
+    match event:
+        case RoverCreated():
+            return RoverState(event.rover_id, event.position, event.facing)
+        case RoverMovedForward() | RoverMovedBackward():
+            return RoverState(event.rover_id, event.to_position, event.facing)
+        case RoverTurnedLeft() | RoverTurnedRight():
+            return RoverState(event.rover_id, event.position, event.to_facing)
+        case RoverBlocked():
+            return RoverState(event.rover_id, event.position, event.facing)
+        case GridCreated():
+            return None
+
+
+def check_request_id(request_id: str) -> None:
+    """INVALID_ARGUMENT for a request_id that cannot be stored and compared safely."""
+    if len(request_id) > MAX_REQUEST_ID_LENGTH:
+        raise InvalidRequestIdError(
+            f"request_id is {len(request_id)} characters long; at most "
+            f"{MAX_REQUEST_ID_LENGTH} are allowed"
+        )
+    if not request_id.isprintable():
+        raise InvalidRequestIdError("request_id must not contain control characters")
+
+
+Decide = Callable[[Grid], CommandOutcome]
+Create = Callable[[], Grid]
+
+
+class CommandExecutor:
+    """Runs one command on one grid: load, decide, append with the loaded version, answer.
+
+    A conflict evicts the cached grid, waits a jittered moment and decides again on the fresh
+    state, at most ``retry.max_attempts`` times, then CommandAbortedError. A request_id already
+    applied to the grid returns the original result rebuilt from the stored events.
+    """
+
+    def __init__(
+        self,
+        repository: GridRepository,
+        events: EventStore,
+        clock: Clock,
+        ids: IdGenerator,
+        *,
+        retry: RetryPolicy | None = None,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    ) -> None:
+        self._repository = repository
+        self._events = events
+        self._clock = clock
+        self._ids = ids
+        self._retry = retry or RetryPolicy()
+        self._sleep = sleep
+
+    async def run(
+        self,
+        grid_id: GridId,
+        command: Command,
+        *,
+        decide: Decide | None = None,
+        create: Create | None = None,
+    ) -> CommandResult:
+        """Apply ``decide`` to the existing grid, or ``create`` a new one."""
+        check_request_id(command.request_id)
+        digest = fingerprint(command) if command.request_id else ""
+        repository = self._repository
+        attempt = 0
+        async with repository.locked(grid_id):
+            while True:
+                loaded = repository.cached(grid_id)
+                fresh = loaded is None
+                if loaded is None:
+                    loaded = await repository.load(grid_id)
+                try:
+                    return await self._attempt(
+                        grid_id, command, digest=digest, loaded=loaded, decide=decide, create=create
+                    )
+                except ConcurrencyError:
+                    repository.evict(grid_id)
+                    attempt += 1
+                    if attempt >= self._retry.max_attempts:
+                        raise CommandAbortedError(grid_id, attempt) from None
+                    await self._sleep(self._retry.delay(attempt))
+                except DomainError as error:
+                    # Malformed input is wrong whatever the state; other answers may be stale.
+                    if fresh or error.category is ErrorCategory.INVALID_ARGUMENT:
+                        raise
+                    # The cached grid may be behind another writer: answer from fresh state.
+                    repository.evict(grid_id)
+
+    async def _attempt(
+        self,
+        grid_id: GridId,
+        command: Command,
+        *,
+        digest: str,
+        loaded: LoadedGrid | None,
+        decide: Decide | None,
+        create: Create | None,
+    ) -> CommandResult:
+        if loaded is not None and command.request_id:
+            record = loaded.requests.get(command.request_id)
+            if record is not None:
+                if record.fingerprint != digest:
+                    raise RequestIdReusedError(grid_id, command.request_id, record.command)
+                return await self._replay(grid_id, record)
+        outcome: CommandOutcome | None = None
+        if create is not None:
+            if loaded is not None:
+                raise GridAlreadyExistsError(grid_id)
+            loaded = LoadedGrid(create(), RequestWindow(self._repository_window()))
+        else:
+            if loaded is None:
+                raise GridNotFoundError(grid_id)
+            assert decide is not None
+            outcome = decide(loaded.grid)
+        return await self._store(grid_id, command, digest, loaded, outcome)
+
+    def _repository_window(self) -> int:
+        return self._repository.request_window
+
+    async def _store(
+        self,
+        grid_id: GridId,
+        command: Command,
+        digest: str,
+        loaded: LoadedGrid,
+        outcome: CommandOutcome | None,
+    ) -> CommandResult:
+        grid = loaded.grid
+        before = grid.version
+        metadata = EventMetadata(
+            occurred_at=self._clock.now(),
+            command=type(command).__name__,
+            request_id=command.request_id,
+            fingerprint=digest,
+        )
+        pending = [
+            PendingEvent(event_id=self._ids.event_id(), event=e, metadata=metadata)
+            for e in grid.changes
+        ]
+        try:
+            await self._events.append(grid_id, before, pending)
+        except BaseException:
+            # Conflict, outage or cancellation: the outcome may be unknown, the aggregate holds
+            # undecided changes. Either way only a reload can be trusted.
+            self._repository.evict(grid_id)
+            raise
+        grid.clear_changes()
+        for offset, event in enumerate(pending, start=before + 1):
+            loaded.requests.observe(offset, event.metadata)
+        self._repository.stored(grid_id, loaded, before)
+        envelopes = _envelopes(grid_id, before, pending)
+        if outcome is None:
+            return CommandResult(grid_id=grid_id, version=grid.version, events=envelopes)
+        return CommandResult(
+            grid_id=grid_id,
+            version=grid.version,
+            events=envelopes,
+            rover=outcome.rover,
+            block=outcome.blocked,
+        )
+
+    async def _replay(self, grid_id: GridId, record: RequestRecord) -> CommandResult:
+        stored = await self._repository.events_between(
+            grid_id, record.first_version, record.last_version
+        )
+        envelopes = tuple(stored_envelope(s) for s in stored)
+        last = stored[-1].event if stored else None
+        return CommandResult(
+            grid_id=grid_id,
+            version=record.last_version,
+            events=envelopes,
+            rover=rover_after(last) if last is not None else None,
+            block=last if isinstance(last, RoverBlocked) else None,
+            replayed=True,
+        )
+
+
+def _envelopes(
+    grid_id: GridId, before: int, pending: Sequence[PendingEvent]
+) -> tuple[Envelope, ...]:
+    return tuple(
+        Envelope(
+            event_id=integration_event_id(p.event_id),
+            grid_id=grid_id,
+            sequence=before + index,
+            occurred_at=p.metadata.occurred_at,
+            event=p.event,
+        )
+        for index, p in enumerate(pending, start=1)
+    )
+
+
+def stored_envelope(stored: StoredEvent) -> Envelope:
+    """The integration envelope of a stored domain event (what the publisher appends)."""
+    return Envelope(
+        event_id=integration_event_id(stored.event_id),
+        grid_id=GridId(stored.grid_id),
+        sequence=stored.version,
+        occurred_at=stored.metadata.occurred_at,
+        event=stored.event,
+    )
