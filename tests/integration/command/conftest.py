@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import TypeAlias
+from typing import TYPE_CHECKING, TypeAlias
 
 import grpc
 import pytest
@@ -23,16 +23,19 @@ from services.common.integration import decode_integration_event
 from services.eventstore.server import EventStoreServer
 
 ServiceFactory = Callable[..., Awaitable[CommandService]]
-_R = command_pb2.CommandResult
-Stub: TypeAlias = command_pb2_grpc.RoverCommandServiceStub[
-    grpc.aio.UnaryUnaryMultiCallable[command_pb2.CreateGridRequest, _R],
-    grpc.aio.UnaryUnaryMultiCallable[command_pb2.CreateRoverRequest, _R],
-    grpc.aio.UnaryUnaryMultiCallable[command_pb2.MoveRoverForwardRequest, _R],
-    grpc.aio.UnaryUnaryMultiCallable[command_pb2.MoveRoverBackwardRequest, _R],
-    grpc.aio.UnaryUnaryMultiCallable[command_pb2.TurnRoverLeftRequest, _R],
-    grpc.aio.UnaryUnaryMultiCallable[command_pb2.TurnRoverRightRequest, _R],
-    grpc.aio.UnaryUnaryMultiCallable[command_pb2.ExecuteRoverCommandsRequest, _R],
-]
+if TYPE_CHECKING:  # the generated stub is generic only in its .pyi
+    _R = command_pb2.CommandResult
+    Stub: TypeAlias = command_pb2_grpc.RoverCommandServiceStub[
+        grpc.aio.UnaryUnaryMultiCallable[command_pb2.CreateGridRequest, _R],
+        grpc.aio.UnaryUnaryMultiCallable[command_pb2.CreateRoverRequest, _R],
+        grpc.aio.UnaryUnaryMultiCallable[command_pb2.MoveRoverForwardRequest, _R],
+        grpc.aio.UnaryUnaryMultiCallable[command_pb2.MoveRoverBackwardRequest, _R],
+        grpc.aio.UnaryUnaryMultiCallable[command_pb2.TurnRoverLeftRequest, _R],
+        grpc.aio.UnaryUnaryMultiCallable[command_pb2.TurnRoverRightRequest, _R],
+        grpc.aio.UnaryUnaryMultiCallable[command_pb2.ExecuteRoverCommandsRequest, _R],
+    ]
+else:
+    Stub = command_pb2_grpc.RoverCommandServiceStub
 
 
 def make_stub(channel: grpc.aio.Channel) -> Stub:
