@@ -66,7 +66,7 @@ class RedisServer:
         for _ in range(5):
             self.port = free_port()
             log = (self._dir / "redis.log").open("ab")
-            self._process = subprocess.Popen(  # noqa: S603 - fixed arguments
+            self._process = subprocess.Popen(
                 [
                     self._executable,
                     "--port", str(self.port),

@@ -154,7 +154,10 @@ class Projector:
             events=self._events + consumed,
         )
         if previous is not None and not updates and checkpoint.position <= previous.position:
-            return BatchOutcome(0, duplicates, 0, previous)
+            # Nothing to write (late duplicates): the stored checkpoint stays as it is.
+            self._events = checkpoint.events
+            self.checkpoint = Checkpoint(previous.position, previous.recorded_at_ms, self._events)
+            return BatchOutcome(0, duplicates, 0, self.checkpoint)
         await self._model.commit(
             generation, updates, checkpoint, must_be_active=self._fixed_generation is None
         )

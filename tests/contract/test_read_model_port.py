@@ -1,0 +1,114 @@
+"""The ReadModel port's contract, run on the in-memory fake and on RedisReadModel alike."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import pytest
+from redis.asyncio import Redis
+
+from services.common.envelope import Envelope
+from services.query.adapters.memory import InMemoryReadModel
+from services.query.adapters.redis_read_model import RedisReadModel
+from services.query.application.errors import GenerationChangedError, VersionConflictError
+from services.query.application.ports import Checkpoint, HashUpdate, ReadModel, RoverView
+from services.query.application.projection import project
+from tests.support.redis_server import redis_server, redis_url  # noqa: F401
+from tests.unit.query.seed import rover_walk, seed_history
+
+
+@pytest.fixture(params=["memory", "redis"])
+async def model(request: pytest.FixtureRequest) -> AsyncIterator[ReadModel]:
+    if request.param == "memory":
+        yield InMemoryReadModel()
+        return
+    url = request.getfixturevalue("redis_url")
+    redis_model = RedisReadModel(Redis.from_url(url, decode_responses=True), "t")
+    yield redis_model
+    await redis_model.close()
+
+
+def updates(history: list[Envelope]) -> list[HashUpdate]:
+    return [project(e) for e in history]
+
+
+async def test_an_empty_model_has_an_active_generation_and_nothing_in_it(model: ReadModel) -> None:
+    generation = await model.active_generation()
+    assert await model.active_generation() == generation
+    assert await model.checkpoint(generation) is None
+    assert await model.grid("g") is None
+    assert await model.rover("g", "r") is None
+    assert await model.list_grids("", 10) == []
+    assert await model.grid_versions(generation, ["g"]) == {"g": 0}
+
+
+async def test_commit_applies_in_order_and_reads_back(model: ReadModel) -> None:
+    generation = await model.active_generation()
+    await model.commit(
+        generation, updates(seed_history("g")), Checkpoint(9, 5, 7), must_be_active=True
+    )
+    view = await model.grid("g")
+    assert view is not None
+    assert (view.width, view.height, view.topology, view.version) == (6, 6, "BOUNDED", 7)
+    assert view.obstacles == ((0, 5), (4, 4))
+    assert view.rovers == (RoverView("r1", 1, 4, "E"),)
+    assert await model.rover("g", "r1") == (RoverView("r1", 1, 4, "E"), 7)
+    assert await model.rover("g", "r9") == (None, 7)
+    assert await model.checkpoint(generation) == Checkpoint(9, 5, 7)
+    assert await model.grid_versions(generation, ["g", "h"]) == {"g": 7, "h": 0}
+
+
+async def test_commit_is_all_or_nothing_on_a_version_conflict(model: ReadModel) -> None:
+    generation = await model.active_generation()
+    history = updates(seed_history("g"))
+    await model.commit(generation, history[:2], Checkpoint(2), must_be_active=True)
+    before = await model.generation_rows(generation)
+    with pytest.raises(VersionConflictError) as conflict:
+        await model.commit(
+            generation, [*history[2:4], history[5]], Checkpoint(9), must_be_active=True
+        )
+    assert (conflict.value.grid_id, conflict.value.actual) == ("g", 4)
+    with pytest.raises(VersionConflictError):
+        await model.commit(generation, history[1:3], Checkpoint(9), must_be_active=True)
+    assert await model.generation_rows(generation) == before
+
+
+async def test_the_checkpoint_never_moves_back(model: ReadModel) -> None:
+    generation = await model.active_generation()
+    await model.commit(generation, [], Checkpoint(50, 1, 3), must_be_active=True)
+    await model.commit(generation, [], Checkpoint(40, 1, 2), must_be_active=True)
+    assert await model.checkpoint(generation) == Checkpoint(50, 1, 3)
+
+
+async def test_rovers_are_counted_once_and_listed_by_id(model: ReadModel) -> None:
+    generation = await model.active_generation()
+    await model.commit(
+        generation, updates(rover_walk("b", 3, 4)), Checkpoint(8), must_be_active=True
+    )
+    await model.commit(generation, updates(seed_history("a")), Checkpoint(15), must_be_active=True)
+    grids = await model.list_grids("", 10)
+    assert [(g.grid_id, g.rover_count, g.version) for g in grids] == [("a", 1, 7), ("b", 3, 8)]
+    assert [g.grid_id for g in await model.list_grids("a", 10)] == ["b"]
+    assert [g.grid_id for g in await model.list_grids("", 1)] == ["a"]
+    view = await model.grid("b")
+    assert view is not None
+    assert [r.rover_id for r in view.rovers] == ["r0000", "r0001", "r0002"]
+
+
+async def test_generations_swap_atomically_only_when_caught_up(model: ReadModel) -> None:
+    active = await model.active_generation()
+    await model.commit(active, updates(seed_history("g")), Checkpoint(7), must_be_active=True)
+    fresh = await model.new_generation()
+    assert fresh != active
+    await model.commit(fresh, updates(seed_history("g"))[:3], Checkpoint(3), must_be_active=False)
+    assert await model.swap(fresh) is None  # behind the active one: refused
+    assert (await model.grid("g")).version == 7  # type: ignore[union-attr]
+    await model.commit(fresh, updates(seed_history("g"))[3:], Checkpoint(7), must_be_active=False)
+    assert await model.generation_rows(fresh) == await model.generation_rows(active)
+    assert await model.swap(fresh) == active
+    assert await model.active_generation() == fresh
+    with pytest.raises(GenerationChangedError):
+        await model.commit(active, [], Checkpoint(8), must_be_active=True)
+    await model.drop_generation(active)
+    assert await model.generation_rows(active) == {}
+    assert (await model.grid("g")).version == 7  # type: ignore[union-attr]
