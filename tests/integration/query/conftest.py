@@ -1,0 +1,103 @@
+"""Fixtures of the query service's integration suite: a private redis-server, the embedded
+event store (in this test's loop), a publisher that appends integration events exactly as the
+command service does, and a running query service on port 0."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+import grpc
+import pytest
+from esdbclient import AsyncEventStoreDBClient, NewEvent, StreamState
+
+from protos.rover.v1 import query_pb2_grpc
+from services.common.envelope import Envelope, integration_stream
+from services.common.integration import (
+    INTEGRATION_CONTENT_TYPE,
+    integration_event_type,
+    to_proto,
+)
+from services.eventstore.server import EventStoreServer
+from services.query.bootstrap import QueryApp, open_app
+from services.query.runtime import RunningQueryService, serve
+from services.query.settings import QuerySettings
+from tests.support.redis_server import redis_server, redis_url  # noqa: F401
+
+ServiceFactory = Callable[..., contextlib.AbstractAsyncContextManager[RunningQueryService]]
+
+
+async def publish(client: AsyncEventStoreDBClient, history: list[Envelope]) -> None:
+    """Append one grid's envelopes at their revisions (sequence n at revision n - 1)."""
+    first = history[0].sequence
+    await client.append_to_stream(
+        integration_stream(str(history[0].grid_id)),
+        current_version=StreamState.NO_STREAM if first == 1 else first - 2,
+        events=[
+            NewEvent(
+                id=e.event_id,
+                type=integration_event_type(e.event),
+                data=to_proto(e).SerializeToString(),
+                content_type=INTEGRATION_CONTENT_TYPE,
+            )
+            for e in history
+        ],
+    )
+
+
+@pytest.fixture
+async def eventstore() -> AsyncIterator[EventStoreServer]:
+    """Our EventStoreDB-compatible server, in memory, in this test's event loop."""
+    async with EventStoreServer(db_path=None, port=0) as server:
+        yield server
+
+
+@pytest.fixture
+async def esdb(eventstore: EventStoreServer) -> AsyncIterator[AsyncEventStoreDBClient]:
+    client = AsyncEventStoreDBClient(eventstore.uri)
+    await client.connect()
+    yield client
+    await client.close()
+
+
+@pytest.fixture
+def settings(eventstore: EventStoreServer, redis_url: str) -> QuerySettings:  # noqa: F811
+    return QuerySettings(
+        eventstore_uri=eventstore.uri,
+        redis_url=redis_url,
+        query_address="127.0.0.1:0",
+        query_lag_interval_seconds=0.2,
+        query_batch_size=50,
+        shutdown_grace_seconds=0.5,
+        log_level="WARNING",
+    )
+
+
+@pytest.fixture
+def query_service(settings: QuerySettings) -> ServiceFactory:
+    """``async with query_service(**overrides) as running`` (running.port, running.app)."""
+
+    @contextlib.asynccontextmanager
+    async def start(**overrides: Any) -> AsyncIterator[RunningQueryService]:
+        adapters = {k: overrides.pop(k) for k in ("read_model", "feed") if k in overrides}
+        local = settings.model_copy(update=overrides)
+        app: QueryApp
+        async with open_app(local, **adapters) as app, serve(app) as running:
+            yield running
+
+    return start
+
+
+@pytest.fixture
+async def stub_factory() -> AsyncIterator[Callable[[int], query_pb2_grpc.RoverQueryServiceStub]]:
+    channels: list[grpc.aio.Channel] = []
+
+    def make(port: int) -> query_pb2_grpc.RoverQueryServiceStub:
+        channel = grpc.aio.insecure_channel(f"127.0.0.1:{port}")
+        channels.append(channel)
+        return query_pb2_grpc.RoverQueryServiceStub(channel)
+
+    yield make
+    for channel in channels:
+        await channel.close()
