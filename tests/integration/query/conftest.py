@@ -15,7 +15,6 @@ from esdbclient import AsyncEventStoreDBClient, NewEvent, StreamState
 from protos.rover.v1 import query_pb2_grpc
 from services.common.envelope import Envelope, integration_stream
 from services.common.integration import (
-    INTEGRATION_CONTENT_TYPE,
     integration_event_type,
     to_proto,
 )
@@ -39,7 +38,7 @@ async def publish(client: AsyncEventStoreDBClient, history: list[Envelope]) -> N
                 id=e.event_id,
                 type=integration_event_type(e.event),
                 data=to_proto(e).SerializeToString(),
-                content_type=INTEGRATION_CONTENT_TYPE,
+                content_type="application/octet-stream",
             )
             for e in history
         ],
@@ -90,13 +89,18 @@ def query_service(settings: QuerySettings) -> ServiceFactory:
 
 
 @pytest.fixture
-async def stub_factory() -> AsyncIterator[Callable[[int], query_pb2_grpc.RoverQueryServiceStub]]:
+async def stub_factory() -> AsyncIterator[
+    Callable[[int], query_pb2_grpc.RoverQueryServiceAsyncStub]
+]:
     channels: list[grpc.aio.Channel] = []
 
-    def make(port: int) -> query_pb2_grpc.RoverQueryServiceStub:
+    def make(port: int) -> query_pb2_grpc.RoverQueryServiceAsyncStub:
         channel = grpc.aio.insecure_channel(f"127.0.0.1:{port}")
         channels.append(channel)
-        return query_pb2_grpc.RoverQueryServiceStub(channel)
+        stub: query_pb2_grpc.RoverQueryServiceAsyncStub = query_pb2_grpc.RoverQueryServiceStub(
+            channel
+        )
+        return stub
 
     yield make
     for channel in channels:

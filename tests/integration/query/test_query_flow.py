@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 import grpc
 import pytest
@@ -14,7 +15,7 @@ from services.common.rich_errors import details_of
 from tests.integration.query.conftest import ServiceFactory, publish
 from tests.unit.query.seed import seed_history
 
-Stubs = Callable[[int], query_pb2_grpc.RoverQueryServiceStub]
+Stubs = Callable[[int], "query_pb2_grpc.RoverQueryServiceAsyncStub"]
 
 
 async def test_the_seed_flow_is_visible_at_version_7(
@@ -50,7 +51,7 @@ async def test_errors_map_to_statuses_with_details(
         stub = stub_factory(running.port)
         await stub.GetGridDetails(query_pb2.GetGridDetailsRequest(grid_id="g1", min_version=7))
 
-        async def code_of(call: object) -> tuple[grpc.StatusCode, list[object]]:
+        async def code_of(call: object) -> tuple[grpc.StatusCode, list[Any]]:
             with pytest.raises(grpc.aio.AioRpcError) as raised:
                 await call  # type: ignore[misc]
             return raised.value.code(), details_of(raised.value)

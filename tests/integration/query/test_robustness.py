@@ -14,13 +14,13 @@ from protos.rover.v1 import query_pb2, query_pb2_grpc
 from services.query.adapters.esdb_feed import EsdbEventFeed
 from services.query.adapters.redis_read_model import RedisReadModel
 from services.query.application.ports import Checkpoint, FeedItem, HashUpdate
-from services.query.application.projector import Projector
+from services.query.application.projector import BatchOutcome, Projector
 from services.query.application.rebuild import rebuild
 from services.query.settings import QuerySettings
 from tests.integration.query.conftest import ServiceFactory, publish
 from tests.unit.query.seed import rover_walk, seed_history
 
-Stubs = Callable[[int], query_pb2_grpc.RoverQueryServiceStub]
+Stubs = Callable[[int], "query_pb2_grpc.RoverQueryServiceAsyncStub"]
 
 
 def histories() -> list[list]:  # type: ignore[type-arg]
@@ -95,7 +95,7 @@ async def test_duplicates_reordering_and_gaps_end_equal_to_a_clean_projection(
     scrambled = ScrambledFeed(esdb)
     scrambled.finals = {str(h[0].grid_id): len(h) for h in histories()}
     projector = Projector(scrambled, model, batch_size=4)
-    outcomes = []
+    outcomes: list[BatchOutcome] = []
     await projector.run(until=lambda cp: cp.position >= head.position, on_batch=outcomes.append)
     assert sum(o.applied + o.healed for o in outcomes) == total
     assert sum(o.healed for o in outcomes) > 0
@@ -180,7 +180,8 @@ async def test_rebuild_while_queries_run_never_fails_or_shows_a_partial_model(
                     grid = await stub.GetGridDetails(
                         query_pb2.GetGridDetailsRequest(grid_id=grid_id)
                     )
-                    assert grid.version == version and len(grid.rovers) == 3
+                    assert grid.version == version
+                    assert len(grid.rovers) == 3
                     answers += 1
                 listed = await stub.ListGrids(query_pb2.ListGridsRequest())
                 assert [(g.grid_id, g.version) for g in listed.grids] == list(final.items())
