@@ -42,6 +42,7 @@ from services.command.application.publisher import Publisher, PublisherSettings
 from services.command.application.repository import GridRepository
 from services.command.grpc.servicer import RoverCommandServicer
 from services.command.settings import CommandSettings
+from services.common.consumer_groups import ensure_consumer_groups, load_consumer_groups
 from services.common.grpc_server import GrpcServer, Service
 from services.common.logs import get_logger
 
@@ -95,6 +96,9 @@ async def esdb_adapters(settings: CommandSettings) -> Adapters:
     """EventStoreDB adapters sharing one asyncio client (connecting is lazy and silent)."""
     client = AsyncEventStoreDBClient(settings.eventstore_uri)
     await client.connect()
+    # Downstream consumers only need a group name: the publisher's owner provisions the groups
+    # on integration-* (idempotent: created when missing, updated when settings changed).
+    await ensure_consumer_groups(client, load_consumer_groups())
     timeout = settings.eventstore_timeout_seconds
     return Adapters(
         events=EsdbEventStore(client, timeout=timeout),
