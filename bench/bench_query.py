@@ -1,0 +1,188 @@
+"""Query service benchmark (``python -m bench query``): projection, queries and rebuild.
+
+Figures, each against a baseline measured in the same run (median of alternating pairs):
+- catch-up projection of N integration events (events/s) vs the store's own catch-up read
+  of the same events through esdbclient (target >= 0.6x);
+- GetGridDetails q/s on a 100-rover grid with 32 concurrent clients vs a bare grpc.aio
+  unary echo served the same way (target >= 0.6x, p99 within 1.5x);
+- rebuild time of the N events.
+The store and the servers run as child processes; Redis is a private redis-server.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import statistics
+import subprocess
+import sys
+import time
+
+import grpc
+from esdbclient import AsyncEventStoreDBClient
+from redis.asyncio import Redis
+
+from protos.rover.v1 import query_pb2, query_pb2_grpc
+from services.eventstore.process import EventStoreProcess
+from services.query.adapters.esdb_feed import INTEGRATION_FILTER, EsdbEventFeed
+from services.query.adapters.redis_read_model import RedisReadModel
+from services.query.application.projector import Projector
+from services.query.application.rebuild import rebuild
+from tests.integration.query.conftest import publish
+from tests.support.redis_server import RedisServer, free_port
+from tests.unit.query.seed import rover_walk
+
+EVENTS = int(os.environ.get("BENCH_QUERY_EVENTS", "100000"))
+PAIRS = int(os.environ.get("BENCH_QUERY_PAIRS", "5"))
+GRIDS = 100  # of 10 rovers each; the query grid gets 100 rovers below
+CLIENTS = 32
+SECONDS = 3.0
+
+_ECHO = """
+import asyncio, grpc, sys
+async def main():
+    server = grpc.aio.server(options=[("grpc.so_reuseport", 0)])
+    handler = grpc.unary_unary_rpc_method_handler(_echo)
+    server.add_generic_rpc_handlers(
+        [grpc.method_handlers_generic_handler("bench.Echo", {"Echo": handler})])
+    server.add_insecure_port("127.0.0.1:" + sys.argv[1])
+    await server.start()
+    print("ready", flush=True)
+    await server.wait_for_termination()
+async def _echo(request, context):
+    return request
+asyncio.run(main())
+"""
+
+
+async def populate(client: AsyncEventStoreDBClient) -> None:
+    per_grid = EVENTS // GRIDS
+    done = 0
+    for g in range(GRIDS):
+        rovers = 100 if g == 0 else 10  # bench000 is the query benchmark's grid
+        history = rover_walk(f"bench{g:03d}", rovers=rovers, moves=per_grid - rovers - 1)
+        for start in range(0, len(history), 1000):
+            await publish(client, history[start : start + 1000])
+        done += len(history)
+        if g % 10 == 9:
+            print(f"  appended {done:,} / {EVENTS:,}", flush=True)
+
+
+async def store_read(client: AsyncEventStoreDBClient, total: int) -> float:
+    started = time.perf_counter()
+    seen = 0
+    subscription = await client.subscribe_to_all(
+        filter_include=INTEGRATION_FILTER, filter_by_stream_name=True
+    )
+    async for _ in subscription:
+        seen += 1
+        if seen >= total:
+            break
+    await subscription.stop()
+    return total / (time.perf_counter() - started)
+
+
+async def projection(client: AsyncEventStoreDBClient, model: RedisReadModel, head: int) -> float:
+    generation = await model.new_generation()
+    projector = Projector(EsdbEventFeed(client), model, batch_size=500, generation=generation)
+    started = time.perf_counter()
+    await projector.run(until=lambda cp: cp.position >= head)
+    elapsed = time.perf_counter() - started
+    events = projector.checkpoint.events if projector.checkpoint else 0
+    await model.drop_generation(generation)
+    return events / elapsed
+
+
+async def load(call: object, request: object) -> tuple[float, float]:
+    latencies: list[float] = []
+    stop = time.perf_counter() + SECONDS
+
+    async def worker() -> None:
+        while time.perf_counter() < stop:
+            t = time.perf_counter()
+            await call(request)  # type: ignore[operator]
+            latencies.append(time.perf_counter() - t)
+
+    started = time.perf_counter()
+    await asyncio.gather(*(worker() for _ in range(CLIENTS)))
+    rate = len(latencies) / (time.perf_counter() - started)
+    latencies.sort()
+    return rate, latencies[int(len(latencies) * 0.99)] * 1000
+
+
+async def main() -> None:
+    with EventStoreProcess(db_path=None) as store, RedisServer() as redis_server:
+        client = AsyncEventStoreDBClient(store.uri)
+        await client.connect()
+        print(f"populating {EVENTS:,} events in {GRIDS} grids ...", flush=True)
+        await populate(client)
+        feed = EsdbEventFeed(client)
+        head = await feed.head()
+        assert head is not None
+        total = (EVENTS // GRIDS) * GRIDS
+        model = RedisReadModel(Redis.from_url(redis_server.url, decode_responses=True))
+        reads, projections = [], []
+        for pair in range(PAIRS):
+            reads.append(await store_read(client, total))
+            projections.append(await projection(client, model, head.position))
+            print(f"  pair {pair + 1}: store read {reads[-1]:,.0f} ev/s, "
+                  f"projection {projections[-1]:,.0f} ev/s", flush=True)  # fmt: skip
+        read_rate, project_rate = statistics.median(reads), statistics.median(projections)
+        print(f"catch-up projection: {project_rate:,.0f} ev/s vs store read {read_rate:,.0f} "
+              f"ev/s = {project_rate / read_rate:.2f}x (target >= 0.6x)", flush=True)  # fmt: skip
+
+        print("rebuild ...", flush=True)
+        result = await rebuild(feed, model, batch_size=500)
+        print(f"rebuild of {result.events:,} events: {result.seconds:.1f} s", flush=True)
+        await model.close()
+        await client.close()
+
+        query_port, echo_port = free_port(), free_port()
+        env = os.environ | {
+            "ROVER_EVENTSTORE_URI": store.uri,
+            "ROVER_REDIS_URL": redis_server.url,
+            "ROVER_QUERY_ADDRESS": f"127.0.0.1:{query_port}",
+            "ROVER_LOG_LEVEL": "WARNING",
+        }
+        query = subprocess.Popen([sys.executable, "-m", "services.query"], env=env)
+        echo = subprocess.Popen(
+            [sys.executable, "-c", _ECHO, str(echo_port)], stdout=subprocess.PIPE
+        )
+        try:
+            assert echo.stdout is not None
+            echo.stdout.readline()
+            channel = grpc.aio.insecure_channel(f"127.0.0.1:{query_port}")
+            stub = query_pb2_grpc.RoverQueryServiceStub(channel)
+            grid_request = query_pb2.GetGridDetailsRequest(grid_id="bench000")
+            await channel.channel_ready()
+            first = await stub.GetGridDetails(
+                query_pb2.GetGridDetailsRequest(grid_id="bench000", min_version=1), timeout=120
+            )
+            print(f"query grid: {len(first.rovers)} rovers, version {first.version}", flush=True)
+            echo_channel = grpc.aio.insecure_channel(f"127.0.0.1:{echo_port}")
+            echo_call = echo_channel.unary_unary("/bench.Echo/Echo")
+            payload = grid_request.SerializeToString()
+            query_figures, echo_figures = [], []
+            for pair in range(PAIRS):
+                echo_figures.append(await load(echo_call, payload))
+                query_figures.append(await load(stub.GetGridDetails, grid_request))
+                print(f"  pair {pair + 1}: echo {echo_figures[-1][0]:,.0f} q/s "
+                      f"p99 {echo_figures[-1][1]:.1f} ms; GetGridDetails "
+                      f"{query_figures[-1][0]:,.0f} q/s p99 {query_figures[-1][1]:.1f} ms",
+                      flush=True)  # fmt: skip
+            q_rate = statistics.median(f[0] for f in query_figures)
+            e_rate = statistics.median(f[0] for f in echo_figures)
+            q_p99 = statistics.median(f[1] for f in query_figures)
+            e_p99 = statistics.median(f[1] for f in echo_figures)
+            print(f"GetGridDetails (100 rovers, {CLIENTS} clients): {q_rate:,.0f} q/s vs echo "
+                  f"{e_rate:,.0f} q/s = {q_rate / e_rate:.2f}x (target >= 0.6x); p99 "
+                  f"{q_p99:.1f} ms vs {e_p99:.1f} ms = {q_p99 / e_p99:.2f}x (target <= 1.5x)",
+                  flush=True)  # fmt: skip
+            await channel.close()
+            await echo_channel.close()
+        finally:
+            for process in (query, echo):
+                process.terminate()
+                process.wait(timeout=10)
+        print("end-to-end command -> query visibility: not measured here (command service "
+              "benchmark wiring not done)", flush=True)  # fmt: skip
