@@ -144,8 +144,8 @@ async def main() -> None:
             "ROVER_QUERY_ADDRESS": f"127.0.0.1:{query_port}",
             "ROVER_LOG_LEVEL": "WARNING",
         }
-        query = subprocess.Popen([sys.executable, "-m", "services.query"], env=env)
-        echo = subprocess.Popen(
+        query = subprocess.Popen([sys.executable, "-m", "services.query"], env=env)  # noqa: ASYNC220
+        echo = subprocess.Popen(  # noqa: ASYNC220
             [sys.executable, "-c", _ECHO, str(echo_port)], stdout=subprocess.PIPE
         )
         try:
@@ -160,7 +160,7 @@ async def main() -> None:
             )
             print(f"query grid: {len(first.rovers)} rovers, version {first.version}", flush=True)
             echo_channel = grpc.aio.insecure_channel(f"127.0.0.1:{echo_port}")
-            echo_call = echo_channel.unary_unary("/bench.Echo/Echo")
+            echo_call: object = echo_channel.unary_unary("/bench.Echo/Echo")
             payload = grid_request.SerializeToString()
             query_figures, echo_figures = [], []
             for pair in range(PAIRS):
