@@ -21,7 +21,8 @@ __all__ = ["INTEGRATION_STREAM_FILTER", "EsdbGridHistory", "EsdbIntegrationFeed"
 _log = get_logger(__name__)
 
 # The one $all subscription of a broadcaster sees the integration streams and nothing else.
-INTEGRATION_STREAM_FILTER = r"^integration-"
+# esdbclient anchors include patterns itself ("^(p1|p2)$"), so this reads as ^integration-.*$.
+INTEGRATION_STREAM_FILTER = r"integration-.*"
 
 
 class EsdbIntegrationFeed:
@@ -80,6 +81,11 @@ class EsdbIntegrationFeed:
                 finally:
                     with contextlib.suppress(Exception):
                         await subscription.stop()
+                # esdbclient turns a cancellation into the end of the iteration: honour it.
+                task = asyncio.current_task()
+                if task is not None and task.cancelling():
+                    raise asyncio.CancelledError
+                _log.warning("integration feed ended by the server; resubscribing")
             except EventStoreDBClientException as error:
                 _log.warning(
                     "integration feed interrupted; resubscribing",

@@ -1,0 +1,103 @@
+"""Helpers of the broadcaster's integration tests: an appender and a watching client."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from dataclasses import dataclass, field
+
+import grpc
+from esdbclient import AsyncEventStoreDBClient, NewEvent, StreamState
+
+from protos.rover.v1 import live_pb2, live_pb2_grpc
+from services.common.envelope import Envelope, integration_stream
+from services.common.integration import INTEGRATION_CONTENT_TYPE, integration_event_type, to_proto
+from tests.unit.broadcaster.scripts import GridScript
+
+__all__ = ["SAFETY", "Appender", "Watcher", "new_grid_id"]
+
+SAFETY = 90.0  # a deadline on every call, so that a bug fails a test instead of hanging it
+
+
+def new_grid_id(prefix: str = "g") -> str:
+    return f"{prefix}-{uuid.uuid4().hex[:12]}"
+
+
+class Appender:
+    """Appends a command's integration events the way the publisher does (one atomic append)."""
+
+    def __init__(self, client: AsyncEventStoreDBClient) -> None:
+        self.client = client
+
+    async def append(self, envelopes: list[Envelope]) -> None:
+        first = envelopes[0]
+        current: int | StreamState = (
+            StreamState.NO_STREAM if first.sequence == 1 else first.sequence - 2
+        )
+        await self.client.append_to_stream(
+            integration_stream(first.grid_id),
+            current_version=current,
+            events=[
+                NewEvent(
+                    type=integration_event_type(e.event),
+                    data=to_proto(e).SerializeToString(),
+                    metadata=json.dumps({"occurred_at": e.occurred_at.isoformat()}).encode(),
+                    content_type=INTEGRATION_CONTENT_TYPE,  # type: ignore[arg-type]
+                    id=e.event_id,
+                )
+                for e in envelopes
+            ],
+        )
+
+    async def command(self, script: GridScript, count: int = 1) -> None:
+        for _ in range(count):
+            await self.append(script.next())
+
+
+@dataclass
+class Watcher:
+    """One WatchGrid call and everything it received."""
+
+    target: str
+    grid_id: str
+    from_version: int | None = None
+    updates: list[live_pb2.GridUpdate] = field(default_factory=list)
+    error: grpc.aio.AioRpcError | None = None
+
+    def sequences(self, kind: str = "event") -> list[int]:
+        return [u.sequence for u in self.updates if u.WhichOneof("update") == kind]
+
+    def event_ids(self) -> list[str]:
+        return [u.event.event.event_id for u in self.updates if u.WhichOneof("update") == "event"]
+
+    @property
+    def last(self) -> int:
+        """The last sequence received (snapshot or event), else the requested from_version."""
+        seen = [u.sequence for u in self.updates if u.WhichOneof("update") in ("event", "snapshot")]
+        return seen[-1] if seen else (self.from_version or 0)
+
+    async def run(self, until: int, channel: grpc.aio.Channel | None = None) -> Watcher:
+        """Read until sequence ``until`` (inclusive) or the end of the stream."""
+        own = channel is None
+        channel = channel or grpc.aio.insecure_channel(self.target)
+        try:
+            stub = live_pb2_grpc.RoverLiveServiceStub(channel)
+            request = live_pb2.WatchGridRequest(grid_id=self.grid_id)
+            if self.from_version is not None:
+                request.from_version = self.from_version
+            call = stub.WatchGrid(request, timeout=SAFETY)
+            try:
+                async for update in call:
+                    self.updates.append(update)
+                    if update.sequence >= until and update.WhichOneof("update") in (
+                        "event",
+                        "snapshot",
+                    ):
+                        call.cancel()
+                        break
+            except grpc.aio.AioRpcError as error:
+                self.error = error
+        finally:
+            if own:
+                await channel.close()
+        return self
