@@ -9,11 +9,12 @@ from dataclasses import dataclass, field
 
 from grpc_health.v1 import health_pb2
 
-from protos.rover.v1 import query_pb2, query_pb2_grpc
+from protos.rover.v1 import query_pb2
 from services.common.grpc_server import GrpcServer, Service
 from services.common.logs import get_logger
 from services.query.application.lag import ProjectionLag, measure_lag
 from services.query.bootstrap import QueryApp
+from services.query.grpc.servicer import add_query_servicer
 
 __all__ = ["PROJECTION_HEALTH", "RunningQueryService", "serve"]
 
@@ -77,7 +78,7 @@ async def serve(app: QueryApp, *, address: str | None = None) -> AsyncIterator[R
         [
             Service(
                 _SERVICE,
-                lambda s: query_pb2_grpc.add_RoverQueryServiceServicer_to_server(app.servicer, s),
+                lambda s: add_query_servicer(app.servicer, s),
             )
         ],
     )

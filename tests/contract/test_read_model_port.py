@@ -7,7 +7,9 @@ from collections.abc import AsyncIterator
 import pytest
 from redis.asyncio import Redis
 
+from protos.rover.v1 import common_pb2
 from services.common.envelope import Envelope
+from services.query.adapters.details_codec import encode_view, grid_details_message
 from services.query.adapters.memory import InMemoryReadModel
 from services.query.adapters.redis_read_model import RedisReadModel
 from services.query.application.errors import GenerationChangedError, VersionConflictError
@@ -112,3 +114,20 @@ async def test_generations_swap_atomically_only_when_caught_up(model: ReadModel)
     await model.drop_generation(active)
     assert await model.generation_rows(active) == {}
     assert (await model.grid("g")).version == 7  # type: ignore[union-attr]
+
+
+async def test_grid_document_is_the_serialised_grid_details(model: ReadModel) -> None:
+    generation = await model.active_generation()
+    history = updates(rover_walk("g", 4, 30))
+    assert await model.grid_document("g") is None
+    for start in range(0, len(history), 7):  # several commits: the details follow each one
+        await model.commit(
+            generation, history[start : start + 7], Checkpoint(start + 7), must_be_active=True
+        )
+        view = await model.grid("g")
+        document = await model.grid_document("g")
+        assert view is not None
+        assert document is not None
+        assert document.version == view.version
+        assert document.details == encode_view(view)
+        assert common_pb2.GridDetails.FromString(document.details) == grid_details_message(view)

@@ -6,11 +6,13 @@ import asyncio
 from collections.abc import AsyncIterator, Iterable, Sequence
 
 from services.common.envelope import Envelope
+from services.query.adapters.details_codec import encode_view
 from services.query.application.errors import GenerationChangedError, VersionConflictError
 from services.query.application.ports import (
     Checkpoint,
     FeedHead,
     FeedItem,
+    GridDocument,
     GridSummaryView,
     GridView,
     HashUpdate,
@@ -127,6 +129,10 @@ class InMemoryReadModel:
             (r, rows[f"grid:{grid_id}:rover:{r}"]) for r in rows.get(f"grid:{grid_id}:rovers", {})
         ]
         return grid_view(fields, rows.get(f"grid:{grid_id}:obstacles", {}), rovers)
+
+    async def grid_document(self, grid_id: str) -> GridDocument | None:
+        view = await self.grid(grid_id)
+        return GridDocument(view.version, encode_view(view)) if view else None
 
     async def rover(self, grid_id: str, rover_id: str) -> tuple[RoverView | None, int] | None:
         rows = self._rows()

@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from typing import Any
 
-from redis.asyncio import Redis
+from redis.asyncio import ConnectionPool, Redis
 
 from services.query.adapters import redis_scripts
+from services.query.adapters.details_codec import DetailsState, encode_view
 from services.query.application.errors import GenerationChangedError, VersionConflictError
 from services.query.application.ports import (
     Checkpoint,
+    GridDocument,
     GridSummaryView,
     GridView,
     HashUpdate,
@@ -21,25 +24,43 @@ from services.query.application.projection import grid_summary, grid_view, rover
 __all__ = ["RedisReadModel", "encode_updates"]
 
 _NEW_GRID, _NEW_ROVER = 1, 2
+_MAX_CACHED_GRIDS = 10_000  # per generation; beyond it the cache starts over (reloads)
 
 
 def _pairs(rows: list[str]) -> dict[str, str]:
     return dict(zip(rows[::2], rows[1::2], strict=True))
 
 
-def encode_updates(updates: Sequence[HashUpdate]) -> list[str | int]:
-    """Flatten updates into the COMMIT script's arguments (see redis_scripts.COMMIT)."""
-    args: list[str | int] = []
-    for u in updates:
-        flags = (_NEW_GRID if u.new_grid else 0) | (_NEW_ROVER if u.new_rover else 0)
-        args += (u.grid_id, u.sequence, flags, u.rover_id)
-        args += (len(u.grid_fields), len(u.rover_fields), len(u.obstacles))
-        for name, value in u.grid_fields.items():
-            args += (name, value)
-        for name, value in u.rover_fields.items():
-            args += (name, value)
-        args.extend(u.obstacles)
-    return args
+def encode_updates(updates: Sequence[HashUpdate]) -> str:
+    """The COMMIT script's JSON argument for ``updates`` (see redis_scripts.COMMIT)."""
+    return json.dumps(
+        [
+            [
+                u.grid_id,
+                u.sequence,
+                (_NEW_GRID if u.new_grid else 0) | (_NEW_ROVER if u.new_rover else 0),
+                u.rover_id,
+                [x for pair in u.grid_fields.items() for x in pair],
+                [x for pair in u.rover_fields.items() for x in pair],
+                u.obstacles,
+            ]
+            for u in updates
+        ],
+        separators=(",", ":"),
+    )
+
+
+def _binary(redis: Redis) -> Redis:
+    """A client on the same server that returns bytes (for the serialised details)."""
+    pool = redis.connection_pool
+    kwargs = {**pool.connection_kwargs, "decode_responses": False}
+    return Redis.from_pool(  # owns the pool: aclose() closes its connections
+        ConnectionPool(
+            connection_class=pool.connection_class,
+            max_connections=pool.max_connections,
+            **kwargs,
+        )
+    )
 
 
 class RedisReadModel:
@@ -47,6 +68,12 @@ class RedisReadModel:
 
     Every generation lives under ``<prefix>:g<n>:``; ``<prefix>:active`` names the one
     queries read. Commits and reads are Lua scripts, so each is atomic and one round trip.
+
+    Each commit also stores the touched grids' GridDetails, serialised (``details_codec``),
+    so GetGridDetails is one small read. The parts are folded from the updates in a cache
+    per generation; a grid not cached at the version the batch continues from is read back
+    first. The COMMIT script's version checks make a stale cache harmless: the batch is
+    refused (and the cache entry dropped) before anything is written.
     """
 
     def __init__(self, redis: Redis, prefix: str = "rover:query") -> None:
@@ -60,6 +87,10 @@ class RedisReadModel:
         self._grid = redis.register_script(redis_scripts.GRID)
         self._rover = redis.register_script(redis_scripts.ROVER)
         self._list = redis.register_script(redis_scripts.LIST_GRIDS)
+        self._grid_in = redis.register_script(redis_scripts.GRID_IN)
+        self._raw = _binary(redis)
+        self._details = self._raw.register_script(redis_scripts.GRID_DETAILS)
+        self._states: dict[int, dict[str, DetailsState]] = {}
 
     def generation_prefix(self, generation: int) -> str:
         """The key prefix of a generation: ``<prefix>:g<n>:``."""
@@ -68,6 +99,7 @@ class RedisReadModel:
     async def close(self) -> None:
         """Close the connection pool."""
         await self._redis.aclose()
+        await self._raw.aclose()
 
     async def active_generation(self) -> int:
         active = await self._redis.get(self._active_key)
@@ -103,6 +135,7 @@ class RedisReadModel:
         *,
         must_be_active: bool,
     ) -> None:
+        states = await self._fold(generation, updates)
         args: list[Any] = [
             generation,
             self.generation_prefix(generation),
@@ -110,16 +143,54 @@ class RedisReadModel:
             checkpoint.position,
             checkpoint.recorded_at_ms,
             checkpoint.events,
-            len(updates),
-            *encode_updates(updates),
+            encode_updates(updates),
         ]
+        for grid_id, state in states.items():
+            args += (grid_id, state.render())
         result = await self._commit(keys=[self._active_key], args=args)
         if result[0] == "GEN":
+            self._states.pop(generation, None)
             raise GenerationChangedError(
                 f"generation {generation} is no longer active ({result[1]})"
             )
         if result[0] == "CONFLICT":
+            self._states.get(generation, {}).pop(result[1], None)
             raise VersionConflictError(result[1], int(result[2]))
+        cache = self._states.setdefault(generation, {})
+        if len(cache) > _MAX_CACHED_GRIDS:
+            cache.clear()
+        cache.update(states)
+
+    async def _fold(
+        self, generation: int, updates: Sequence[HashUpdate]
+    ) -> dict[str, DetailsState]:
+        """The details of every grid ``updates`` touch, with the updates applied (copies)."""
+        cache = self._states.get(generation, {})
+        states: dict[str, DetailsState] = {}
+        missing: list[str] = []
+        for update in updates:
+            grid_id = update.grid_id
+            if grid_id in states or grid_id in missing:
+                continue
+            cached = cache.get(grid_id)
+            if cached is not None and cached.version == update.sequence - 1:
+                states[grid_id] = cached.copy()
+            elif update.sequence == 1:
+                states[grid_id] = DetailsState()
+            else:
+                missing.append(grid_id)
+        if missing:
+            prefix = self.generation_prefix(generation)
+            async with self._redis.pipeline(transaction=False) as pipe:
+                for grid_id in missing:
+                    await self._grid_in(keys=[], args=[prefix, grid_id], client=pipe)
+                found = await pipe.execute()
+            for grid_id, reply in zip(missing, found, strict=True):
+                view = _view(reply)
+                states[grid_id] = DetailsState.from_view(view) if view else DetailsState()
+        for update in updates:
+            states[update.grid_id].apply(update)
+        return states
 
     async def swap(self, generation: int) -> int | None:
         replaced = await self._swap(keys=[self._active_key], args=[generation, self._base])
@@ -143,13 +214,14 @@ class RedisReadModel:
             await self._redis.unlink(*batch)
 
     async def grid(self, grid_id: str) -> GridView | None:
-        found = await self._grid(keys=[self._active_key], args=[self._base, grid_id])
-        if not found:
-            return None
-        fields, obstacles, ids, *rovers = found
-        return grid_view(
-            _pairs(fields), obstacles, [(r, _pairs(f)) for r, f in zip(ids, rovers, strict=True)]
-        )
+        return _view(await self._grid(keys=[self._active_key], args=[self._base, grid_id]))
+
+    async def grid_document(self, grid_id: str) -> GridDocument | None:
+        found = await self._details(keys=[self._active_key], args=[self._base, grid_id])
+        if found:
+            return GridDocument(int(found[0]), found[1])
+        view = await self.grid(grid_id)  # a model projected before details were stored
+        return GridDocument(view.version, encode_view(view)) if view else None
 
     async def rover(self, grid_id: str, rover_id: str) -> tuple[RoverView | None, int] | None:
         found = await self._rover(keys=[self._active_key], args=[self._base, grid_id, rover_id])
@@ -174,7 +246,21 @@ class RedisReadModel:
             elif kind == "set":
                 members: set[Any] = await self._redis.smembers(key)
                 rows[name] = dict.fromkeys((str(m) for m in members), "1")
+            elif kind == "string":
+                value = await self._raw.get(key)
+                if isinstance(value, bytes):
+                    rows[name] = {"bytes": value.hex()}
             elif kind == "zset":
                 scored: list[Any] = await self._redis.zrange(key, 0, -1, withscores=True)
                 rows[name] = {str(m): format(score, "g") for m, score in scored}
         return rows
+
+
+def _view(found: Any) -> GridView | None:
+    """A grid view from the reply of the GRID / GRID_IN scripts."""
+    if not found:
+        return None
+    fields, obstacles, ids, *rovers = found
+    return grid_view(
+        _pairs(fields), obstacles, [(r, _pairs(f)) for r, f in zip(ids, rovers, strict=True)]
+    )

@@ -6,7 +6,7 @@ the commit checks every sequence before writing anything, so it is all or nothin
 
 from __future__ import annotations
 
-__all__ = ["COMMIT", "GRID", "LIST_GRIDS", "ROVER", "SWAP"]
+__all__ = ["COMMIT", "GRID", "GRID_DETAILS", "GRID_IN", "LIST_GRIDS", "ROVER", "SWAP"]
 
 # Positions are decimal strings without leading zeros; compare them as such (they may not
 # fit a Lua double exactly).
@@ -18,52 +18,48 @@ end
 """
 
 # KEYS[1] active-generation key. ARGV: generation, prefix, must_be_active (0/1), checkpoint
-# position, recorded_at_ms, events, update count, then each update as
-# grid_id, sequence, flags (1 new grid, 2 new rover), rover_id, #grid pairs, #rover pairs,
-# #obstacles, grid field/value pairs, rover field/value pairs, obstacle members.
+# position, recorded_at_ms, events, the updates as one JSON array (one argument, so the client
+# packs a batch cheaply), then grid id / serialised GridDetails pairs (binary) of the grids
+# the batch touched. Each update is [grid_id, sequence, flags (1 new grid, 2 new rover),
+# rover_id, [grid field, value, ...], [rover field, value, ...], [obstacle members]].
 COMMIT = (
     _GREATER
     + """
 local active = redis.call('GET', KEYS[1])
 if ARGV[3] == '1' and active ~= ARGV[1] then return {'GEN', active or ''} end
 local p = ARGV[2]
-local n = tonumber(ARGV[7])
-local starts, seen = {}, {}
-local i = 8
-for r = 1, n do
-  local g, seq = ARGV[i], tonumber(ARGV[i + 1])
+local updates = cjson.decode(ARGV[7])
+local seen = {}
+for r = 1, #updates do
+  local g, seq = updates[r][1], updates[r][2]
   local current = seen[g]
   if current == nil then
     current = tonumber(redis.call('HGET', p .. 'grid:' .. g, 'version') or '0')
   end
   if seq ~= current + 1 then return {'CONFLICT', g, tostring(current)} end
   seen[g] = seq
-  starts[r] = i
-  i = i + 7 + 2 * tonumber(ARGV[i + 4]) + 2 * tonumber(ARGV[i + 5]) + tonumber(ARGV[i + 6])
 end
-for r = 1, n do
-  local j = starts[r]
-  local g, flags, rover = ARGV[j], tonumber(ARGV[j + 2]), ARGV[j + 3]
-  local ng, nr, no = tonumber(ARGV[j + 4]), tonumber(ARGV[j + 5]), tonumber(ARGV[j + 6])
+for r = 1, #updates do
+  local u = updates[r]
+  local g, flags, rover = u[1], u[3], u[4]
   local gk = p .. 'grid:' .. g
-  j = j + 7
-  redis.call('HSET', gk, unpack(ARGV, j, j + 2 * ng - 1))
-  j = j + 2 * ng
+  redis.call('HSET', gk, unpack(u[5]))
   if flags % 2 == 1 then
     redis.call('ZADD', p .. 'grids', 0, g)
-    local o = j + 2 * nr
-    while o < j + 2 * nr + no do
-      local upto = math.min(o + 999, j + 2 * nr + no - 1)
-      redis.call('SADD', gk .. ':obstacles', unpack(ARGV, o, upto))
-      o = upto + 1
+    local obstacles = u[7]
+    for o = 1, #obstacles, 1000 do
+      redis.call('SADD', gk .. ':obstacles', unpack(obstacles, o, math.min(o + 999, #obstacles)))
     end
   end
   if rover ~= '' then
-    redis.call('HSET', gk .. ':rover:' .. rover, unpack(ARGV, j, j + 2 * nr - 1))
+    redis.call('HSET', gk .. ':rover:' .. rover, unpack(u[6]))
     if flags >= 2 and redis.call('ZADD', gk .. ':rovers', 'NX', 0, rover) == 1 then
       redis.call('HINCRBY', gk, 'rover_count', 1)
     end
   end
+end
+for d = 8, #ARGV, 2 do
+  redis.call('SET', p .. 'grid:' .. ARGV[d] .. ':details', ARGV[d + 1])
 end
 local ck = p .. 'checkpoint'
 local stored = redis.call('HGET', ck, 'position')
@@ -89,18 +85,44 @@ return active or ''
 """
 )
 
-# KEYS[1] active-generation key. ARGV: key base, grid id.
-# Returns {grid fields, obstacles, rover ids, rover fields...} or nil.
-GRID = """
-local gen = redis.call('GET', KEYS[1])
-if not gen then return false end
-local gk = ARGV[1] .. gen .. ':grid:' .. ARGV[2]
+_GRID_BODY = """
 local fields = redis.call('HGETALL', gk)
 if #fields == 0 then return false end
 local ids = redis.call('ZRANGE', gk .. ':rovers', 0, -1)
 local out = {fields, redis.call('SMEMBERS', gk .. ':obstacles'), ids}
 for k = 1, #ids do out[k + 3] = redis.call('HGETALL', gk .. ':rover:' .. ids[k]) end
 return out
+"""
+
+# KEYS[1] active-generation key. ARGV: key base, grid id.
+# Returns {grid fields, obstacles, rover ids, rover fields...} or nil.
+GRID = (
+    """
+local gen = redis.call('GET', KEYS[1])
+if not gen then return false end
+local gk = ARGV[1] .. gen .. ':grid:' .. ARGV[2]
+"""
+    + _GRID_BODY
+)
+
+# No keys (the projector reads the generation it writes). ARGV: generation prefix, grid id.
+# Returns what GRID returns.
+GRID_IN = (
+    """
+local gk = ARGV[1] .. 'grid:' .. ARGV[2]
+"""
+    + _GRID_BODY
+)
+
+# KEYS[1] active-generation key. ARGV: key base, grid id.
+# Returns {version, serialised GridDetails} or nil when the grid has no stored details.
+GRID_DETAILS = """
+local gen = redis.call('GET', KEYS[1])
+if not gen then return false end
+local gk = ARGV[1] .. gen .. ':grid:' .. ARGV[2]
+local details = redis.call('GET', gk .. ':details')
+if not details then return false end
+return {redis.call('HGET', gk, 'version'), details}
 """
 
 # KEYS[1] active-generation key. ARGV: key base, grid id, rover id.

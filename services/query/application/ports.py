@@ -13,6 +13,7 @@ __all__ = [
     "EventFeed",
     "FeedHead",
     "FeedItem",
+    "GridDocument",
     "GridSummaryView",
     "GridView",
     "HashUpdate",
@@ -82,6 +83,18 @@ class GridView:
     obstacles: tuple[tuple[int, int], ...]
     rovers: tuple[RoverView, ...]
     version: int
+
+
+@dataclass(frozen=True, slots=True)
+class GridDocument:
+    """A grid's details as the adapters serialised them when projecting, at ``version``.
+
+    ``details`` is opaque to the application: the read model stores the reply of
+    GetGridDetails ready to send, so answering a query decodes and encodes nothing.
+    """
+
+    version: int
+    details: bytes
 
 
 @dataclass(frozen=True, slots=True)
@@ -172,6 +185,10 @@ class ReadModel(Protocol):
 
     async def grid(self, grid_id: str) -> GridView | None:
         """A grid of the active generation, read atomically."""
+        ...
+
+    async def grid_document(self, grid_id: str) -> GridDocument | None:
+        """A grid of the active generation as its serialised details, read atomically."""
         ...
 
     async def rover(self, grid_id: str, rover_id: str) -> tuple[RoverView | None, int] | None:

@@ -15,7 +15,7 @@ from services.query.application.errors import (
     RoverNotFoundError,
     VersionNotReachedError,
 )
-from services.query.application.ports import GridSummaryView, GridView, ReadModel, RoverView
+from services.query.application.ports import GridDocument, GridSummaryView, ReadModel, RoverView
 from services.query.application.watch import VersionWatch
 
 __all__ = [
@@ -94,7 +94,7 @@ class Queries:
 
     async def grid_details(
         self, grid_id: str, min_version: int = 0, *, deadline_seconds: float | None = None
-    ) -> GridView:
+    ) -> GridDocument:
         """The grid at version >= ``min_version``, waiting for the projection if needed.
 
         Waits at most the setting, or the call's remaining time when that is shorter;
@@ -105,11 +105,11 @@ class Queries:
             raise InvalidQueryError(
                 "min_version must not be negative", field="min_version", reason="MIN_VERSION"
             )
-        view = await self._model.grid(grid_id)
-        if min_version == 0 or (view is not None and view.version >= min_version):
-            if view is None:
+        found = await self._model.grid_document(grid_id)
+        if min_version == 0 or (found is not None and found.version >= min_version):
+            if found is None:
                 raise GridNotFoundError(grid_id)
-            return view
+            return found
         by_deadline = deadline_seconds is not None and deadline_seconds < self._max_wait
         budget = self._max_wait
         if by_deadline and deadline_seconds is not None:
@@ -119,12 +119,12 @@ class Queries:
             remaining = give_up - time.monotonic()
             if remaining <= 0:
                 raise VersionNotReachedError(
-                    grid_id, min_version, view.version if view else 0, by_deadline=by_deadline
+                    grid_id, min_version, found.version if found else 0, by_deadline=by_deadline
                 )
             woken = self._watch.waiter(grid_id)  # before reading: no lost wake-up
-            view = await self._model.grid(grid_id)
-            if view is not None and view.version >= min_version:
-                return view
+            found = await self._model.grid_document(grid_id)
+            if found is not None and found.version >= min_version:
+                return found
             await self._watch.wait(woken, min(remaining, self._poll))
 
     async def rover(self, grid_id: str, rover_id: str) -> tuple[RoverView, int]:

@@ -2,48 +2,29 @@
 
 from __future__ import annotations
 
-from typing import NoReturn
+from typing import Any, NoReturn
 
 import grpc
 
-from protos.rover.v1 import common_pb2, query_pb2, query_pb2_grpc
+from protos.rover.v1 import common_pb2, query_pb2
 from services.common.rich_errors import abort
+from services.query.adapters.details_codec import DIRECTIONS, TOPOLOGIES, grid_details_message
 from services.query.application.errors import QueryError
-from services.query.application.ports import GridSummaryView, GridView, RoverView
+from services.query.application.ports import GridSummaryView, RoverView
 from services.query.application.queries import Queries
 from services.query.grpc.errors import status_for
 
-__all__ = ["QueryServicer", "grid_details_message"]
-
-_DIRECTIONS = {
-    "N": common_pb2.DIRECTION_NORTH,
-    "E": common_pb2.DIRECTION_EAST,
-    "S": common_pb2.DIRECTION_SOUTH,
-    "W": common_pb2.DIRECTION_WEST,
-}
-_TOPOLOGIES = {"BOUNDED": common_pb2.TOPOLOGY_BOUNDED, "TOROIDAL": common_pb2.TOPOLOGY_TOROIDAL}
+__all__ = ["QueryServicer", "add_query_servicer", "grid_details_message"]
 
 Context = grpc.aio.ServicerContext[object, object]
+_SERVICE = "rover.v1.RoverQueryService"
 
 
 def _rover(view: RoverView) -> common_pb2.Rover:
     return common_pb2.Rover(
         rover_id=view.rover_id,
         position=common_pb2.Position(x=view.x, y=view.y),
-        facing=_DIRECTIONS[view.facing],
-    )
-
-
-def grid_details_message(view: GridView) -> common_pb2.GridDetails:
-    """The DTO of a grid view."""
-    return common_pb2.GridDetails(
-        grid_id=view.grid_id,
-        width=view.width,
-        height=view.height,
-        topology=_TOPOLOGIES[view.topology],
-        obstacles=[common_pb2.Position(x=x, y=y) for x, y in view.obstacles],
-        rovers=[_rover(r) for r in view.rovers],
-        version=view.version,
+        facing=DIRECTIONS[view.facing],
     )
 
 
@@ -52,28 +33,32 @@ def _summary(view: GridSummaryView) -> query_pb2.GridSummary:
         grid_id=view.grid_id,
         width=view.width,
         height=view.height,
-        topology=_TOPOLOGIES[view.topology],
+        topology=TOPOLOGIES[view.topology],
         rover_count=view.rover_count,
         version=view.version,
     )
 
 
-class QueryServicer(query_pb2_grpc.RoverQueryServiceServicer):
-    """The public read API; every error goes through ``status_for``."""
+class QueryServicer:
+    """The public read API (``rover.v1.RoverQueryService``, registered by
+    ``add_query_servicer``); every error goes through ``status_for``."""
 
     def __init__(self, queries: Queries) -> None:
         self._queries = queries
 
     async def GetGridDetails(  # noqa: N802 - gRPC method name
         self, request: query_pb2.GetGridDetailsRequest, context: Context
-    ) -> common_pb2.GridDetails:
+    ) -> bytes:
+        """The stored, already serialised GridDetails (see ``add_query_servicer``)."""
         try:
-            view = await self._queries.grid_details(
-                request.grid_id, request.min_version, deadline_seconds=context.time_remaining()
+            found = await self._queries.grid_details(
+                request.grid_id,
+                request.min_version,
+                deadline_seconds=context.time_remaining() if request.min_version else None,
             )
         except QueryError as error:
             await _fail(context, error)
-        return grid_details_message(view)
+        return found.details
 
     async def ListGrids(  # noqa: N802 - gRPC method name
         self, request: query_pb2.ListGridsRequest, context: Context
@@ -101,3 +86,32 @@ class QueryServicer(query_pb2_grpc.RoverQueryServiceServicer):
 async def _fail(context: Context, error: QueryError) -> NoReturn:
     code, message, details = status_for(error)
     await abort(context, code, message, *details)
+
+
+def _passthrough(details: bytes) -> bytes:
+    return details
+
+
+def add_query_servicer(servicer: QueryServicer, server: grpc.aio.Server) -> None:
+    """Register the servicer as the generated ``add_RoverQueryServiceServicer_to_server`` does,
+    except that GetGridDetails answers with bytes that already are a serialised GridDetails
+    (the read model stores them so): nothing is parsed or re-serialised per query."""
+    handlers: dict[str, grpc.RpcMethodHandler[Any, Any]] = {
+        "GetGridDetails": grpc.unary_unary_rpc_method_handler(
+            servicer.GetGridDetails,
+            request_deserializer=query_pb2.GetGridDetailsRequest.FromString,
+            response_serializer=_passthrough,
+        ),
+        "ListGrids": grpc.unary_unary_rpc_method_handler(
+            servicer.ListGrids,
+            request_deserializer=query_pb2.ListGridsRequest.FromString,
+            response_serializer=query_pb2.ListGridsResponse.SerializeToString,
+        ),
+        "GetRover": grpc.unary_unary_rpc_method_handler(
+            servicer.GetRover,
+            request_deserializer=query_pb2.GetRoverRequest.FromString,
+            response_serializer=query_pb2.GetRoverResponse.SerializeToString,
+        ),
+    }
+    server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(_SERVICE, handlers),))
+    server.add_registered_method_handlers(_SERVICE, handlers)

@@ -1,0 +1,66 @@
+"""RedisReadModel's stored GridDetails stay right when its in-process cache is stale."""
+
+from __future__ import annotations
+
+import pytest
+from redis.asyncio import Redis
+
+from services.query.adapters.details_codec import encode_view
+from services.query.adapters.redis_read_model import RedisReadModel
+from services.query.application.errors import VersionConflictError
+from services.query.application.ports import Checkpoint
+from services.query.application.projection import project
+from tests.support.redis_server import redis_server, redis_url  # noqa: F401
+from tests.unit.query.seed import rover_walk
+
+
+async def _details_match(model: RedisReadModel, grid_id: str) -> bool:
+    view = await model.grid(grid_id)
+    document = await model.grid_document(grid_id)
+    assert view is not None
+    assert document is not None
+    return document.version == view.version and document.details == encode_view(view)
+
+
+async def test_two_writers_taking_turns_keep_the_details_right(redis_url: str) -> None:  # noqa: F811
+    first = RedisReadModel(Redis.from_url(redis_url, decode_responses=True), "d")
+    second = RedisReadModel(Redis.from_url(redis_url, decode_responses=True), "d")
+    try:
+        generation = await first.active_generation()
+        history = [project(e) for e in rover_walk("g", 3, 20)]
+        writers = [first, second]
+        for turn, start in enumerate(range(0, len(history), 4)):
+            batch = history[start : start + 4]
+            await writers[turn % 2].commit(
+                generation, batch, Checkpoint(start + 4), must_be_active=True
+            )
+            assert await _details_match(first, "g")
+        # ``first`` cached an older version: its next batch is refused, then it reloads.
+        more = [project(e) for e in rover_walk("g", 3, 24)][len(history) :]
+        await second.commit(generation, more[:1], Checkpoint(100), must_be_active=True)
+        with pytest.raises(VersionConflictError):
+            await first.commit(generation, more[:2], Checkpoint(101), must_be_active=True)
+        await first.commit(generation, more[1:2], Checkpoint(101), must_be_active=True)
+        await first.commit(generation, more[2:], Checkpoint(102), must_be_active=True)
+        assert await _details_match(second, "g")
+    finally:
+        await first.close()
+        await second.close()
+
+
+async def test_a_model_without_stored_details_still_answers(redis_url: str) -> None:  # noqa: F811
+    model = RedisReadModel(Redis.from_url(redis_url, decode_responses=True), "old")
+    raw: Redis = Redis.from_url(redis_url)
+    try:
+        generation = await model.active_generation()
+        history = [project(e) for e in rover_walk("g", 2, 6)]
+        await model.commit(generation, history[:5], Checkpoint(5), must_be_active=True)
+        await raw.delete(model.generation_prefix(generation) + "grid:g:details")
+        assert await _details_match(model, "g")
+        fresh = RedisReadModel(Redis.from_url(redis_url, decode_responses=True), "old")
+        await fresh.commit(generation, history[5:], Checkpoint(9), must_be_active=True)
+        assert await _details_match(model, "g")
+        await fresh.close()
+    finally:
+        await model.close()
+        await raw.aclose()
