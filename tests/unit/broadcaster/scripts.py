@@ -39,6 +39,22 @@ class GridScript:
         self.history.extend(envelopes)
         return envelopes
 
+    def bump(self, length: int = 1_000) -> list[Envelope]:
+        """A rover that runs into the obstacle at once: one ~1 KB RoverBlocked event.
+
+        Large events fill a stalled client's HTTP/2 window quickly (slow-watcher tests).
+        """
+        if self.version == 0:
+            return self.next()
+        bumper = RoverId("bumper")
+        if bumper not in self._grid.state.rovers:
+            self._grid.create_rover(bumper, Position(7, 6), Direction.N)
+        else:
+            self._grid.execute(bumper, "F" * length)
+        envelopes = [self._envelope(event) for event in self._grid.clear_changes()]
+        self.history.extend(envelopes)
+        return envelopes
+
     def _envelope(self, event: GridEvent) -> Envelope:
         self.version += 1
         return Envelope(
