@@ -81,5 +81,9 @@ async def open_app(
             client = AsyncEventStoreDBClient(settings.eventstore_uri)
             await client.connect()
             stack.push_async_callback(client.close)
-            feed = EsdbEventFeed(client, buffer=settings.query_feed_buffer)
+            feed = EsdbEventFeed(
+                client,
+                buffer=settings.query_feed_buffer,
+                linger_seconds=settings.query_catchup_linger_seconds,
+            )
         yield build(settings, read_model=read_model, feed=feed)

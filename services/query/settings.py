@@ -45,6 +45,12 @@ class QuerySettings(ServiceSettings):
     query_feed_buffer: int = Field(
         default=4_000, ge=1, description="Events read ahead of the Redis writes (pipelining)."
     )
+    query_catchup_linger_seconds: float = Field(
+        default=0.005,
+        ge=0,
+        description="While catching up, a short batch waits this long once for more events "
+        "(fewer, larger Redis commits); live events never wait. 0 disables.",
+    )
     query_lag_interval_seconds: float = Field(
         default=2.0, gt=0, description="How often projection lag is measured and logged."
     )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from collections.abc import AsyncIterator
 from datetime import datetime
 
@@ -51,11 +52,30 @@ class EsdbEventFeed:
 
     A reader task decodes ahead into a bounded queue while the projector writes the previous
     batch to Redis, so reading and writing overlap; each batch is whatever is ready.
+
+    While catching up (the first event of a batch was recorded more than ``catchup_after_ms``
+    ago) a short batch waits ``linger_seconds`` once for more events, so the store's stream
+    is committed in batches of dozens rather than ones and twos; a live event (recorded
+    just now) is handed on at once.
     """
 
-    def __init__(self, client: AsyncEventStoreDBClient, *, buffer: int = 4_000) -> None:
+    def __init__(
+        self,
+        client: AsyncEventStoreDBClient,
+        *,
+        buffer: int = 4_000,
+        linger_seconds: float = 0.005,
+        catchup_after_ms: int = 1_000,
+    ) -> None:
         self._client = client
         self._buffer = buffer
+        self._linger = linger_seconds
+        self._catchup_after_ms = catchup_after_ms
+
+    def _catching_up(self, item: FeedItem | BaseException | object) -> bool:
+        if self._linger <= 0 or not isinstance(item, FeedItem) or not item.recorded_at_ms:
+            return False
+        return time.time() * 1000 - item.recorded_at_ms > self._catchup_after_ms
 
     async def subscribe(self, after: int | None, max_batch: int) -> AsyncIterator[list[FeedItem]]:
         queue: asyncio.Queue[FeedItem | BaseException | object] = asyncio.Queue(self._buffer)
@@ -80,6 +100,8 @@ class EsdbEventFeed:
         try:
             while True:
                 first = await queue.get()
+                if queue.qsize() < max_batch and self._catching_up(first):
+                    await asyncio.sleep(self._linger)
                 batch: list[FeedItem] = []
                 pending: BaseException | object | None = None
                 item: FeedItem | BaseException | object = first
