@@ -5,24 +5,32 @@ Figures, each against a baseline measured in the same run (median of alternating
   of the same events through esdbclient (target >= 0.6x);
 - GetGridDetails q/s on a 100-rover grid with 32 concurrent clients vs a bare grpc.aio
   unary echo served the same way (target >= 0.6x, p99 within 1.5x);
-- rebuild time of the N events.
+- rebuild time of the N events;
+- end-to-end visibility: commands sent open-loop at 200/s to the command service (in this
+  process, against the same store); for each, the time from its acknowledgement until a
+  GetGridDetails(min_version = the acknowledged version) answers (target p99 < 50 ms).
 The store and the servers run as child processes; Redis is a private redis-server.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import statistics
 import subprocess
 import sys
 import time
+import uuid
+from typing import Any
 
 import grpc
 from esdbclient import AsyncEventStoreDBClient
 from redis.asyncio import Redis
 
-from protos.rover.v1 import query_pb2, query_pb2_grpc
+from protos.rover.v1 import command_pb2, command_pb2_grpc, common_pb2, query_pb2, query_pb2_grpc
+from services.command.bootstrap import create_service
+from services.command.settings import CommandSettings
 from services.eventstore.process import EventStoreProcess
 from services.query.adapters.esdb_feed import INTEGRATION_FILTER, EsdbEventFeed
 from services.query.adapters.redis_read_model import RedisReadModel
@@ -37,6 +45,9 @@ PAIRS = int(os.environ.get("BENCH_QUERY_PAIRS", "5"))
 GRIDS = 100  # of 10 rovers each; the query grid gets 100 rovers below
 CLIENTS = 32
 SECONDS = 3.0
+VISIBILITY_RATE = 200  # commands/s
+VISIBILITY_COMMANDS = int(os.environ.get("BENCH_QUERY_VISIBILITY_COMMANDS", "2000"))
+VISIBILITY_GRIDS = 20  # one rover each; commands go round-robin over them
 
 _ECHO = """
 import asyncio, grpc, sys
@@ -110,6 +121,104 @@ async def load(call: object, request: object) -> tuple[float, float]:
     return rate, latencies[int(len(latencies) * 0.99)] * 1000
 
 
+async def _watch_integration(
+    client: AsyncEventStoreDBClient, seen: dict[tuple[str, int], float]
+) -> None:
+    """When each integration event becomes readable in the store (the publisher's share)."""
+    feed = EsdbEventFeed(client, linger_seconds=0)
+    head = await feed.head()
+    async for batch in feed.subscribe(head.position if head else None, 500):
+        now = time.perf_counter()
+        for item in batch:
+            if item.envelope is not None:
+                seen[(str(item.envelope.grid_id), item.envelope.sequence)] = now
+
+
+def _p50_p99(values: list[float]) -> tuple[float, float]:
+    values = sorted(values)
+    return values[len(values) // 2] * 1000, values[int(len(values) * 0.99)] * 1000
+
+
+async def visibility(
+    store_uri: str, query: object
+) -> tuple[tuple[float, float], tuple[float, float], int]:
+    """p50/p99 (ms) of command acknowledged -> visible to GetGridDetails, and of acknowledged
+    -> its integration event readable in the store (upstream of the query service); failures.
+    """
+    service = await create_service(
+        CommandSettings(command_address="127.0.0.1:0", eventstore_uri=store_uri)
+    )
+    await service.start()
+    probe = AsyncEventStoreDBClient(store_uri)
+    await probe.connect()
+    seen: dict[tuple[str, int], float] = {}
+    watcher = asyncio.create_task(_watch_integration(probe, seen))
+    channel = grpc.aio.insecure_channel(service.address)
+    command = command_pb2_grpc.RoverCommandServiceStub(channel)
+    get: Any = query
+    try:
+        grids = [f"vis{n:02d}" for n in range(VISIBILITY_GRIDS)]
+        for grid_id in grids:
+            await command.CreateGrid(
+                command_pb2.CreateGridRequest(
+                    request_id=str(uuid.uuid4()),
+                    grid_id=grid_id,
+                    width=10,
+                    height=10,
+                    topology=common_pb2.TOPOLOGY_TOROIDAL,
+                )
+            )
+            await command.CreateRover(
+                command_pb2.CreateRoverRequest(
+                    request_id=str(uuid.uuid4()),
+                    grid_id=grid_id,
+                    rover_id="r1",
+                    position=common_pb2.Position(x=0, y=0),
+                    facing=common_pb2.DIRECTION_NORTH,
+                )
+            )
+        await get(query_pb2.GetGridDetailsRequest(grid_id=grids[-1], min_version=2), timeout=30)
+        latencies: list[float] = []
+        published: list[float] = []
+        failures = 0
+
+        async def one(grid_id: str) -> None:
+            nonlocal failures
+            try:
+                ack = await command.TurnRoverLeft(
+                    command_pb2.TurnRoverLeftRequest(
+                        request_id=str(uuid.uuid4()), grid_id=grid_id, rover_id="r1"
+                    )
+                )
+                acknowledged = time.perf_counter()
+                await get(
+                    query_pb2.GetGridDetailsRequest(grid_id=grid_id, min_version=ack.version),
+                    timeout=5,
+                )
+                latencies.append(time.perf_counter() - acknowledged)
+                if (grid_id, ack.version) in seen:
+                    published.append(seen[grid_id, ack.version] - acknowledged)
+            except grpc.aio.AioRpcError:
+                failures += 1
+
+        tasks = []
+        started = time.perf_counter()
+        for n in range(VISIBILITY_COMMANDS):  # open loop: one command every 1/rate s
+            delay = started + n / VISIBILITY_RATE - time.perf_counter()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            tasks.append(asyncio.create_task(one(grids[n % len(grids)])))
+        await asyncio.gather(*tasks)
+        return _p50_p99(latencies), _p50_p99(published), failures
+    finally:
+        watcher.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await watcher
+        await probe.close()
+        await channel.close()
+        await service.stop()
+
+
 async def main() -> None:
     with EventStoreProcess(db_path=None) as store, RedisServer() as redis_server:
         client = AsyncEventStoreDBClient(store.uri)
@@ -178,11 +287,16 @@ async def main() -> None:
                   f"{e_rate:,.0f} q/s = {q_rate / e_rate:.2f}x (target >= 0.6x); p99 "
                   f"{q_p99:.1f} ms vs {e_p99:.1f} ms = {q_p99 / e_p99:.2f}x (target <= 1.5x)",
                   flush=True)  # fmt: skip
-            await channel.close()
             await echo_channel.close()
+            print(f"end-to-end visibility at {VISIBILITY_RATE} commands/s ...", flush=True)
+            (p50, p99), (up50, up99), failures = await visibility(store.uri, stub.GetGridDetails)
+            print(f"end-to-end command acknowledged -> visible to GetGridDetails: p50 "
+                  f"{p50:.1f} ms, p99 {p99:.1f} ms over {VISIBILITY_COMMANDS:,} commands, "
+                  f"{failures} failed (target p99 < 50 ms); of which acknowledged -> "
+                  f"integration event readable in the store (command service publisher): "
+                  f"p50 {up50:.1f} ms, p99 {up99:.1f} ms", flush=True)  # fmt: skip
+            await channel.close()
         finally:
             for process in (query, echo):
                 process.terminate()
                 process.wait(timeout=10)
-        print("end-to-end command -> query visibility: not measured here (command service "
-              "benchmark wiring not done)", flush=True)  # fmt: skip

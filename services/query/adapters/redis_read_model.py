@@ -6,7 +6,7 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
-from redis.asyncio import ConnectionPool, Redis
+from redis.asyncio import BlockingConnectionPool, Redis
 
 from services.query.adapters import redis_scripts
 from services.query.adapters.details_codec import DetailsState, encode_view
@@ -55,9 +55,10 @@ def _binary(redis: Redis) -> Redis:
     pool = redis.connection_pool
     kwargs = {**pool.connection_kwargs, "decode_responses": False}
     return Redis.from_pool(  # owns the pool: aclose() closes its connections
-        ConnectionPool(
+        BlockingConnectionPool(  # a burst of queries waits for a connection, never fails
             connection_class=pool.connection_class,
             max_connections=pool.max_connections,
+            timeout=None,
             **kwargs,
         )
     )
