@@ -92,6 +92,15 @@ class StreamsService(streams_pb2_grpc.StreamsServicer):
     async def Append(  # noqa: N802 - gRPC method name
         self, request_iterator: AsyncIterator[streams_pb2.AppendReq], context: Context
     ) -> streams_pb2.AppendResp:
+        self._writer.enter()  # from its first request: a concurrent write may share our commit
+        try:
+            return await self._append(request_iterator, context)
+        finally:
+            self._writer.leave()
+
+    async def _append(
+        self, request_iterator: AsyncIterator[streams_pb2.AppendReq], context: Context
+    ) -> streams_pb2.AppendResp:
         options: streams_pb2.AppendReq.Options | None = None
         events: list[NewEvent] = []
         size = 0
@@ -104,12 +113,12 @@ class StreamsService(streams_pb2_grpc.StreamsServicer):
             elif which != "proposed_message":
                 await errors.abort_bad_request(context, "Proposed message expected.")
             else:
+                proposed = request.proposed_message
                 try:
-                    events.append(_new_event(request.proposed_message))
+                    events.append(_new_event(proposed))
                 except _MissingMetadataError as missing:
                     await errors.abort_missing_metadata(context, missing.prop)
-                size += len(request.proposed_message.data)
-                size += len(request.proposed_message.custom_metadata)
+                size += len(proposed.data) + len(proposed.custom_metadata)
         if options is None:
             await errors.abort_bad_request(context, "Options expected.")
         if size > self._max_append_size:
@@ -121,39 +130,46 @@ class StreamsService(streams_pb2_grpc.StreamsServicer):
             return errors.append_wrong_version(error)
         except StreamDeletedError:
             await errors.abort_stream_deleted(context, stream)
-        success = streams_pb2.AppendResp.Success(
-            position=streams_pb2.AppendResp.Position(
-                commit_position=result.position, prepare_position=result.position
-            )
-        )
+        response = streams_pb2.AppendResp()
+        success = response.success
+        success.position.commit_position = result.position
+        success.position.prepare_position = result.position
         if result.revision >= 0:
             success.current_revision = result.revision
         else:
-            success.no_stream.CopyFrom(shared_pb2.Empty())
-        return streams_pb2.AppendResp(success=success)
+            success.no_stream.SetInParent()
+        return response
 
     # ----------------------------------------------------------------- BatchAppend
     async def BatchAppend(  # noqa: N802 - gRPC method name
         self, request_iterator: AsyncIterator[streams_pb2.BatchAppendReq], context: Context
     ) -> AsyncIterator[streams_pb2.BatchAppendResp]:
-        pending: dict[str, _Batch] = {}
-        async for request in request_iterator:
-            key = request.correlation_id.SerializeToString()
-            batch = pending.get(key.hex())
-            if batch is None:
-                batch = _Batch(request.correlation_id, request.options)
-                pending[key.hex()] = batch
-                if not request.HasField("options"):
-                    batch.problem = ValueError("Options are required on the first request.")
-            for message in request.proposed_messages:
-                try:
-                    batch.events.append(_new_event(message))
-                except _MissingMetadataError as missing:
-                    batch.problem = missing
-                batch.size += len(message.data) + len(message.custom_metadata)
-            if request.is_final:
-                del pending[key.hex()]
-                yield await self._commit_batch(batch)
+        pending: dict[bytes, _Batch] = {}
+        try:
+            async for request in request_iterator:
+                key = request.correlation_id.SerializeToString()
+                batch = pending.get(key)
+                if batch is None:
+                    batch = _Batch(request.correlation_id, request.options)
+                    pending[key] = batch
+                    self._writer.enter()  # until its commit (see StoreWriter.enter)
+                    if not request.HasField("options"):
+                        batch.problem = ValueError("Options are required on the first request.")
+                for message in request.proposed_messages:
+                    try:
+                        batch.events.append(_new_event(message))
+                    except _MissingMetadataError as missing:
+                        batch.problem = missing
+                    batch.size += len(message.data) + len(message.custom_metadata)
+                if request.is_final:
+                    del pending[key]
+                    try:
+                        response = await self._commit_batch(batch)
+                    finally:
+                        self._writer.leave()
+                    yield response
+        finally:
+            self._writer.leave(len(pending))
 
     async def _commit_batch(self, batch: _Batch) -> streams_pb2.BatchAppendResp:
         options = batch.options
