@@ -31,7 +31,6 @@ from esdbclient import AsyncEventStoreDBClient
 
 from services.common.consumer_groups import ConsumerGroupSettings, ensure_consumer_groups
 from services.eventstore.process import EventStoreProcess
-from services.up.plan import module_available
 from services.up.probes import GrpcHealthProbe
 from tests.integration.interop.publishing import grid_history, publish
 
@@ -114,15 +113,6 @@ async def _run_node(node: str, test_file: str, env: Mapping[str, str]) -> None:
     text = output.decode(errors="replace")
     assert process.returncode == 0, f"node --test {test_file} failed:\n{text}"
     assert re.search(r"\bfail 0\b", text), text
-
-
-async def _ensure_downstream(uri: str) -> None:
-    client = AsyncEventStoreDBClient(uri)
-    await client.connect()
-    try:
-        await ensure_consumer_groups(client, [ConsumerGroupSettings(name="downstream")])
-    finally:
-        await client.close()
 
 
 @pytest.fixture
@@ -233,9 +223,6 @@ async def _serving(target: str, service: str) -> bool:
 
 
 async def test_node_drives_the_system(node: str, tmp_path: Path) -> None:
-    missing = [module for module in _SERVICES if not module_available(module)]
-    if missing:
-        pytest.skip(f"not landed yet: {', '.join(missing)}")  # temporary, see the issue 7 report
     async with _system(tmp_path) as addresses:
-        await _ensure_downstream(addresses["ROVER_INTEROP_ESDB"].replace("tls=false", "Tls=false"))
+        # No provisioning here: the command service creates the "downstream" group at start-up.
         await _run_node(node, "system.test.mjs", {**addresses, "ROVER_INTEROP_GROUP": "downstream"})
