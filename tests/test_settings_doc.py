@@ -72,6 +72,16 @@ def test_operations_doc_lists_every_setting() -> None:
     )
 
 
+def test_every_setting_is_described() -> None:
+    undocumented = [
+        f"{cls.__name__}.{name}"
+        for _, cls in PROGRAMS
+        for name, field in cls.model_fields.items()
+        if not (field.description or "").strip()
+    ]
+    assert undocumented == []
+
+
 def test_every_setting_is_a_rover_variable() -> None:
     for _, cls in PROGRAMS:
         prefix = str(cls.model_config.get("env_prefix", ""))

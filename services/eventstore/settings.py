@@ -15,16 +15,32 @@ class EventStoreSettings(BaseSettings):
 
     model_config = SettingsConfigDict(env_prefix="ROVER_EVENTSTORE_", extra="ignore")
 
-    db: str | None = Field(default=None, description="SQLite file; None with memory=True")
-    memory: bool = Field(default=False, description="keep everything in memory (tests)")
-    host: str = "127.0.0.1"
-    port: int = Field(default=2113, ge=0, le=65535)
-    advertise_host: str | None = Field(default=None, description="gossip address (localhost)")
-    advertise_port: int | None = Field(default=None, ge=1, le=65535)
-    tls_cert: str | None = None
-    tls_key: str | None = None
-    durable: bool = Field(default=True, description="fsync every commit before replying")
-    max_append_size: int = Field(default=1024 * 1024, ge=1)
-    log_format: Literal["console", "json"] = "console"
-    log_level: Literal["debug", "info", "warning", "error"] = "info"
-    shutdown_grace: float = Field(default=5.0, ge=0)
+    db: str | None = Field(
+        default=None, description="SQLite database file (--db); required unless memory is set."
+    )
+    memory: bool = Field(default=False, description="Keep everything in memory (--memory).")
+    host: str = Field(default="127.0.0.1", description="Interface to listen on (--host).")
+    port: int = Field(default=2113, ge=0, le=65535, description="Port to listen on; 0 = any.")
+    advertise_host: str | None = Field(
+        default=None, description="Host announced by gossip (default localhost)."
+    )
+    advertise_port: int | None = Field(
+        default=None, ge=1, le=65535, description="Port announced by gossip (default: port)."
+    )
+    tls_cert: str | None = Field(default=None, description="PEM certificate: serve TLS.")
+    tls_key: str | None = Field(default=None, description="PEM private key of tls_cert.")
+    durable: bool = Field(
+        default=True, description="fsync every commit before replying (--no-fsync turns off)."
+    )
+    max_append_size: int = Field(
+        default=1024 * 1024, ge=1, description="Largest append in bytes (EventStoreDB: 1 MiB)."
+    )
+    log_format: Literal["console", "json"] = Field(
+        default="console", description="console: for people; json: one object a line."
+    )
+    log_level: Literal["debug", "info", "warning", "error"] = Field(
+        default="info", description="Minimum level of log records."
+    )
+    shutdown_grace: float = Field(
+        default=5.0, ge=0, description="Seconds in-flight calls get on SIGTERM/SIGINT."
+    )
