@@ -3,12 +3,17 @@
 Runs the embedded event store and the command service (with integration publishing) as child
 processes, then from this process: the raw single-event append rate (1 and 16 concurrent
 appenders), commands/s with p50/p99 through gRPC (1 and 16 concurrent clients, one grid each),
-and the p99 of a command on a grid with 100,000 events against one on a fresh grid.
+the p99 of a command on a grid with 100,000 events against one on a fresh grid, and the
+publisher's latency: commands sent open-loop at 200/s round-robin over 20 grids, each timed from
+its acknowledgement until its integration event is readable (a subscription to $all filtered by
+``integration-.*`` in this process), against the raw append rate as the baseline of the store.
+``BENCH_COMMAND_QUICK=1`` measures only the raw appends and the publisher.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import statistics
@@ -51,6 +56,10 @@ SEQUENCE = 1_000  # events per ExecuteRoverCommands while building the big grid
 LATENCY_SAMPLES = 400
 TARGET_RATIO = 0.4
 TARGET_BIG_P99 = 1.5
+PUBLISH_RATE = 200  # commands/s, open loop
+PUBLISH_GRIDS = 20
+PUBLISH_COMMANDS = int(os.environ.get("BENCH_COMMAND_PUBLISH_COMMANDS", "2000"))
+QUICK = os.environ.get("BENCH_COMMAND_QUICK", "") not in ("", "0")
 _ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -209,6 +218,56 @@ async def _wait_published(client: AsyncEventStoreDBClient, grid_id: str, count: 
                 return
 
 
+async def _watch_published(
+    client: AsyncEventStoreDBClient, seen: dict[tuple[str, int], float], arrived: asyncio.Event
+) -> None:
+    """When each integration event becomes readable: (grid id, sequence) -> perf_counter."""
+    subscription = await client.subscribe_to_all(
+        from_end=True, filter_include=["integration-.*"], filter_by_stream_name=True
+    )
+    arrived.set()  # subscribed
+    async with subscription:
+        async for event in subscription:
+            grid_id = event.stream_name.removeprefix("integration-")
+            seen[(grid_id, event.stream_position + 1)] = time.perf_counter()
+            arrived.set()
+
+
+async def _publication(client: AsyncEventStoreDBClient, stub: Stub) -> tuple[list[float], int]:
+    """Acknowledged -> integration event readable, at PUBLISH_RATE commands/s; and misses."""
+    grids = [f"pub-{uuid.uuid4().hex[:10]}" for _ in range(PUBLISH_GRIDS)]
+    await asyncio.gather(*(_grid(stub, g) for g in grids))
+    seen: dict[tuple[str, int], float] = {}
+    arrived = asyncio.Event()
+    watcher = asyncio.create_task(_watch_published(client, seen, arrived))
+    await arrived.wait()
+    acknowledged: dict[tuple[str, int], float] = {}
+
+    async def one(grid_id: str) -> None:
+        reply = await stub.TurnRoverLeft(
+            command_pb2.TurnRoverLeftRequest(grid_id=grid_id, rover_id="r")
+        )
+        acknowledged[(grid_id, reply.version)] = time.perf_counter()
+
+    tasks = []
+    started = time.perf_counter()
+    for n in range(PUBLISH_COMMANDS):  # open loop: one command every 1/rate s
+        delay = started + n / PUBLISH_RATE - time.perf_counter()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        tasks.append(asyncio.create_task(one(grids[n % PUBLISH_GRIDS])))
+    await asyncio.gather(*tasks)
+    with contextlib.suppress(TimeoutError):
+        async with asyncio.timeout(60):
+            while any(k not in seen for k in acknowledged):
+                arrived.clear()
+                await arrived.wait()
+    watcher.cancel()
+    await asyncio.gather(watcher, return_exceptions=True)
+    delays = [seen[k] - t for k, t in acknowledged.items() if k in seen]
+    return delays, len(acknowledged) - len(delays)
+
+
 async def _run(store_uri: str, service: _Service) -> None:
     client = AsyncEventStoreDBClient(store_uri)
     await client.connect()
@@ -219,6 +278,17 @@ async def _run(store_uri: str, service: _Service) -> None:
         _say(f"  {raw[workers]:>8,.0f} appends/s")
     async with grpc.aio.insecure_channel(f"127.0.0.1:{service.port}") as channel:
         stub: Stub = command_pb2_grpc.RoverCommandServiceStub(channel)
+        _say(
+            f"publication: {PUBLISH_COMMANDS:,} commands at {PUBLISH_RATE}/s over "
+            f"{PUBLISH_GRIDS} grids ..."
+        )
+        delays, missing = await _publication(client, stub)
+        published = _publication_line(delays, missing, raw[1])
+        _say(f"  {published}")
+        if QUICK:
+            await client.close()
+            _say(f"\nresults\n  {published}")
+            return
         results: dict[int, tuple[float, list[float]]] = {}
         for workers in CONCURRENCY:
             _say(f"commands through gRPC, {workers:>2} concurrent clients, {SECONDS:.0f} s ...")
@@ -249,6 +319,7 @@ async def _run(store_uri: str, service: _Service) -> None:
     await client.close()
 
     _say("\nresults")
+    _say(f"  {published}")
     for workers in CONCURRENCY:
         rate, latencies = results[workers]
         _say(
@@ -265,6 +336,17 @@ async def _run(store_uri: str, service: _Service) -> None:
     _say(
         f"  p99 on a {BIG_HISTORY:,}-event grid {_ms(big_p99)} vs fresh {_ms(fresh_p99)}: "
         f"{relative:.2f}x ({verdict} the {TARGET_BIG_P99}x target)"
+    )
+
+
+def _publication_line(delays: list[float], missing: int, raw_rate: float) -> str:
+    if not delays:
+        return f"publisher: nothing published ({missing} missing)"
+    return (
+        f"publisher at {PUBLISH_RATE} commands/s over {PUBLISH_GRIDS} grids: acknowledged -> "
+        f"integration event readable p50 {_ms(statistics.median(delays))}, "
+        f"p99 {_ms(_p(delays, 0.99))}, {missing} not published within 60 s "
+        f"(baseline: one raw append every {1000 / raw_rate:.2f} ms, {raw_rate:,.0f} appends/s)"
     )
 
 

@@ -144,6 +144,9 @@ def build_application(settings: CommandSettings, adapters: Adapters) -> Applicat
         adapters.checkpoints,
         PublisherSettings(
             max_batch=settings.publisher_max_batch,
+            concurrency=settings.publisher_concurrency,
+            max_pending=settings.publisher_max_pending,
+            append_attempts=settings.publisher_append_attempts,
             checkpoint_every=settings.publisher_checkpoint_every,
             checkpoint_interval=settings.publisher_checkpoint_seconds,
         ),

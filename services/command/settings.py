@@ -56,5 +56,18 @@ class CommandSettings(ServiceSettings):
         default=1.0, gt=0, description="ROVER_PUBLISHER_CHECKPOINT_SECONDS: max time per save."
     )
     publisher_max_batch: int = Field(
-        default=500, ge=1, description="ROVER_PUBLISHER_MAX_BATCH: events per publishing round."
+        default=500, ge=1, description="ROVER_PUBLISHER_MAX_BATCH: events of one grid per append."
+    )
+    publisher_concurrency: int = Field(
+        default=16, ge=1, description="ROVER_PUBLISHER_CONCURRENCY: grids appended at once."
+    )
+    publisher_max_pending: int = Field(
+        default=10_000,
+        ge=1,
+        description="ROVER_PUBLISHER_MAX_PENDING: events read ahead of the checkpoint position.",
+    )
+    publisher_append_attempts: int = Field(
+        default=5,
+        ge=1,
+        description="ROVER_PUBLISHER_APPEND_ATTEMPTS: tries of one append before a restart.",
     )

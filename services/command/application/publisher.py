@@ -6,14 +6,21 @@ event id derived from the domain event's id. A replay after a crash re-appends t
 the same places, which the store accepts as a no-op: nothing is lost (the checkpoint is saved
 only after the appends it covers), nothing is published that was not stored (the source is the
 store itself), per-grid order holds (revisions are sequences) and duplicates are harmless.
+
+To keep up with the feed, the reading never waits for an append: each grid has a lane (a queue
+and at most one task appending its oldest events in one batch), and up to ``concurrency`` lanes
+append at once, so the store commits the grids' appends together. The checkpoint follows a
+low-water mark (``Watermark``): it never passes an event whose lane has not appended it yet.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
+from collections import deque
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from services.command.application.errors import ConcurrencyError, PublicationError
 from services.command.application.executor import stored_envelope
@@ -21,10 +28,10 @@ from services.command.application.ports import (
     CheckpointStore,
     DomainEventFeed,
     FeedCheckpoint,
-    FeedItem,
     IntegrationLog,
     StoredEvent,
 )
+from services.command.application.watermark import Slot, Watermark
 from services.common.envelope import Envelope
 from services.common.logs import get_logger
 
@@ -35,12 +42,32 @@ _log = get_logger(__name__)
 
 @dataclass(frozen=True, slots=True)
 class PublisherSettings:
-    """Batching and checkpointing of the publisher."""
+    """Batching, concurrency, retries and checkpointing of the publisher."""
 
-    max_batch: int = 500  # events taken from the feed per round
+    max_batch: int = 500  # events of one grid per append
+    concurrency: int = 16  # grids appending at the same time
+    max_pending: int = 10_000  # events read but not yet covered by the checkpoint position
     checkpoint_every: int = 1_000  # save the checkpoint after this many events ...
     checkpoint_interval: float = 1.0  # ... or this many seconds, whichever comes first
+    append_attempts: int = 5  # tries of one append before the whole run restarts
+    retry_delay: float = 0.05  # first backoff after a failed append (doubles per try) ...
+    retry_max_delay: float = 1.0  # ... up to this
     restart_delay: float = 0.5  # after a failure (store down), before resubscribing
+
+
+def _raise_if_cancelling() -> None:
+    """Re-raise a cancellation that a client library turned into a normal end or an error."""
+    task = asyncio.current_task()
+    if task is not None and task.cancelling():
+        raise asyncio.CancelledError
+
+
+@dataclass(slots=True)
+class _Lane:
+    """One grid's events waiting to be appended, in feed (= sequence) order."""
+
+    waiting: deque[tuple[StoredEvent, Slot]] = field(default_factory=deque)
+    busy: bool = False  # a task is appending (only ever one: per-grid order)
 
 
 class Publisher:
@@ -60,21 +87,24 @@ class Publisher:
         self._checkpoints = checkpoints
         self._settings = settings or PublisherSettings()
         self._monotonic = monotonic
-        self._position: int | None = None  # last position handled (published or skipped)
+        self._marks = Watermark(None)
+        self._lanes: dict[str, _Lane] = {}
         self._saved: int | None = None
         self._unsaved = 0
         self._saved_at = 0.0
         self.published = 0  # integration events appended (or found already there)
         self._progress = asyncio.Event()
+        self._room = asyncio.Event()  # the reader may take more (pending below max_pending)
+        self._due = asyncio.Event()  # enough events for a checkpoint save
 
     @property
     def position(self) -> int | None:
         """The store position up to which everything is published."""
-        return self._position
+        return self._marks.position
 
     async def wait_for(self, position: int) -> None:
         """Return once everything up to store ``position`` is published (tests, shutdown)."""
-        while self._position is None or self._position < position:
+        while self.position is None or self.position < position:
             self._progress.clear()
             await self._progress.wait()
 
@@ -86,54 +116,94 @@ class Publisher:
             except asyncio.CancelledError:
                 raise
             except Exception as error:
+                _raise_if_cancelling()
                 _log.error("publisher failed; restarting from checkpoint", error=repr(error))
                 await asyncio.sleep(self._settings.restart_delay)
 
     async def run(self) -> None:
-        """One subscription: load the checkpoint, then publish whatever the feed delivers."""
-        self._position = self._saved = await self._checkpoints.load()
-        self._saved_at = self._monotonic()
-        queue: asyncio.Queue[FeedItem] = asyncio.Queue(maxsize=self._settings.max_batch * 4)
-        reader = asyncio.create_task(self._read(queue))
+        """One subscription: load the checkpoint, then publish whatever the feed delivers.
+
+        Raises the first failure (feed, append after its retries, checkpoint save); the lanes'
+        appends still in flight are cancelled and the checkpoint covers only finished ones.
+        """
+        start = await self._checkpoints.load()
+        self._marks = Watermark(start)
+        self._lanes = {}
+        self._saved, self._unsaved, self._saved_at = start, 0, self._monotonic()
+        limit = asyncio.Semaphore(self._settings.concurrency)
         try:
-            while True:
-                items = [await self._next(queue, reader)]
-                while len(items) < self._settings.max_batch and not queue.empty():
-                    items.append(queue.get_nowait())
-                await self._publish(items)
-                await self._maybe_checkpoint()
+            async with asyncio.TaskGroup() as tasks:
+                tasks.create_task(self._checkpointer())
+                await self._read(start, tasks, limit)
+        except BaseExceptionGroup as group:
+            for other in group.exceptions[1:]:
+                _log.warning("publisher: further failure", error=repr(other))
+            raise group.exceptions[0] from None
         finally:
-            reader.cancel()
-            await asyncio.gather(reader, return_exceptions=True)
             await self._final_checkpoint()
 
-    async def _read(self, queue: asyncio.Queue[FeedItem]) -> None:
-        async for item in self._feed.subscribe(self._position):
-            await queue.put(item)
-
-    @staticmethod
-    async def _next(queue: asyncio.Queue[FeedItem], reader: asyncio.Task[None]) -> FeedItem:
-        getter = asyncio.ensure_future(queue.get())
-        await asyncio.wait({getter, reader}, return_when=asyncio.FIRST_COMPLETED)
-        if getter.done():
-            return getter.result()
-        getter.cancel()
-        reader.result()  # the feed failed: raise its error
+    async def _read(
+        self, start: int | None, tasks: asyncio.TaskGroup, limit: asyncio.Semaphore
+    ) -> None:
+        """Hand each feed item to its grid's lane; never waits for an append, only for room."""
+        async for item in self._feed.subscribe(start):
+            while self._marks.pending >= self._settings.max_pending:
+                self._room.clear()
+                await self._room.wait()
+            if isinstance(item, FeedCheckpoint):
+                self._covered(self._marks.skip(item.position))
+                continue
+            lane = self._lanes.get(item.grid_id)
+            if lane is None:
+                lane = self._lanes[item.grid_id] = _Lane()
+            lane.waiting.append((item, self._marks.take(item.position)))
+            if not lane.busy:
+                lane.busy = True
+                tasks.create_task(self._drain(item.grid_id, lane, limit))
+        _raise_if_cancelling()
         raise PublicationError("the domain event feed ended")
 
-    async def _publish(self, items: Sequence[FeedItem]) -> None:
-        run: list[StoredEvent] = []
-        for item in items:
-            if isinstance(item, FeedCheckpoint):
-                continue
-            if run and run[-1].grid_id != item.grid_id:
-                await self._append(run)
-                run = []
-            run.append(item)
-        if run:
-            await self._append(run)
-        self._position = items[-1].position
-        self._unsaved += len(items)
+    async def _drain(self, grid_id: str, lane: _Lane, limit: asyncio.Semaphore) -> None:
+        """Append the lane's events, oldest first, one batch at a time, until it is empty."""
+        settings = self._settings
+        while lane.waiting:
+            batch: list[tuple[StoredEvent, Slot]] = []
+            attempt = 0
+            while True:
+                async with limit:
+                    if not batch:  # taken once a turn came: the longer the wait, the larger
+                        count = min(settings.max_batch, len(lane.waiting))
+                        batch = [lane.waiting.popleft() for _ in range(count)]
+                    try:
+                        await self._append([event for event, _ in batch])
+                        break
+                    except PublicationError:
+                        raise
+                    except Exception as error:
+                        attempt += 1
+                        if attempt >= settings.append_attempts:
+                            raise
+                        _log.warning(
+                            "integration append failed; retrying",
+                            grid_id=grid_id,
+                            attempt=attempt,
+                            error=repr(error),
+                        )
+                delay = settings.retry_delay * 2 ** (attempt - 1)
+                await asyncio.sleep(min(delay, settings.retry_max_delay))
+            for _, slot in batch:
+                slot.done = True
+            self._covered(self._marks.advance())
+        lane.busy = False
+        del self._lanes[grid_id]
+
+    def _covered(self, count: int) -> None:
+        if not count:
+            return
+        self._unsaved += count
+        if self._unsaved >= self._settings.checkpoint_every:
+            self._due.set()
+        self._room.set()
         self._progress.set()
 
     async def _append(self, run: Sequence[StoredEvent]) -> None:
@@ -169,21 +239,28 @@ class Publisher:
         if rest:
             await self._log.append(grid_id, rest)
 
-    async def _maybe_checkpoint(self) -> None:
+    async def _checkpointer(self) -> None:
+        """Save the mark every ``checkpoint_every`` events or ``checkpoint_interval`` seconds."""
         settings = self._settings
-        due = self._unsaved >= settings.checkpoint_every or (
-            self._unsaved and self._monotonic() - self._saved_at >= settings.checkpoint_interval
-        )
-        if due:
+        while True:
+            left = self._saved_at + settings.checkpoint_interval - self._monotonic()
+            with contextlib.suppress(TimeoutError):
+                # not asyncio.wait_for: on 3.11 it can swallow a cancellation that arrives
+                # as the event is set, and the task group would wait for this task forever
+                async with asyncio.timeout(max(left, 0.0)):
+                    await self._due.wait()
+            self._due.clear()
             await self._save()
+            self._saved_at = self._monotonic()
 
     async def _save(self) -> None:
-        if self._position is None or self._position == self._saved:
+        position = self._marks.position
+        if position is None or position == self._saved:
             return
-        await self._checkpoints.save(self._position)
-        self._saved = self._position
-        self._unsaved = 0
-        self._saved_at = self._monotonic()
+        unsaved = self._unsaved
+        await self._checkpoints.save(position)
+        self._saved = position
+        self._unsaved -= unsaved
 
     async def _final_checkpoint(self) -> None:
         try:
