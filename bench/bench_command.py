@@ -7,7 +7,8 @@ the p99 of a command on a grid with 100,000 events against one on a fresh grid, 
 publisher's latency: commands sent open-loop at 200/s round-robin over 20 grids, each timed from
 its acknowledgement until its integration event is readable (a subscription to $all filtered by
 ``integration-.*`` in this process), against the raw append rate as the baseline of the store.
-``BENCH_COMMAND_QUICK=1`` measures only the raw appends and the publisher.
+The publisher is measured on a durable (file) store and on the in-memory one.
+``BENCH_COMMAND_QUICK=1`` measures only the publisher and its baselines.
 """
 
 from __future__ import annotations
@@ -268,6 +269,28 @@ async def _publication(client: AsyncEventStoreDBClient, stub: Stub) -> tuple[lis
     return delays, len(acknowledged) - len(delays)
 
 
+async def _run_publication(store_uri: str, service: _Service, label: str) -> str:
+    """The raw single-appender rate, then the publisher's latency, on one store."""
+    client = AsyncEventStoreDBClient(store_uri)
+    await client.connect()
+    try:
+        _say(f"{label}: raw esdbclient appends, 1 appender, {SECONDS:.0f} s ...")
+        raw = await _raw_appends(client, 1)
+        _say(f"  {raw:>8,.0f} appends/s")
+        async with grpc.aio.insecure_channel(f"127.0.0.1:{service.port}") as channel:
+            stub: Stub = command_pb2_grpc.RoverCommandServiceStub(channel)
+            _say(
+                f"{label}: {PUBLISH_COMMANDS:,} commands at {PUBLISH_RATE}/s over "
+                f"{PUBLISH_GRIDS} grids ..."
+            )
+            delays, missing = await _publication(client, stub)
+    finally:
+        await client.close()
+    line = f"{label}: {_publication_line(delays, missing, raw)}"
+    _say(f"  {line}")
+    return line
+
+
 async def _run(store_uri: str, service: _Service) -> None:
     client = AsyncEventStoreDBClient(store_uri)
     await client.connect()
@@ -278,17 +301,6 @@ async def _run(store_uri: str, service: _Service) -> None:
         _say(f"  {raw[workers]:>8,.0f} appends/s")
     async with grpc.aio.insecure_channel(f"127.0.0.1:{service.port}") as channel:
         stub: Stub = command_pb2_grpc.RoverCommandServiceStub(channel)
-        _say(
-            f"publication: {PUBLISH_COMMANDS:,} commands at {PUBLISH_RATE}/s over "
-            f"{PUBLISH_GRIDS} grids ..."
-        )
-        delays, missing = await _publication(client, stub)
-        published = _publication_line(delays, missing, raw[1])
-        _say(f"  {published}")
-        if QUICK:
-            await client.close()
-            _say(f"\nresults\n  {published}")
-            return
         results: dict[int, tuple[float, list[float]]] = {}
         for workers in CONCURRENCY:
             _say(f"commands through gRPC, {workers:>2} concurrent clients, {SECONDS:.0f} s ...")
@@ -319,7 +331,6 @@ async def _run(store_uri: str, service: _Service) -> None:
     await client.close()
 
     _say("\nresults")
-    _say(f"  {published}")
     for workers in CONCURRENCY:
         rate, latencies = results[workers]
         _say(
@@ -346,16 +357,30 @@ def _publication_line(delays: list[float], missing: int, raw_rate: float) -> str
         f"publisher at {PUBLISH_RATE} commands/s over {PUBLISH_GRIDS} grids: acknowledged -> "
         f"integration event readable p50 {_ms(statistics.median(delays))}, "
         f"p99 {_ms(_p(delays, 0.99))}, {missing} not published within 60 s "
-        f"(baseline: one raw append every {1000 / raw_rate:.2f} ms, {raw_rate:,.0f} appends/s)"
+        f"(baseline: raw appends {raw_rate:,.0f}/s, one every {1000 / raw_rate:.2f} ms)"
     )
 
 
 async def main() -> None:
     """Start the store and the service, measure, stop them."""
-    _say("starting the embedded event store and the command service (publisher on) ...")
+    lines = []
+    _say("starting a durable (file, fsync per commit) embedded store and the command service")
+    with (
+        tempfile.TemporaryDirectory(prefix="bench-command-") as directory,
+        EventStoreProcess(db_path=str(Path(directory) / "store.db")) as store,
+    ):
+        service = _Service(store.uri)
+        try:
+            lines.append(await _run_publication(store.uri, service, "durable store"))
+        finally:
+            service.stop()
+    _say("starting the in-memory embedded event store and the command service (publisher on)")
     with EventStoreProcess(db_path=None) as store:
         service = _Service(store.uri)
         try:
-            await _run(store.uri, service)
+            lines.append(await _run_publication(store.uri, service, "in-memory store"))
+            if not QUICK:
+                await _run(store.uri, service)
         finally:
             service.stop()
+    _say("\npublisher results\n" + "\n".join(f"  {line}" for line in lines))
