@@ -234,8 +234,11 @@ async def _watch_published(
             arrived.set()
 
 
-async def _publication(client: AsyncEventStoreDBClient, stub: Stub) -> tuple[list[float], int]:
-    """Acknowledged -> integration event readable, at PUBLISH_RATE commands/s; and misses."""
+async def _publication(
+    client: AsyncEventStoreDBClient, stub: Stub
+) -> tuple[list[float], int, list[float]]:
+    """Acknowledged -> integration event readable at PUBLISH_RATE commands/s, the misses, and
+    the commands' own latencies (sent -> acknowledged)."""
     grids = [f"pub-{uuid.uuid4().hex[:10]}" for _ in range(PUBLISH_GRIDS)]
     await asyncio.gather(*(_grid(stub, g) for g in grids))
     seen: dict[tuple[str, int], float] = {}
@@ -243,12 +246,15 @@ async def _publication(client: AsyncEventStoreDBClient, stub: Stub) -> tuple[lis
     watcher = asyncio.create_task(_watch_published(client, seen, arrived))
     await arrived.wait()
     acknowledged: dict[tuple[str, int], float] = {}
+    commands: list[float] = []
 
     async def one(grid_id: str) -> None:
+        sent = time.perf_counter()
         reply = await stub.TurnRoverLeft(
             command_pb2.TurnRoverLeftRequest(grid_id=grid_id, rover_id="r")
         )
         acknowledged[(grid_id, reply.version)] = time.perf_counter()
+        commands.append(acknowledged[(grid_id, reply.version)] - sent)
 
     tasks = []
     started = time.perf_counter()
@@ -266,7 +272,7 @@ async def _publication(client: AsyncEventStoreDBClient, stub: Stub) -> tuple[lis
     watcher.cancel()
     await asyncio.gather(watcher, return_exceptions=True)
     delays = [seen[k] - t for k, t in acknowledged.items() if k in seen]
-    return delays, len(acknowledged) - len(delays)
+    return delays, len(acknowledged) - len(delays), commands
 
 
 async def _run_publication(store_uri: str, service: _Service, label: str) -> str:
@@ -283,10 +289,13 @@ async def _run_publication(store_uri: str, service: _Service, label: str) -> str
                 f"{label}: {PUBLISH_COMMANDS:,} commands at {PUBLISH_RATE}/s over "
                 f"{PUBLISH_GRIDS} grids ..."
             )
-            delays, missing = await _publication(client, stub)
+            delays, missing, commands = await _publication(client, stub)
     finally:
         await client.close()
-    line = f"{label}: {_publication_line(delays, missing, raw)}"
+    line = (
+        f"{label}: {_publication_line(delays, missing, raw)}; the commands themselves: "
+        f"p50 {_ms(statistics.median(commands))}, p99 {_ms(_p(commands, 0.99))}"
+    )
     _say(f"  {line}")
     return line
 
