@@ -9,12 +9,12 @@ from redis.asyncio import Redis
 
 from protos.rover.v1 import common_pb2
 from services.common.envelope import Envelope
-from services.query.adapters.details_codec import encode_view, grid_details_message
 from services.query.adapters.memory import InMemoryReadModel
 from services.query.adapters.redis_read_model import RedisReadModel
 from services.query.application.errors import GenerationChangedError, VersionConflictError
 from services.query.application.ports import Checkpoint, HashUpdate, ReadModel, RoverView
 from services.query.application.projection import project
+from services.query.dto import encode_view, grid_details_message
 from tests.support.redis_server import redis_server, redis_url  # noqa: F401
 from tests.unit.query.seed import rover_walk, seed_history
 

@@ -18,18 +18,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from protos.rover.v1 import common_pb2
-from services.query.application.ports import GridView, HashUpdate, RoverView
+from services.query.application.ports import GridView, HashUpdate
 from services.query.application.projection import parse_obstacle
+from services.query.dto import DIRECTIONS, TOPOLOGIES
 
-__all__ = ["DIRECTIONS", "TOPOLOGIES", "DetailsState", "encode_view", "grid_details_message"]
-
-DIRECTIONS = {
-    "N": common_pb2.DIRECTION_NORTH,
-    "E": common_pb2.DIRECTION_EAST,
-    "S": common_pb2.DIRECTION_SOUTH,
-    "W": common_pb2.DIRECTION_WEST,
-}
-TOPOLOGIES = {"BOUNDED": common_pb2.TOPOLOGY_BOUNDED, "TOROIDAL": common_pb2.TOPOLOGY_TOROIDAL}
+__all__ = ["DetailsState"]
 
 
 def _rover_element(rover_id: str, x: int, y: int, facing: str) -> bytes:
@@ -102,29 +95,3 @@ class DetailsState:
         """The serialised GridDetails (rovers ordered by rover_id)."""
         rovers = self.rovers
         return b"".join((self.header, *(rovers[r] for r in sorted(rovers)), _version(self.version)))
-
-
-def _rover(view: RoverView) -> common_pb2.Rover:
-    return common_pb2.Rover(
-        rover_id=view.rover_id,
-        position=common_pb2.Position(x=view.x, y=view.y),
-        facing=DIRECTIONS[view.facing],
-    )
-
-
-def grid_details_message(view: GridView) -> common_pb2.GridDetails:
-    """The DTO of a grid view."""
-    return common_pb2.GridDetails(
-        grid_id=view.grid_id,
-        width=view.width,
-        height=view.height,
-        topology=TOPOLOGIES[view.topology],
-        obstacles=[common_pb2.Position(x=x, y=y) for x, y in view.obstacles],
-        rovers=[_rover(r) for r in view.rovers],
-        version=view.version,
-    )
-
-
-def encode_view(view: GridView) -> bytes:
-    """The serialised GridDetails of a grid view."""
-    return grid_details_message(view).SerializeToString()

@@ -6,7 +6,6 @@ import asyncio
 from collections.abc import AsyncIterator, Iterable, Sequence
 
 from services.common.envelope import Envelope
-from services.query.adapters.details_codec import encode_view
 from services.query.application.errors import GenerationChangedError, VersionConflictError
 from services.query.application.ports import (
     Checkpoint,
@@ -19,6 +18,7 @@ from services.query.application.ports import (
     RoverView,
 )
 from services.query.application.projection import grid_summary, grid_view, rover_view
+from services.query.dto import encode_view
 
 __all__ = ["InMemoryEventFeed", "InMemoryReadModel"]
 

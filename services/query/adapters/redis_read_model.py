@@ -9,7 +9,7 @@ from typing import Any
 from redis.asyncio import BlockingConnectionPool, Redis
 
 from services.query.adapters import redis_scripts
-from services.query.adapters.details_codec import DetailsState, encode_view
+from services.query.adapters.details_codec import DetailsState
 from services.query.application.errors import GenerationChangedError, VersionConflictError
 from services.query.application.ports import (
     Checkpoint,
@@ -20,6 +20,7 @@ from services.query.application.ports import (
     RoverView,
 )
 from services.query.application.projection import grid_summary, grid_view, rover_view
+from services.query.dto import encode_view
 
 __all__ = ["RedisReadModel", "encode_updates"]
 

@@ -6,26 +6,18 @@ from typing import Any, NoReturn
 
 import grpc
 
-from protos.rover.v1 import common_pb2, query_pb2
+from protos.rover.v1 import query_pb2
 from services.common.rich_errors import abort
-from services.query.adapters.details_codec import DIRECTIONS, TOPOLOGIES, grid_details_message
 from services.query.application.errors import QueryError
-from services.query.application.ports import GridSummaryView, RoverView
+from services.query.application.ports import GridSummaryView
 from services.query.application.queries import Queries
+from services.query.dto import TOPOLOGIES, rover_message
 from services.query.grpc.errors import status_for
 
-__all__ = ["QueryServicer", "add_query_servicer", "grid_details_message"]
+__all__ = ["QueryServicer", "add_query_servicer"]
 
 Context = grpc.aio.ServicerContext[object, object]
 _SERVICE = "rover.v1.RoverQueryService"
-
-
-def _rover(view: RoverView) -> common_pb2.Rover:
-    return common_pb2.Rover(
-        rover_id=view.rover_id,
-        position=common_pb2.Position(x=view.x, y=view.y),
-        facing=DIRECTIONS[view.facing],
-    )
 
 
 def _summary(view: GridSummaryView) -> query_pb2.GridSummary:
@@ -79,7 +71,7 @@ class QueryServicer:
         except QueryError as error:
             await _fail(context, error)
         return query_pb2.GetRoverResponse(
-            rover=_rover(rover), grid_id=request.grid_id, version=version
+            rover=rover_message(rover), grid_id=request.grid_id, version=version
         )
 
 

@@ -5,11 +5,11 @@ from __future__ import annotations
 import pytest
 from redis.asyncio import Redis
 
-from services.query.adapters.details_codec import encode_view
 from services.query.adapters.redis_read_model import RedisReadModel
 from services.query.application.errors import VersionConflictError
 from services.query.application.ports import Checkpoint
 from services.query.application.projection import project
+from services.query.dto import encode_view
 from tests.support.redis_server import redis_server, redis_url  # noqa: F401
 from tests.unit.query.seed import rover_walk
 
