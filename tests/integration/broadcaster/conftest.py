@@ -1,19 +1,25 @@
-"""Fixtures: the event store in a child process (one per session) and in-process broadcasters.
+"""Fixtures: the event store in a child process (one per session), in-process broadcasters
+and the command service.
 
-The store runs in a child process so that its gRPC server and the test's grpc.aio clients and
-broadcaster do not share one event loop (and the two cores of a small box share the load).
+The store runs in a child process so that the two cores of a small box share the load; the
+broadcaster, the command service and the clients share the test's event loop (gRPC's asyncio
+poller serves one loop per process).
 """
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 
+import grpc
 import pytest
 from esdbclient import AsyncEventStoreDBClient
 
 from services.broadcaster.bootstrap import Broadcaster, bootstrap
 from services.broadcaster.settings import BroadcasterSettings
+from services.command.bootstrap import create_service
+from services.command.settings import CommandSettings
 from services.eventstore.process import EventStoreProcess
+from tests.integration.broadcaster.commands import CommandStub, command_stub
 from tests.integration.broadcaster.helpers import Appender
 
 StartBroadcaster = Callable[..., Awaitable[Broadcaster]]
@@ -57,3 +63,18 @@ async def start_broadcaster(esdb_uri: str) -> AsyncIterator[StartBroadcaster]:
     yield start
     for broadcaster in started:
         await broadcaster.stop(grace=0.5)
+
+
+@pytest.fixture
+async def commands(esdb_uri: str) -> AsyncIterator[CommandStub]:
+    """A stub of a real command service (in the test's loop) against the session's store."""
+    settings = CommandSettings(
+        command_address="127.0.0.1:0", eventstore_uri=esdb_uri, shutdown_grace_seconds=1.0
+    )
+    service = await create_service(settings)
+    await service.start()
+    try:
+        async with grpc.aio.insecure_channel(service.address) as channel:
+            yield command_stub(channel)
+    finally:
+        await service.stop()

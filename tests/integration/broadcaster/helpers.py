@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import grpc
@@ -76,8 +77,14 @@ class Watcher:
         seen = [u.sequence for u in self.updates if u.WhichOneof("update") in ("event", "snapshot")]
         return seen[-1] if seen else (self.from_version or 0)
 
-    async def run(self, until: int, channel: grpc.aio.Channel | None = None) -> Watcher:
-        """Read until sequence ``until`` (inclusive) or the end of the stream."""
+    async def run(
+        self, until: int | Callable[[], int | None], channel: grpc.aio.Channel | None = None
+    ) -> Watcher:
+        """Read until sequence ``until`` (inclusive) or the end of the stream.
+
+        ``until`` may be a function, for a final version known only later: it is asked after
+        every message, heartbeats included (so set a short heartbeat for such watchers).
+        """
         own = channel is None
         channel = channel or grpc.aio.insecure_channel(self.target)
         try:
@@ -86,13 +93,14 @@ class Watcher:
             if self.from_version is not None:
                 request.from_version = self.from_version
             call = stub.WatchGrid(request, timeout=SAFETY)
+            last = self.last
             try:
                 async for update in call:
                     self.updates.append(update)
-                    if update.sequence >= until and update.WhichOneof("update") in (
-                        "event",
-                        "snapshot",
-                    ):
+                    if update.WhichOneof("update") in ("event", "snapshot"):
+                        last = update.sequence
+                    final = until() if callable(until) else until
+                    if final is not None and last >= final:
                         call.cancel()
                         break
             except grpc.aio.AioRpcError as error:

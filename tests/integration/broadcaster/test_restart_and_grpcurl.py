@@ -6,12 +6,14 @@ import asyncio
 import json
 import shutil
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import grpc
 import pytest
 
+from tests.integration.broadcaster.commands import CommandStub, GridDriver
 from tests.integration.broadcaster.conftest import StartBroadcaster
 from tests.integration.broadcaster.helpers import Appender, Watcher, new_grid_id
 from tests.unit.broadcaster.scripts import GridScript
@@ -20,24 +22,17 @@ pytestmark = pytest.mark.slow
 
 
 async def test_watchers_resume_across_a_broadcaster_restart_and_miss_nothing(
-    appender: Appender, start_broadcaster: StartBroadcaster
+    commands: CommandStub, start_broadcaster: StartBroadcaster
 ) -> None:
     first = await start_broadcaster()
-    scripts = [GridScript(new_grid_id("restart"), rovers=2, seed=i) for i in range(3)]
-    plans = [[s.next() for _ in range(80)] for s in scripts]
-    for plan in plans:
-        for batch in plan[:10]:
-            await appender.append(batch)
-    watchers = [Watcher(f"127.0.0.1:{first.port}", s.grid_id, from_version=0) for s in scripts]
-    watchers += [Watcher(f"127.0.0.1:{first.port}", s.grid_id) for s in scripts]
-    final: dict[str, int] = {s.grid_id: s.version for s in scripts}
-    runs = [asyncio.create_task(w.run(until=final[w.grid_id])) for w in watchers]
+    drivers = [GridDriver(commands, new_grid_id("restart"), rovers=2, seed=i) for i in range(3)]
+    await asyncio.gather(*(d.run(10) for d in drivers))
+    watchers = [Watcher(f"127.0.0.1:{first.port}", d.grid_id, from_version=0) for d in drivers]
+    watchers += [Watcher(f"127.0.0.1:{first.port}", d.grid_id) for d in drivers]
+    finals: dict[str, int] = {}
+    runs = [asyncio.create_task(w.run(until=lambda: None)) for w in watchers]
 
-    async def drive(plan: list[Any], start: int, stop: int) -> None:
-        for batch in plan[start:stop]:
-            await appender.append(batch)
-
-    await asyncio.gather(*(drive(plan, 10, 40) for plan in plans))
+    await asyncio.gather(*(d.run(30) for d in drivers))
     await first.stop(grace=1.0)  # every open stream ends with UNAVAILABLE
     await asyncio.gather(*runs)
     for watcher in watchers:
@@ -45,18 +40,30 @@ async def test_watchers_resume_across_a_broadcaster_restart_and_miss_nothing(
         assert watcher.error.code() == grpc.StatusCode.UNAVAILABLE
 
     # Commands go on while no broadcaster runs; then a new one starts and everyone resumes.
-    await asyncio.gather(*(drive(plan, 40, 60) for plan in plans))
-    second = await start_broadcaster()
-    more = asyncio.gather(*(drive(plan, 60, 80) for plan in plans))
+    await asyncio.gather(*(d.run(20) for d in drivers))
+    second = await start_broadcaster(broadcaster_heartbeat_seconds=0.2)
     resumed = [
         Watcher(f"127.0.0.1:{second.port}", w.grid_id, from_version=w.last) for w in watchers
     ]
-    await asyncio.gather(*(w.run(until=final[w.grid_id]) for w in resumed), more)
+
+    def final_of(grid_id: str) -> Callable[[], int | None]:
+        return lambda: finals.get(grid_id)
+
+    resuming = [asyncio.create_task(w.run(until=final_of(w.grid_id))) for w in resumed]
+    await asyncio.gather(*(d.run(20) for d in drivers))
+    finals.update({d.grid_id: d.version for d in drivers})
+    await asyncio.gather(*resuming)
+    by_grid = {d.grid_id: d for d in drivers}
     for before, after in zip(watchers, resumed, strict=True):
         assert after.error is None, after.error
+        reported = by_grid[before.grid_id].events
         start = before.updates[0].sequence if before.from_version is None else 0
-        union = before.sequences() + after.sequences()
-        assert union == list(range(start + 1, final[before.grid_id] + 1))
+        union = [
+            u.event.event
+            for u in before.updates + after.updates
+            if u.WhichOneof("update") == "event"
+        ]
+        assert union == reported[start:]
 
 
 def _grpcurl() -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 
 import grpc
 import pytest
@@ -11,6 +12,7 @@ from google.rpc import error_details_pb2
 from protos.rover.v1 import live_pb2, live_pb2_grpc
 from services.common.envelope import Envelope
 from services.common.rich_errors import details_of
+from tests.integration.broadcaster.commands import CommandStub, GridDriver
 from tests.integration.broadcaster.conftest import StartBroadcaster
 from tests.integration.broadcaster.helpers import Appender, Watcher, new_grid_id
 from tests.unit.broadcaster.scripts import GridScript
@@ -26,48 +28,60 @@ def planned(script: GridScript, commands: int) -> list[list[Envelope]]:
 
 
 async def test_every_watcher_gets_exactly_its_grids_updates_in_order(
-    appender: Appender, start_broadcaster: StartBroadcaster
+    commands: CommandStub, start_broadcaster: StartBroadcaster
 ) -> None:
-    broadcaster = await start_broadcaster()
+    # Heartbeats wake idle watchers, so that they notice the final version once it is known.
+    broadcaster = await start_broadcaster(broadcaster_heartbeat_seconds=0.2)
     target = f"127.0.0.1:{broadcaster.port}"
-    scripts = [GridScript(new_grid_id(), rovers=4, seed=i) for i in range(GRIDS)]
-    plans = [planned(s, COMMANDS_PER_GRID) for s in scripts]
-    for plan in plans:
-        await appender.append(plan[0])  # the grids exist before anyone watches
+    drivers = [GridDriver(commands, new_grid_id(), rovers=4, seed=i) for i in range(GRIDS)]
+    await asyncio.gather(*(d.create() for d in drivers))  # the grids exist before anyone watches
+    finals: dict[str, int] = {}
 
-    early = [Watcher(target, s.grid_id, from_version=v) for s in scripts for v in (None, 0, 1)]
-    early_tasks = [asyncio.create_task(w.run(until=s.version)) for w, s in _pairs(early, scripts)]
+    def until(grid_id: str) -> Callable[[], int | None]:
+        return lambda: finals.get(grid_id)
 
-    async def drive(plan: list[list[Envelope]]) -> None:
-        for batch in plan[1:]:
-            await appender.append(batch)
+    def watch(watchers: list[Watcher]) -> list[asyncio.Task[Watcher]]:
+        return [asyncio.create_task(w.run(until=until(w.grid_id))) for w in watchers]
 
-    drivers = [asyncio.create_task(drive(plan)) for plan in plans]
-    await asyncio.sleep(0.2)  # some commands in: late watchers replay and then go live
-    late = [Watcher(target, s.grid_id, from_version=0) for s in scripts]
-    late += [Watcher(target, s.grid_id) for s in scripts]
-    late_tasks = [asyncio.create_task(w.run(until=s.version)) for w, s in _pairs(late, scripts)]
-    await asyncio.gather(*drivers)
+    early = [Watcher(target, d.grid_id, from_version=v) for d in drivers for v in (None, 0, 1)]
+    early_tasks = watch(early)
+    halfway = asyncio.Event()
+    sent = [1]
+
+    async def drive(driver: GridDriver) -> None:
+        for _ in range(COMMANDS_PER_GRID - 1):
+            await driver.command()
+            sent[0] += 1
+            if sent[0] >= GRIDS * COMMANDS_PER_GRID // 3:
+                halfway.set()
+
+    driving = asyncio.gather(*(drive(d) for d in drivers))
+    await halfway.wait()  # a third of the commands in: late watchers replay, then go live
+    late = [Watcher(target, d.grid_id, from_version=0) for d in drivers]
+    late += [Watcher(target, d.grid_id) for d in drivers]
+    late_tasks = watch(late)
+    await driving
+    finals.update({d.grid_id: d.version for d in drivers})
     await asyncio.gather(*early_tasks, *late_tasks)
 
-    by_grid: dict[str, GridScript] = {s.grid_id: s for s in scripts}
+    by_grid: dict[str, GridDriver] = {d.grid_id: d for d in drivers}
+    assert sum(len(d.events) for d in drivers) >= GRIDS * COMMANDS_PER_GRID
+    for driver in drivers:  # what the command service reported is itself gapless
+        assert [e.sequence for e in driver.events] == list(range(1, driver.version + 1))
     for watcher in early + late:
-        script = by_grid[watcher.grid_id]
+        reported = by_grid[watcher.grid_id].events
         assert watcher.error is None, watcher.error
         start = watcher.from_version
         if start is None:
             assert watcher.updates[0].WhichOneof("update") == "snapshot"
             start = watcher.updates[0].sequence
             assert watcher.updates[0].snapshot.version == start
-        expected = script.history[start:]
-        assert watcher.sequences() == [e.sequence for e in expected]
-        assert watcher.event_ids() == [str(e.event_id) for e in expected]
-        assert all(u.event.event.grid_id == script.grid_id for u in watcher.updates[1:])
-
-
-def _pairs(watchers: list[Watcher], scripts: list[GridScript]) -> list[tuple[Watcher, GridScript]]:
-    by_grid: dict[str, GridScript] = {s.grid_id: s for s in scripts}
-    return [(w, by_grid[w.grid_id]) for w in watchers]
+            assert watcher.updates[0].snapshot.grid_id == watcher.grid_id
+        changes = [u.event for u in watcher.updates if u.WhichOneof("update") == "event"]
+        # exactly the events the command results reported after ``start``: ids, sequences,
+        # payloads and timestamps alike, in order, none missing and none twice
+        assert [c.event for c in changes] == reported[start:]
+        assert all(c.HasField("rover") for c in changes if c.event.sequence > 1)
 
 
 async def test_resume_after_a_disconnection_misses_nothing_and_repeats_nothing(
