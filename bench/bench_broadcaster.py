@@ -329,6 +329,7 @@ async def _broadcaster_runs(paced: int, full: int) -> list[_Result]:
         )
         broadcaster = bootstrap(settings)
         port = await broadcaster.start()
+        await broadcaster.wait_live()
         target = f"127.0.0.1:{port}"
         locks = [asyncio.Lock() for _ in range(GRIDS)]
         acked: dict[tuple[int, int], float] = {}

@@ -44,8 +44,17 @@ class EsdbIntegrationFeed:
         self._retry_initial = retry_initial
         self._retry_max = retry_max
 
-    async def run(self, on_event: Callable[[Envelope], None], on_live: Callable[[], None]) -> None:
-        """Deliver every integration event stored from now on, until cancelled."""
+    async def run(
+        self,
+        on_event: Callable[[Envelope], None],
+        on_live: Callable[[], None],
+        on_down: Callable[[], None],
+    ) -> None:
+        """Deliver every integration event stored from now on, until cancelled.
+
+        ``on_down`` is called when a subscription attempt fails or a subscription is lost,
+        ``on_live`` each time one is in place.
+        """
         position: int | None = None
         started = False
         delay = self._retry_initial
@@ -86,7 +95,9 @@ class EsdbIntegrationFeed:
                 if task is not None and task.cancelling():
                     raise asyncio.CancelledError
                 _log.warning("integration feed ended by the server; resubscribing")
+                on_down()
             except EventStoreDBClientException as error:
+                on_down()
                 _log.warning(
                     "integration feed interrupted; resubscribing",
                     error=repr(error),

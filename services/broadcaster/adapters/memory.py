@@ -57,8 +57,13 @@ class InMemoryIntegrationLog:
             raise GridNotFoundError(grid_id)
         return len(stored)
 
-    async def run(self, on_event: Callable[[Envelope], None], on_live: Callable[[], None]) -> None:
-        """Deliver every event appended from now on, until cancelled."""
+    async def run(
+        self,
+        on_event: Callable[[Envelope], None],
+        on_live: Callable[[], None],
+        on_down: Callable[[], None],
+    ) -> None:
+        """Deliver every event appended from now on, until cancelled (it is never down)."""
         queue: asyncio.Queue[Envelope] = asyncio.Queue()
         self._feeds.append(queue)
         try:

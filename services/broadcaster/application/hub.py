@@ -149,7 +149,9 @@ class Hub(Generic[T]):
         self._queue_size = queue_size
         self.cache = cache if cache is not None else GridCache(capacity=0)
         self._watchers: dict[GridId, set[Subscription[T]]] = {}
-        self._live = asyncio.Event()
+        self._live = asyncio.Event()  # set once the feed has subscribed (it stays set)
+        self._connected = False  # whether the feed is subscribed right now
+        self._on_connected: list[Callable[[bool], None]] = []
         self._closed = False
         self.published = 0  # events received from the feed
         self.dropped = 0  # watchers dropped for falling behind
@@ -158,11 +160,30 @@ class Hub(Generic[T]):
 
     async def pump(self, feed: IntegrationFeed) -> None:
         """Feed the hub from ``feed`` until cancelled."""
-        await feed.run(self.publish, self.set_live)
+        await feed.run(self.publish, self.set_live, self.set_down)
 
     def set_live(self) -> None:
         """The feed is subscribed: watchers may start (their history reads come after it)."""
         self._live.set()
+        self._set_connected(True)
+
+    def set_down(self) -> None:
+        """The feed lost its subscription and is reconnecting.
+
+        Watchers keep their streams: the feed resumes where it left off, so nothing is missed.
+        """
+        self._set_connected(False)
+
+    def on_connected(self, listener: Callable[[bool], None]) -> None:
+        """Call ``listener(connected)`` whenever the feed connects or disconnects."""
+        self._on_connected.append(listener)
+
+    def _set_connected(self, connected: bool) -> None:
+        if connected == self._connected:
+            return
+        self._connected = connected
+        for listener in self._on_connected:
+            listener(connected)
 
     def publish(self, envelope: Envelope) -> None:
         """Hand one event to the cache and to every watcher of its grid, without waiting."""
@@ -223,6 +244,11 @@ class Hub(Generic[T]):
     def closed(self) -> bool:
         """Whether ``close`` was called."""
         return self._closed
+
+    @property
+    def connected(self) -> bool:
+        """Whether the feed is subscribed right now."""
+        return self._connected
 
     @property
     def watcher_count(self) -> int:

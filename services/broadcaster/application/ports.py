@@ -18,11 +18,15 @@ class IntegrationFeed(Protocol):
     stored from then on will reach ``on_event``), then calls ``on_event`` for each event until
     cancelled. It reconnects by itself after a dropped connection, resuming where it left off,
     so the events of one grid always arrive in sequence order (a duplicate is possible after a
-    reconnect; a gap never is).
+    reconnect; a gap never is). It calls ``on_down`` when the subscription is lost (or cannot
+    be made) and ``on_live`` again once it is back.
     """
 
     async def run(
-        self, on_event: Callable[[Envelope], None], on_live: Callable[[], None]
+        self,
+        on_event: Callable[[Envelope], None],
+        on_live: Callable[[], None],
+        on_down: Callable[[], None],
     ) -> None: ...
 
 

@@ -58,6 +58,7 @@ async def start_broadcaster(esdb_uri: str) -> AsyncIterator[StartBroadcaster]:
         broadcaster = bootstrap(BroadcasterSettings(**values))  # type: ignore[arg-type]
         await broadcaster.start()
         started.append(broadcaster)
+        await broadcaster.wait_live()
         return broadcaster
 
     yield start

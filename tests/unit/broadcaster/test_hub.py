@@ -252,3 +252,18 @@ async def test_a_cancelled_watch_unsubscribes_at_once() -> None:
             await task
         await watch.aclose()
         assert rig.hub.watcher_count == 0
+
+
+def test_the_hub_reports_each_change_of_the_feeds_connection_once() -> None:
+    hub: Hub[bytes] = Hub(lambda e: b"", queue_size=4)
+    seen: list[bool] = []
+    hub.on_connected(seen.append)
+    assert not hub.connected
+    hub.set_down()  # already down: nothing to report
+    hub.set_live()
+    hub.set_live()
+    hub.set_down()
+    hub.set_down()
+    hub.set_live()
+    assert seen == [True, False, True]
+    assert hub.connected
