@@ -112,6 +112,15 @@ class Subscription(Generic[T]):
         """The queued updates, oldest first, without taking them."""
         return iter(tuple(self._items))
 
+    def poll(self) -> Published[T] | None:
+        """The oldest update if one is queued and the subscription is active, else None.
+
+        The fast path of a busy reader: no coroutine, no wait (``get`` reports the end).
+        """
+        if self._items and self._ended is None:
+            return self._items.popleft()
+        return None
+
     async def get(self, idle_seconds: float | None = None) -> Published[T] | None:
         """The oldest update; None after ``idle_seconds`` without one.
 

@@ -9,7 +9,7 @@ is missed; the skip removes the overlap, so nothing is sent twice.
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator, AsyncIterator
+from collections.abc import AsyncGenerator
 from dataclasses import dataclass
 from typing import Generic, TypeAlias, TypeVar
 
@@ -129,31 +129,32 @@ class WatchGrid(Generic[T]):
                     subscription.discard_through(last)
                     if subscription.ended is not None:
                         break  # the live part reports it; no point reading further
-            async for update in self._live(subscription, last):
-                yield update
+            # The live part, inlined (not a nested generator): it runs once per delivery.
+            heartbeat = self._heartbeat
+            while True:
+                item = subscription.poll()
+                if item is None:
+                    try:
+                        item = await subscription.get(heartbeat)
+                    except SubscriptionEndedError as ended:
+                        if ended.reason is EndReason.CLOSED:
+                            raise HubClosedError("the broadcaster is shutting down") from None
+                        yield FellBehind(last, "the watcher fell behind: its queue overflowed")
+                        return
+                    if item is None:
+                        yield Heartbeat(last)
+                        continue
+                sequence = item.sequence
+                if sequence <= last:
+                    continue  # already sent from the store read
+                if sequence != last + 1:
+                    # The feed skipped something (it never should): let the client re-read.
+                    yield FellBehind(last, f"sequence {sequence} arrived after {last}")
+                    return
+                yield item
+                last = sequence
         finally:
             self._hub.unsubscribe(subscription)
-
-    async def _live(self, subscription: Subscription[T], last: int) -> AsyncIterator[Update[T]]:
-        while True:
-            try:
-                item = await subscription.get(self._heartbeat)
-            except SubscriptionEndedError as ended:
-                if ended.reason is EndReason.CLOSED:
-                    raise HubClosedError("the broadcaster is shutting down") from None
-                yield FellBehind(last, "the watcher fell behind: its queue overflowed")
-                return
-            if item is None:
-                yield Heartbeat(last)
-            elif item.sequence <= last:
-                continue  # already sent from the store read
-            elif item.sequence != last + 1:
-                # The feed skipped something (it never should): let the client re-read.
-                yield FellBehind(last, f"sequence {item.sequence} arrived after {last}")
-                return
-            else:
-                yield item
-                last = item.sequence
 
     async def _snapshot(self, grid_id: GridId, subscription: Subscription[T]) -> GridSnapshot:
         cached = self._hub.cache.snapshot(grid_id)
