@@ -540,6 +540,10 @@ async def main() -> None:
         f"median of {len(ratios)} pairs: " + " ".join(f"{r:.2f}" for r in ratios)
     )
     _say(
+        f"    deliveries per server CPU-s vs bare {statistics.median(cpu_ratios):5.2f}x  "
+        "median of pairs: " + " ".join(f"{r:.2f}" for r in cpu_ratios)
+    )
+    _say(
         f"    p99 vs bare at 100/s               {p99_ratio:5.2f}x  (<= 1.50)  p50 {p50_ratio:.2f}x"
     )
     _say(f"    lost or duplicated updates         {lost}  (0)")
