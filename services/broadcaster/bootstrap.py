@@ -58,8 +58,7 @@ class Broadcaster:
         Health turns SERVING once the feed is subscribed, NOT_SERVING while it reconnects. A
         watcher that arrives before the feed's first subscription waits for it.
         """
-        port = await self.server.start()
-        await self.server.set_serving(self.hub.connected)
+        port = await self.server.start(serving=self.hub.connected)
         self.hub.on_connected(lambda _: self._health_changed.set())
         self._health = asyncio.create_task(self._report_health(), name="broadcaster-health")
         self._pump = asyncio.create_task(self._run_feed(), name="broadcaster-feed")

@@ -68,8 +68,12 @@ class GrpcServer:
         """The health servicer, for services that report their own readiness."""
         return self._health
 
-    async def start(self) -> int:
-        """Bind, start serving and report SERVING; returns the bound port."""
+    async def start(self, *, serving: bool = True) -> int:
+        """Bind and start; health reports ``serving`` from the first call on. Returns the port.
+
+        A service whose dependency is not ready yet starts with ``serving=False`` and calls
+        :meth:`set_serving` later, so no health check ever sees a premature SERVING.
+        """
         for service in self._services:
             service.register(self._server)
         health_pb2_grpc.add_HealthServicer_to_server(self._health, self._server)
@@ -86,9 +90,9 @@ class GrpcServer:
             self._port = self._server.add_insecure_port(self._address)
         except RuntimeError as error:
             raise OSError(f"cannot listen on {self._address}: {error}") from error
+        # Health is set before the port accepts calls, so the first check sees the truth.
+        await self.set_serving(serving)
         await self._server.start()
-        for name in ["", *names]:
-            await self._health.set(name, health_pb2.HealthCheckResponse.SERVING)
         _log.info("grpc server started", address=self._address, port=self._port, services=names)
         return self._port
 

@@ -140,3 +140,20 @@ async def test_port_in_use_is_a_clear_error() -> None:
             await second.start()
     finally:
         await first.stop(0)
+
+
+async def test_a_server_can_start_not_serving_and_turn_serving_later() -> None:
+    service = Service(name="example.v1.Example", register=lambda _s: None)
+    server = GrpcServer("127.0.0.1:0", [service])
+    port = await server.start(serving=False)
+    try:
+        async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
+            stub = health_pb2_grpc.HealthStub(channel)
+            for name in ("", "example.v1.Example"):
+                reply = await stub.Check(health_pb2.HealthCheckRequest(service=name))
+                assert reply.status == health_pb2.HealthCheckResponse.NOT_SERVING
+            await server.set_serving(True)
+            reply = await stub.Check(health_pb2.HealthCheckRequest(service="example.v1.Example"))
+            assert reply.status == health_pb2.HealthCheckResponse.SERVING
+    finally:
+        await server.stop(0)
