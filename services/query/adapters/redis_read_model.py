@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import Sequence
 from typing import Any
@@ -91,8 +92,11 @@ class RedisReadModel:
         self._list = redis.register_script(redis_scripts.LIST_GRIDS)
         self._grid_in = redis.register_script(redis_scripts.GRID_IN)
         self._raw = _binary(redis)
-        self._details = self._raw.register_script(redis_scripts.GRID_DETAILS)
+        self._details = self._raw.register_script(redis_scripts.GRID_DETAILS_MANY)
         self._states: dict[int, dict[str, DetailsState]] = {}
+        # grid_document callers waiting for the next read, by grid id; one reader task at a time
+        self._waiting: dict[str, list[asyncio.Future[Any]]] = {}
+        self._reader: asyncio.Task[None] | None = None
 
     def generation_prefix(self, generation: int) -> str:
         """The key prefix of a generation: ``<prefix>:g<n>:``."""
@@ -219,11 +223,46 @@ class RedisReadModel:
         return _view(await self._grid(keys=[self._active_key], args=[self._base, grid_id]))
 
     async def grid_document(self, grid_id: str) -> GridDocument | None:
-        found = await self._details(keys=[self._active_key], args=[self._base, grid_id])
+        """Calls that arrive while a read is in flight (or in the same loop tick) share the
+        next read: one script call, each grid id read once. A read only ever starts after
+        every call it answers arrived, so none is answered from before it was made."""
+        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        self._waiting.setdefault(grid_id, []).append(future)
+        if self._reader is None:
+            self._reader = asyncio.create_task(self._read_documents())
+        found = await future
         if found:
             return GridDocument(int(found[0]), found[1])
         view = await self.grid(grid_id)  # a model projected before details were stored
         return GridDocument(view.version, encode_view(view)) if view else None
+
+    async def _read_documents(self) -> None:
+        """Answer the waiting grid_document calls, batch after batch, until none is left."""
+        try:
+            while self._waiting:
+                waiting, self._waiting = self._waiting, {}
+                try:
+                    replies = await self._details(
+                        keys=[self._active_key], args=[self._base, *waiting]
+                    )
+                except asyncio.CancelledError:
+                    for futures in (*waiting.values(), *self._waiting.values()):
+                        for future in futures:
+                            future.cancel()
+                    self._waiting = {}
+                    raise
+                except Exception as error:
+                    for futures in waiting.values():
+                        for future in futures:
+                            if not future.done():
+                                future.set_exception(error)
+                    continue
+                for futures, reply in zip(waiting.values(), replies, strict=True):
+                    for future in futures:
+                        if not future.done():
+                            future.set_result(reply)
+        finally:
+            self._reader = None
 
     async def rover(self, grid_id: str, rover_id: str) -> tuple[RoverView | None, int] | None:
         found = await self._rover(keys=[self._active_key], args=[self._base, grid_id, rover_id])

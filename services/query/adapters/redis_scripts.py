@@ -6,7 +6,16 @@ the commit checks every sequence before writing anything, so it is all or nothin
 
 from __future__ import annotations
 
-__all__ = ["COMMIT", "GRID", "GRID_DETAILS", "GRID_IN", "LIST_GRIDS", "ROVER", "SWAP"]
+__all__ = [
+    "COMMIT",
+    "GRID",
+    "GRID_DETAILS",
+    "GRID_DETAILS_MANY",
+    "GRID_IN",
+    "LIST_GRIDS",
+    "ROVER",
+    "SWAP",
+]
 
 # Positions are decimal strings without leading zeros; compare them as such (they may not
 # fit a Lua double exactly).
@@ -123,6 +132,24 @@ local gk = ARGV[1] .. gen .. ':grid:' .. ARGV[2]
 local details = redis.call('GET', gk .. ':details')
 if not details then return false end
 return {redis.call('HGET', gk, 'version'), details}
+"""
+
+# KEYS[1] active-generation key. ARGV: key base, then grid ids. One reply per grid id:
+# {version, serialised GridDetails}, or false where GRID_DETAILS answers nil. Read together,
+# so concurrent GetGridDetails calls share one round trip (RedisReadModel.grid_document).
+GRID_DETAILS_MANY = """
+local gen = redis.call('GET', KEYS[1])
+local out = {}
+for i = 2, #ARGV do
+  local found = false
+  if gen then
+    local gk = ARGV[1] .. gen .. ':grid:' .. ARGV[i]
+    local details = redis.call('GET', gk .. ':details')
+    if details then found = {redis.call('HGET', gk, 'version'), details} end
+  end
+  out[i - 1] = found
+end
+return out
 """
 
 # KEYS[1] active-generation key. ARGV: key base, grid id, rover id.

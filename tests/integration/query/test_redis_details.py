@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 from redis.asyncio import Redis
 
@@ -64,3 +66,61 @@ async def test_a_model_without_stored_details_still_answers(redis_url: str) -> N
     finally:
         await model.close()
         await raw.aclose()
+
+
+async def test_concurrent_reads_share_a_round_trip_and_each_gets_its_grid(
+    redis_url: str,  # noqa: F811
+) -> None:
+    model = RedisReadModel(Redis.from_url(redis_url, decode_responses=True), "many")
+    try:
+        generation = await model.active_generation()
+        for grid_id in ("a", "b"):
+            history = [project(e) for e in rover_walk(grid_id, 2, 3)]
+            await model.commit(generation, history, Checkpoint(len(history)), must_be_active=True)
+        views = {g: await model.grid(g) for g in ("a", "b")}
+        asked = ["a", "b", "a", "missing", "b", "a"]
+        found = await asyncio.gather(*(model.grid_document(g) for g in asked))
+        for grid_id, document in zip(asked, found, strict=True):
+            view = views.get(grid_id)
+            if view is None:
+                assert document is None
+            else:
+                assert document is not None
+                assert (document.version, document.details) == (view.version, encode_view(view))
+    finally:
+        await model.close()
+
+
+async def test_a_cancelled_read_leaves_the_others_answered(redis_url: str) -> None:  # noqa: F811
+    model = RedisReadModel(Redis.from_url(redis_url, decode_responses=True), "cancel")
+    try:
+        generation = await model.active_generation()
+        history = [project(e) for e in rover_walk("g", 1, 2)]
+        await model.commit(generation, history, Checkpoint(len(history)), must_be_active=True)
+        reads = [asyncio.create_task(model.grid_document("g")) for _ in range(3)]
+        await asyncio.sleep(0)
+        reads[1].cancel()
+        first, third = await reads[0], await reads[2]
+        with pytest.raises(asyncio.CancelledError):
+            await reads[1]
+        assert first is not None
+        assert third == first
+        assert first.version == len(history)
+    finally:
+        await model.close()
+
+
+async def test_a_read_after_a_commit_sees_it(redis_url: str) -> None:  # noqa: F811
+    model = RedisReadModel(Redis.from_url(redis_url, decode_responses=True), "ryw")
+    try:
+        generation = await model.active_generation()
+        history = [project(e) for e in rover_walk("g", 1, 6)]
+        for n, update in enumerate(history, start=1):
+            background = asyncio.create_task(model.grid_document("g"))  # keeps a read in flight
+            await model.commit(generation, [update], Checkpoint(n), must_be_active=True)
+            document = await model.grid_document("g")
+            assert document is not None
+            assert document.version == update.sequence
+            await background
+    finally:
+        await model.close()
