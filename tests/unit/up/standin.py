@@ -21,6 +21,7 @@ def main() -> int:
     parser.add_argument("--record", type=Path, help="append '<name>' here on SIGTERM")
     parser.add_argument("--not-serving", action="store_true")
     parser.add_argument("--exit-after", type=float, default=0.0)
+    parser.add_argument("--exit-when", type=Path, help="exit (with --exit-code) once this exists")
     parser.add_argument("--exit-code", type=int, default=0)
     parser.add_argument("--ignore-term", action="store_true")
     parser.add_argument("--fail-at-start", action="store_true")
@@ -49,7 +50,8 @@ def main() -> int:
     waited = 0.0
     while not terminated.wait(0.05):
         waited += 0.05
-        if args.exit_after and waited >= args.exit_after:
+        due = args.exit_after and waited >= args.exit_after
+        if due or (args.exit_when is not None and args.exit_when.exists()):
             print(f"{args.name}: giving up", flush=True)
             server.stop(0)
             return int(args.exit_code)

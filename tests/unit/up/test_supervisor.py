@@ -82,15 +82,19 @@ async def test_a_child_that_exits_while_starting_is_reported_with_its_log(
     assert supervisor.stopped == ["broken", "store"]
 
 
-async def test_a_child_dying_stops_the_others_and_fails(standin: Standin, record: Path) -> None:
+async def test_a_child_dying_stops_the_others_and_fails(
+    standin: Standin, record: Path, tmp_path: Path
+) -> None:
+    # flaky dies only once everything is up (not after a delay, which a slow box can outrun).
+    everyone_ready = tmp_path / "everyone-ready"
     children = [
         standin("store"),
-        standin("flaky", "--exit-after", "1.0", "--exit-code", "4"),
+        standin("flaky", "--exit-when", str(everyone_ready), "--exit-code", "4"),
         standin("last"),
     ]
     supervisor = Supervisor(children, start_timeout=20)
     stop = asyncio.Event()
-    status = await asyncio.wait_for(supervisor.run(stop), 60)
+    status = await asyncio.wait_for(supervisor.run(stop, on_ready=everyone_ready.touch), 60)
     assert status == 1
     assert not stop.is_set()
     assert supervisor.stopped == ["last", "flaky", "store"]
@@ -111,8 +115,17 @@ async def test_stop_requested_during_startup_stops_what_started(standin: Standin
     children = [standin("store"), standin("slow", "--not-serving")]
     supervisor = Supervisor(children, start_timeout=30)
     stop = asyncio.Event()
-    asyncio.get_running_loop().call_later(1.5, stop.set)
+
+    async def stop_once_slow_is_up_but_not_ready() -> None:
+        # Wait for the event, not a delay: on a loaded box "slow" may start late.
+        log = children[1].log_path
+        while not (log.exists() and "slow: serving on" in _text(log)):  # noqa: ASYNC110 - a file
+            await asyncio.sleep(0.05)
+        stop.set()
+
+    stopper = asyncio.create_task(stop_once_slow_is_up_but_not_ready())
     status = await asyncio.wait_for(supervisor.run(stop), 30)
+    await stopper
     assert status == 0
     assert supervisor.stopped == ["slow", "store"]
 
