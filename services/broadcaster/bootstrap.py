@@ -16,11 +16,11 @@ from esdbclient import AsyncEventStoreDBClient
 from esdbclient.exceptions import EventStoreDBClientException
 
 from services.broadcaster.adapters.esdb import EsdbGridHistory, EsdbIntegrationFeed
+from services.broadcaster.adapters.wire import encode_change
 from services.broadcaster.application.cache import GridCache
 from services.broadcaster.application.hub import Hub
 from services.broadcaster.application.ports import GridHistory, IntegrationFeed
 from services.broadcaster.application.watch import WatchGrid
-from services.broadcaster.grpc.mapping import encode_change
 from services.broadcaster.grpc.servicer import RoverLiveServicer
 from services.broadcaster.settings import BroadcasterSettings
 from services.common.grpc_server import GrpcServer

@@ -11,9 +11,10 @@ from esdbclient.exceptions import EventStoreDBClientException, NotFound
 
 from domain.errors import GridNotFoundError
 from domain.values import GridId
-from services.broadcaster.application.ports import StoreUnavailableError
-from services.common.envelope import Envelope, integration_stream
-from services.common.integration import IntegrationDecodeError, decode_integration_event
+from services.broadcaster.adapters.wire import StoredEvent
+from services.broadcaster.application.ports import FeedEvent, StoreUnavailableError
+from services.common.envelope import integration_stream
+from services.common.integration import IntegrationDecodeError
 from services.common.logs import get_logger
 
 __all__ = ["INTEGRATION_STREAM_FILTER", "EsdbGridHistory", "EsdbIntegrationFeed"]
@@ -46,7 +47,7 @@ class EsdbIntegrationFeed:
 
     async def run(
         self,
-        on_event: Callable[[Envelope], None],
+        on_event: Callable[[FeedEvent], None],
         on_live: Callable[[], None],
         on_down: Callable[[], None],
     ) -> None:
@@ -77,7 +78,7 @@ class EsdbIntegrationFeed:
                         if recorded.commit_position is not None:
                             position = recorded.commit_position
                         try:
-                            envelope = decode_integration_event(recorded.data)
+                            event = StoredEvent(recorded.data)
                         except IntegrationDecodeError as error:
                             _log.error(
                                 "undecodable integration event skipped",
@@ -86,7 +87,7 @@ class EsdbIntegrationFeed:
                                 error=str(error),
                             )
                             continue
-                        on_event(envelope)
+                        on_event(event)
                 finally:
                     with contextlib.suppress(Exception):
                         await subscription.stop()
@@ -115,7 +116,7 @@ class EsdbGridHistory:
         self._client = client
         self._page_size = page_size
 
-    async def events(self, grid_id: GridId, *, after: int) -> AsyncIterator[Envelope]:
+    async def events(self, grid_id: GridId, *, after: int) -> AsyncIterator[FeedEvent]:
         """The grid's events with sequence > ``after``; GridNotFoundError if it has none."""
         stream = integration_stream(grid_id)
         revision = after  # the revision of sequence after + 1
@@ -129,7 +130,7 @@ class EsdbGridHistory:
             except EventStoreDBClientException as error:
                 raise StoreUnavailableError(f"reading {stream}: {error!r}") from error
             for recorded in page:
-                yield decode_integration_event(recorded.data)
+                yield StoredEvent(recorded.data)
             if len(page) < self._page_size:
                 return
             revision += len(page)

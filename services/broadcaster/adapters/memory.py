@@ -7,6 +7,8 @@ from collections.abc import AsyncIterator, Callable
 
 from domain.errors import GridNotFoundError
 from domain.values import GridId
+from services.broadcaster.adapters.wire import StoredEvent
+from services.broadcaster.application.ports import FeedEvent
 from services.common.envelope import Envelope
 
 __all__ = ["InMemoryIntegrationLog"]
@@ -21,34 +23,38 @@ class InMemoryIntegrationLog:
     """
 
     def __init__(self) -> None:
-        self._grids: dict[GridId, list[Envelope]] = {}
-        self._feeds: list[asyncio.Queue[Envelope]] = []
+        self._grids: dict[GridId, list[StoredEvent]] = {}
+        self._feeds: list[asyncio.Queue[StoredEvent]] = []
 
     def append(self, envelope: Envelope) -> None:
-        """Store the grid's next event (its sequence must be the next one) and publish it."""
+        """Store the grid's next event (its sequence must be the next one) and publish it.
+
+        It is stored as the command side stores it: a serialized IntegrationEvent.
+        """
         events = self._grids.setdefault(envelope.grid_id, [])
         if envelope.sequence != len(events) + 1:
             raise ValueError(
                 f"grid {envelope.grid_id!r} is at {len(events)}; cannot append {envelope.sequence}"
             )
-        events.append(envelope)
+        stored = StoredEvent.of(envelope)
+        events.append(stored)
         for queue in self._feeds:
-            queue.put_nowait(envelope)
+            queue.put_nowait(stored)
 
     @property
     def feed_backlog(self) -> int:
         """Events appended but not yet delivered to the running feeds."""
         return sum(q.qsize() for q in self._feeds)
 
-    async def events(self, grid_id: GridId, *, after: int) -> AsyncIterator[Envelope]:
+    async def events(self, grid_id: GridId, *, after: int) -> AsyncIterator[FeedEvent]:
         """The grid's events with sequence > ``after``; GridNotFoundError for a new grid."""
         stored = self._grids.get(grid_id)
         if stored is None:
             raise GridNotFoundError(grid_id)
         # A copy of the list as it is now, like a read that ends at the stream's end.
-        for envelope in stored[after:]:
+        for event in stored[after:]:
             await asyncio.sleep(0)  # a real read yields to the loop between pages
-            yield envelope
+            yield event
 
     async def last_sequence(self, grid_id: GridId) -> int:
         """The grid's current version; GridNotFoundError for a new grid."""
@@ -59,12 +65,12 @@ class InMemoryIntegrationLog:
 
     async def run(
         self,
-        on_event: Callable[[Envelope], None],
+        on_event: Callable[[FeedEvent], None],
         on_live: Callable[[], None],
         on_down: Callable[[], None],
     ) -> None:
         """Deliver every event appended from now on, until cancelled (it is never down)."""
-        queue: asyncio.Queue[Envelope] = asyncio.Queue()
+        queue: asyncio.Queue[StoredEvent] = asyncio.Queue()
         self._feeds.append(queue)
         try:
             on_live()

@@ -14,7 +14,7 @@ from domain.errors import EventHistoryInvalidError
 from domain.snapshot import GridSnapshot
 from domain.state import GridFold
 from domain.values import GridId
-from services.common.envelope import Envelope
+from services.broadcaster.application.ports import FeedEvent
 
 __all__ = ["GridCache"]
 
@@ -45,23 +45,26 @@ class GridCache:
         self._entries.move_to_end(grid_id)
         return GridSnapshot(entry.fold.freeze(), entry.version)
 
-    def apply(self, envelope: Envelope) -> None:
-        """Fold one event from the feed into its grid's entry, if that grid is cached."""
-        entry = self._entries.get(envelope.grid_id)
-        if entry is None or envelope.sequence <= entry.version:
+    def apply(self, event: FeedEvent) -> None:
+        """Fold one event from the feed into its grid's entry, if that grid is cached.
+
+        Only then is the event decoded into its domain form.
+        """
+        entry = self._entries.get(event.grid_id)
+        if entry is None or event.sequence <= entry.version:
             return
-        if envelope.sequence != entry.version + 1:
-            del self._entries[envelope.grid_id]
+        if event.sequence != entry.version + 1:
+            del self._entries[event.grid_id]
             return
         try:
-            entry.fold.apply(envelope.event)
-        except EventHistoryInvalidError:
-            del self._entries[envelope.grid_id]
+            entry.fold.apply(event.envelope().event)
+        except (EventHistoryInvalidError, ValueError):
+            del self._entries[event.grid_id]
             return
-        entry.version = envelope.sequence
+        entry.version = event.sequence
 
     def install(
-        self, grid_id: GridId, fold: GridFold, version: int, tail: Iterable[Envelope] = ()
+        self, grid_id: GridId, fold: GridFold, version: int, tail: Iterable[FeedEvent] = ()
     ) -> None:
         """Cache a fold of sequences 1..version read from the store, plus ``tail``.
 
@@ -72,16 +75,16 @@ class GridCache:
             return
         current = self._entries.get(grid_id)
         entry = _Entry(fold, version)
-        for envelope in tail:
-            if envelope.sequence <= entry.version:
+        for event in tail:
+            if event.sequence <= entry.version:
                 continue
-            if envelope.sequence != entry.version + 1:
+            if event.sequence != entry.version + 1:
                 return  # cannot be made exact: leave it to the next reader
             try:
-                fold.apply(envelope.event)
-            except EventHistoryInvalidError:
+                fold.apply(event.envelope().event)
+            except (EventHistoryInvalidError, ValueError):
                 return
-            entry.version = envelope.sequence
+            entry.version = event.sequence
         if current is not None and current.version >= entry.version:
             return
         self._entries[grid_id] = entry

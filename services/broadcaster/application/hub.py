@@ -7,7 +7,9 @@ resumes from the store. A slow watcher therefore never delays the others, and th
 watcher holds is bounded by ``queue_size`` updates.
 
 The payload of an update is opaque (``T``): the hub encodes an event once, with the function
-it was given, however many watchers receive it (the gRPC layer passes a protobuf encoder).
+it was given, however many watchers receive it (bootstrap passes the adapters' encoder, which
+wraps the stored bytes into a GridUpdate). The hub reads only an event's grid id and sequence;
+the cache alone decodes it into domain objects, for the grids it holds.
 """
 
 from __future__ import annotations
@@ -21,8 +23,7 @@ from typing import Generic, TypeVar
 
 from domain.values import GridId
 from services.broadcaster.application.cache import GridCache
-from services.broadcaster.application.ports import IntegrationFeed
-from services.common.envelope import Envelope
+from services.broadcaster.application.ports import FeedEvent, IntegrationFeed
 
 __all__ = [
     "EndReason",
@@ -38,10 +39,10 @@ T = TypeVar("T")
 
 @dataclass(frozen=True, slots=True)
 class Published(Generic[T]):
-    """One event as watchers receive it: its envelope and its encoded form."""
+    """One event as watchers receive it: the stored event and its encoded form."""
 
     sequence: int
-    envelope: Envelope
+    event: FeedEvent
     payload: T
 
 
@@ -147,7 +148,7 @@ class Hub(Generic[T]):
 
     def __init__(
         self,
-        encode: Callable[[Envelope], T],
+        encode: Callable[[FeedEvent], T],
         *,
         queue_size: int,
         cache: GridCache | None = None,
@@ -194,22 +195,22 @@ class Hub(Generic[T]):
         for listener in self._on_connected:
             listener(connected)
 
-    def publish(self, envelope: Envelope) -> None:
+    def publish(self, event: FeedEvent) -> None:
         """Hand one event to the cache and to every watcher of its grid, without waiting."""
         self.published += 1
-        self.cache.apply(envelope)
-        watchers = self._watchers.get(envelope.grid_id)
+        self.cache.apply(event)
+        watchers = self._watchers.get(event.grid_id)
         if not watchers:
             return
-        item = self.wrap(envelope)
+        item = self.wrap(event)
         overflowed = [w for w in watchers if not w.offer(item)]
         for watcher in overflowed:
             self.dropped += 1
             self.unsubscribe(watcher)
 
-    def wrap(self, envelope: Envelope) -> Published[T]:
+    def wrap(self, event: FeedEvent) -> Published[T]:
         """An event as watchers receive it (also used for events read from the store)."""
-        return Published(envelope.sequence, envelope, self._encode(envelope))
+        return Published(event.sequence, event, self._encode(event))
 
     # --- the watcher side ------------------------------------------------------------------
 

@@ -8,7 +8,29 @@ from typing import Protocol
 from domain.values import GridId
 from services.common.envelope import Envelope
 
-__all__ = ["GridHistory", "IntegrationFeed", "StoreUnavailableError"]
+__all__ = ["FeedEvent", "GridHistory", "IntegrationFeed", "StoreUnavailableError"]
+
+
+class FeedEvent(Protocol):
+    """One stored integration event as the hub carries it: opaque, but for the fields it reads.
+
+    The adapters keep the stored bytes (the encoder wraps them as they are); the domain
+    envelope is decoded only on demand, where state is folded (the grid cache, a snapshot).
+    """
+
+    @property
+    def grid_id(self) -> GridId:
+        """The grid the event belongs to."""
+        ...
+
+    @property
+    def sequence(self) -> int:
+        """The grid's version after the event."""
+        ...
+
+    def envelope(self) -> Envelope:
+        """The event as a domain envelope (ValueError if the stored event is malformed)."""
+        ...
 
 
 class IntegrationFeed(Protocol):
@@ -24,7 +46,7 @@ class IntegrationFeed(Protocol):
 
     async def run(
         self,
-        on_event: Callable[[Envelope], None],
+        on_event: Callable[[FeedEvent], None],
         on_live: Callable[[], None],
         on_down: Callable[[], None],
     ) -> None: ...
@@ -33,7 +55,7 @@ class IntegrationFeed(Protocol):
 class GridHistory(Protocol):
     """The stored integration events of one grid (the store, not the feed, is the truth)."""
 
-    def events(self, grid_id: GridId, *, after: int) -> AsyncIterator[Envelope]:
+    def events(self, grid_id: GridId, *, after: int) -> AsyncIterator[FeedEvent]:
         """The grid's events with sequence > ``after``, in order; GridNotFoundError if none."""
         ...
 

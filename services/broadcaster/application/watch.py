@@ -116,15 +116,15 @@ class WatchGrid(Generic[T]):
                 if from_version > version:
                     raise FromVersionInvalidError(from_version, version)
                 last = from_version
-                async for envelope in self._history.events(grid_id, after=from_version):
-                    if envelope.sequence <= last:
+                async for event in self._history.events(grid_id, after=from_version):
+                    if event.sequence <= last:
                         continue
-                    if envelope.sequence != last + 1:
+                    if event.sequence != last + 1:
                         raise EventHistoryInvalidError(
-                            f"grid {grid_id!r}: sequence {envelope.sequence} after {last}"
+                            f"grid {grid_id!r}: sequence {event.sequence} after {last}"
                         )
-                    yield self._hub.wrap(envelope)
-                    last = envelope.sequence
+                    yield self._hub.wrap(event)
+                    last = event.sequence
                     # The live queue overlaps the history read: free what is already sent.
                     subscription.discard_through(last)
                     if subscription.ended is not None:
@@ -162,20 +162,21 @@ class WatchGrid(Generic[T]):
             return cached  # exact as of now, and the subscription holds what comes next
         fold: GridFold | None = None
         version = 0
-        async for envelope in self._history.events(grid_id, after=0):
-            if envelope.sequence != version + 1:
+        async for stored in self._history.events(grid_id, after=0):
+            if stored.sequence != version + 1:
                 raise EventHistoryInvalidError(
-                    f"grid {grid_id!r}: sequence {envelope.sequence} after {version}"
+                    f"grid {grid_id!r}: sequence {stored.sequence} after {version}"
                 )
+            event = stored.envelope().event
             if fold is None:
-                fold = GridFold.start(envelope.event)
+                fold = GridFold.start(event)
             else:
-                fold.apply(envelope.event)
-            version = envelope.sequence
+                fold.apply(event)
+            version = stored.sequence
         if fold is None:
             raise EventHistoryInvalidError(f"grid {grid_id!r} has an empty history")
         snapshot = GridSnapshot(fold.freeze(), version)
         if subscription.ended is None:
-            tail = [p.envelope for p in subscription.pending()]
+            tail = [p.event for p in subscription.pending()]
             self._hub.cache.install(grid_id, fold, version, tail)
         return snapshot

@@ -19,6 +19,7 @@ from services.broadcaster.application.hub import (
     Published,
     SubscriptionEndedError,
 )
+from services.broadcaster.application.ports import FeedEvent
 from services.broadcaster.application.watch import (
     FellBehind,
     FromVersionInvalidError,
@@ -27,7 +28,6 @@ from services.broadcaster.application.watch import (
     Update,
     WatchGrid,
 )
-from services.common.envelope import Envelope
 from tests.unit.broadcaster.scripts import GridScript
 
 Watch = AsyncGenerator[Update[int], None]
@@ -43,9 +43,9 @@ class Rig:
         self.watch = WatchGrid(self.hub, self.log, heartbeat_seconds=heartbeat)
         self._pump: asyncio.Task[None] | None = None
 
-    def _encode(self, envelope: Envelope) -> int:
+    def _encode(self, event: FeedEvent) -> int:
         self.encoded += 1
-        return envelope.sequence
+        return event.sequence
 
     async def __aenter__(self) -> Rig:
         self._pump = asyncio.create_task(self.hub.pump(self.log))
