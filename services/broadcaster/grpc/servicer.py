@@ -121,19 +121,17 @@ class RoverLiveServicer:
             await abort(ctx, code, message, *details)
 
     def service(self) -> Service:
-        """The service to host: WatchGrid with an identity serializer for its responses."""
+        """The service to host: WatchGrid, its responses sent as the bytes it yields.
+
+        No response serializer: grpc sends ``bytes`` as they are, without a Python call.
+        """
         handler = grpc.method_handlers_generic_handler(
             SERVICE_NAME,
             {
                 "WatchGrid": grpc.unary_stream_rpc_method_handler(
                     self.WatchGrid,
                     request_deserializer=live_pb2.WatchGridRequest.FromString,
-                    response_serializer=_identity,
                 )
             },
         )
         return Service(SERVICE_NAME, lambda server: server.add_generic_rpc_handlers((handler,)))
-
-
-def _identity(data: bytes) -> bytes:
-    return data
