@@ -18,6 +18,7 @@ from esdbclient.exceptions import (
 
 from services.command.application.errors import ConcurrencyError, StoreUnavailableError
 from services.command.application.ports import EventMetadata
+from services.common.cancellation import raise_if_cancelling
 
 __all__ = ["decode_metadata", "encode_metadata", "translated"]
 
@@ -34,9 +35,14 @@ _UNAVAILABLE = (
 
 @contextlib.contextmanager
 def translated(stream: str, expected: int = -1) -> Iterator[None]:
-    """WrongCurrentVersion -> ConcurrencyError; transport failures -> StoreUnavailableError."""
+    """WrongCurrentVersion -> ConcurrencyError; transport failures -> StoreUnavailableError.
+
+    Also restores a cancellation esdbclient swallowed (its reads end quietly when cancelled,
+    and ``get_stream`` then returns a truncated tuple): the block must not look complete.
+    """
     try:
         yield
+        raise_if_cancelling()
     except WrongCurrentVersion:
         raise ConcurrencyError(stream, expected) from None
     except _UNAVAILABLE as error:

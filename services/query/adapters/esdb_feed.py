@@ -12,6 +12,7 @@ from esdbclient import AsyncEventStoreDBClient, RecordedEvent
 from esdbclient.events import Checkpoint as EsdbCheckpoint
 from esdbclient.exceptions import NotFound
 
+from services.common.cancellation import raise_if_cancelling
 from services.common.envelope import Envelope, integration_stream
 from services.common.integration import IntegrationDecodeError, decode_integration_event
 from services.common.logs import get_logger
@@ -90,6 +91,7 @@ class EsdbEventFeed:
             try:
                 async for recorded in subscription:
                     await queue.put(_item(recorded))
+                raise_if_cancelling()  # esdbclient ends the iteration quietly when cancelled
                 await queue.put(_END)
             except asyncio.CancelledError:
                 raise
@@ -137,6 +139,7 @@ class EsdbEventFeed:
                 found.append(decode_integration_event(recorded.data))
         except NotFound:
             return []
+        raise_if_cancelling()  # a cancelled read ends early: never report a partial gap
         return found
 
     async def head(self) -> FeedHead | None:
@@ -146,8 +149,10 @@ class EsdbEventFeed:
             filter_by_stream_name=True,
             limit=1,
         )
-        async for recorded in events:
-            return FeedHead(recorded.commit_position or 0, _ms(recorded.recorded_at))
+        async with events:
+            async for recorded in events:
+                return FeedHead(recorded.commit_position or 0, _ms(recorded.recorded_at))
+        raise_if_cancelling()
         return None
 
     async def count_after(self, position: int, cap: int) -> tuple[int, int]:
@@ -158,12 +163,14 @@ class EsdbEventFeed:
             limit=cap + 1,
         )
         count, first_ms = 0, 0
-        async for recorded in events:
-            if (recorded.commit_position or 0) <= position:
-                continue
-            if count == 0:
-                first_ms = _ms(recorded.recorded_at)
-            count += 1
-            if count >= cap:
-                break
+        async with events:
+            async for recorded in events:
+                if (recorded.commit_position or 0) <= position:
+                    continue
+                if count == 0:
+                    first_ms = _ms(recorded.recorded_at)
+                count += 1
+                if count >= cap:
+                    break
+        raise_if_cancelling()
         return count, first_ms

@@ -3,15 +3,22 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Callable, Coroutine, Sequence
+from typing import Any, ParamSpec, TypeVar
 
 from redis.asyncio import BlockingConnectionPool, Redis
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from services.query.adapters import redis_scripts
 from services.query.adapters.details_codec import DetailsState
-from services.query.application.errors import GenerationChangedError, VersionConflictError
+from services.query.application.errors import (
+    GenerationChangedError,
+    ReadModelUnavailableError,
+    VersionConflictError,
+)
 from services.query.application.ports import (
     Checkpoint,
     GridDocument,
@@ -22,6 +29,25 @@ from services.query.application.ports import (
 )
 from services.query.application.projection import grid_summary, grid_view, rover_view
 from services.query.dto import encode_view
+
+_P = ParamSpec("_P")
+_T = TypeVar("_T")
+
+
+def _query(
+    method: Callable[_P, Coroutine[Any, Any, _T]],
+) -> Callable[_P, Coroutine[Any, Any, _T]]:
+    """Report Redis being unreachable as the port's ReadModelUnavailableError (UNAVAILABLE)."""
+
+    @functools.wraps(method)
+    async def call(*args: _P.args, **kwargs: _P.kwargs) -> _T:
+        try:
+            return await method(*args, **kwargs)
+        except (RedisConnectionError, RedisTimeoutError, OSError) as error:
+            raise ReadModelUnavailableError(f"the read model is unavailable: {error}") from error
+
+    return call
+
 
 __all__ = ["RedisReadModel", "encode_updates"]
 
@@ -219,9 +245,11 @@ class RedisReadModel:
         if batch:
             await self._redis.unlink(*batch)
 
+    @_query
     async def grid(self, grid_id: str) -> GridView | None:
         return _view(await self._grid(keys=[self._active_key], args=[self._base, grid_id]))
 
+    @_query
     async def grid_document(self, grid_id: str) -> GridDocument | None:
         """Calls that arrive while a read is in flight (or in the same loop tick) share the
         next read: one script call, each grid id read once. A read only ever starts after
@@ -264,6 +292,7 @@ class RedisReadModel:
         finally:
             self._reader = None
 
+    @_query
     async def rover(self, grid_id: str, rover_id: str) -> tuple[RoverView | None, int] | None:
         found = await self._rover(keys=[self._active_key], args=[self._base, grid_id, rover_id])
         if not found:
@@ -271,6 +300,7 @@ class RedisReadModel:
         version, fields = found
         return (rover_view(rover_id, _pairs(fields)) if fields else None), int(version)
 
+    @_query
     async def list_grids(self, after: str, limit: int) -> list[GridSummaryView]:
         rows = await self._list(keys=[self._active_key], args=[self._base, after, limit])
         return [grid_summary(_pairs(r)) for r in rows]

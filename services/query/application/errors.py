@@ -8,6 +8,7 @@ __all__ = [
     "GridNotFoundError",
     "InvalidQueryError",
     "QueryError",
+    "ReadModelUnavailableError",
     "RoverNotFoundError",
     "VersionConflictError",
     "VersionNotReachedError",
@@ -16,6 +17,10 @@ __all__ = [
 
 class QueryError(Exception):
     """Base of the errors a query reports to its caller."""
+
+
+class ReadModelUnavailableError(QueryError):
+    """The read model cannot be reached right now; the caller should retry later."""
 
 
 class GridNotFoundError(QueryError):

@@ -12,6 +12,7 @@ from services.query.application.errors import (
     GridNotFoundError,
     InvalidQueryError,
     QueryError,
+    ReadModelUnavailableError,
     RoverNotFoundError,
     VersionNotReachedError,
 )
@@ -23,6 +24,15 @@ def status_for(error: QueryError) -> tuple[grpc.StatusCode, str, tuple[Message, 
     """The status code, message and google.rpc details a use-case error is reported as."""
     message = str(error)
     match error:
+        case ReadModelUnavailableError():
+            return (
+                grpc.StatusCode.UNAVAILABLE,
+                message,
+                (
+                    error_info("READ_MODEL_UNAVAILABLE"),
+                    error_details_pb2.RetryInfo(retry_delay=Duration(seconds=1)),
+                ),
+            )
         case InvalidQueryError():
             return (
                 grpc.StatusCode.INVALID_ARGUMENT,
