@@ -25,30 +25,17 @@ import time
 import uuid
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, TypeAlias
 
 import grpc
 from esdbclient import AsyncEventStoreDBClient, NewEvent, StreamState
 from esdbclient.exceptions import NotFound
 
-from protos.rover.v1 import command_pb2, command_pb2_grpc, common_pb2
+from protos.rover.v1 import command_pb2, common_pb2
 from services.eventstore.process import EventStoreProcess
+from tests.support.stubs import CommandStub, command_stub
 
 __all__ = ["main"]
 
-if TYPE_CHECKING:  # the generated stub is generic only in its .pyi
-    _R = command_pb2.CommandResult
-    Stub: TypeAlias = command_pb2_grpc.RoverCommandServiceStub[
-        grpc.aio.UnaryUnaryMultiCallable[command_pb2.CreateGridRequest, _R],
-        grpc.aio.UnaryUnaryMultiCallable[command_pb2.CreateRoverRequest, _R],
-        grpc.aio.UnaryUnaryMultiCallable[command_pb2.MoveRoverForwardRequest, _R],
-        grpc.aio.UnaryUnaryMultiCallable[command_pb2.MoveRoverBackwardRequest, _R],
-        grpc.aio.UnaryUnaryMultiCallable[command_pb2.TurnRoverLeftRequest, _R],
-        grpc.aio.UnaryUnaryMultiCallable[command_pb2.TurnRoverRightRequest, _R],
-        grpc.aio.UnaryUnaryMultiCallable[command_pb2.ExecuteRoverCommandsRequest, _R],
-    ]
-else:
-    Stub = command_pb2_grpc.RoverCommandServiceStub
 
 SECONDS = 6.0  # per throughput phase
 CONCURRENCY = (1, 16)
@@ -157,7 +144,7 @@ async def _raw_appends(client: AsyncEventStoreDBClient, workers: int) -> float:
     return rate
 
 
-async def _grid(stub: Stub, grid_id: str) -> None:
+async def _grid(stub: CommandStub, grid_id: str) -> None:
     await stub.CreateGrid(
         command_pb2.CreateGridRequest(
             grid_id=grid_id, width=1000, height=1000, topology=common_pb2.TOPOLOGY_TOROIDAL
@@ -173,7 +160,7 @@ async def _grid(stub: Stub, grid_id: str) -> None:
     )
 
 
-async def _commands(stub: Stub, workers: int) -> tuple[float, list[float]]:
+async def _commands(stub: CommandStub, workers: int) -> tuple[float, list[float]]:
     grids = [f"bench-{uuid.uuid4().hex[:10]}" for _ in range(workers)]
     await asyncio.gather(*(_grid(stub, g) for g in grids))
 
@@ -188,7 +175,7 @@ async def _commands(stub: Stub, workers: int) -> tuple[float, list[float]]:
     return await _timed(workers, SECONDS, make)
 
 
-async def _latencies(stub: Stub, grid_id: str) -> list[float]:
+async def _latencies(stub: CommandStub, grid_id: str) -> list[float]:
     request = command_pb2.TurnRoverLeftRequest(grid_id=grid_id, rover_id="r")
     samples = []
     for _ in range(LATENCY_SAMPLES):
@@ -235,7 +222,7 @@ async def _watch_published(
 
 
 async def _publication(
-    client: AsyncEventStoreDBClient, stub: Stub
+    client: AsyncEventStoreDBClient, stub: CommandStub
 ) -> tuple[list[float], int, list[float]]:
     """Acknowledged -> integration event readable at PUBLISH_RATE commands/s, the misses, and
     the commands' own latencies (sent -> acknowledged)."""
@@ -284,7 +271,7 @@ async def _run_publication(store_uri: str, service: _Service, label: str) -> str
         raw = await _raw_appends(client, 1)
         _say(f"  {raw:>8,.0f} appends/s")
         async with grpc.aio.insecure_channel(f"127.0.0.1:{service.port}") as channel:
-            stub: Stub = command_pb2_grpc.RoverCommandServiceStub(channel)
+            stub = command_stub(channel)
             _say(
                 f"{label}: {PUBLISH_COMMANDS:,} commands at {PUBLISH_RATE}/s over "
                 f"{PUBLISH_GRIDS} grids ..."
@@ -309,7 +296,7 @@ async def _run(store_uri: str, service: _Service) -> None:
         raw[workers] = await _raw_appends(client, workers)
         _say(f"  {raw[workers]:>8,.0f} appends/s")
     async with grpc.aio.insecure_channel(f"127.0.0.1:{service.port}") as channel:
-        stub: Stub = command_pb2_grpc.RoverCommandServiceStub(channel)
+        stub = command_stub(channel)
         results: dict[int, tuple[float, list[float]]] = {}
         for workers in CONCURRENCY:
             _say(f"commands through gRPC, {workers:>2} concurrent clients, {SECONDS:.0f} s ...")

@@ -8,53 +8,20 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import TYPE_CHECKING, TypeAlias
 
 import grpc
 import pytest
 from esdbclient import AsyncEventStoreDBClient
 from esdbclient.exceptions import NotFound
 
-from protos.rover.v1 import command_pb2, command_pb2_grpc
 from services.command.bootstrap import CommandService, create_service
 from services.command.settings import CommandSettings
 from services.common.envelope import Envelope
 from services.common.integration import decode_integration_event
 from services.eventstore.server import EventStoreServer
+from tests.support.stubs import CommandStub, command_stub
 
 ServiceFactory = Callable[..., Awaitable[CommandService]]
-if TYPE_CHECKING:  # the generated stub is generic only in its .pyi
-    _R = command_pb2.CommandResult
-    Stub: TypeAlias = command_pb2_grpc.RoverCommandServiceStub[
-        grpc.aio.UnaryUnaryMultiCallable[command_pb2.CreateGridRequest, _R],
-        grpc.aio.UnaryUnaryMultiCallable[command_pb2.CreateRoverRequest, _R],
-        grpc.aio.UnaryUnaryMultiCallable[command_pb2.MoveRoverForwardRequest, _R],
-        grpc.aio.UnaryUnaryMultiCallable[command_pb2.MoveRoverBackwardRequest, _R],
-        grpc.aio.UnaryUnaryMultiCallable[command_pb2.TurnRoverLeftRequest, _R],
-        grpc.aio.UnaryUnaryMultiCallable[command_pb2.TurnRoverRightRequest, _R],
-        grpc.aio.UnaryUnaryMultiCallable[command_pb2.ExecuteRoverCommandsRequest, _R],
-    ]
-else:
-    Stub = command_pb2_grpc.RoverCommandServiceStub
-
-
-def make_stub(channel: grpc.aio.Channel) -> Stub:
-    """An asyncio stub, typed as such."""
-    return command_pb2_grpc.RoverCommandServiceStub(channel)
-
-
-@pytest.fixture
-async def eventstore() -> AsyncIterator[EventStoreServer]:
-    async with EventStoreServer(db_path=None, port=0) as server:
-        yield server
-
-
-@pytest.fixture
-async def esdb(eventstore: EventStoreServer) -> AsyncIterator[AsyncEventStoreDBClient]:
-    client = AsyncEventStoreDBClient(eventstore.uri)
-    await client.connect()
-    yield client
-    await client.close()
 
 
 @pytest.fixture
@@ -85,9 +52,9 @@ async def service(start_service: ServiceFactory) -> CommandService:
 
 
 @pytest.fixture
-async def stub(service: CommandService) -> AsyncIterator[Stub]:
+async def stub(service: CommandService) -> AsyncIterator[CommandStub]:
     async with grpc.aio.insecure_channel(service.address) as channel:
-        yield make_stub(channel)
+        yield command_stub(channel)
 
 
 def new_id() -> str:

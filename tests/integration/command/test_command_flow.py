@@ -10,23 +10,18 @@ from esdbclient import AsyncEventStoreDBClient
 
 from protos.rover.v1 import command_pb2, common_pb2
 from services.command.bootstrap import CommandService
-from tests.integration.command.conftest import (
-    ServiceFactory,
-    Stub,
-    make_stub,
-    new_id,
-    wait_for_integration,
-)
+from tests.integration.command.conftest import ServiceFactory, new_id, wait_for_integration
+from tests.support.stubs import CommandStub, command_stub
 
 
-async def create(stub: Stub, grid_id: str, **grid: object) -> None:
+async def create(stub: CommandStub, grid_id: str, **grid: object) -> None:
     await stub.CreateGrid(
         command_pb2.CreateGridRequest(grid_id=grid_id, width=5, height=5, **grid)  # type: ignore[arg-type]
     )
 
 
 async def test_the_seed_flow_and_its_integration_stream(
-    stub: Stub, esdb: AsyncEventStoreDBClient
+    stub: CommandStub, esdb: AsyncEventStoreDBClient
 ) -> None:
     grid = new_id()
     await create(stub, grid)
@@ -87,7 +82,7 @@ async def test_the_seed_flow_and_its_integration_stream(
     assert raw[-1].data == result.events[0].SerializeToString()
 
 
-async def test_fifty_concurrent_commands_for_different_rovers(stub: Stub) -> None:
+async def test_fifty_concurrent_commands_for_different_rovers(stub: CommandStub) -> None:
     grid = new_id()
     await stub.CreateGrid(command_pb2.CreateGridRequest(grid_id=grid, width=100, height=100))
     results = await asyncio.gather(
@@ -117,7 +112,7 @@ async def test_fifty_concurrent_commands_for_different_rovers(stub: Stub) -> Non
 
 
 async def test_two_clients_racing_one_rover_get_consistent_answers(
-    service: CommandService, stub: Stub
+    service: CommandService, stub: CommandStub
 ) -> None:
     grid = new_id()
     await create(stub, grid, obstacles=[common_pb2.Position(x=0, y=3)])
@@ -130,7 +125,7 @@ async def test_two_clients_racing_one_rover_get_consistent_answers(
         )
     )
     async with grpc.aio.insecure_channel(service.address) as other_channel:
-        other = make_stub(other_channel)
+        other = command_stub(other_channel)
         request = command_pb2.ExecuteRoverCommandsRequest(grid_id=grid, rover_id="r", commands="FF")
         first, second = await asyncio.gather(
             stub.ExecuteRoverCommands(request), other.ExecuteRoverCommands(request)
@@ -153,7 +148,7 @@ async def test_a_request_sent_twice_and_after_a_restart_changes_the_grid_once(
         request_id="retry-me", grid_id=grid, rover_id="r", commands="RFFLF"
     )
     async with grpc.aio.insecure_channel(service.address) as channel:
-        stub = make_stub(channel)
+        stub = command_stub(channel)
         await stub.CreateGrid(command_pb2.CreateGridRequest(grid_id=grid, width=9, height=9))
         await stub.CreateRover(
             command_pb2.CreateRoverRequest(
@@ -172,7 +167,7 @@ async def test_a_request_sent_twice_and_after_a_restart_changes_the_grid_once(
 
     restarted = await start_service()
     async with grpc.aio.insecure_channel(restarted.address) as channel:
-        third = await make_stub(channel).ExecuteRoverCommands(request)
+        third = await command_stub(channel).ExecuteRoverCommands(request)
     assert third == first
     stored = await esdb.get_stream(f"grid-{grid}")
     assert len(stored) == 2 + 5 + 4

@@ -11,7 +11,8 @@ from services.command.application.errors import ConcurrencyError
 from services.command.bootstrap import CommandService
 from services.common.rich_errors import details_of
 from services.eventstore.server import EventStoreServer
-from tests.integration.command.conftest import Stub, new_id
+from tests.integration.command.conftest import new_id
+from tests.support.stubs import CommandStub
 
 
 async def failure(call: object) -> grpc.aio.AioRpcError:
@@ -27,7 +28,7 @@ def detail(error: grpc.aio.AioRpcError, kind: type) -> object:
 
 
 @pytest.fixture
-async def grid(stub: Stub) -> str:
+async def grid(stub: CommandStub) -> str:
     grid_id = new_id()
     await stub.CreateGrid(
         command_pb2.CreateGridRequest(
@@ -59,7 +60,7 @@ async def grid(stub: Stub) -> str:
     ],
 )
 async def test_invalid_create_grid(
-    stub: Stub, request_fields: dict[str, object], field: str
+    stub: CommandStub, request_fields: dict[str, object], field: str
 ) -> None:
     obstacles = request_fields.pop("obstacles", [])
     request = command_pb2.CreateGridRequest(**request_fields)  # type: ignore[arg-type]
@@ -71,7 +72,7 @@ async def test_invalid_create_grid(
     assert [v.field for v in bad.field_violations] == [field]  # type: ignore[attr-defined]
 
 
-async def test_invalid_rover_requests(stub: Stub, grid: str) -> None:
+async def test_invalid_rover_requests(stub: CommandStub, grid: str) -> None:
     error = await failure(
         stub.CreateRover(
             command_pb2.CreateRoverRequest(
@@ -90,7 +91,7 @@ async def test_invalid_rover_requests(stub: Stub, grid: str) -> None:
     assert "index 2" in (error.details() or "")
 
 
-async def test_not_found_and_already_exists(stub: Stub, grid: str) -> None:
+async def test_not_found_and_already_exists(stub: CommandStub, grid: str) -> None:
     error = await failure(
         stub.MoveRoverForward(command_pb2.MoveRoverForwardRequest(grid_id="nowhere", rover_id="r1"))
     )
@@ -118,7 +119,7 @@ async def test_not_found_and_already_exists(stub: Stub, grid: str) -> None:
     assert detail(error, error_details_pb2.ErrorInfo).reason == "ROVER_ALREADY_EXISTS"  # type: ignore[attr-defined]
 
 
-async def test_failed_precondition(stub: Stub, grid: str) -> None:
+async def test_failed_precondition(stub: CommandStub, grid: str) -> None:
     error = await failure(
         stub.CreateRover(
             command_pb2.CreateRoverRequest(
@@ -144,7 +145,7 @@ async def test_failed_precondition(stub: Stub, grid: str) -> None:
     assert detail(error, error_details_pb2.ErrorInfo).reason == "REQUEST_ID_REUSED"  # type: ignore[attr-defined]
 
 
-async def test_a_block_is_not_an_error(stub: Stub, grid: str) -> None:
+async def test_a_block_is_not_an_error(stub: CommandStub, grid: str) -> None:
     result = await stub.MoveRoverBackward(
         command_pb2.MoveRoverBackwardRequest(grid_id=grid, rover_id="r1")
     )
@@ -154,7 +155,7 @@ async def test_a_block_is_not_an_error(stub: Stub, grid: str) -> None:
 
 
 async def test_aborted_after_endless_conflicts(
-    service: CommandService, stub: Stub, grid: str
+    service: CommandService, stub: CommandStub, grid: str
 ) -> None:
     async def conflict(*args: object, **kwargs: object) -> int:
         raise ConcurrencyError("grid-x", 0)
@@ -168,7 +169,7 @@ async def test_aborted_after_endless_conflicts(
 
 
 async def test_unavailable_when_the_store_is_down(
-    eventstore: EventStoreServer, stub: Stub, grid: str
+    eventstore: EventStoreServer, stub: CommandStub, grid: str
 ) -> None:
     await eventstore.stop(grace=0)
     error = await failure(

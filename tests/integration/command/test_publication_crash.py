@@ -11,8 +11,9 @@ from esdbclient import AsyncEventStoreDBClient
 from protos.rover.v1 import command_pb2, common_pb2
 from services.common.envelope import integration_event_id
 from services.eventstore.process import EventStoreProcess
-from tests.integration.command.conftest import make_stub, new_id, wait_for_integration
+from tests.integration.command.conftest import new_id, wait_for_integration
 from tests.integration.command.process import CommandProcess
+from tests.support.stubs import command_stub
 
 pytestmark = pytest.mark.slow
 
@@ -34,7 +35,7 @@ async def esdb(store_process: EventStoreProcess) -> AsyncIterator[AsyncEventStor
 
 async def drive(address: str, grid_id: str) -> None:
     async with grpc.aio.insecure_channel(address) as channel:
-        stub = make_stub(channel)
+        stub = command_stub(channel)
         await stub.CreateGrid(command_pb2.CreateGridRequest(grid_id=grid_id, width=20, height=20))
         await stub.CreateRover(
             command_pb2.CreateRoverRequest(

@@ -46,21 +46,6 @@ async def publish(client: AsyncEventStoreDBClient, history: list[Envelope]) -> N
 
 
 @pytest.fixture
-async def eventstore() -> AsyncIterator[EventStoreServer]:
-    """Our EventStoreDB-compatible server, in memory, in this test's event loop."""
-    async with EventStoreServer(db_path=None, port=0) as server:
-        yield server
-
-
-@pytest.fixture
-async def esdb(eventstore: EventStoreServer) -> AsyncIterator[AsyncEventStoreDBClient]:
-    client = AsyncEventStoreDBClient(eventstore.uri)
-    await client.connect()
-    yield client
-    await client.close()
-
-
-@pytest.fixture
 def settings(eventstore: EventStoreServer, redis_url: str) -> QuerySettings:  # noqa: F811
     return QuerySettings(
         eventstore_uri=eventstore.uri,
