@@ -48,6 +48,8 @@ SECONDS = 3.0
 VISIBILITY_RATE = 200  # commands/s
 VISIBILITY_COMMANDS = int(os.environ.get("BENCH_QUERY_VISIBILITY_COMMANDS", "2000"))
 VISIBILITY_GRIDS = 20  # one rover each; commands go round-robin over them
+# BENCH_QUERY_ONLY=projection: only the catch-up projection pairs (quick iterations)
+ONLY = os.environ.get("BENCH_QUERY_ONLY", "")
 
 _ECHO = """
 import asyncio, grpc, sys
@@ -239,6 +241,10 @@ async def main() -> None:
         read_rate, project_rate = statistics.median(reads), statistics.median(projections)
         print(f"catch-up projection: {project_rate:,.0f} ev/s vs store read {read_rate:,.0f} "
               f"ev/s = {project_rate / read_rate:.2f}x (target >= 0.6x)", flush=True)  # fmt: skip
+        if ONLY == "projection":
+            await model.close()
+            await client.close()
+            return
 
         print("rebuild ...", flush=True)
         result = await rebuild(feed, model, batch_size=500)
