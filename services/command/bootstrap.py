@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from esdbclient import AsyncEventStoreDBClient
 
 from protos.rover.v1 import command_pb2, command_pb2_grpc
+from services.command.adapters.esdb_appends import BatchAppender
 from services.command.adapters.esdb_publishing import (
     EsdbCheckpointStore,
     EsdbDomainEventFeed,
@@ -100,15 +101,21 @@ async def esdb_adapters(settings: CommandSettings) -> Adapters:
     # on integration-* (idempotent: created when missing, updated when settings changed).
     await ensure_consumer_groups(client, load_consumer_groups())
     timeout = settings.eventstore_timeout_seconds
+    appender = BatchAppender(client)  # one pool of open BatchAppend calls for both writers
+
+    async def close() -> None:
+        appender.close()
+        await client.close()
+
     return Adapters(
-        events=EsdbEventStore(client, timeout=timeout),
+        events=EsdbEventStore(client, timeout=timeout, appender=appender),
         snapshots=EsdbSnapshotStore(client, timeout=timeout),
         feed=EsdbDomainEventFeed(client),
-        integration=EsdbIntegrationLog(client, timeout=timeout),
+        integration=EsdbIntegrationLog(client, timeout=timeout, appender=appender),
         checkpoints=EsdbCheckpointStore(
             client, settings.publisher_checkpoint_stream, timeout=timeout
         ),
-        close=client.close,
+        close=close,
     )
 
 

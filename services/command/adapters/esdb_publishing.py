@@ -10,6 +10,7 @@ from typing import Literal
 from esdbclient import AsyncEventStoreDBClient, NewEvent, StreamState
 from esdbclient.exceptions import NotFound
 
+from services.command.adapters.esdb_appends import BatchAppender
 from services.command.adapters.esdb_errors import translated
 from services.command.adapters.esdb_store import stored_event
 from services.command.application.ports import FeedCheckpoint, FeedItem
@@ -58,9 +59,16 @@ class EsdbDomainEventFeed:
 class EsdbIntegrationLog:
     """IntegrationLog on ``integration-{id}``: binary rover.v1.IntegrationEvent, octet-stream."""
 
-    def __init__(self, client: AsyncEventStoreDBClient, *, timeout: float = 5.0) -> None:
+    def __init__(
+        self,
+        client: AsyncEventStoreDBClient,
+        *,
+        timeout: float = 5.0,
+        appender: BatchAppender | None = None,
+    ) -> None:
         self._client = client
         self._timeout = timeout
+        self._appender = appender or BatchAppender(client)
 
     async def append(self, grid_id: str, envelopes: Sequence[Envelope]) -> None:
         """Append at revision ``sequence - 1`` of the first envelope; re-sends are no-ops."""
@@ -78,9 +86,7 @@ class EsdbIntegrationLog:
             for e in envelopes
         ]
         with translated(stream, first - 1):
-            await self._client.append_to_stream(
-                stream, current_version=current, events=events, timeout=self._timeout
-            )
+            await self._appender.append(stream, current, events, deadline=self._timeout)
 
     async def last_sequence(self, grid_id: str) -> int:
         """Revision of the last event + 1; 0 for no stream."""

@@ -12,6 +12,7 @@ from esdbclient import AsyncEventStoreDBClient, NewEvent, RecordedEvent, StreamS
 from esdbclient.exceptions import NotFound
 
 from domain.errors import SnapshotCorruptError
+from services.command.adapters.esdb_appends import BatchAppender
 from services.command.adapters.esdb_errors import decode_metadata, encode_metadata, translated
 from services.command.application.ports import (
     PendingEvent,
@@ -44,9 +45,16 @@ def stored_event(recorded: RecordedEvent, grid_id: str) -> StoredEvent:
 class EsdbEventStore:
     """EventStore on ``grid-{id}`` streams: codec wire names, JSON data and metadata."""
 
-    def __init__(self, client: AsyncEventStoreDBClient, *, timeout: float = 5.0) -> None:
+    def __init__(
+        self,
+        client: AsyncEventStoreDBClient,
+        *,
+        timeout: float = 5.0,
+        appender: BatchAppender | None = None,
+    ) -> None:
         self._client = client
         self._timeout = timeout
+        self._appender = appender or BatchAppender(client)
 
     async def load(
         self, grid_id: str, after_version: int = 0, limit: int | None = None
@@ -86,9 +94,7 @@ class EsdbEventStore:
                 )
             )
         with translated(stream, expected_version):
-            await self._client.append_to_stream(
-                stream, current_version=current, events=new_events, timeout=self._timeout
-            )
+            await self._appender.append(stream, current, new_events, deadline=self._timeout)
         return expected_version + len(new_events)
 
 
