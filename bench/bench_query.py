@@ -34,7 +34,7 @@ from services.command.settings import CommandSettings
 from services.eventstore.process import EventStoreProcess
 from services.query.adapters.esdb_feed import INTEGRATION_FILTER, EsdbEventFeed
 from services.query.adapters.redis_read_model import RedisReadModel
-from services.query.application.projector import Projector
+from services.query.application.projector import Projector, projected
 from services.query.application.rebuild import rebuild
 from tests.integration.query.conftest import publish
 from tests.support.redis_server import RedisServer, free_port
@@ -131,9 +131,9 @@ async def _watch_integration(
     head = await feed.head()
     async for batch in feed.subscribe(head.position if head else None, 500):
         now = time.perf_counter()
-        for item in batch:
-            if item.envelope is not None:
-                seen[(str(item.envelope.grid_id), item.envelope.sequence)] = now
+        for update in map(projected, batch):
+            if update is not None:
+                seen[(str(update.grid_id), update.sequence)] = now
 
 
 def _p50_p99(values: list[float]) -> tuple[float, float]:

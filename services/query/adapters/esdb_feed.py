@@ -12,10 +12,16 @@ from esdbclient import AsyncEventStoreDBClient, RecordedEvent
 from esdbclient.events import Checkpoint as EsdbCheckpoint
 from esdbclient.exceptions import NotFound
 
+from protos.rover.v1.events_pb2 import IntegrationEvent
 from services.common.cancellation import raise_if_cancelling
 from services.common.envelope import Envelope, integration_stream
-from services.common.integration import IntegrationDecodeError, decode_integration_event
+from services.common.integration import (
+    IntegrationDecodeError,
+    decode_integration_event,
+    from_proto,
+)
 from services.common.logs import get_logger
+from services.query.adapters.event_updates import fast_update
 from services.query.application.ports import FeedHead, FeedItem
 
 __all__ = ["INTEGRATION_FILTER", "EsdbEventFeed"]
@@ -36,7 +42,15 @@ def _item(recorded: RecordedEvent) -> FeedItem:
     if isinstance(recorded, EsdbCheckpoint):
         return FeedItem(position, None)
     try:
-        envelope: Envelope | None = decode_integration_event(recorded.data)
+        message = IntegrationEvent.FromString(recorded.data)
+    except Exception:  # protobuf raises DecodeError, a bare Exception subclass
+        message = None
+    if message is not None and (update := fast_update(message)) is not None:
+        return FeedItem(position, None, _ms(recorded.recorded_at), update)
+    try:
+        envelope: Envelope | None = (
+            from_proto(message) if message is not None else decode_integration_event(recorded.data)
+        )
     except IntegrationDecodeError as error:
         _log.error(
             "undecodable integration event skipped",

@@ -33,11 +33,16 @@ class Checkpoint:
 
 @dataclass(frozen=True, slots=True)
 class FeedItem:
-    """One delivery of the feed: an event (or None for a bare position checkpoint)."""
+    """One delivery of the feed: an event, or a bare position checkpoint (neither set).
+
+    A feed may hand over the event's projection ``update`` (exactly ``project(envelope)``)
+    instead of its envelope, when it can make it more cheaply than decoding the event.
+    """
 
     position: int
     envelope: Envelope | None
     recorded_at_ms: int = 0
+    update: HashUpdate | None = None
 
 
 @dataclass(frozen=True, slots=True)

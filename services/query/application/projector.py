@@ -23,7 +23,7 @@ from services.query.application.ports import (
 from services.query.application.projection import project
 from services.query.application.watch import VersionWatch
 
-__all__ = ["BatchOutcome", "Projector"]
+__all__ = ["BatchOutcome", "Projector", "projected"]
 
 _log = get_logger(__name__)
 _MAX_CONFLICT_RETRIES = 5
@@ -37,6 +37,13 @@ class BatchOutcome:
     duplicates: int
     healed: int
     checkpoint: Checkpoint
+
+
+def projected(item: FeedItem) -> HashUpdate | None:
+    """What an item's event changes (None for a bare checkpoint)."""
+    if item.update is not None:
+        return item.update
+    return project(item.envelope) if item.envelope is not None else None
 
 
 class Projector:
@@ -119,32 +126,28 @@ class Projector:
         return await self._process_once(generation, batch)
 
     async def _process_once(self, generation: int, batch: Sequence[FeedItem]) -> BatchOutcome:
-        unknown = {
-            item.envelope.grid_id
-            for item in batch
-            if item.envelope is not None and item.envelope.grid_id not in self._versions
-        }
+        events = [projected(item) for item in batch]
+        unknown = {u.grid_id for u in events if u is not None and u.grid_id not in self._versions}
         if unknown:
             self._versions.update(await self._model.grid_versions(generation, sorted(unknown)))
         versions = dict(self._versions)  # adopted only once the commit succeeded
         updates: list[HashUpdate] = []
         duplicates = healed = consumed = 0
-        for item in batch:
-            envelope = item.envelope
-            if envelope is None:
+        for update in events:
+            if update is None:
                 continue
             consumed += 1
-            grid_id = str(envelope.grid_id)
+            grid_id = str(update.grid_id)
             current = versions.get(grid_id, 0)
-            if envelope.sequence <= current:
+            if update.sequence <= current:
                 duplicates += 1
                 continue
-            if envelope.sequence > current + 1:
-                missing = await self._heal(grid_id, current + 1, envelope.sequence - 1)
+            if update.sequence > current + 1:
+                missing = await self._heal(grid_id, current + 1, update.sequence - 1)
                 updates.extend(project(m) for m in missing)
                 healed += len(missing)
-            updates.append(project(envelope))
-            versions[grid_id] = envelope.sequence
+            updates.append(update)
+            versions[grid_id] = update.sequence
         last = batch[-1] if batch else None
         previous = self.checkpoint
         checkpoint = Checkpoint(

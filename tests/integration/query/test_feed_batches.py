@@ -5,6 +5,7 @@ from __future__ import annotations
 from esdbclient import AsyncEventStoreDBClient
 
 from services.query.adapters.esdb_feed import EsdbEventFeed
+from services.query.application.projector import projected
 from tests.integration.query.conftest import publish
 from tests.unit.query.seed import rover_walk
 
@@ -13,7 +14,7 @@ async def _read_all(feed: EsdbEventFeed, total: int) -> list[list[int]]:
     batches: list[list[int]] = []
     seen = 0
     async for batch in feed.subscribe(None, 50):
-        sequences = [i.envelope.sequence for i in batch if i.envelope is not None]
+        sequences = [u.sequence for u in map(projected, batch) if u is not None]
         batches.append(sequences)
         seen += len(sequences)
         if seen >= total:

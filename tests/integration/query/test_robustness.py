@@ -14,7 +14,7 @@ from protos.rover.v1 import query_pb2, query_pb2_grpc
 from services.query.adapters.esdb_feed import EsdbEventFeed
 from services.query.adapters.redis_read_model import RedisReadModel
 from services.query.application.ports import Checkpoint, FeedItem, HashUpdate
-from services.query.application.projector import BatchOutcome, Projector
+from services.query.application.projector import BatchOutcome, Projector, projected
 from services.query.application.rebuild import rebuild
 from services.query.settings import QuerySettings
 from tests.integration.query.conftest import ServiceFactory, publish
@@ -52,8 +52,8 @@ class ScrambledFeed(EsdbEventFeed):
             out: list[FeedItem] = []
             for item in batch:
                 count += 1
-                envelope = item.envelope
-                if envelope is None or envelope.sequence >= self.finals[envelope.grid_id]:
+                update = projected(item)
+                if update is None or update.sequence >= self.finals[update.grid_id]:
                     out += [i for i in (held, item) if i is not None]
                     held = None
                     continue
