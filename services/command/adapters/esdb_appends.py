@@ -8,8 +8,14 @@ so appends still run concurrently (one call each) and the store still commits th
 
 A call is returned to the pool only after its request was answered (success or a refusal such
 as a wrong expected version); on any other end (transport error, timeout, cancellation) it is
-cancelled and dropped, because a late reply could otherwise be read by the next append. The
-server-side deadline travels in the request's options, as esdbclient sends it.
+cancelled and dropped, because a late reply could otherwise be read by the next append. When a
+kept-open call breaks, the append falls back to esdbclient's own ``append_to_stream``, which
+reconnects (and rediscovers the leader in a cluster) and retries once, so failover behaves as
+with the stock client. The server-side deadline travels in the request's options, as
+esdbclient sends it.
+
+Caveat: opening a call uses esdbclient internals (its connection's stub, metadata and
+credentials); ``tests/integration/command/test_batch_appender.py`` fails if an upgrade moves them.
 """
 
 from __future__ import annotations
@@ -77,21 +83,42 @@ class BatchAppender:
         except TimeoutError:
             call.cancel()
             raise DeadlineExceeded from None
-        except BaseException:
+        except (asyncio.CancelledError, KeyboardInterrupt, SystemExit):
             call.cancel()
             raise
-        if not isinstance(response, streams_pb2.BatchAppendResp):  # the call ended
+        except Exception:  # the kept-open call broke (server restart, leader change, ...)
             call.cancel()
-            raise DeadlineExceeded
-        if response.correlation_id != request.correlation_id:  # pragma: no cover - never
+            return await self._fallback(stream, current_version, events, deadline)
+        if not isinstance(response, streams_pb2.BatchAppendResp) or (
+            response.correlation_id != request.correlation_id
+        ):  # the call ended without an answer
             call.cancel()
-            raise DeadlineExceeded
+            return await self._fallback(stream, current_version, events, deadline)
         if len(self._idle) < _POOL_LIMIT:
             self._idle.append((connection, call))
         else:
             call.cancel()
         position: int = BaseStreamsService._convert_batch_append_resp(
             response, stream, current_version
+        )
+        return position
+
+    async def _fallback(
+        self,
+        stream: str,
+        current_version: int | StreamState,
+        events: Sequence[NewEvent],
+        deadline: float,
+    ) -> int:
+        """esdbclient's own append: it reconnects (rediscovering the leader) and retries once.
+
+        Re-sending is safe: the event ids are the same, so a store that already committed the
+        first attempt answers the retry idempotently. The pool is dropped: its calls belong to
+        a connection that may be gone.
+        """
+        self.close()
+        position: int = await self._client.append_to_stream(
+            stream, current_version=current_version, events=events, timeout=deadline
         )
         return position
 

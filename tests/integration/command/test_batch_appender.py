@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 
+import grpc
 import pytest
 from esdbclient import AsyncEventStoreDBClient, NewEvent, StreamState
 from esdbclient.exceptions import NotFound, WrongCurrentVersion
@@ -88,3 +89,39 @@ async def _exists(client: AsyncEventStoreDBClient, stream: str) -> bool:
     except NotFound:
         return False
     return True
+
+
+class _BrokenCall:
+    """A kept-open call whose connection died: every write fails like a dropped stream."""
+
+    def __init__(self) -> None:
+        self.cancelled = False
+
+    async def write(self, request: object) -> None:
+        raise grpc.aio.AioRpcError(
+            grpc.StatusCode.UNAVAILABLE, grpc.aio.Metadata(), grpc.aio.Metadata(), "dropped"
+        )
+
+    def done(self) -> bool:
+        return False
+
+    def cancel(self) -> bool:
+        self.cancelled = True
+        return True
+
+
+async def test_a_broken_call_falls_back_to_esdbclient_append(
+    client: AsyncEventStoreDBClient,
+) -> None:
+    appender = BatchAppender(client)
+    stream = f"appender-{uuid.uuid4().hex}"
+    broken = _BrokenCall()
+    appender._idle.append((client._connection, broken))
+    try:
+        await appender.append(stream, StreamState.NO_STREAM, [_event()], deadline=5)
+        assert broken.cancelled
+        assert appender._idle == []  # the pool of a possibly dead connection is dropped
+        assert len(await client.get_stream(stream)) == 1  # esdbclient's own append stored it
+    finally:
+        appender.close()
+        await client.close()
