@@ -13,6 +13,7 @@ from domain.errors import GridNotFoundError
 from domain.values import GridId
 from services.broadcaster.adapters.wire import StoredEvent
 from services.broadcaster.application.ports import FeedEvent, StoreUnavailableError
+from services.common.cancellation import raise_if_cancelling
 from services.common.envelope import integration_stream
 from services.common.integration import IntegrationDecodeError
 from services.common.logs import get_logger
@@ -91,10 +92,7 @@ class EsdbIntegrationFeed:
                 finally:
                     with contextlib.suppress(Exception):
                         await subscription.stop()
-                # esdbclient turns a cancellation into the end of the iteration: honour it.
-                task = asyncio.current_task()
-                if task is not None and task.cancelling():
-                    raise asyncio.CancelledError
+                raise_if_cancelling()  # esdbclient ends the iteration quietly when cancelled
                 _log.warning("integration feed ended by the server; resubscribing")
                 on_down()
             except EventStoreDBClientException as error:
@@ -129,6 +127,7 @@ class EsdbGridHistory:
                 raise GridNotFoundError(grid_id) from None
             except EventStoreDBClientException as error:
                 raise StoreUnavailableError(f"reading {stream}: {error!r}") from error
+            raise_if_cancelling()  # a cancelled get_stream returns a truncated page
             for recorded in page:
                 yield StoredEvent(recorded.data)
             if len(page) < self._page_size:
@@ -145,6 +144,7 @@ class EsdbGridHistory:
             raise GridNotFoundError(grid_id) from None
         except EventStoreDBClientException as error:
             raise StoreUnavailableError(f"reading {grid_id!r}: {error!r}") from error
+        raise_if_cancelling()
         if not last:
             raise GridNotFoundError(grid_id)
         return last[0].stream_position + 1
