@@ -4,20 +4,16 @@ from __future__ import annotations
 
 from pydantic import Field
 
-from services.common.settings import ServiceSettings
+from services.common.settings import EventStoreClientSettings
 
 __all__ = ["BroadcasterSettings"]
 
 
-class BroadcasterSettings(ServiceSettings):
+class BroadcasterSettings(EventStoreClientSettings):
     """``ROVER_BROADCASTER_*`` and ``ROVER_EVENTSTORE_URI`` (plus the common ``ROVER_*``)."""
 
     broadcaster_address: str = Field(
         default="127.0.0.1:50053", description="host:port the RoverLiveService listens on."
-    )
-    eventstore_uri: str = Field(
-        default="esdb://127.0.0.1:2113?Tls=false",
-        description="esdbclient connection string of the event store.",
     )
     broadcaster_queue_size: int = Field(
         default=1024,

@@ -4,20 +4,16 @@ from __future__ import annotations
 
 from pydantic import Field
 
-from services.common.settings import ServiceSettings
+from services.common.settings import EventStoreClientSettings
 
 __all__ = ["CommandSettings"]
 
 
-class CommandSettings(ServiceSettings):
+class CommandSettings(EventStoreClientSettings):
     """Where to listen, which store to use, and the knobs of retries, cache and publication."""
 
     command_address: str = Field(
         default="127.0.0.1:50051", description="ROVER_COMMAND_ADDRESS: host:port to listen on."
-    )
-    eventstore_uri: str = Field(
-        default="esdb://127.0.0.1:2113?Tls=false",
-        description="ROVER_EVENTSTORE_URI: esdbclient connection string of the event store.",
     )
     eventstore_timeout_seconds: float = Field(
         default=5.0, gt=0, description="ROVER_EVENTSTORE_TIMEOUT_SECONDS: per store call."

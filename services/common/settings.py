@@ -7,7 +7,7 @@ from typing import Literal
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-__all__ = ["ServiceSettings"]
+__all__ = ["EventStoreClientSettings", "ServiceSettings"]
 
 
 class ServiceSettings(BaseSettings):
@@ -25,4 +25,16 @@ class ServiceSettings(BaseSettings):
         default=5.0,
         gt=0,
         description="On SIGTERM/SIGINT, how long in-flight calls get to finish before cancel.",
+    )
+
+
+class EventStoreClientSettings(ServiceSettings):
+    """Settings of a service that talks to the event store (``ROVER_EVENTSTORE_URI``)."""
+
+    eventstore_uri: str = Field(
+        default="esdb://127.0.0.1:2113?Tls=false",
+        description=(
+            "esdbclient connection string of the event store "
+            "(esdb+discover://... or several hosts for a cluster)."
+        ),
     )

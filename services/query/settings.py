@@ -4,20 +4,16 @@ from __future__ import annotations
 
 from pydantic import Field
 
-from services.common.settings import ServiceSettings
+from services.common.settings import EventStoreClientSettings
 
 __all__ = ["QuerySettings"]
 
 
-class QuerySettings(ServiceSettings):
+class QuerySettings(EventStoreClientSettings):
     """Where the query service listens, what it reads from, and how its projector batches."""
 
     query_address: str = Field(
         default="127.0.0.1:50052", description="host:port the RoverQueryService listens on."
-    )
-    eventstore_uri: str = Field(
-        default="esdb://127.0.0.1:2113?Tls=false",
-        description="esdbclient connection string of the event store.",
     )
     redis_url: str = Field(
         default="redis://127.0.0.1:6380/0", description="Redis holding the read model."
