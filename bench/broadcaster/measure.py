@@ -1,0 +1,137 @@
+"""One measurement: a fresh watchers process, one production run, what every party spent.
+
+Latency = append acknowledged (or, for the bare fan-out, message queued) -> watcher received
+(CLOCK_MONOTONIC is system-wide). CPU is read from /proc for the server, the watchers'
+process and the processes that feed the server (the store and the appender), so that a run
+shows where the machine's cores went.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import multiprocessing
+import os
+import statistics
+import time
+from dataclasses import dataclass, field
+from multiprocessing.connection import Connection
+from pathlib import Path
+from typing import Any
+
+from bench.broadcaster.parties import Acked, watchers_process
+
+__all__ = ["Result", "Target", "cpu_seconds", "measure", "median_cpu"]
+
+
+@dataclass
+class Target:
+    """A server to watch, the process that produces its events and who else works for it."""
+
+    name: str
+    address: str
+    method: str
+    grids: list[str]
+    producer: Connection
+    pid: int  # the server's process
+    feeders: dict[str, int] = field(default_factory=dict)  # e.g. the store, the appender
+    versions: list[int] = field(default_factory=list)  # every grid's version after the last run
+
+    async def produce(self, kind: str, count: int) -> Acked:
+        """Have the producer publish ``count`` events; when each was acknowledged."""
+        loop = asyncio.get_running_loop()
+        self.producer.send((kind, count))
+        outcome: tuple[Acked, list[int]] = await loop.run_in_executor(None, self.producer.recv)
+        acked, self.versions = outcome
+        return acked
+
+
+@dataclass
+class Result:
+    """What one run delivered, how fast, and the CPU seconds each party used meanwhile."""
+
+    name: str
+    events: int
+    deliveries: int
+    seconds: float
+    latencies: list[float]
+    lost: int
+    duplicated: int
+    cpu: dict[str, float]  # "server", "watchers" and the target's feeders
+
+    @property
+    def rate(self) -> float:
+        """Deliveries per second, from the start of production to the last delivery."""
+        return self.deliveries / self.seconds
+
+    @property
+    def per_cpu(self) -> float:
+        """Deliveries per CPU second of the server process."""
+        server = self.cpu["server"]
+        return self.deliveries / server if server > 0 else 0.0
+
+    def percentile(self, q: float) -> float:
+        """The latency at quantile ``q``, in milliseconds."""
+        ordered = sorted(self.latencies)
+        return ordered[min(len(ordered) - 1, int(q * len(ordered)))] * 1000
+
+    def line(self) -> str:
+        """One line of figures."""
+        return (
+            f"  {self.name:<34} {self.events:>6,} events {self.deliveries:>8,} deliveries "
+            f"{self.rate:>9,.0f}/s  p50 {self.percentile(0.5):7.2f} ms  "
+            f"p99 {self.percentile(0.99):7.2f} ms  lost {self.lost} dup {self.duplicated}  "
+            "CPU-s " + " ".join(f"{k} {v:.2f}" for k, v in self.cpu.items())
+        )
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process so far (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+async def measure(name: str, target: Target, kind: str, count: int) -> Result:
+    """Start 1,000 watchers on ``target``, produce ``count`` events, collect the figures."""
+    context = multiprocessing.get_context("spawn")
+    parent, child = context.Pipe()
+    process = context.Process(
+        target=watchers_process,
+        args=(child, target.address, target.method, target.grids),
+        daemon=True,
+    )
+    process.start()
+    loop = asyncio.get_running_loop()
+    assert await loop.run_in_executor(None, parent.recv) == "ready"
+    assert process.pid is not None
+    parties = {"server": target.pid, "watchers": process.pid, **target.feeders}
+    before = {party: cpu_seconds(pid) for party, pid in parties.items()}
+    started = time.monotonic()
+    acked = await target.produce(kind, count)
+    parent.send(dict(enumerate(target.versions)))
+    outcome: dict[str, Any] = await loop.run_in_executor(None, parent.recv)
+    cpu = {party: cpu_seconds(pid) - before[party] for party, pid in parties.items()}
+    process.join(timeout=2)
+    if process.is_alive():
+        process.kill()
+        process.join()
+    deliveries = outcome["deliveries"]
+    last = max(t for _, _, t in deliveries)
+    latencies = [t - acked[(g, s)] for g, s, t in deliveries if (g, s) in acked]
+    result = Result(
+        name,
+        len(acked),
+        len(deliveries),
+        last - started,
+        latencies,
+        outcome["lost"],
+        outcome["duplicated"],
+        cpu,
+    )
+    produced = len(acked) / max(1e-9, max(acked.values()) - started)
+    print(result.line() + f"  (produced at {produced:,.0f}/s)", flush=True)
+    return result
+
+
+def median_cpu(results: list[Result]) -> dict[str, float]:
+    """The median CPU seconds of each party over ``results``."""
+    return {party: statistics.median(r.cpu[party] for r in results) for party in results[0].cpu}
