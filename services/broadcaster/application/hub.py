@@ -66,16 +66,39 @@ class SubscriptionEndedError(Exception):
 
 
 class Subscription(Generic[T]):
-    """One watcher's bounded queue of the updates of one grid."""
+    """One watcher's bounded queue of the updates of one grid, and its idle clock.
 
-    __slots__ = ("_capacity", "_ended", "_items", "_wake", "grid_id")
+    The reader waits on a bare future that ``offer`` completes. The heartbeat needs no timer
+    per wait: one lazy timer per subscription fires at most once per ``heartbeat_seconds``,
+    and only when the reader has been waiting that long does ``get`` return None.
+    """
 
-    def __init__(self, grid_id: GridId, capacity: int) -> None:
+    __slots__ = (
+        "_beat_due",
+        "_capacity",
+        "_ended",
+        "_heartbeat",
+        "_idle_since",
+        "_items",
+        "_loop",
+        "_timer",
+        "_waiter",
+        "grid_id",
+    )
+
+    def __init__(
+        self, grid_id: GridId, capacity: int, heartbeat_seconds: float | None = None
+    ) -> None:
         self.grid_id = grid_id
         self._capacity = capacity
         self._items: deque[Published[T]] = deque()
-        self._wake = asyncio.Event()
         self._ended: EndReason | None = None
+        self._loop = asyncio.get_running_loop()
+        self._waiter: asyncio.Future[None] | None = None
+        self._heartbeat = heartbeat_seconds
+        self._timer: asyncio.TimerHandle | None = None
+        self._idle_since = 0.0
+        self._beat_due = False
 
     def __len__(self) -> int:
         return len(self._items)
@@ -85,6 +108,13 @@ class Subscription(Generic[T]):
         """Why the subscription ended, or None while it is active."""
         return self._ended
 
+    def _wake(self) -> None:
+        waiter = self._waiter
+        if waiter is not None:
+            self._waiter = None
+            if not waiter.done():
+                waiter.set_result(None)
+
     def offer(self, item: Published[T]) -> bool:
         """Queue ``item``; False (and the subscription ends) if the queue was full."""
         if self._ended is not None:
@@ -93,7 +123,7 @@ class Subscription(Generic[T]):
             self.end(EndReason.OVERFLOW)
             return False
         self._items.append(item)
-        self._wake.set()
+        self._wake()
         return True
 
     def end(self, reason: EndReason) -> None:
@@ -101,7 +131,14 @@ class Subscription(Generic[T]):
         if self._ended is None:
             self._ended = reason
             self._items.clear()
-            self._wake.set()
+            self.release()
+            self._wake()
+
+    def release(self) -> None:
+        """Stop the idle clock (the reader is gone); idempotent."""
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
 
     def discard_through(self, sequence: int) -> None:
         """Drop queued updates the reader already has (sequence <= ``sequence``)."""
@@ -122,8 +159,8 @@ class Subscription(Generic[T]):
             return self._items.popleft()
         return None
 
-    async def get(self, idle_seconds: float | None = None) -> Published[T] | None:
-        """The oldest update; None after ``idle_seconds`` without one.
+    async def get(self) -> Published[T] | None:
+        """The oldest update; None once the reader has waited ``heartbeat_seconds`` for one.
 
         SubscriptionEndedError once the subscription has ended (queued updates are dropped
         then: an ended watcher resumes from the store).
@@ -131,16 +168,35 @@ class Subscription(Generic[T]):
         while not self._items:
             if self._ended is not None:
                 raise SubscriptionEndedError(self._ended)
-            self._wake.clear()
-            try:
-                async with asyncio.timeout(idle_seconds):
-                    await self._wake.wait()
-            except TimeoutError:
-                if not self._items and self._ended is None:
-                    return None
+            if self._beat_due:
+                self._beat_due = False
+                return None
+            self._idle_since = self._loop.time()
+            if self._heartbeat is not None and self._timer is None:
+                self._timer = self._loop.call_at(self._idle_since + self._heartbeat, self._tick)
+            waiter = self._loop.create_future()
+            self._waiter = waiter
+            await waiter
         if self._ended is not None:
             raise SubscriptionEndedError(self._ended)
         return self._items.popleft()
+
+    def _tick(self) -> None:
+        # The idle clock: a heartbeat is due when the reader has waited a whole interval.
+        self._timer = None
+        heartbeat = self._heartbeat
+        if self._ended is not None or heartbeat is None:
+            return
+        now = self._loop.time()
+        if self._waiter is None or self._items:
+            self._timer = self._loop.call_at(now + heartbeat, self._tick)  # busy: look later
+            return
+        due = self._idle_since + heartbeat
+        if now < due:
+            self._timer = self._loop.call_at(due, self._tick)
+            return
+        self._beat_due = True  # get re-arms the clock when it waits again
+        self._wake()
 
 
 class Hub(Generic[T]):
@@ -222,16 +278,23 @@ class Hub(Generic[T]):
         if self._closed:
             raise HubClosedError("the broadcaster is shutting down")
 
-    def subscribe(self, grid_id: GridId) -> Subscription[T]:
-        """Start queueing the grid's events for a new watcher (HubClosedError when closed)."""
+    def subscribe(
+        self, grid_id: GridId, *, heartbeat_seconds: float | None = None
+    ) -> Subscription[T]:
+        """Start queueing the grid's events for a new watcher (HubClosedError when closed).
+
+        With ``heartbeat_seconds``, ``get`` returns None whenever the watcher has waited that
+        long without an update.
+        """
         if self._closed:
             raise HubClosedError("the broadcaster is shutting down")
-        subscription: Subscription[T] = Subscription(grid_id, self._queue_size)
+        subscription: Subscription[T] = Subscription(grid_id, self._queue_size, heartbeat_seconds)
         self._watchers.setdefault(grid_id, set()).add(subscription)
         return subscription
 
     def unsubscribe(self, subscription: Subscription[T]) -> None:
-        """Forget a watcher (idempotent); its queue is released with it."""
+        """Forget a watcher (idempotent); its queue and its idle clock are released with it."""
+        subscription.release()
         watchers = self._watchers.get(subscription.grid_id)
         if watchers is None:
             return

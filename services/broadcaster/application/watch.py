@@ -105,7 +105,7 @@ class WatchGrid(Generic[T]):
         if from_version is not None and from_version < 0:
             raise FromVersionInvalidError(from_version, None)
         await self._hub.wait_live()
-        subscription = self._hub.subscribe(grid_id)
+        subscription = self._hub.subscribe(grid_id, heartbeat_seconds=self._heartbeat)
         try:
             if from_version is None:
                 snapshot = await self._snapshot(grid_id, subscription)
@@ -130,12 +130,11 @@ class WatchGrid(Generic[T]):
                     if subscription.ended is not None:
                         break  # the live part reports it; no point reading further
             # The live part, inlined (not a nested generator): it runs once per delivery.
-            heartbeat = self._heartbeat
             while True:
                 item = subscription.poll()
                 if item is None:
                     try:
-                        item = await subscription.get(heartbeat)
+                        item = await subscription.get()
                     except SubscriptionEndedError as ended:
                         if ended.reason is EndReason.CLOSED:
                             raise HubClosedError("the broadcaster is shutting down") from None
