@@ -123,6 +123,10 @@ def _figures(ratios: list[float]) -> str:
     return f"median of {len(ratios)} pairs: " + " ".join(f"{r:.2f}" for r in ratios)
 
 
+def _switches(results: list[Result]) -> float:
+    return statistics.median(r.switches / max(1, r.deliveries) for r in results)
+
+
 def _budget(results: list[Result]) -> str:
     cpu = median_cpu(results)
     return " + ".join(f"{party} {seconds:.2f}" for party, seconds in cpu.items()) + (
@@ -236,6 +240,11 @@ def _report(
     )
     _say(f"    broadcaster vs store-fed bare       {rate / fed_rate:5.2f}x  (ratio of the medians)")
     _say(f"    deliveries per server CPU-s vs bare {statistics.median(cpu):5.2f}x  {_figures(cpu)}")
+    _say(
+        "    server context switches per delivery (medians): "
+        f"broadcaster {_switches(ours_full[::2]):.2f}, store-fed {_switches(fed_full[::2]):.2f}, "
+        f"bare {_switches(ours_full[1::2] + fed_full[1::2]):.2f}"
+    )
     _say("    CPU-s per full-speed run (medians):")
     _say(f"      broadcaster run   {_budget(ours_full[::2])}")
     _say(f"      store-fed run     {_budget(fed_full[::2])}")

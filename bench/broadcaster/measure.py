@@ -20,7 +20,7 @@ from typing import Any
 
 from bench.broadcaster.parties import Acked, watchers_process
 
-__all__ = ["Result", "Target", "cpu_seconds", "measure", "median_cpu"]
+__all__ = ["Result", "Target", "context_switches", "cpu_seconds", "measure", "median_cpu"]
 
 
 @dataclass
@@ -57,6 +57,7 @@ class Result:
     lost: int
     duplicated: int
     cpu: dict[str, float]  # "server", "watchers" and the target's feeders
+    switches: int  # context switches of the server's threads
 
     @property
     def rate(self) -> float:
@@ -80,8 +81,24 @@ class Result:
             f"  {self.name:<34} {self.events:>6,} events {self.deliveries:>8,} deliveries "
             f"{self.rate:>9,.0f}/s  p50 {self.percentile(0.5):7.2f} ms  "
             f"p99 {self.percentile(0.99):7.2f} ms  lost {self.lost} dup {self.duplicated}  "
-            "CPU-s " + " ".join(f"{k} {v:.2f}" for k, v in self.cpu.items())
+            "CPU-s "
+            + " ".join(f"{k} {v:.2f}" for k, v in self.cpu.items())
+            + f"  server switches/delivery {self.switches / max(1, self.deliveries):.2f}"
         )
+
+
+def context_switches(pid: int) -> int:
+    """Voluntary + involuntary context switches of all the threads of a process so far."""
+    total = 0
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        try:
+            status = (task / "status").read_text()
+        except OSError:  # the thread ended meanwhile
+            continue
+        total += sum(
+            int(line.split()[1]) for line in status.splitlines() if "ctxt_switches" in line
+        )
+    return total
 
 
 def cpu_seconds(pid: int) -> float:
@@ -105,11 +122,13 @@ async def measure(name: str, target: Target, kind: str, count: int) -> Result:
     assert process.pid is not None
     parties = {"server": target.pid, "watchers": process.pid, **target.feeders}
     before = {party: cpu_seconds(pid) for party, pid in parties.items()}
+    switches = context_switches(target.pid)
     started = time.monotonic()
     acked = await target.produce(kind, count)
     parent.send(dict(enumerate(target.versions)))
     outcome: dict[str, Any] = await loop.run_in_executor(None, parent.recv)
     cpu = {party: cpu_seconds(pid) - before[party] for party, pid in parties.items()}
+    switches = context_switches(target.pid) - switches
     process.join(timeout=2)
     if process.is_alive():
         process.kill()
@@ -126,6 +145,7 @@ async def measure(name: str, target: Target, kind: str, count: int) -> Result:
         outcome["lost"],
         outcome["duplicated"],
         cpu,
+        switches,
     )
     produced = len(acked) / max(1e-9, max(acked.values()) - started)
     print(result.line() + f"  (produced at {produced:,.0f}/s)", flush=True)
