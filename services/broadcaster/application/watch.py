@@ -17,15 +17,14 @@ from domain.errors import EventHistoryInvalidError
 from domain.snapshot import GridSnapshot
 from domain.state import GridFold
 from domain.values import GridId
-from services.broadcaster.application.hub import (
+from services.broadcaster.application.hub import Hub, HubClosedError
+from services.broadcaster.application.ports import GridHistory
+from services.broadcaster.application.subscription import (
     EndReason,
-    Hub,
-    HubClosedError,
     Published,
     Subscription,
     SubscriptionEndedError,
 )
-from services.broadcaster.application.ports import GridHistory
 
 __all__ = [
     "FellBehind",

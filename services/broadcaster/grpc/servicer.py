@@ -11,8 +11,9 @@ from google.protobuf.message import Message
 from domain.errors import DomainError, ErrorCategory, GridNotFoundError
 from domain.values import GridId
 from protos.rover.v1 import live_pb2
-from services.broadcaster.application.hub import HubClosedError, Published
+from services.broadcaster.application.hub import HubClosedError
 from services.broadcaster.application.ports import StoreUnavailableError
+from services.broadcaster.application.subscription import Published
 from services.broadcaster.application.watch import (
     FellBehind,
     FromVersionInvalidError,

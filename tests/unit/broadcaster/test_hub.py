@@ -13,15 +13,14 @@ from domain.errors import GridNotFoundError
 from domain.values import GridId
 from services.broadcaster.adapters.memory import InMemoryIntegrationLog
 from services.broadcaster.application.cache import GridCache
-from services.broadcaster.application.hub import (
+from services.broadcaster.application.hub import Hub, HubClosedError
+from services.broadcaster.application.ports import FeedEvent
+from services.broadcaster.application.subscription import (
     EndReason,
-    Hub,
-    HubClosedError,
     Published,
     Subscription,
     SubscriptionEndedError,
 )
-from services.broadcaster.application.ports import FeedEvent
 from services.broadcaster.application.watch import (
     FellBehind,
     FromVersionInvalidError,
