@@ -34,12 +34,14 @@ def esdb_uri() -> Iterator[str]:
 
 @pytest.fixture
 async def appender(esdb_uri: str) -> AsyncIterator[Appender]:
-    """Appends integration events exactly as the command service's publisher does."""
+    """Appends integration events with the command service's publisher adapter."""
     client = AsyncEventStoreDBClient(esdb_uri)
     await client.connect()
+    appender = Appender(client)
     try:
-        yield Appender(client)
+        yield appender
     finally:
+        appender.close()
         await client.close()
 
 

@@ -2,17 +2,17 @@
 
 from __future__ import annotations
 
-import json
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import grpc
-from esdbclient import AsyncEventStoreDBClient, NewEvent, StreamState
+from esdbclient import AsyncEventStoreDBClient
 
 from protos.rover.v1 import live_pb2, live_pb2_grpc
-from services.common.envelope import Envelope, integration_stream
-from services.common.integration import INTEGRATION_CONTENT_TYPE, integration_event_type, to_proto
+from services.command.adapters.esdb_appends import BatchAppender
+from services.command.adapters.esdb_publishing import EsdbIntegrationLog
+from services.common.envelope import Envelope
 from tests.unit.broadcaster.scripts import GridScript
 
 __all__ = ["SAFETY", "Appender", "Watcher", "new_grid_id"]
@@ -25,30 +25,23 @@ def new_grid_id(prefix: str = "g") -> str:
 
 
 class Appender:
-    """Appends a command's integration events the way the publisher does (one atomic append)."""
+    """Appends a command's integration events through the publisher's ``EsdbIntegrationLog``.
+
+    One atomic append per call, as the publisher does; ``close()`` cancels the kept-open
+    BatchAppend calls.
+    """
 
     def __init__(self, client: AsyncEventStoreDBClient) -> None:
         self.client = client
+        self._appender = BatchAppender(client)
+        self._log = EsdbIntegrationLog(client, appender=self._appender)
 
     async def append(self, envelopes: list[Envelope]) -> None:
-        first = envelopes[0]
-        current: int | StreamState = (
-            StreamState.NO_STREAM if first.sequence == 1 else first.sequence - 2
-        )
-        await self.client.append_to_stream(
-            integration_stream(first.grid_id),
-            current_version=current,
-            events=[
-                NewEvent(
-                    type=integration_event_type(e.event),
-                    data=to_proto(e).SerializeToString(),
-                    metadata=json.dumps({"occurred_at": e.occurred_at.isoformat()}).encode(),
-                    content_type=INTEGRATION_CONTENT_TYPE,  # type: ignore[arg-type]
-                    id=e.event_id,
-                )
-                for e in envelopes
-            ],
-        )
+        await self._log.append(envelopes[0].grid_id, envelopes)
+
+    def close(self) -> None:
+        """Cancel the pooled calls (before closing the client)."""
+        self._appender.close()
 
     async def command(self, script: GridScript, count: int = 1) -> None:
         for _ in range(count):

@@ -146,10 +146,12 @@ async def test_starts_listening_not_serving_while_the_store_is_down() -> None:
         await health.until(SERVING)
         client = AsyncEventStoreDBClient(store.uri)
         await client.connect()
+        appender = Appender(client)
         try:
             script = GridScript(new_grid_id("late"), rovers=1)
-            await Appender(client).command(script, 3)
+            await appender.command(script, 3)
         finally:
+            appender.close()
             await client.close()
         watcher = await Watcher(target, script.grid_id, from_version=0).run(until=script.version)
     finally:

@@ -1,6 +1,6 @@
 """Fixtures of the query service's integration suite: a private redis-server, the embedded
-event store (in this test's loop), a publisher that appends integration events exactly as the
-command service does, and a running query service on port 0."""
+event store (in this test's loop), a publisher that appends integration events with the command
+service's own adapter (``EsdbIntegrationLog``), and a running query service on port 0."""
 
 from __future__ import annotations
 
@@ -10,14 +10,12 @@ from typing import Any
 
 import grpc
 import pytest
-from esdbclient import AsyncEventStoreDBClient, NewEvent, StreamState
+from esdbclient import AsyncEventStoreDBClient
 
 from protos.rover.v1 import query_pb2_grpc
-from services.common.envelope import Envelope, integration_stream
-from services.common.integration import (
-    integration_event_type,
-    to_proto,
-)
+from services.command.adapters.esdb_appends import BatchAppender
+from services.command.adapters.esdb_publishing import EsdbIntegrationLog
+from services.common.envelope import Envelope
 from services.eventstore.server import EventStoreServer
 from services.query.bootstrap import QueryApp, open_app
 from services.query.runtime import RunningQueryService, serve
@@ -28,21 +26,15 @@ ServiceFactory = Callable[..., contextlib.AbstractAsyncContextManager[RunningQue
 
 
 async def publish(client: AsyncEventStoreDBClient, history: list[Envelope]) -> None:
-    """Append one grid's envelopes at their revisions (sequence n at revision n - 1)."""
-    first = history[0].sequence
-    await client.append_to_stream(
-        integration_stream(str(history[0].grid_id)),
-        current_version=StreamState.NO_STREAM if first == 1 else first - 2,
-        events=[
-            NewEvent(
-                id=e.event_id,
-                type=integration_event_type(e.event),
-                data=to_proto(e).SerializeToString(),
-                content_type="application/octet-stream",
-            )
-            for e in history
-        ],
-    )
+    """Append one grid's envelopes at their revisions (sequence n at revision n - 1).
+
+    Through the command service's ``EsdbIntegrationLog``; its BatchAppend calls are closed after.
+    """
+    appender = BatchAppender(client)
+    try:
+        await EsdbIntegrationLog(client, appender=appender).append(history[0].grid_id, history)
+    finally:
+        appender.close()
 
 
 @pytest.fixture
