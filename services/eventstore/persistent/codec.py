@@ -15,6 +15,7 @@ from esdbclient.protos.Grpc import persistent_pb2, shared_pb2
 
 from services.eventstore.log import RecordedEvent
 from services.eventstore.persistent.errors import (
+    ConsumerRequestError,
     GroupDroppedError,
     GroupError,
     GroupExistsError,
@@ -250,16 +251,16 @@ def subscription_info(entry: GroupEntry) -> persistent_pb2.SubscriptionInfo:
 
 # ---------------------------------------------------------------------------- Read
 def event_id(value: shared_pb2.UUID) -> str:
-    """Canonical lowercase string of an acked id, sent as string or structured."""
+    """Canonical lowercase string of an acked id, sent as string or structured.
+
+    ValueError for a string that is not a UUID.
+    """
     if value.WhichOneof("value") == "structured":
         raw = value.structured.most_significant_bits.to_bytes(
             8, "big", signed=True
         ) + value.structured.least_significant_bits.to_bytes(8, "big", signed=True)
         return str(uuid.UUID(bytes=raw))
-    try:
-        return str(uuid.UUID(value.string))
-    except ValueError:
-        return value.string.lower()
+    return str(uuid.UUID(value.string))  # ValueError when it is not a UUID
 
 
 def read_event(delivery: Delivery, structured: bool) -> persistent_pb2.ReadResp:
@@ -329,6 +330,8 @@ def error_status(error: GroupError) -> tuple[grpc.StatusCode, str, tuple[tuple[s
             f"Maximum subscriptions reached for subscription group {group} on stream {stream}."
         )
         trailers = (("exception", "maximum-subscribers-reached"), *names)
+    elif isinstance(error, ConsumerRequestError):
+        code, details, trailers = grpc.StatusCode.INVALID_ARGUMENT, error.reason, names
     elif isinstance(error, GroupDroppedError):
         code, details = grpc.StatusCode.CANCELLED, f"{where} was dropped."
         trailers = (("exception", "persistent-subscription-dropped"), *names)

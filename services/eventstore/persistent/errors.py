@@ -5,6 +5,7 @@ from __future__ import annotations
 from services.eventstore.persistent.settings import GroupKey
 
 __all__ = [
+    "ConsumerRequestError",
     "GroupDroppedError",
     "GroupError",
     "GroupExistsError",
@@ -44,3 +45,14 @@ class MaxSubscribersError(GroupError):
 
 class GroupDroppedError(GroupError):
     """A consumer was disconnected because its group was updated, restarted or shut down."""
+
+
+class ConsumerRequestError(GroupError):
+    """A consumer's ack or nack that cannot be taken (an id not a UUID, an unknown action).
+
+    EventStoreDB fails the Read call then; so do we, with INVALID_ARGUMENT.
+    """
+
+    def __init__(self, key: GroupKey, reason: str) -> None:
+        super().__init__(key)
+        self.reason = reason

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterable
 from typing import NoReturn
 
 import grpc
@@ -13,7 +13,7 @@ from esdbclient.protos.Grpc import persistent_pb2, persistent_pb2_grpc, shared_p
 
 from services.eventstore.log import EventLog
 from services.eventstore.persistent import codec
-from services.eventstore.persistent.errors import GroupError
+from services.eventstore.persistent.errors import ConsumerRequestError, GroupError
 from services.eventstore.persistent.messages import NackAction
 from services.eventstore.persistent.runtime import ConsumerSession, SubscriptionRuntime
 from services.eventstore.persistent.settings import ALL, GroupKey
@@ -28,6 +28,14 @@ Context = grpc.aio.ServicerContext
 async def _abort(context: Context[object, object], error: GroupError) -> NoReturn:
     code, details, trailers = codec.error_status(error)
     await context.abort(code, details, trailing_metadata=trailers)
+
+
+def _event_ids(ids: Iterable[shared_pb2.UUID], session: ConsumerSession) -> list[str]:
+    """The acked or nacked ids; ConsumerRequestError if one is not a UUID."""
+    try:
+        return [codec.event_id(value) for value in ids]
+    except ValueError as error:
+        raise ConsumerRequestError(session.key, f"An event id is not a UUID: {error}.") from None
 
 
 def _header(context: Context[object, object], name: str) -> str:
@@ -173,6 +181,9 @@ class PersistentSubscriptions(persistent_pb2_grpc.PersistentSubscriptionsService
             async for request in requests:
                 try:
                     self._apply(request, session)
+                except ConsumerRequestError as error:
+                    session.drop(error)  # the response side ends the call: INVALID_ARGUMENT
+                    return
                 except Exception:  # keep serving the consumer; a later ack may succeed
                     _log.exception("persistent ack failed", group=session.key)
         except asyncio.CancelledError:
@@ -183,7 +194,13 @@ class PersistentSubscriptions(persistent_pb2_grpc.PersistentSubscriptionsService
     def _apply(self, request: persistent_pb2.ReadReq, session: ConsumerSession) -> None:
         which = request.WhichOneof("content")
         if which == "ack":
-            self.runtime.ack(session, [codec.event_id(u) for u in request.ack.ids])
+            self.runtime.ack(session, _event_ids(request.ack.ids, session))
         elif which == "nack":
-            ids = [codec.event_id(u) for u in request.nack.ids]
-            self.runtime.nack(session, ids, NackAction(request.nack.action))
+            ids = _event_ids(request.nack.ids, session)
+            try:
+                action = NackAction(request.nack.action)
+            except ValueError:
+                raise ConsumerRequestError(
+                    session.key, f"'{request.nack.action}' is not a valid nack action."
+                ) from None
+            self.runtime.nack(session, ids, action)

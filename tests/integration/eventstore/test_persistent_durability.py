@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+import queue
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -187,3 +189,55 @@ def test_errors_carry_esdb_status_details_and_trailers(stub: Stub, stream_name: 
         )
     )
     assert list(listed.subscriptions) == []
+
+
+def read_options(stream: str, group: str) -> persistent_pb2.ReadReq:
+    return persistent_pb2.ReadReq(
+        options=persistent_pb2.ReadReq.Options(
+            stream_identifier=shared_pb2.StreamIdentifier(stream_name=stream.encode()),
+            group_name=group,
+            buffer_size=10,
+            uuid_option=persistent_pb2.ReadReq.Options.UUIDOption(string=shared_pb2.Empty()),
+        )
+    )
+
+
+def test_a_malformed_ack_or_nack_ends_the_read_with_invalid_argument(
+    stub: Stub, stream_name: str, esdb_uri: str
+) -> None:
+    client = EventStoreDBClient(esdb_uri)
+    try:
+        (event_id,) = append(client, stream_name, 1)
+    finally:
+        client.close()
+    stub.Create(create_req(stream_name, "g"))
+    bad_ack = persistent_pb2.ReadReq(
+        ack=persistent_pb2.ReadReq.Ack(ids=[shared_pb2.UUID(string="not-a-uuid")])
+    )
+    bad_nack = persistent_pb2.ReadReq(
+        nack=persistent_pb2.ReadReq.Nack(
+            ids=[shared_pb2.UUID(string=str(event_id))],
+            action=persistent_pb2.ReadReq.Nack.Action.ValueType(9),  # no such action
+            reason="?",
+        )
+    )
+    names = {"stream-name": stream_name, "group-name": "g"}
+    for attempt, (bad, wanted) in enumerate(
+        [(bad_ack, "An event id is not a UUID"), (bad_nack, "'9' is not a valid nack action.")]
+    ):
+        requests: queue.SimpleQueue[persistent_pb2.ReadReq | None] = queue.SimpleQueue()
+        requests.put(read_options(stream_name, "g"))
+        responses = stub.Read(iter(requests.get, None), timeout=10)
+        try:
+            assert next(responses).WhichOneof("content") == "subscription_confirmation"
+            delivered = next(responses).event
+            # Unacked by the first call, the event comes again to the second, as a retry.
+            assert delivered.event.id.string == str(event_id)
+            assert delivered.retry_count == attempt
+            requests.put(bad)
+            code, details, trailers = failure(functools.partial(list, responses))
+        finally:
+            requests.put(None)
+        assert code == grpc.StatusCode.INVALID_ARGUMENT
+        assert details.startswith(wanted), details
+        assert trailers == names
