@@ -1,4 +1,4 @@
-"""The public rover.v1 contract: its names, numbers and documentation, and `buf lint`.
+"""The public rover.v1 contract: its packages, RPCs, field numbers, enums and JSON shape.
 
 Clients in other languages compile against these names and field numbers, and downstream
 consumers read IntegrationEvent as canonical JSON, so a rename or renumbering here is a
@@ -9,28 +9,15 @@ together.
 from __future__ import annotations
 
 import json
-import shutil
-import subprocess
-import sys
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 from google.protobuf import descriptor_pb2, json_format, timestamp_pb2
-from google.protobuf.descriptor import Descriptor, EnumDescriptor, FileDescriptor
+from google.protobuf.descriptor import Descriptor, EnumDescriptor
 
-from protos import generate
-from protos.rover.v1 import command_pb2, common_pb2, events_pb2, live_pb2, query_pb2
+from protos.rover.v1 import common_pb2, events_pb2, live_pb2
+from tests.contract._proto_support import CONTRACT_FILES, PACKAGE
 
-REPO_ROOT = generate.REPO_ROOT
-PACKAGE = "rover.v1"
-CONTRACT_FILES: tuple[FileDescriptor, ...] = (
-    common_pb2.DESCRIPTOR,
-    events_pb2.DESCRIPTOR,
-    command_pb2.DESCRIPTOR,
-    query_pb2.DESCRIPTOR,
-    live_pb2.DESCRIPTOR,
-)
 POOL = common_pb2.DESCRIPTOR.pool
 
 COMMAND_RPCS = {
@@ -278,128 +265,3 @@ def test_integration_event_canonical_json_shape() -> None:
         },
     }
     assert json_format.Parse(json.dumps(document), events_pb2.IntegrationEvent()) == event
-
-
-# --- documentation: every element of the contract has a leading comment ----------------------
-
-# Field numbers of descriptor.proto used in SourceCodeInfo paths.
-_FILE_MESSAGE, _FILE_ENUM, _FILE_SERVICE = 4, 5, 6
-_MESSAGE_FIELD, _MESSAGE_NESTED, _MESSAGE_ENUM, _MESSAGE_ONEOF = 2, 3, 4, 8
-_ENUM_VALUE = 2
-_SERVICE_METHOD = 2
-
-
-def _source_descriptors(tmp_path: Path) -> descriptor_pb2.FileDescriptorSet:
-    from grpc_tools import protoc  # noqa: PLC0415
-
-    out = tmp_path / "contract.pb"
-    files = [name for name in generate.proto_files() if name.startswith("protos/")]
-    arguments = [
-        "grpc_tools.protoc",
-        f"-I{REPO_ROOT}",
-        f"-I{generate.bundled_include_dir()}",
-        "--include_source_info",
-        f"--descriptor_set_out={out}",
-        *(str(REPO_ROOT / name) for name in files),
-    ]
-    assert protoc.main(arguments) == 0
-    return descriptor_pb2.FileDescriptorSet.FromString(out.read_bytes())
-
-
-def _elements(
-    file: descriptor_pb2.FileDescriptorProto,
-) -> Iterator[tuple[tuple[int, ...], str]]:
-    """(source path, readable name) of every documentable element of a file."""
-
-    def enum(
-        path: tuple[int, ...], descriptor: descriptor_pb2.EnumDescriptorProto
-    ) -> Iterator[tuple[tuple[int, ...], str]]:
-        yield path, f"enum {descriptor.name}"
-        for index, value in enumerate(descriptor.value):
-            yield (*path, _ENUM_VALUE, index), f"enum value {value.name}"
-
-    def message(
-        path: tuple[int, ...], descriptor: descriptor_pb2.DescriptorProto
-    ) -> Iterator[tuple[tuple[int, ...], str]]:
-        yield path, f"message {descriptor.name}"
-        for index, field in enumerate(descriptor.field):
-            yield (*path, _MESSAGE_FIELD, index), f"field {descriptor.name}.{field.name}"
-        for index, oneof in enumerate(descriptor.oneof_decl):
-            if not oneof.name.startswith("_"):  # synthetic oneof of a proto3 `optional`
-                yield (*path, _MESSAGE_ONEOF, index), f"oneof {descriptor.name}.{oneof.name}"
-        for index, nested in enumerate(descriptor.nested_type):
-            yield from message((*path, _MESSAGE_NESTED, index), nested)
-        for index, nested_enum in enumerate(descriptor.enum_type):
-            yield from enum((*path, _MESSAGE_ENUM, index), nested_enum)
-
-    for index, descriptor in enumerate(file.message_type):
-        yield from message((_FILE_MESSAGE, index), descriptor)
-    for index, enum_descriptor in enumerate(file.enum_type):
-        yield from enum((_FILE_ENUM, index), enum_descriptor)
-    for index, service in enumerate(file.service):
-        yield (_FILE_SERVICE, index), f"service {service.name}"
-        for method_index, method in enumerate(service.method):
-            yield (
-                (_FILE_SERVICE, index, _SERVICE_METHOD, method_index),
-                f"rpc {service.name}.{method.name}",
-            )
-
-
-def test_every_element_has_a_leading_comment(tmp_path: Path) -> None:
-    descriptor_set = _source_descriptors(tmp_path)
-    ours = [file for file in descriptor_set.file if file.name.startswith("protos/")]
-    assert {file.name for file in ours} >= {file.name for file in CONTRACT_FILES}
-    undocumented: list[str] = []
-    checked = 0
-    for file in ours:
-        comments = {
-            tuple(location.path): location.leading_comments.strip()
-            for location in file.source_code_info.location
-        }
-        for path, name in _elements(file):
-            checked += 1
-            if not comments.get(path):
-                undocumented.append(f"{file.name}: {name}")
-    assert checked > 100
-    assert not undocumented, f"elements without a leading comment: {undocumented}"
-
-
-# --- buf lint ---------------------------------------------------------------------------------
-
-
-def _buf() -> str:
-    beside = Path(sys.executable).parent / "buf"
-    found = str(beside) if beside.is_file() else shutil.which("buf")
-    assert found, "buf not found next to the interpreter or on PATH (pip install buf-bin)"
-    return found
-
-
-def _buf_lint(root: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [_buf(), "lint", "--config", "protos/buf.yaml", "--path", "protos"],
-        cwd=root,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-
-
-def test_buf_lint_passes() -> None:
-    result = _buf_lint(REPO_ROOT)
-    assert result.returncode == 0, result.stdout + result.stderr
-
-
-def test_buf_lint_would_catch_a_violation(tmp_path: Path) -> None:
-    """Guards the configuration itself: it must not lint nothing or ignore everything."""
-    shutil.copytree(
-        REPO_ROOT / "protos", tmp_path / "protos", ignore=shutil.ignore_patterns("*.py*")
-    )
-    common = tmp_path / "protos" / "rover" / "v1" / "common.proto"
-    common.write_text(
-        common.read_text() + "\nmessage undocumented_thing {\n  int32 BadName = 1;\n}\n"
-    )
-    result = _buf_lint(tmp_path)
-    assert result.returncode != 0
-    for rule_hint in ("PascalCase", "lower_snake_case", "comment"):
-        assert rule_hint in result.stdout, result.stdout
