@@ -3,10 +3,11 @@
 Runs the embedded event store and the command service (with integration publishing) as child
 processes, then from this process: the raw single-event append rate (1 and 16 concurrent
 appenders), commands/s with p50/p99 through gRPC (1 and 16 concurrent clients, one grid each),
-the p99 of a command on a grid with 100,000 events against one on a fresh grid, and the
-publisher's latency: commands sent open-loop at 200/s round-robin over 20 grids, each timed from
-its acknowledgement until its integration event is readable (a subscription to $all filtered by
-``integration-.*`` in this process), against the raw append rate as the baseline of the store.
+the p99 of a command on a grid with 100,000 events against one on a fresh grid (the median of
+five alternating rounds), and the publisher's latency: commands sent open-loop at 200/s
+round-robin over 20 grids, each timed from its acknowledgement until its integration event is
+readable (a subscription to $all filtered by ``integration-.*`` in this process), against the
+raw append rate as the baseline of the store.
 The publisher is measured on a durable (file) store and on the in-memory one.
 ``BENCH_COMMAND_QUICK=1`` measures only the publisher and its baselines.
 """
@@ -50,6 +51,7 @@ __all__ = ["main"]
 CONCURRENCY = (1, 16)
 BIG_HISTORY = 100_000
 SEQUENCE = 1_000  # events per ExecuteRoverCommands while building the big grid
+ROUNDS = 5  # rounds of LATENCY_SAMPLES commands per grid; the ratio is their median
 TARGET_RATIO = 0.4
 TARGET_BIG_P99 = 1.5
 QUICK = os.environ.get("BENCH_COMMAND_QUICK", "") not in ("", "0")
@@ -118,9 +120,23 @@ async def _run(store_uri: str, service: Service) -> None:
                 _say(f"  {(done + 1) * SEQUENCE:>7,} events")
         _say(f"  built in {time.perf_counter() - built:.1f} s; waiting for publication ...")
         await wait_published(client, big, BIG_HISTORY + 2)
-        _say(f"measuring {LATENCY_SAMPLES} commands on each grid ...")
-        big_samples = await turn_latencies(stub, big)
-        fresh_samples = await turn_latencies(stub, fresh)
+        _say(
+            f"measuring {LATENCY_SAMPLES} commands on each grid, {ROUNDS} rounds, "
+            "alternating which grid goes first ..."
+        )
+        big_ratios: list[float] = []
+        big_samples: list[float] = []
+        fresh_samples: list[float] = []
+        for round_ in range(ROUNDS):
+            if round_ % 2 == 0:
+                big_round = await turn_latencies(stub, big)
+                fresh_round = await turn_latencies(stub, fresh)
+            else:
+                fresh_round = await turn_latencies(stub, fresh)
+                big_round = await turn_latencies(stub, big)
+            big_ratios.append(percentile(big_round, 0.99) / percentile(fresh_round, 0.99))
+            big_samples += big_round
+            fresh_samples += fresh_round
     await client.close()
 
     _say("\nresults")
@@ -135,11 +151,12 @@ async def _run(store_uri: str, service: Service) -> None:
     verdict = "meets" if ratio >= TARGET_RATIO else "MISSES"
     _say(f"  ratio at 16 clients: {ratio:.2f} ({verdict} the {TARGET_RATIO} target)")
     big_p99, fresh_p99 = percentile(big_samples, 0.99), percentile(fresh_samples, 0.99)
-    relative = big_p99 / fresh_p99
+    relative = statistics.median(big_ratios)
     verdict = "meets" if relative <= TARGET_BIG_P99 else "MISSES"
     _say(
-        f"  p99 on a {BIG_HISTORY:,}-event grid {ms(big_p99)} vs fresh {ms(fresh_p99)}: "
-        f"{relative:.2f}x ({verdict} the {TARGET_BIG_P99}x target)"
+        f"  p99 on a {BIG_HISTORY:,}-event grid {ms(big_p99)} vs fresh {ms(fresh_p99)} (pooled); "
+        f"median of {ROUNDS} rounds {relative:.2f}x ({verdict} the {TARGET_BIG_P99}x target): "
+        + " ".join(f"{r:.2f}" for r in big_ratios)
     )
 
 
