@@ -3,87 +3,22 @@
 from __future__ import annotations
 
 import asyncio
-import gc
-from collections.abc import AsyncGenerator
 
 import pytest
 
 from domain import replay
 from domain.errors import GridNotFoundError
 from domain.values import GridId
-from services.broadcaster.adapters.memory import InMemoryIntegrationLog
-from services.broadcaster.application.cache import GridCache
 from services.broadcaster.application.hub import Hub, HubClosedError
-from services.broadcaster.application.ports import FeedEvent
-from services.broadcaster.application.subscription import (
-    EndReason,
-    Published,
-    Subscription,
-    SubscriptionEndedError,
-)
+from services.broadcaster.application.subscription import EndReason, SubscriptionEndedError
 from services.broadcaster.application.watch import (
     FellBehind,
     FromVersionInvalidError,
     Heartbeat,
     Snapshot,
-    Update,
-    WatchGrid,
 )
+from tests.unit.broadcaster.rig import Rig, next_update, sequences
 from tests.unit.broadcaster.scripts import GridScript
-
-Watch = AsyncGenerator[Update[int], None]
-
-
-class Rig:
-    """A hub fed by an in-memory log, and a WatchGrid over both."""
-
-    def __init__(self, *, queue_size: int = 64, heartbeat: float | None = None) -> None:
-        self.log = InMemoryIntegrationLog()
-        self.encoded = 0
-        self.hub: Hub[int] = Hub(self._encode, queue_size=queue_size, cache=GridCache(16))
-        self.watch = WatchGrid(self.hub, self.log, heartbeat_seconds=heartbeat)
-        self._pump: asyncio.Task[None] | None = None
-
-    def _encode(self, event: FeedEvent) -> int:
-        self.encoded += 1
-        return event.sequence
-
-    async def __aenter__(self) -> Rig:
-        self._pump = asyncio.create_task(self.hub.pump(self.log))
-        await self.hub.wait_live()
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        assert self._pump is not None
-        self._pump.cancel()
-        await asyncio.gather(self._pump, return_exceptions=True)
-
-    def append(self, script: GridScript, commands: int = 1) -> None:
-        for _ in range(commands):
-            for envelope in script.next():
-                self.log.append(envelope)
-
-    async def settle(self) -> None:
-        """Let the feed deliver everything appended so far."""
-        for _ in range(10_000):
-            if not self.log.feed_backlog:
-                break
-            await asyncio.sleep(0)
-        await asyncio.sleep(0)
-
-
-async def next_update(watch: Watch) -> Update[int]:
-    return await anext(watch)
-
-
-async def sequences(watch: Watch, until: int) -> list[int]:
-    got: list[int] = []
-    async for update in watch:
-        assert isinstance(update, Published | Snapshot), update
-        got.append(update.sequence)
-        if update.sequence >= until:
-            break
-    return got
 
 
 async def test_publish_reaches_only_the_grids_watchers_and_encodes_once() -> None:
@@ -268,56 +203,3 @@ def test_the_hub_reports_each_change_of_the_feeds_connection_once() -> None:
     hub.set_live()
     assert seen == [True, False, True]
     assert hub.connected
-
-
-async def test_a_heartbeat_comes_only_after_a_whole_idle_interval() -> None:
-    heartbeat = 0.05
-    async with Rig(heartbeat=heartbeat) as rig:
-        script = GridScript("g")
-        subscription = rig.hub.subscribe(script.grid_id, heartbeat_seconds=heartbeat)
-        loop = asyncio.get_running_loop()
-        returns: list[tuple[float, float, bool]] = []  # (waited since, returned at, beat)
-
-        async def reader() -> None:
-            last = loop.time()
-            while True:
-                item = await subscription.get()
-                now = loop.time()
-                returns.append((last, now, item is None))
-                last = now
-
-        task = asyncio.create_task(reader())
-        for gap in (0.01, 0.03, 0.02, 0.04, 0.15, 0.01, 0.12, 0.02):  # two long pauses
-            await asyncio.sleep(gap)
-            rig.append(script)
-        await rig.settle()
-        task.cancel()
-        await asyncio.gather(task, return_exceptions=True)
-        beats = [(since, at) for since, at, beat in returns if beat]
-        assert beats, "an idle stream got no heartbeat"
-        assert all(at - since >= heartbeat for since, at in beats), beats
-        rig.hub.unsubscribe(subscription)
-
-
-async def test_a_closed_watch_is_freed_at_once_idle_clock_included() -> None:
-    async with Rig(heartbeat=60) as rig:
-        script = GridScript("g")
-        rig.append(script)
-        await rig.settle()
-        gc.collect()
-        before = _subscriptions()  # other tests' garbage, if any
-        watch = rig.watch.watch(script.grid_id, None)
-        await anext(watch)
-        pending = asyncio.create_task(next_update(watch))
-        await asyncio.sleep(0)  # the watcher waits: its idle clock is armed for a minute
-        rig.append(script)
-        assert isinstance(await pending, Published)
-        assert _subscriptions() == before + 1
-        await watch.aclose()  # as grpc does when the call is cancelled
-        del watch, pending
-        gc.collect()
-        assert _subscriptions() == before
-
-
-def _subscriptions() -> int:
-    return sum(1 for o in gc.get_objects() if isinstance(o, Subscription))
