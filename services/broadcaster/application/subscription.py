@@ -104,6 +104,7 @@ class Subscription(Generic[T]):
             self.end(EndReason.OVERFLOW)
             return False
         self._items.append(item)
+        self._beat_due = False  # an update is on its way: a heartbeat that fell due is moot
         self._wake()
         return True
 
@@ -157,7 +158,11 @@ class Subscription(Generic[T]):
                 self._timer = self._loop.call_at(self._idle_since + self._heartbeat, self._tick)
             waiter = self._loop.create_future()
             self._waiter = waiter
-            await waiter
+            try:
+                await waiter
+            finally:
+                if self._waiter is waiter:  # cancelled: the reader no longer waits
+                    self._waiter = None
         if self._ended is not None:
             raise SubscriptionEndedError(self._ended)
         return self._items.popleft()
