@@ -52,9 +52,13 @@ class ConsumerSession:
         self.connection_name = connection_name
         self.peer = peer
         self.queue: asyncio.Queue[Delivery | GroupError] = asyncio.Queue()
+        self.dropped: GroupError | None = None
 
     def drop(self, error: GroupError) -> None:
-        self.queue.put_nowait(error)
+        """End the consumer with ``error`` before anything still queued for it is sent."""
+        if self.dropped is None:
+            self.dropped = error
+            self.queue.put_nowait(error)  # wakes the reader if it waits
 
 
 @dataclass(slots=True, eq=False)

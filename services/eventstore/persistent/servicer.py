@@ -164,6 +164,8 @@ class PersistentSubscriptions(persistent_pb2_grpc.PersistentSubscriptionsService
             )
             while True:
                 item = await session.queue.get()
+                if session.dropped is not None:  # even with deliveries still queued before it
+                    await _abort(context, session.dropped)
                 if isinstance(item, GroupError):
                     await _abort(context, item)
                 yield codec.read_event(item, structured)
