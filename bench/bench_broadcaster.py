@@ -12,8 +12,8 @@ watchers process per measurement, and two baselines:
   the same GridUpdate bytes itself, without a store;
 - the store-fed bare fan-out: the same, fed by one esdbclient subscription to the same store
   and the same appender, as the broadcaster is (no hub, no cache, no checks, unbounded
-  queues). It is the floor of any fan-out fed by the store on this machine, and tells how
-  much of the gap to the bare fan-out is ours and how much is the store's.
+  queues). It is a reference for a fan-out fed by this store with nothing of ours in it, and
+  tells how much of the gap to the bare fan-out is ours and how much comes with the feed.
 
 Phase 1 measures the broadcaster (paced, then full-speed runs alternating with the bare
 fan-out); phase 2 stops it and measures the store-fed bare fan-out the same way. Ratios are
@@ -236,7 +236,7 @@ def _report(
     _say("  where the gap is:")
     _say(
         f"    store-fed bare vs bare              {fed_rate:5.2f}x  {_figures(fed_rates)}  "
-        "(the floor of a fan-out fed by this store)"
+        "(a fan-out fed by this store, nothing of ours in it)"
     )
     _say(f"    broadcaster vs store-fed bare       {rate / fed_rate:5.2f}x  (ratio of the medians)")
     _say(f"    deliveries per server CPU-s vs bare {statistics.median(cpu):5.2f}x  {_figures(cpu)}")

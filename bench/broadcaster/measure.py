@@ -2,8 +2,9 @@
 
 Latency = append acknowledged (or, for the bare fan-out, message queued) -> watcher received
 (CLOCK_MONOTONIC is system-wide). CPU is read from /proc for the server, the watchers'
-process and the processes that feed the server (the store and the appender), so that a run
-shows where the machine's cores went.
+process and the processes that feed the server (the store and the appender), from the start
+of production until the watchers have everything (their teardown is not counted), so that a
+run shows where the machine's cores went.
 """
 
 from __future__ import annotations
@@ -126,9 +127,10 @@ async def measure(name: str, target: Target, kind: str, count: int) -> Result:
     started = time.monotonic()
     acked = await target.produce(kind, count)
     parent.send(dict(enumerate(target.versions)))
-    outcome: dict[str, Any] = await loop.run_in_executor(None, parent.recv)
+    assert await loop.run_in_executor(None, parent.recv) == "done"
     cpu = {party: cpu_seconds(pid) - before[party] for party, pid in parties.items()}
     switches = context_switches(target.pid) - switches
+    outcome: dict[str, Any] = await loop.run_in_executor(None, parent.recv)
     process.join(timeout=2)
     if process.is_alive():
         process.kill()

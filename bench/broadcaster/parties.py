@@ -1,14 +1,15 @@
 """The processes of the broadcaster benchmark, each driven over a pipe.
 
 - ``watchers``: one client process per measurement, 1,000 WatchGrid streams (or the bare
-  equivalent) over 10 channels; it checks every stream's sequences (lost, duplicated).
+  equivalent) over 10 channels; it says "done" once every stream has its last update, then
+  cancels them and checks every stream's sequences (lost, duplicated).
 - ``appender``: appends the grids' integration events to the store through the command
   service's own adapter (EsdbIntegrationLog: pooled BatchAppend calls), paced or full speed.
 - ``bare``: a grpc.aio fan-out with one unbounded queue per stream that produces the same
   GridUpdate bytes itself: the floor of any fan-out.
 - ``store_fed``: the same bare fan-out, fed by one esdbclient subscription to the store
-  (filtered to the integration streams) instead of producing: the floor of any fan-out fed
-  by the store, as the broadcaster is.
+  (filtered to the integration streams) instead of producing: a reference for a fan-out fed
+  by the store, as the broadcaster is, with nothing of ours in it.
 
 A producer answers ``(kind, count)`` with ``(acked, versions)``: when each event was
 acknowledged (or queued) and every grid's version after the run; ``("stop", 0)`` ends it.
@@ -112,6 +113,7 @@ async def _watchers(conn: Connection, target: str, method: str, grids: list[str]
     if remaining <= 0:
         done.set()
     await done.wait()
+    conn.send("done")  # everything delivered: the measurement window closes before teardown
     for task in tasks:
         task.cancel()
     await asyncio.gather(*tasks, return_exceptions=True)
