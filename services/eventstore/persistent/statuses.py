@@ -47,7 +47,7 @@ def error_status(error: GroupError) -> tuple[grpc.StatusCode, str, tuple[tuple[s
         )
         trailers = (("exception", "maximum-subscribers-reached"), *names)
     elif isinstance(error, ConsumerRequestError):
-        code, details, trailers = grpc.StatusCode.INVALID_ARGUMENT, error.reason, names
+        code, details, trailers = grpc.StatusCode.INVALID_ARGUMENT, error.reason, ()  # as ESDB
     elif isinstance(error, GroupDroppedError):
         code, details = grpc.StatusCode.CANCELLED, f"{where} was dropped."
         trailers = (("exception", "persistent-subscription-dropped"), *names)
