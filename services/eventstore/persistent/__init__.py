@@ -1,8 +1,8 @@
 """Persistent subscriptions (competing consumers) of the embedded EventStoreDB-compatible server.
 
 ``PersistentSubscriptions`` is the gRPC servicer the server registers; the delivery algorithm
-(``group``), settings (``settings``), durable state (``store``) and runtime (``runtime``) are
-its siblings.
+(``group``) with its consumers (``consumers``), settings (``settings``), durable state
+(``store``) and runtime (``runtime``) are its siblings.
 """
 
 from __future__ import annotations

@@ -8,15 +8,12 @@ group on ``$all``; a checkpoint is the key of an event up to which everything wa
 
 from __future__ import annotations
 
-import json
-import zlib
 from bisect import insort
 from collections import deque
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
 
 from services.eventstore.log import EventLog
-from services.eventstore.persistent.errors import MaxSubscribersError
+from services.eventstore.persistent.consumers import ConsumerPool
 from services.eventstore.persistent.messages import (
     Consumer,
     Delivery,
@@ -30,13 +27,6 @@ from services.eventstore.persistent.settings import EventFilter, GroupKey, Group
 __all__ = ["Group"]
 
 _SCAN_BATCHES = 8  # log batches one pump may read before yielding the loop (sparse filters)
-
-
-@dataclass(slots=True, eq=False)
-class _Outstanding:
-    message: Message
-    consumer_id: str
-    expires_at: float
 
 
 class Group:
@@ -73,9 +63,7 @@ class Group:
         self._buffer: deque[Message] = deque()
         self._retry: list[Message] = []
         self._unprocessed: dict[int, int] = {}  # key -> prev_key, in ascending key order
-        self._in_flight: dict[str, _Outstanding] = {}
-        self._consumers: dict[str, Consumer] = {}
-        self._turn = 0
+        self._consumers = ConsumerPool(key)
         self._parked: dict[int, Message] = dict(parked or {})
         self._next_seq = max(self._parked, default=0) + 1
         self._processed = 0
@@ -85,34 +73,28 @@ class Group:
     # ------------------------------------------------------------------ consumers
     @property
     def consumers(self) -> list[Consumer]:
-        return list(self._consumers.values())
+        return self._consumers.members
 
     def add_consumer(self, consumer_id: str, buffer_size: int, connection_name: str = "") -> None:
         limit = self.settings.max_subscriber_count
-        if limit > 0 and len(self._consumers) >= limit:
-            raise MaxSubscribersError(self.key)
-        self._consumers[consumer_id] = Consumer(consumer_id, max(1, buffer_size), connection_name)
+        self._consumers.add(consumer_id, buffer_size, connection_name, limit)
 
     def remove_consumer(self, consumer_id: str) -> None:
         """Forget a consumer; everything it had in flight is retried at once."""
-        consumer = self._consumers.pop(consumer_id, None)
-        if consumer is None:
-            return
-        for message in sorted(consumer.in_flight.values(), key=lambda m: m.key):
-            self._in_flight.pop(message.ack_id, None)
+        for message in self._consumers.remove(consumer_id):
             self._retry_or_park(message)
 
     # ------------------------------------------------------------------ acks
     def ack(self, ack_ids: Iterable[str]) -> None:
         """Processed. A late ack of a message already queued for retry still counts."""
         for ack_id in ack_ids:
-            message = self._take_outstanding(ack_id) or self._take_retry(ack_id)
+            message = self._consumers.take(ack_id) or self._take_retry(ack_id)
             if message is not None:
                 self._mark_processed(message)
 
     def nack(self, ack_ids: Iterable[str], action: NackAction, reason: str = "") -> None:
         for ack_id in ack_ids:
-            message = self._take_outstanding(ack_id) or self._take_retry(ack_id)
+            message = self._consumers.take(ack_id) or self._take_retry(ack_id)
             if message is None:
                 continue
             if action in (NackAction.UNKNOWN, NackAction.RETRY):
@@ -126,10 +108,7 @@ class Group:
         """Retry (or park) every message whose timeout has passed."""
         if self.settings.message_timeout_ms <= 0:
             return
-        expired = [o for o in self._in_flight.values() if o.expires_at <= now]
-        for outstanding in sorted(expired, key=lambda o: o.message.key):
-            message = outstanding.message
-            self._take_outstanding(message.ack_id)
+        for message in self._consumers.take_expired(now):
             self._retry_or_park(message)
 
     # ------------------------------------------------------------------ parked
@@ -151,7 +130,7 @@ class Group:
         deliveries: list[Delivery] = []
         budget = _SCAN_BATCHES
         self.needs_pump = False
-        while any(c.free_slots for c in self._consumers.values()):
+        while self._consumers.has_room():
             message = self._peek()
             if message is None:
                 if budget == 0:
@@ -161,18 +140,14 @@ class Group:
                 if not self._read_batch():
                     break
                 continue
-            if message.ack_id in self._in_flight:
+            if self._consumers.holds(message.ack_id):
                 break  # the same id is still out (a retry racing its ack): wait for it
-            consumer = self._choose(message)
+            consumer = self._consumers.choose(message, self.settings.consumer_strategy)
             if consumer is None:
                 break
             self._pop()
-            consumer.in_flight[message.ack_id] = message
             timeout = self.settings.message_timeout_ms / 1000.0
-            self._in_flight[message.ack_id] = _Outstanding(
-                message, consumer.consumer_id, now + timeout
-            )
-            consumer.total_items += 1
+            self._consumers.hand_out(consumer, message, now + timeout)
             self.total_items += 1
             deliveries.append(Delivery(consumer.consumer_id, message, message.retry_count))
         return deliveries
@@ -210,7 +185,7 @@ class Group:
     # ------------------------------------------------------------------ statistics
     @property
     def in_flight_count(self) -> int:
-        return len(self._in_flight)
+        return self._consumers.in_flight_count
 
     @property
     def retry_count(self) -> int:
@@ -250,36 +225,6 @@ class Group:
             self._buffer.append(message)
         return bool(records)
 
-    def _choose(self, message: Message) -> Consumer | None:
-        consumers = list(self._consumers.values())
-        if not consumers:
-            return None
-        strategy = self.settings.consumer_strategy
-        if strategy == "DispatchToSingle":
-            return next((c for c in consumers if c.free_slots), None)
-        if strategy in ("Pinned", "PinnedByCorrelation"):
-            pin = _pin_key(message, by_correlation=strategy == "PinnedByCorrelation")
-            pinned = consumers[zlib.crc32(pin.encode()) % len(consumers)]
-            if pinned.free_slots:
-                return pinned
-        # RoundRobin, and the fallback of a pinned consumer without room.
-        count = len(consumers)
-        for step in range(count):
-            candidate = consumers[(self._turn + step) % count]
-            if candidate.free_slots:
-                self._turn = (self._turn + step + 1) % count
-                return candidate
-        return None
-
-    def _take_outstanding(self, ack_id: str) -> Message | None:
-        outstanding = self._in_flight.pop(ack_id, None)
-        if outstanding is None:
-            return None
-        consumer = self._consumers.get(outstanding.consumer_id)
-        if consumer is not None:
-            consumer.in_flight.pop(ack_id, None)
-        return outstanding.message
-
     def _take_retry(self, ack_id: str) -> Message | None:
         for index, message in enumerate(self._retry):
             if message.ack_id == ack_id:
@@ -316,14 +261,3 @@ class Group:
     def _count_processed(self, message: Message) -> None:
         if self._unprocessed.pop(message.key, None) is not None:
             self._processed += 1
-
-
-def _pin_key(message: Message, *, by_correlation: bool) -> str:
-    if by_correlation:
-        try:
-            metadata = json.loads(message.event.metadata or b"{}")
-        except ValueError:
-            metadata = None
-        if isinstance(metadata, dict) and isinstance(metadata.get("$correlationId"), str):
-            return str(metadata["$correlationId"])
-    return message.event.stream
