@@ -3,22 +3,15 @@
 from __future__ import annotations
 
 import asyncio
-import functools
-import json
-from collections.abc import Callable, Coroutine, Sequence
-from typing import Any, ParamSpec, TypeVar
+from collections.abc import Sequence
+from typing import Any
 
 from redis.asyncio import BlockingConnectionPool, Redis
-from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from services.query.adapters import redis_scripts
+from services.query.adapters import redis_scripts, redis_wire
 from services.query.adapters.details_codec import DetailsState
-from services.query.application.errors import (
-    GenerationChangedError,
-    ReadModelUnavailableError,
-    VersionConflictError,
-)
+from services.query.adapters.redis_wire import encode_updates
+from services.query.application.errors import GenerationChangedError, VersionConflictError
 from services.query.application.ports import (
     Checkpoint,
     GridDocument,
@@ -27,55 +20,12 @@ from services.query.application.ports import (
     HashUpdate,
     RoverView,
 )
-from services.query.application.projection import grid_summary, grid_view, rover_view
+from services.query.application.projection import grid_summary
 from services.query.dto import encode_view
-
-_P = ParamSpec("_P")
-_T = TypeVar("_T")
-
-
-def _query(
-    method: Callable[_P, Coroutine[Any, Any, _T]],
-) -> Callable[_P, Coroutine[Any, Any, _T]]:
-    """Report Redis being unreachable as the port's ReadModelUnavailableError (UNAVAILABLE)."""
-
-    @functools.wraps(method)
-    async def call(*args: _P.args, **kwargs: _P.kwargs) -> _T:
-        try:
-            return await method(*args, **kwargs)
-        except (RedisConnectionError, RedisTimeoutError, OSError) as error:
-            raise ReadModelUnavailableError(f"the read model is unavailable: {error}") from error
-
-    return call
-
 
 __all__ = ["RedisReadModel", "encode_updates"]
 
-_NEW_GRID, _NEW_ROVER = 1, 2
 _MAX_CACHED_GRIDS = 10_000  # per generation; beyond it the cache starts over (reloads)
-
-
-def _pairs(rows: list[str]) -> dict[str, str]:
-    return dict(zip(rows[::2], rows[1::2], strict=True))
-
-
-def encode_updates(updates: Sequence[HashUpdate]) -> str:
-    """The COMMIT script's JSON argument for ``updates`` (see redis_scripts.COMMIT)."""
-    return json.dumps(
-        [
-            [
-                u.grid_id,
-                u.sequence,
-                (_NEW_GRID if u.new_grid else 0) | (_NEW_ROVER if u.new_rover else 0),
-                u.rover_id,
-                [x for pair in u.grid_fields.items() for x in pair],
-                [x for pair in u.rover_fields.items() for x in pair],
-                u.obstacles,
-            ]
-            for u in updates
-        ],
-        separators=(",", ":"),
-    )
 
 
 def _binary(redis: Redis) -> Redis:
@@ -147,9 +97,7 @@ class RedisReadModel:
 
     async def checkpoint(self, generation: int) -> Checkpoint | None:
         row = await self._redis.hgetall(self.generation_prefix(generation) + "checkpoint")
-        if not row:
-            return None
-        return Checkpoint(int(row["position"]), int(row["recorded_at_ms"]), int(row["events"]))
+        return redis_wire.checkpoint_row(row)
 
     async def grid_versions(self, generation: int, grid_ids: Sequence[str]) -> dict[str, int]:
         prefix = self.generation_prefix(generation) + "grid:"
@@ -168,17 +116,10 @@ class RedisReadModel:
         must_be_active: bool,
     ) -> None:
         states = await self._fold(generation, updates)
-        args: list[Any] = [
-            generation,
-            self.generation_prefix(generation),
-            1 if must_be_active else 0,
-            checkpoint.position,
-            checkpoint.recorded_at_ms,
-            checkpoint.events,
-            encode_updates(updates),
-        ]
-        for grid_id, state in states.items():
-            args += (grid_id, state.render())
+        prefix = self.generation_prefix(generation)
+        args = redis_wire.commit_args(
+            generation, prefix, checkpoint, updates, states, must_be_active=must_be_active
+        )
         result = await self._commit(keys=[self._active_key], args=args)
         if result[0] == "GEN":
             self._states.pop(generation, None)
@@ -218,7 +159,7 @@ class RedisReadModel:
                     await self._grid_in(keys=[], args=[prefix, grid_id], client=pipe)
                 found = await pipe.execute()
             for grid_id, reply in zip(missing, found, strict=True):
-                view = _view(reply)
+                view = redis_wire.grid_reply(reply)
                 states[grid_id] = DetailsState.from_view(view) if view else DetailsState()
         for update in updates:
             states[update.grid_id].apply(update)
@@ -245,11 +186,12 @@ class RedisReadModel:
         if batch:
             await self._redis.unlink(*batch)
 
-    @_query
+    @redis_wire.unavailable_as_port_error
     async def grid(self, grid_id: str) -> GridView | None:
-        return _view(await self._grid(keys=[self._active_key], args=[self._base, grid_id]))
+        found = await self._grid(keys=[self._active_key], args=[self._base, grid_id])
+        return redis_wire.grid_reply(found)
 
-    @_query
+    @redis_wire.unavailable_as_port_error
     async def grid_document(self, grid_id: str) -> GridDocument | None:
         """Calls that arrive while a read is in flight (or in the same loop tick) share the
         next read: one script call, each grid id read once. A read only ever starts after
@@ -292,18 +234,15 @@ class RedisReadModel:
         finally:
             self._reader = None
 
-    @_query
+    @redis_wire.unavailable_as_port_error
     async def rover(self, grid_id: str, rover_id: str) -> tuple[RoverView | None, int] | None:
         found = await self._rover(keys=[self._active_key], args=[self._base, grid_id, rover_id])
-        if not found:
-            return None
-        version, fields = found
-        return (rover_view(rover_id, _pairs(fields)) if fields else None), int(version)
+        return redis_wire.rover_reply(rover_id, found)
 
-    @_query
+    @redis_wire.unavailable_as_port_error
     async def list_grids(self, after: str, limit: int) -> list[GridSummaryView]:
         rows = await self._list(keys=[self._active_key], args=[self._base, after, limit])
-        return [grid_summary(_pairs(r)) for r in rows]
+        return [grid_summary(redis_wire.pairs(r)) for r in rows]
 
     async def generation_rows(self, generation: int) -> dict[str, dict[str, str]]:
         prefix = self.generation_prefix(generation)
@@ -325,13 +264,3 @@ class RedisReadModel:
                 scored: list[Any] = await self._redis.zrange(key, 0, -1, withscores=True)
                 rows[name] = {str(m): format(score, "g") for m, score in scored}
         return rows
-
-
-def _view(found: Any) -> GridView | None:
-    """A grid view from the reply of the GRID / GRID_IN scripts."""
-    if not found:
-        return None
-    fields, obstacles, ids, *rovers = found
-    return grid_view(
-        _pairs(fields), obstacles, [(r, _pairs(f)) for r, f in zip(ids, rovers, strict=True)]
-    )

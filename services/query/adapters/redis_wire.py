@@ -1,0 +1,119 @@
+"""What passes between RedisReadModel and Redis, translated: script arguments, replies, errors."""
+
+from __future__ import annotations
+
+import functools
+import json
+from collections.abc import Callable, Coroutine, Mapping, Sequence
+from typing import Any, ParamSpec, TypeVar
+
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+
+from services.query.adapters.details_codec import DetailsState
+from services.query.application.errors import ReadModelUnavailableError
+from services.query.application.ports import Checkpoint, GridView, HashUpdate, RoverView
+from services.query.application.projection import grid_view, rover_view
+
+__all__ = [
+    "checkpoint_row",
+    "commit_args",
+    "encode_updates",
+    "grid_reply",
+    "pairs",
+    "rover_reply",
+    "unavailable_as_port_error",
+]
+
+_P = ParamSpec("_P")
+_T = TypeVar("_T")
+
+_NEW_GRID, _NEW_ROVER = 1, 2
+
+
+def unavailable_as_port_error(
+    method: Callable[_P, Coroutine[Any, Any, _T]],
+) -> Callable[_P, Coroutine[Any, Any, _T]]:
+    """Report Redis being unreachable as the port's ReadModelUnavailableError (UNAVAILABLE)."""
+
+    @functools.wraps(method)
+    async def call(*args: _P.args, **kwargs: _P.kwargs) -> _T:
+        try:
+            return await method(*args, **kwargs)
+        except (RedisConnectionError, RedisTimeoutError, OSError) as error:
+            raise ReadModelUnavailableError(f"the read model is unavailable: {error}") from error
+
+    return call
+
+
+def pairs(rows: list[str]) -> dict[str, str]:
+    """A flat ``[field, value, ...]`` reply (HGETALL inside a script) as a dict."""
+    return dict(zip(rows[::2], rows[1::2], strict=True))
+
+
+def encode_updates(updates: Sequence[HashUpdate]) -> str:
+    """The COMMIT script's JSON argument for ``updates`` (see redis_scripts.COMMIT)."""
+    return json.dumps(
+        [
+            [
+                u.grid_id,
+                u.sequence,
+                (_NEW_GRID if u.new_grid else 0) | (_NEW_ROVER if u.new_rover else 0),
+                u.rover_id,
+                [x for pair in u.grid_fields.items() for x in pair],
+                [x for pair in u.rover_fields.items() for x in pair],
+                u.obstacles,
+            ]
+            for u in updates
+        ],
+        separators=(",", ":"),
+    )
+
+
+def commit_args(
+    generation: int,
+    prefix: str,
+    checkpoint: Checkpoint,
+    updates: Sequence[HashUpdate],
+    details: Mapping[str, DetailsState],
+    *,
+    must_be_active: bool,
+) -> list[Any]:
+    """The COMMIT script's ARGV, in the order redis_scripts.COMMIT reads it."""
+    args: list[Any] = [
+        generation,
+        prefix,
+        1 if must_be_active else 0,
+        checkpoint.position,
+        checkpoint.recorded_at_ms,
+        checkpoint.events,
+        encode_updates(updates),
+    ]
+    for grid_id, state in details.items():
+        args += (grid_id, state.render())
+    return args
+
+
+def checkpoint_row(row: Mapping[Any, Any]) -> Checkpoint | None:
+    """A generation's checkpoint from its hash (HGETALL; empty when none was stored)."""
+    if not row:
+        return None
+    return Checkpoint(int(row["position"]), int(row["recorded_at_ms"]), int(row["events"]))
+
+
+def grid_reply(found: Any) -> GridView | None:
+    """A grid view from the reply of the GRID / GRID_IN scripts."""
+    if not found:
+        return None
+    fields, obstacles, ids, *rovers = found
+    return grid_view(
+        pairs(fields), obstacles, [(r, pairs(f)) for r, f in zip(ids, rovers, strict=True)]
+    )
+
+
+def rover_reply(rover_id: str, found: Any) -> tuple[RoverView | None, int] | None:
+    """The rover (None if its grid has no such rover) and the grid's version from ROVER."""
+    if not found:
+        return None
+    version, fields = found
+    return (rover_view(rover_id, pairs(fields)) if fields else None), int(version)
