@@ -12,7 +12,6 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 
 import grpc
 import pytest
-from esdbclient import AsyncEventStoreDBClient
 
 from services.broadcaster.bootstrap import Broadcaster, bootstrap
 from services.broadcaster.settings import BroadcasterSettings
@@ -21,6 +20,7 @@ from services.command.settings import CommandSettings
 from services.eventstore.process import EventStoreProcess
 from tests.integration.broadcaster.commands import CommandStub, command_stub
 from tests.integration.broadcaster.helpers import Appender
+from tests.support.eventstore import connected_async_client
 
 StartBroadcaster = Callable[..., Awaitable[Broadcaster]]
 
@@ -35,14 +35,12 @@ def esdb_uri() -> Iterator[str]:
 @pytest.fixture
 async def appender(esdb_uri: str) -> AsyncIterator[Appender]:
     """Appends integration events with the command service's publisher adapter."""
-    client = AsyncEventStoreDBClient(esdb_uri)
-    await client.connect()
-    appender = Appender(client)
-    try:
-        yield appender
-    finally:
-        appender.close()
-        await client.close()
+    async with connected_async_client(esdb_uri) as client:
+        appender = Appender(client)
+        try:
+            yield appender
+        finally:
+            appender.close()  # its pooled calls, before the client closes
 
 
 @pytest.fixture

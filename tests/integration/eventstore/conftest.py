@@ -25,6 +25,7 @@ import pytest
 from esdbclient import AsyncEventStoreDBClient, EventStoreDBClient
 
 from services.eventstore.process import EventStoreProcess
+from tests.support.eventstore import connected_async_client, store_uri
 
 ProcessFactory = Callable[..., EventStoreProcess]
 
@@ -37,13 +38,9 @@ def real_esdb() -> bool:
 
 @pytest.fixture(scope="session")
 def esdb_uri() -> Iterator[str]:
-    """``ESDB_URI``, or the URI of our server started for the session."""
-    external = os.environ.get("ESDB_URI")
-    if external:
-        yield external
-        return
-    with EventStoreProcess(db_path=None) as process:
-        yield process.uri
+    """``ESDB_URI``, or the URI of our in-memory server started for the session."""
+    with store_uri() as uri:
+        yield uri
 
 
 @pytest.fixture
@@ -58,13 +55,9 @@ def client(esdb_uri: str) -> Iterator[EventStoreDBClient]:
 
 @pytest.fixture
 async def async_client(esdb_uri: str) -> AsyncIterator[AsyncEventStoreDBClient]:
-    """An asyncio client, closed after the test."""
-    connected = AsyncEventStoreDBClient(esdb_uri)
-    await connected.connect()
-    try:
+    """A connected asyncio client, closed after the test."""
+    async with connected_async_client(esdb_uri) as connected:
         yield connected
-    finally:
-        await connected.close()
 
 
 @pytest.fixture

@@ -7,36 +7,27 @@ tests at a real EventStoreDB instead.
 
 from __future__ import annotations
 
-import os
 import uuid
 from collections.abc import AsyncIterator, Iterator
 
 import pytest
 from esdbclient import AsyncEventStoreDBClient
 
-from services.eventstore.process import EventStoreProcess
+from tests.support.eventstore import connected_async_client, store_uri
 
 
 @pytest.fixture(scope="session")
 def esdb_uri() -> Iterator[str]:
     """``ESDB_URI``, or the URI of our in-memory server started for the session."""
-    external = os.environ.get("ESDB_URI")
-    if external:
-        yield external
-        return
-    with EventStoreProcess(db_path=None) as process:
-        yield process.uri
+    with store_uri() as uri:
+        yield uri
 
 
 @pytest.fixture
 async def async_client(esdb_uri: str) -> AsyncIterator[AsyncEventStoreDBClient]:
     """A connected asyncio client, closed after the test."""
-    client = AsyncEventStoreDBClient(esdb_uri)
-    await client.connect()
-    try:
-        yield client
-    finally:
-        await client.close()
+    async with connected_async_client(esdb_uri) as connected:
+        yield connected
 
 
 @pytest.fixture
