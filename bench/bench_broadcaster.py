@@ -48,7 +48,7 @@ from bench.broadcaster.parties import (
     store_fed_process,
 )
 from services.common.logs import configure_logging
-from services.eventstore.process import EventStoreProcess
+from standins.eventstore.process import EventStoreProcess
 
 __all__ = ["main"]
 

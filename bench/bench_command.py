@@ -42,7 +42,7 @@ from bench.command.workloads import (
     turn_latencies,
 )
 from protos.rover.v1 import command_pb2
-from services.eventstore.process import EventStoreProcess
+from standins.eventstore.process import EventStoreProcess
 from tests.support.stubs import command_stub
 
 __all__ = ["main"]

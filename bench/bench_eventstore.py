@@ -27,10 +27,10 @@ import grpc
 from esdbclient import EventStoreDBClient, NewEvent, StreamState
 from esdbclient.protos.Grpc import shared_pb2, streams_pb2, streams_pb2_grpc
 
-from services.eventstore import convert
-from services.eventstore.log import RecordedEvent
-from services.eventstore.process import EventStoreProcess
-from services.eventstore.storage import SqliteEventLog
+from standins.eventstore import convert
+from standins.eventstore.log import RecordedEvent
+from standins.eventstore.process import EventStoreProcess
+from standins.eventstore.storage import SqliteEventLog
 
 __all__ = ["main"]
 

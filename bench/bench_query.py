@@ -31,11 +31,11 @@ from redis.asyncio import Redis
 from protos.rover.v1 import command_pb2, command_pb2_grpc, common_pb2, query_pb2, query_pb2_grpc
 from services.command.bootstrap import create_service
 from services.command.settings import CommandSettings
-from services.eventstore.process import EventStoreProcess
 from services.query.adapters.esdb_feed import INTEGRATION_FILTER, EsdbEventFeed
 from services.query.adapters.redis_read_model import RedisReadModel
 from services.query.application.projector import Projector, projected
 from services.query.application.rebuild import rebuild
+from standins.eventstore.process import EventStoreProcess
 from tests.integration.query.conftest import publish
 from tests.support.redis_server import RedisServer, free_port
 from tests.unit.query.seed import rover_walk

@@ -4,7 +4,7 @@ Run from the repository root (``make protos`` does)::
 
     python -m protos.generate [OUTPUT_DIR]
 
-It compiles every ``.proto`` under ``protos/`` and under ``services/eventstore/wire/`` (when
+It compiles every ``.proto`` under ``protos/`` and under ``standins/eventstore/wire/`` (when
 that directory exists) with the protoc bundled in grpcio-tools, in-process, into messages
 (``_pb2.py``), gRPC stubs (``_pb2_grpc.py``) and mypy-protobuf type stubs (``.pyi``). Import
 paths are written from the repository root, so the output imports as
@@ -39,7 +39,7 @@ __all__ = [
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
 # Directories (relative to the repository root) whose .proto files are compiled.
-SOURCE_DIRS: tuple[str, ...] = ("protos", "services/eventstore/wire")
+SOURCE_DIRS: tuple[str, ...] = ("protos", "standins/eventstore/wire")
 
 
 class GenerationError(RuntimeError):

@@ -129,7 +129,7 @@ def build_plan(
             argv=(
                 python,
                 "-m",
-                "services.eventstore",
+                "standins.eventstore",
                 "--db",
                 str(data_dir / "eventstore" / "rover.db"),
                 "--host",

@@ -15,7 +15,7 @@ from services.command.adapters.esdb_store import EsdbEventStore
 from services.command.adapters.memory import InMemoryEventStore
 from services.command.application.errors import ConcurrencyError, StoreUnavailableError
 from services.command.application.ports import EventMetadata, EventStore, PendingEvent
-from services.eventstore.server import EventStoreServer
+from standins.eventstore.server import EventStoreServer
 
 _WHEN = datetime(2025, 1, 2, 3, 4, 5, tzinfo=UTC)
 

@@ -71,7 +71,7 @@ def test_an_absent_or_empty_wire_directory_contributes_nothing(tmp_path: Path) -
     (tmp_path / "services" / "eventstore" / "wire").mkdir(parents=True)
     assert generate.proto_files(tmp_path) == ["protos/a.proto"]
     (tmp_path / "services" / "eventstore" / "wire" / "w.proto").write_text('syntax = "proto3";\n')
-    assert generate.proto_files(tmp_path) == ["protos/a.proto", "services/eventstore/wire/w.proto"]
+    assert generate.proto_files(tmp_path) == ["protos/a.proto", "standins/eventstore/wire/w.proto"]
 
 
 def test_a_protoc_error_fails_loudly(tmp_path: Path, capfd: pytest.CaptureFixture[str]) -> None:

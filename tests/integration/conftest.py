@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator
 import pytest
 from esdbclient import AsyncEventStoreDBClient
 
-from services.eventstore.server import EventStoreServer
+from standins.eventstore.server import EventStoreServer
 
 
 @pytest.fixture

@@ -30,8 +30,8 @@ import pytest
 from esdbclient import AsyncEventStoreDBClient
 
 from services.common.consumer_groups import ConsumerGroupSettings, ensure_consumer_groups
-from services.eventstore.process import EventStoreProcess
 from services.up.probes import GrpcHealthProbe
+from standins.eventstore.process import EventStoreProcess
 from tests.integration.interop.publishing import grid_history, publish
 
 pytestmark = pytest.mark.slow

@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator, Iterator
 
 from esdbclient import AsyncEventStoreDBClient
 
-from services.eventstore.process import EventStoreProcess
+from standins.eventstore.process import EventStoreProcess
 
 __all__ = ["connected_async_client", "store_uri"]
 

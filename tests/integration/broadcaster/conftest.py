@@ -17,7 +17,7 @@ from services.broadcaster.bootstrap import Broadcaster, bootstrap
 from services.broadcaster.settings import BroadcasterSettings
 from services.command.bootstrap import create_service
 from services.command.settings import CommandSettings
-from services.eventstore.process import EventStoreProcess
+from standins.eventstore.process import EventStoreProcess
 from tests.integration.broadcaster.commands import CommandStub, command_stub
 from tests.integration.broadcaster.helpers import Appender
 from tests.support.eventstore import connected_async_client

@@ -17,7 +17,7 @@ from services.broadcaster.grpc.servicer import SERVICE_NAME
 from services.broadcaster.settings import BroadcasterSettings
 from services.command.bootstrap import CommandService, create_service
 from services.command.settings import CommandSettings
-from services.eventstore.process import EventStoreProcess
+from standins.eventstore.process import EventStoreProcess
 from tests.integration.broadcaster.commands import GridDriver, command_stub
 from tests.integration.broadcaster.helpers import SAFETY, Appender, Watcher, new_grid_id
 from tests.unit.broadcaster.scripts import GridScript

@@ -18,7 +18,7 @@ from services.command.bootstrap import CommandService, create_service
 from services.command.settings import CommandSettings
 from services.common.envelope import Envelope
 from services.common.integration import decode_integration_event
-from services.eventstore.server import EventStoreServer
+from standins.eventstore.server import EventStoreServer
 from tests.support.stubs import CommandStub, command_stub
 
 ServiceFactory = Callable[..., Awaitable[CommandService]]

@@ -11,7 +11,7 @@ from esdbclient import AsyncEventStoreDBClient, NewEvent, StreamState
 from esdbclient.exceptions import NotFound, WrongCurrentVersion
 
 from services.command.adapters.esdb_appends import BatchAppender
-from services.eventstore.server import EventStoreServer
+from standins.eventstore.server import EventStoreServer
 
 
 def _event() -> NewEvent:

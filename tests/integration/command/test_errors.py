@@ -10,7 +10,7 @@ from protos.rover.v1 import command_pb2, common_pb2
 from services.command.application.errors import ConcurrencyError
 from services.command.bootstrap import CommandService
 from services.common.rich_errors import details_of
-from services.eventstore.server import EventStoreServer
+from standins.eventstore.server import EventStoreServer
 from tests.integration.command.conftest import new_id
 from tests.support.stubs import CommandStub
 

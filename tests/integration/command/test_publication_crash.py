@@ -10,7 +10,7 @@ from esdbclient import AsyncEventStoreDBClient
 
 from protos.rover.v1 import command_pb2, common_pb2
 from services.common.envelope import integration_event_id
-from services.eventstore.process import EventStoreProcess
+from standins.eventstore.process import EventStoreProcess
 from tests.integration.command.conftest import new_id, wait_for_integration
 from tests.integration.command.process import CommandProcess
 from tests.support.stubs import command_stub

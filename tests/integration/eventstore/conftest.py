@@ -24,7 +24,7 @@ from pathlib import Path
 import pytest
 from esdbclient import AsyncEventStoreDBClient, EventStoreDBClient
 
-from services.eventstore.process import EventStoreProcess
+from standins.eventstore.process import EventStoreProcess
 from tests.support.eventstore import connected_async_client, store_uri
 
 ProcessFactory = Callable[..., EventStoreProcess]

@@ -10,7 +10,7 @@ from esdbclient import EventStoreDBClient, StreamState
 from esdbclient.exceptions import FollowerNotFound
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from services.eventstore.wire import serverfeatures_pb2, serverfeatures_pb2_grpc
+from standins.eventstore.wire import serverfeatures_pb2, serverfeatures_pb2_grpc
 from tests.integration.eventstore.helpers import events
 
 pytestmark = pytest.mark.slow

@@ -15,7 +15,7 @@ from esdbclient.exceptions import (
     NotFound,
 )
 
-from services.eventstore.server import EventStoreServer
+from standins.eventstore.server import EventStoreServer
 
 pytestmark = pytest.mark.slow
 

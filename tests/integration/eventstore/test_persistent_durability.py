@@ -15,7 +15,7 @@ import pytest
 from esdbclient import EventStoreDBClient, NewEvent, StreamState
 from esdbclient.protos.Grpc import persistent_pb2, persistent_pb2_grpc, shared_pb2
 
-from services.eventstore.process import EventStoreProcess
+from standins.eventstore.process import EventStoreProcess
 
 pytestmark = pytest.mark.slow
 

@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 from esdbclient import AsyncEventStoreDBClient, EventStoreDBClient, NewEvent, StreamState
 
-from services.eventstore.process import EventStoreProcess
-from services.eventstore.server import EventStoreServer, ServerStartError
+from standins.eventstore.process import EventStoreProcess
+from standins.eventstore.server import EventStoreServer, ServerStartError
 
 pytestmark = pytest.mark.slow
 
@@ -66,7 +66,7 @@ def test_child_process_keeps_acknowledged_events_across_a_graceful_restart(
 
 def _run_cli(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "services.eventstore", *args],
+        [sys.executable, "-m", "standins.eventstore", *args],
         capture_output=True,
         text=True,
         timeout=60,

@@ -16,10 +16,10 @@ from protos.rover.v1 import query_pb2_grpc
 from services.command.adapters.esdb_appends import BatchAppender
 from services.command.adapters.esdb_publishing import EsdbIntegrationLog
 from services.common.envelope import Envelope
-from services.eventstore.server import EventStoreServer
 from services.query.bootstrap import QueryApp, open_app
 from services.query.runtime import RunningQueryService, serve
 from services.query.settings import QuerySettings
+from standins.eventstore.server import EventStoreServer
 from tests.support.redis_server import redis_server, redis_url  # noqa: F401
 
 ServiceFactory = Callable[..., contextlib.AbstractAsyncContextManager[RunningQueryService]]

@@ -7,7 +7,7 @@ import threading
 import time
 import uuid
 
-from services.eventstore.log import RecordedEvent
+from standins.eventstore.log import RecordedEvent
 
 __all__ = ["FakeEventLog"]
 

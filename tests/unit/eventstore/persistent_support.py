@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from services.eventstore.persistent.group import Group
-from services.eventstore.persistent.messages import Delivery, Message
-from services.eventstore.persistent.settings import (
+from standins.eventstore.persistent.group import Group
+from standins.eventstore.persistent.messages import Delivery, Message
+from standins.eventstore.persistent.settings import (
     ALL,
     EventFilter,
     GroupKey,

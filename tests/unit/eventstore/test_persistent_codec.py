@@ -8,14 +8,14 @@ import grpc
 import pytest
 from esdbclient.protos.Grpc import persistent_pb2, shared_pb2
 
-from services.eventstore.persistent import codec
-from services.eventstore.persistent.errors import (
+from standins.eventstore.persistent import codec
+from standins.eventstore.persistent.errors import (
     GroupDroppedError,
     GroupFailedError,
     MaxSubscribersError,
 )
-from services.eventstore.persistent.messages import Delivery, Message
-from services.eventstore.persistent.settings import (
+from standins.eventstore.persistent.messages import Delivery, Message
+from standins.eventstore.persistent.settings import (
     ALL,
     EventFilter,
     FilterTarget,

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from services.eventstore.persistent.messages import NackAction
-from services.eventstore.persistent.settings import EventFilter, FilterTarget
+from standins.eventstore.persistent.messages import NackAction
+from standins.eventstore.persistent.settings import EventFilter, FilterTarget
 from tests.unit.eventstore.fake_log import FakeEventLog
 from tests.unit.eventstore.persistent_support import (
     ON_ALL,

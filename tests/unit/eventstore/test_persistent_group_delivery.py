@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from services.eventstore.persistent.errors import MaxSubscribersError
-from services.eventstore.persistent.settings import EventFilter, FilterTarget, GroupKey
+from standins.eventstore.persistent.errors import MaxSubscribersError
+from standins.eventstore.persistent.settings import EventFilter, FilterTarget, GroupKey
 from tests.unit.eventstore.fake_log import FakeEventLog
 from tests.unit.eventstore.persistent_support import ON_ALL, append, ids, make_group
 

@@ -8,16 +8,16 @@ from pathlib import Path
 
 import pytest
 
-from services.eventstore.persistent.errors import (
+from standins.eventstore.persistent.errors import (
     GroupDroppedError,
     GroupExistsError,
     GroupFailedError,
     GroupNotFoundError,
     MaxSubscribersError,
 )
-from services.eventstore.persistent.messages import Delivery, NackAction
-from services.eventstore.persistent.runtime import ConsumerSession, SubscriptionRuntime
-from services.eventstore.persistent.settings import (
+from standins.eventstore.persistent.messages import Delivery, NackAction
+from standins.eventstore.persistent.runtime import ConsumerSession, SubscriptionRuntime
+from standins.eventstore.persistent.settings import (
     ALL,
     GroupKey,
     GroupSettings,

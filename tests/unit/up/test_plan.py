@@ -66,7 +66,7 @@ def test_everything_in_order_when_every_service_exists(tmp_path: Path) -> None:
     assert plan.skipped == ()
     data = (tmp_path / "data").resolve()
     store, redis, command, query, broadcaster = plan.children
-    assert store.argv[:3] == ("/py", "-m", "services.eventstore")
+    assert store.argv[:3] == ("/py", "-m", "standins.eventstore")
     assert str(data / "eventstore" / "rover.db") in store.argv
     assert redis.argv[0] == "/usr/bin/redis-server"
     argv = " ".join(redis.argv)
@@ -96,7 +96,7 @@ def test_missing_services_are_skipped_and_named(tmp_path: Path) -> None:
 
 
 def test_module_available() -> None:
-    assert module_available("services.eventstore")
+    assert module_available("standins.eventstore")
     assert module_available("services.up")
     assert not module_available("services.no_such_service")
 
