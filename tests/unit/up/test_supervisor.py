@@ -8,6 +8,7 @@ from pathlib import Path
 
 from services.up.plan import ChildSpec, Endpoint
 from services.up.probes import GrpcHealthProbe, redis_pong
+from services.up.redis_binary import find_redis_server
 from services.up.supervisor import Supervisor, tail
 
 from .conftest import free_port
@@ -134,7 +135,7 @@ async def test_redis_child_is_ready_when_it_answers_ping(tmp_path: Path) -> None
     port = free_port()
     redis = ChildSpec(
         name="redis",
-        argv=("redis-server", "--port", str(port), "--save", "", "--appendonly", "no"),
+        argv=(find_redis_server(), "--port", str(port), "--save", "", "--appendonly", "no"),
         endpoint=Endpoint("127.0.0.1", port, "ROVER_REDIS_PORT"),
         probe="redis",
         log_path=tmp_path / "redis.log",
