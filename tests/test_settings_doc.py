@@ -15,6 +15,7 @@ from services.broadcaster.settings import BroadcasterSettings
 from services.cli.settings import CliSettings
 from services.command.settings import CommandSettings
 from services.common.consumer_groups import ConsumerGroupsSettings
+from services.common.settings_text import env_name, shown_default
 from services.query.settings import QuerySettings
 from services.up.settings import UpSettings
 from standins.eventstore.settings import EventStoreSettings
@@ -42,18 +43,10 @@ def settings_table() -> str:
     """The Markdown of every program's settings."""
     out: list[str] = []
     for title, cls in PROGRAMS:
-        prefix = str(cls.model_config.get("env_prefix", ""))
         out += [f"### {title}", "", "| variable | default | meaning |", "| --- | --- | --- |"]
         for name, field in cls.model_fields.items():
-            env = f"{prefix}{name}".upper()
-            default = field.get_default(call_default_factory=True)
-            shown = (
-                "(none)"
-                if default is None
-                else repr(default)
-                if isinstance(default, list)
-                else str(default)
-            )
+            env = env_name(cls, name)
+            shown = shown_default(cls, name)
             description = (field.description or "").removeprefix(f"{env}:").strip()
             out.append(f"| `{env}` | `{_cell(shown)}` | {_cell(description)} |")
         out.append("")

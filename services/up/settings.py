@@ -9,6 +9,7 @@ from pydantic import Field, ValidationInfo, field_validator
 from pydantic_settings import SettingsConfigDict
 
 from services.common.settings import ServiceSettings
+from services.common.settings_text import env_names
 from services.up.endpoints import parse_address
 
 __all__ = ["ENV_NAMES", "UpSettings"]
@@ -49,10 +50,5 @@ class UpSettings(ServiceSettings):
         return value
 
 
-def _env_names() -> dict[str, str]:
-    prefix = UpSettings.model_config.get("env_prefix", "")
-    return {name: f"{prefix}{name}".upper() for name in UpSettings.model_fields}
-
-
-ENV_NAMES: dict[str, str] = _env_names()
+ENV_NAMES: dict[str, str] = env_names(UpSettings)
 """Field name -> environment variable, for messages that tell a user what to change."""
