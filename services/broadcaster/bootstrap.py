@@ -15,8 +15,8 @@ from dataclasses import dataclass, field
 from esdbclient import AsyncEventStoreDBClient
 from esdbclient.exceptions import EventStoreDBClientException
 
+from services.broadcaster.adapters import fast_wire, wire
 from services.broadcaster.adapters.esdb import EsdbGridHistory, EsdbIntegrationFeed
-from services.broadcaster.adapters.wire import encode_change
 from services.broadcaster.application.cache import GridCache
 from services.broadcaster.application.hub import Hub
 from services.broadcaster.application.ports import GridHistory, IntegrationFeed
@@ -114,8 +114,13 @@ def bootstrap(
     *,
     feed: IntegrationFeed | None = None,
     history: GridHistory | None = None,
+    fast_wire_assembly: bool = True,
 ) -> Broadcaster:
-    """Wire a broadcaster; pass ``feed``/``history`` to replace the EventStoreDB adapters."""
+    """Wire a broadcaster; pass ``feed``/``history`` to replace the EventStoreDB adapters.
+
+    ``fast_wire_assembly`` assembles each update around the stored event's bytes instead of
+    decoding and serializing it again with protobuf (the same bytes).
+    """
     settings = settings if settings is not None else BroadcasterSettings()
     client: AsyncEventStoreDBClient | None = None
     if feed is None or history is None:
@@ -127,7 +132,7 @@ def bootstrap(
         assert client is not None
         history = EsdbGridHistory(client, page_size=settings.broadcaster_history_page_size)
     hub: Hub[bytes] = Hub(
-        encode_change,
+        fast_wire.encode_change if fast_wire_assembly else wire.encode_change,
         queue_size=settings.broadcaster_queue_size,
         cache=GridCache(capacity=settings.broadcaster_cache_grids),
     )

@@ -70,8 +70,13 @@ async def open_app(
     *,
     read_model: ReadModel | None = None,
     feed: EventFeed | None = None,
+    fast_projection: bool = True,
 ) -> AsyncIterator[QueryApp]:
-    """Build with the real adapters unless overridden; close what was opened here."""
+    """Build with the real adapters unless overridden; close what was opened here.
+
+    ``fast_projection`` projects rover events straight off their messages (the plain path
+    decodes every event and projects its envelope).
+    """
     async with contextlib.AsyncExitStack() as stack:
         if read_model is None:
             redis_model = redis_read_model(settings)
@@ -85,5 +90,6 @@ async def open_app(
                 client,
                 buffer=settings.query_feed_buffer,
                 linger_seconds=settings.query_catchup_linger_seconds,
+                fast_projection=fast_projection,
             )
         yield build(settings, read_model=read_model, feed=feed)

@@ -36,8 +36,8 @@ from services.common import rich_errors
 from services.common.integration import (
     blocked_by_to_proto,
     direction_from_proto,
-    direction_to_proto,
     position_to_proto,
+    rover_to_proto,
     to_proto,
     topology_from_proto,
 )
@@ -161,14 +161,7 @@ def result_to_proto(result: CommandResult) -> command_pb2.CommandResult:
         events=[to_proto(envelope) for envelope in result.events],
     )
     if result.rover is not None:
-        rover = result.rover
-        message.rover.CopyFrom(
-            common_pb2.Rover(
-                rover_id=str(rover.rover_id),
-                position=position_to_proto(rover.position),
-                facing=direction_to_proto(rover.facing),
-            )
-        )
+        message.rover.CopyFrom(rover_to_proto(result.rover))
     if result.block is not None:
         block = result.block
         message.block.CopyFrom(
