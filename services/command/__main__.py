@@ -3,17 +3,19 @@
 from __future__ import annotations
 
 import asyncio
+import sys
+from collections.abc import Sequence
 
 from services.command.bootstrap import create_service
 from services.command.settings import CommandSettings
+from services.common.entrypoint import parse_command_line
 from services.common.grpc_server import wait_for_shutdown_signal
 from services.common.logs import configure_logging, get_logger
 
 __all__ = ["main"]
 
 
-async def _serve() -> None:
-    settings = CommandSettings()
+async def _serve(settings: CommandSettings) -> None:
     configure_logging(level=settings.log_level, fmt=settings.log_format, service="command")
     log = get_logger("services.command")
     service = await create_service(settings)
@@ -23,10 +25,17 @@ async def _serve() -> None:
     await service.stop()
 
 
-def main() -> None:
-    """Entry point."""
-    asyncio.run(_serve())
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point; returns the exit status (``--help`` and bad settings exit early)."""
+    _, settings = parse_command_line(
+        "python -m services.command",
+        "Run the command service (RoverCommandService) until SIGTERM or SIGINT.",
+        CommandSettings,
+        argv,
+    )
+    asyncio.run(_serve(settings))
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

@@ -13,7 +13,9 @@ import asyncio
 import json
 import sys
 import time
+from collections.abc import Sequence
 
+from services.common.entrypoint import parse_command_line
 from services.common.grpc_server import wait_for_shutdown_signal
 from services.common.logs import configure_logging
 from services.query.application.lag import measure_lag
@@ -75,14 +77,17 @@ async def _status(settings: QuerySettings) -> None:
     sys.stdout.write(json.dumps(lag.as_fields()) + "\n")
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Entry point."""
-    parser = argparse.ArgumentParser(prog="python -m services.query", description=__doc__)
+def _arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "command", nargs="?", default="serve", choices=["serve", "rebuild", "status"]
     )
-    args = parser.parse_args(argv)
-    settings = QuerySettings()
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point; returns the exit status (``--help`` and bad settings exit early)."""
+    args, settings = parse_command_line(
+        "python -m services.query", __doc__ or "", QuerySettings, argv, add_arguments=_arguments
+    )
     configure_logging(level=settings.log_level, fmt=settings.log_format, service="query")
     runner = {"serve": _serve, "rebuild": _rebuild, "status": _status}[args.command]
     asyncio.run(runner(settings))
