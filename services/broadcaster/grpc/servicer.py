@@ -24,7 +24,7 @@ from services.broadcaster.application.watch import (
 from services.broadcaster.grpc.mapping import encode_heartbeat, encode_resume, encode_snapshot
 from services.common.grpc_server import Service
 from services.common.logs import get_logger
-from services.common.rich_errors import abort, bad_request, error_info, resource_info
+from services.common.rich_errors import abort, bad_request, error_info, not_found
 
 __all__ = ["SERVICE_NAME", "RoverLiveServicer", "WatcherFellBehindError", "status_of"]
 
@@ -45,11 +45,8 @@ class WatcherFellBehindError(Exception):
 def status_of(error: Exception) -> tuple[grpc.StatusCode, str, list[Message]] | None:
     """THE error mapping of the live service: a status for every expected failure."""
     if isinstance(error, GridNotFoundError):
-        return (
-            grpc.StatusCode.NOT_FOUND,
-            str(error),
-            [resource_info("rover.v1.Grid", error.grid_id), error_info(error.reason)],
-        )
+        code, message, found = not_found(error.grid_id)
+        return code, message, list(found)
     if isinstance(error, DomainError) and error.category is ErrorCategory.INVALID_ARGUMENT:
         return (
             grpc.StatusCode.INVALID_ARGUMENT,

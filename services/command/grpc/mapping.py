@@ -188,10 +188,10 @@ def result_to_proto(result: CommandResult) -> command_pb2.CommandResult:
 
 def _resource(error: DomainError) -> Message | None:
     match error:
-        case GridNotFoundError() | GridAlreadyExistsError():
+        case GridAlreadyExistsError():
             grid: Message = rich_errors.resource_info("rover.v1.Grid", f"grids/{error.grid_id}")
             return grid
-        case RoverNotFoundError() | RoverAlreadyExistsError():
+        case RoverAlreadyExistsError():
             rover: Message = rich_errors.resource_info(
                 "rover.v1.Rover", f"grids/{error.grid_id}/rovers/{error.rover_id}"
             )
@@ -222,6 +222,10 @@ def _domain_status(error: DomainError) -> tuple[grpc.StatusCode, str, list[Messa
 
 def status_of(error: Exception) -> tuple[grpc.StatusCode, str, list[Message]]:
     """The status code, message and google.rpc details for any failure of a command."""
+    if isinstance(error, GridNotFoundError | RoverNotFoundError):
+        rover_id = error.rover_id if isinstance(error, RoverNotFoundError) else None
+        code, message, found = rich_errors.not_found(error.grid_id, rover_id)
+        return code, message, list(found)
     if isinstance(error, DomainError):
         return _domain_status(error)
     if isinstance(error, CommandAbortedError):

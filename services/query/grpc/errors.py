@@ -7,7 +7,7 @@ from google.protobuf.duration_pb2 import Duration
 from google.protobuf.message import Message
 from google.rpc import error_details_pb2
 
-from services.common.rich_errors import bad_request, error_info, resource_info
+from services.common.rich_errors import bad_request, error_info, not_found
 from services.query.application.errors import (
     GridNotFoundError,
     InvalidQueryError,
@@ -40,21 +40,9 @@ def status_for(error: QueryError) -> tuple[grpc.StatusCode, str, tuple[Message, 
                 (bad_request([(error.field, message)]), error_info(error.reason)),
             )
         case RoverNotFoundError():
-            name = f"grids/{error.grid_id}/rovers/{error.rover_id}"
-            return (
-                grpc.StatusCode.NOT_FOUND,
-                message,
-                (resource_info("rover.v1.Rover", name, message), error_info("ROVER_NOT_FOUND")),
-            )
+            return not_found(error.grid_id, error.rover_id)
         case GridNotFoundError():
-            return (
-                grpc.StatusCode.NOT_FOUND,
-                message,
-                (
-                    resource_info("rover.v1.Grid", f"grids/{error.grid_id}", message),
-                    error_info("GRID_NOT_FOUND"),
-                ),
-            )
+            return not_found(error.grid_id)
         case VersionNotReachedError():
             metadata = {"wanted": str(error.wanted), "projected": str(error.projected)}
             if error.by_deadline:
