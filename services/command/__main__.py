@@ -6,10 +6,9 @@ import asyncio
 import sys
 from collections.abc import Sequence
 
-from services.command.bootstrap import create_service
+from services.command.bootstrap import build
 from services.command.settings import CommandSettings
 from services.common.entrypoint import parse_command_line
-from services.common.grpc_server import wait_for_shutdown_signal
 from services.common.logs import configure_logging, get_logger
 
 __all__ = ["main"]
@@ -18,11 +17,8 @@ __all__ = ["main"]
 async def _serve(settings: CommandSettings) -> None:
     configure_logging(level=settings.log_level, fmt=settings.log_format, service="command")
     log = get_logger("services.command")
-    service = await create_service(settings)
-    port = await service.start()
-    log.info("command service listening", port=port, eventstore=settings.eventstore_uri)
-    await wait_for_shutdown_signal()
-    await service.stop()
+    log.info("command service starting", eventstore=settings.eventstore_uri)
+    await build(settings).run_until_signal()
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -15,7 +15,7 @@ import pytest
 
 from services.broadcaster.bootstrap import Broadcaster, bootstrap
 from services.broadcaster.settings import BroadcasterSettings
-from services.command.bootstrap import create_service
+from services.command.bootstrap import build as build_command
 from services.command.settings import CommandSettings
 from standins.eventstore.process import EventStoreProcess
 from tests.integration.broadcaster.commands import CommandStub, command_stub
@@ -72,7 +72,7 @@ async def commands(esdb_uri: str) -> AsyncIterator[CommandStub]:
     settings = CommandSettings(
         command_address="127.0.0.1:0", eventstore_uri=esdb_uri, shutdown_grace_seconds=1.0
     )
-    service = await create_service(settings)
+    service = build_command(settings)
     await service.start()
     try:
         async with grpc.aio.insecure_channel(service.address) as channel:

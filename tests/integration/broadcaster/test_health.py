@@ -15,7 +15,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from services.broadcaster.bootstrap import Broadcaster, bootstrap
 from services.broadcaster.grpc.servicer import SERVICE_NAME
 from services.broadcaster.settings import BroadcasterSettings
-from services.command.bootstrap import CommandService, create_service
+from services.command.bootstrap import CommandApp, build
 from services.command.settings import CommandSettings
 from standins.eventstore.process import EventStoreProcess
 from tests.integration.broadcaster.commands import GridDriver, command_stub
@@ -78,11 +78,11 @@ def store(tmp_path: Path) -> Iterator[EventStoreProcess]:
         yield process
 
 
-async def _command_service(uri: str) -> CommandService:
+async def _command_service(uri: str) -> CommandApp:
     settings = CommandSettings(
         command_address="127.0.0.1:0", eventstore_uri=uri, shutdown_grace_seconds=0.5
     )
-    service = await create_service(settings)
+    service = build(settings)
     await service.start()
     return service
 

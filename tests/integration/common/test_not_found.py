@@ -14,7 +14,7 @@ from google.rpc import error_details_pb2
 from protos.rover.v1 import command_pb2, live_pb2, live_pb2_grpc, query_pb2, query_pb2_grpc
 from services.broadcaster.bootstrap import bootstrap
 from services.broadcaster.settings import BroadcasterSettings
-from services.command.bootstrap import create_service
+from services.command.bootstrap import build as build_command
 from services.command.settings import CommandSettings
 from services.common.rich_errors import details_of
 from services.query.bootstrap import open_app
@@ -30,9 +30,7 @@ Shape = tuple[grpc.StatusCode, str, list[Message]]
 @contextlib.asynccontextmanager
 async def _three_services(store: str, redis: str) -> AsyncIterator[tuple[str, str, str]]:
     """Command, query and broadcaster on 127.0.0.1 port 0; yields their targets."""
-    command = await create_service(
-        CommandSettings(command_address="127.0.0.1:0", eventstore_uri=store)
-    )
+    command = build_command(CommandSettings(command_address="127.0.0.1:0", eventstore_uri=store))
     await command.start()
     broadcaster = bootstrap(
         BroadcasterSettings(broadcaster_address="127.0.0.1:0", eventstore_uri=store)
