@@ -17,8 +17,7 @@ from services.broadcaster.settings import BroadcasterSettings
 from services.command.bootstrap import build as build_command
 from services.command.settings import CommandSettings
 from services.common.rich_errors import details_of
-from services.query.bootstrap import open_app
-from services.query.runtime import serve
+from services.query.bootstrap import build as build_query
 from services.query.settings import QuerySettings
 from standins.eventstore.server import EventStoreServer
 from tests.support.redis_server import redis_server, redis_url  # noqa: F401
@@ -39,7 +38,7 @@ async def _three_services(store: str, redis: str) -> AsyncIterator[tuple[str, st
     settings = QuerySettings(query_address="127.0.0.1:0", eventstore_uri=store, redis_url=redis)
     try:
         await broadcaster.wait_live()
-        async with open_app(settings) as app, serve(app) as query:
+        async with build_query(settings) as query:
             yield command.address, f"127.0.0.1:{query.port}", f"127.0.0.1:{broadcaster.port}"
     finally:
         await broadcaster.stop(grace=0.5)
