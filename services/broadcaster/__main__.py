@@ -6,23 +6,16 @@ import asyncio
 import sys
 from collections.abc import Sequence
 
-from services.broadcaster.bootstrap import bootstrap
+from services.broadcaster.bootstrap import build
 from services.broadcaster.settings import BroadcasterSettings
 from services.common.entrypoint import parse_command_line
-from services.common.grpc_server import wait_for_shutdown_signal
-from services.common.logs import configure_logging, get_logger
+from services.common.logs import configure_logging
 
 __all__ = ["main"]
 
 
 async def _serve(settings: BroadcasterSettings) -> None:
-    broadcaster = bootstrap(settings)
-    port = await broadcaster.start()
-    get_logger(__name__).info("broadcaster listening", port=port)
-    try:
-        await wait_for_shutdown_signal()
-    finally:
-        await broadcaster.stop()
+    await build(settings).run_until_signal()
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -12,7 +12,7 @@ from google.protobuf.message import Message
 from google.rpc import error_details_pb2
 
 from protos.rover.v1 import command_pb2, live_pb2, live_pb2_grpc, query_pb2, query_pb2_grpc
-from services.broadcaster.bootstrap import bootstrap
+from services.broadcaster.bootstrap import build as build_broadcaster
 from services.broadcaster.settings import BroadcasterSettings
 from services.command.bootstrap import build as build_command
 from services.command.settings import CommandSettings
@@ -31,13 +31,13 @@ async def _three_services(store: str, redis: str) -> AsyncIterator[tuple[str, st
     """Command, query and broadcaster on 127.0.0.1 port 0; yields their targets."""
     command = build_command(CommandSettings(command_address="127.0.0.1:0", eventstore_uri=store))
     await command.start()
-    broadcaster = bootstrap(
+    broadcaster = build_broadcaster(
         BroadcasterSettings(broadcaster_address="127.0.0.1:0", eventstore_uri=store)
     )
     await broadcaster.start()
     settings = QuerySettings(query_address="127.0.0.1:0", eventstore_uri=store, redis_url=redis)
     try:
-        await broadcaster.wait_live()
+        await broadcaster.parts.hub.wait_live()
         async with build_query(settings) as query:
             yield command.address, f"127.0.0.1:{query.port}", f"127.0.0.1:{broadcaster.port}"
     finally:
