@@ -87,7 +87,8 @@ class EsdbEventFeed:
         fast_projection: bool = True,
     ) -> None:
         self._client = client
-        self._fast = fast_projection
+        self.fast_projection = fast_projection
+        """Whether rover events are projected straight off their messages."""
         self._buffer = buffer
         self._linger = linger_seconds
         self._catchup_after_ms = catchup_after_ms
@@ -109,7 +110,7 @@ class EsdbEventFeed:
         async def read() -> None:
             try:
                 async for recorded in subscription:
-                    await queue.put(_item(recorded, self._fast))
+                    await queue.put(_item(recorded, self.fast_projection))
                 raise_if_cancelling()  # esdbclient ends the iteration quietly when cancelled
                 await queue.put(_END)
             except asyncio.CancelledError:

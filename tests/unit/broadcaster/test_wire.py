@@ -86,11 +86,11 @@ async def test_bootstrap_picks_the_encoder(fast: bool, monkeypatch: pytest.Monke
     monkeypatch.setattr(fast_wire, "encode_change", lambda event: b"fast")
     monkeypatch.setattr(wire, "encode_change", lambda event: b"plain")
     log = InMemoryIntegrationLog()
-    app = broadcaster_bootstrap.bootstrap(
+    app = broadcaster_bootstrap.build(
         BroadcasterSettings(), feed=log, history=log, fast_wire_assembly=fast
     )
     stored = StoredEvent.of(_envelope(sample(GridCreated)))
-    assert app.hub.wrap(stored).payload == (b"fast" if fast else b"plain")
+    assert app.parts.hub.wrap(stored).payload == (b"fast" if fast else b"plain")
 
 
 def test_a_stored_event_reads_its_grid_and_sequence_and_decodes_on_demand() -> None:

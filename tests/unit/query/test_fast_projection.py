@@ -26,9 +26,12 @@ from domain.values import BlockedBy, Direction, GridId, Position, RoverId, Topol
 from protos.rover.v1 import events_pb2
 from services.common.envelope import Envelope
 from services.common.integration import IntegrationDecodeError, from_proto, to_proto
-from services.query.adapters.esdb_feed import _item
+from services.query.adapters.esdb_feed import EsdbEventFeed, _item
 from services.query.adapters.fast_projection import fast_update
+from services.query.adapters.memory import InMemoryReadModel
 from services.query.application.projection import project
+from services.query.bootstrap import build
+from services.query.settings import QuerySettings
 from tests.support.events import EVENT_TYPES, sample
 
 G, R = GridId("g-1"), RoverId("r_1")
@@ -175,3 +178,10 @@ def test_the_feed_takes_the_fast_path_only_when_switched_on() -> None:
     plain = _item(_recorded(data), fast=False)
     assert plain.update is None
     assert plain.envelope == envelope
+
+
+@pytest.mark.parametrize("fast", [True, False])
+def test_build_switches_the_fast_projection(fast: bool) -> None:
+    app = build(QuerySettings(), read_model=InMemoryReadModel(), fast_projection=fast)
+    assert isinstance(app.parts.feed, EsdbEventFeed)
+    assert app.parts.feed.fast_projection is fast
