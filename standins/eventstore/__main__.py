@@ -16,17 +16,11 @@ from collections.abc import Callable, Sequence
 import structlog
 from pydantic import ValidationError
 
+from services.common.settings_text import SettingsError, load_settings, settings_help
 from standins.eventstore.server import EventStoreServer, ServerStartError
 from standins.eventstore.settings import EventStoreSettings
 
 __all__ = ["configure_logging", "main", "parse_settings"]
-
-
-_ENV_PREFIX = "ROVER_EVENTSTORE_"
-
-
-def _env_name(field: str) -> str:
-    return _ENV_PREFIX + field.upper()
 
 
 def _problems(error: ValidationError, name: Callable[[str], str]) -> str:
@@ -38,29 +32,21 @@ def _problems(error: ValidationError, name: Callable[[str], str]) -> str:
     return "\n".join(lines)
 
 
-def _environment_help() -> str:
-    rows = [
-        f"  {_env_name(field):34} {info.description or ''}"
-        for field, info in EventStoreSettings.model_fields.items()
-    ]
-    return "environment (flags override them):\n" + "\n".join(rows)
-
-
 def parse_settings(argv: Sequence[str]) -> EventStoreSettings:
     """Settings from the environment, overridden by command-line flags."""
     argv = list(argv)
     try:
-        base = EventStoreSettings()
-    except ValidationError as error:
+        base = load_settings(EventStoreSettings)
+    except SettingsError as error:
         if "-h" not in argv and "--help" not in argv:
-            raise SystemExit(
-                f"eventstore: invalid environment setting:\n{_problems(error, _env_name)}"
-            ) from None
+            lines = "\n".join(f"  {line}" for line in str(error).splitlines())
+            sys.stderr.write(f"eventstore: invalid environment setting:\n{lines}\n")
+            raise SystemExit(2) from None
         base = EventStoreSettings.model_construct()  # --help still works
     parser = argparse.ArgumentParser(
         prog="python -m standins.eventstore",
         description="EventStoreDB-compatible single-node server stored in SQLite.",
-        epilog=_environment_help(),
+        epilog=settings_help(EventStoreSettings) + "\n(flags override them)",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--db", default=base.db, help="SQLite database file")
