@@ -151,6 +151,7 @@ def _watch(args: argparse.Namespace, client: _Client, out: Out) -> int:
     tty = sys.stdout.isatty()
     labels: dict[str, str] = {}
     first = [True]
+    printed: list[tuple[int | None, str] | None] = [None]
 
     def open_stream(from_version: int | None) -> UpdateStream:
         request = live_pb2.WatchGridRequest(grid_id=args.grid, from_version=from_version)
@@ -173,8 +174,10 @@ def _watch(args: argparse.Namespace, client: _Client, out: Out) -> int:
             size = shutil.get_terminal_size() if tty else None
             fit = (size.columns - 1, size.lines - len(footer)) if size else None
             body = render_grid(state, labels=labels, fit=fit).splitlines()
-        if not tty:
-            out("\n".join(["", *body, *footer]))
+        if not tty:  # a log: a frame per change, a line per note
+            shown = (state.version if state else None, line)
+            out(note if shown == printed[0] else "\n".join(["", *body, *footer]))
+            printed[0] = shown
             return
         columns = shutil.get_terminal_size().columns - 1
         lines = [text[:columns] for text in [*body, *footer]]
