@@ -50,9 +50,9 @@ shell: setup
 	@echo "venv active: rover, grpcurl and python are the project's; exit to leave"
 	@bash --rcfile <(echo '[ -f ~/.bashrc ] && . ~/.bashrc; . $(BIN)/activate; PS1="(rover) $$PS1"') -i
 
-# Deletes everything `make run` stored (events, read model, logs) after asking.
+# Deletes everything `make run` stored (events, read model, logs) after asking (YES=1: don't ask).
 clean-data: $(STAMP)
-	@$(BIN)/python -m services.up.clean_data "$(DATA)"
+	@$(BIN)/python -m services.up.clean_data "$(DATA)" $(if $(YES),--yes)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -19,11 +19,12 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any, Literal
 
-import structlog
 from esdbclient import AsyncEventStoreDBClient
 from esdbclient.exceptions import AlreadyExists, NotFound
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from services.common.logs import get_logger
 
 __all__ = [
     "INTEGRATION_STREAM_FILTER",
@@ -34,7 +35,7 @@ __all__ = [
     "load_consumer_groups",
 ]
 
-_log = structlog.get_logger("consumer_groups")
+_log = get_logger(__name__)
 
 # esdbclient wraps include patterns as ``^(p1|p2)$``; this yields the stream-name regex
 # ``^integration-.*$``, i.e. every stream whose name starts with ``integration-``.

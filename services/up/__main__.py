@@ -13,10 +13,10 @@ import signal
 import sys
 from collections.abc import Sequence
 
-from pydantic import ValidationError
-
 from services.common.logs import SafeStream, configure_logging, get_logger
-from services.up.banner import grpcurl_command, render_banner
+from services.common.settings_text import SettingsError, load_settings, settings_help
+from services.up.banner import grpcurl_command, render_banner, venv_command
+from services.up.data_lock import DataDirBusyError, DataDirLock
 from services.up.plan import Plan, build_plan
 from services.up.ports import PortInUseError, check_ports
 from services.up.redis_binary import RedisMissingError, find_redis_server
@@ -55,7 +55,7 @@ async def _supervise(settings: UpSettings, plan: Plan) -> int:
 
     def _ready() -> None:
         out = SafeStream(sys.stdout)
-        out.write(render_banner(plan, grpcurl_command()) + "\n")
+        out.write(render_banner(plan, grpcurl_command(), venv_command("rover")) + "\n")
         out.flush()
         log.info("all children ready", children=[c.name for c in plan.children])
 
@@ -68,34 +68,49 @@ async def _supervise(settings: UpSettings, plan: Plan) -> int:
     return status
 
 
+def _claim(settings: UpSettings) -> tuple[Plan, DataDirLock]:
+    """The plan, with its data folder locked: an owner is refused before its ports look taken."""
+    plan = build_plan(settings, redis_server=find_redis_server(settings.redis_server or None))
+    lock = DataDirLock(plan.data_dir)
+    if plan.data_dir.exists():
+        lock.acquire()
+    try:
+        check_ports(plan.children)
+        lock.acquire()
+    except BaseException:
+        lock.release()
+        raise
+    return plan, lock
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point; returns the exit status."""
     args = list(sys.argv[1:] if argv is None else argv)
     if args and args[0] in {"-h", "--help"}:
-        sys.stdout.write(__doc__ or "")
+        sys.stdout.write(f"usage: python -m services.up   (make run)\n\n{__doc__}\n")
+        sys.stdout.write(settings_help(UpSettings) + "\n")
         return 0
     if args:
         return _fail(f"takes no arguments (settings are ROVER_* variables), got {args}", 2)
     try:
-        settings = UpSettings()
-    except ValidationError as error:
-        return _fail(f"invalid ROVER_* setting:\n{error}", 2)
+        settings = load_settings(UpSettings)
+    except SettingsError as error:
+        return _fail(f"invalid setting: {error}", 2)
     configure_logging(level=settings.log_level, fmt=settings.log_format, service="up")
     try:
-        redis_server = find_redis_server(settings.redis_server or None)
-        plan = build_plan(settings, redis_server=redis_server)
-        check_ports(plan.children)
-    except (RedisMissingError, PortInUseError) as error:
+        plan, lock = _claim(settings)
+    except (RedisMissingError, PortInUseError, DataDirBusyError) as error:
         return _fail(str(error))
     except ValueError as error:
         return _fail(str(error), 2)
-    for folder in (plan.data_dir / "eventstore", plan.data_dir / "redis", plan.log_dir):
-        folder.mkdir(parents=True, exist_ok=True)
-    log = get_logger(__name__)
-    for name in plan.skipped:
-        log.warning("skipped: module not written yet", child=name, module=f"services.{name}")
-    log.info("starting", data_dir=str(plan.data_dir), order=[c.name for c in plan.children])
-    return asyncio.run(_supervise(settings, plan))
+    with lock:
+        for folder in (plan.data_dir / "eventstore", plan.data_dir / "redis", plan.log_dir):
+            folder.mkdir(parents=True, exist_ok=True)
+        log = get_logger(__name__)
+        for name in plan.skipped:
+            log.warning("skipped: module not written yet", child=name, module=f"services.{name}")
+        log.info("starting", data_dir=str(plan.data_dir), order=[c.name for c in plan.children])
+        return asyncio.run(_supervise(settings, plan))
 
 
 if __name__ == "__main__":

@@ -7,22 +7,33 @@ import sys
 from pathlib import Path
 
 from services.up.plan import Plan
+from services.up.settings import UpSettings
 
-__all__ = ["grpcurl_command", "render_banner"]
+__all__ = ["grpcurl_command", "render_banner", "venv_command"]
+
+# Where the CLI dials the query service when not told otherwise: the CLI's default is the
+# services' default (tests/unit/up/test_banner.py holds them equal).
+_CLI_QUERY_DEFAULT = str(UpSettings.model_fields["query_address"].default)
 
 
-def grpcurl_command() -> str:
-    """How to call grpcurl here: on PATH, else the venv's, relative to cwd when possible."""
-    if shutil.which("grpcurl"):
-        return "grpcurl"
-    venv_binary = Path(sys.executable).parent / "grpcurl"
+def venv_command(name: str) -> str:
+    """How to call one of the venv's programs from here: on PATH as is, else by its path
+    (relative to the current folder when it is below it), so a printed hint works as printed."""
+    if shutil.which(name):
+        return name
+    venv_binary = Path(sys.executable).parent / name
     try:
         return str(venv_binary.relative_to(Path.cwd()))
     except ValueError:
         return str(venv_binary)
 
 
-def render_banner(plan: Plan, grpcurl: str = "grpcurl") -> str:
+def grpcurl_command() -> str:
+    """How to call grpcurl here."""
+    return venv_command("grpcurl")
+
+
+def render_banner(plan: Plan, grpcurl: str = "grpcurl", rover: str = "rover") -> str:
     """The startup banner for ``plan``, whose children are all ready."""
     lines = ["", f"Mars Rover is up. Data: {plan.data_dir}", ""]
     for child in plan.children:
@@ -42,14 +53,24 @@ def render_banner(plan: Plan, grpcurl: str = "grpcurl") -> str:
     query = services.get("query")
     if command is not None:
         lines.append(f"  {grpcurl} -plaintext {command.endpoint.dial} list")
+        # Read-only hints: whatever a newcomer tries first must not change what the tour shows.
         lines.append(
-            f'  {grpcurl} -plaintext -d \'{{"grid_id": "mars", "width": 5, "height": 5}}\' '
-            f"{command.endpoint.dial} rover.v1.RoverCommandService/CreateGrid"
+            f"  {grpcurl} -plaintext {command.endpoint.dial} describe rover.v1.RoverCommandService"
         )
     else:
         store = services["eventstore"]
         lines.append(f"  {grpcurl} -plaintext {store.endpoint.dial} list")
     if query is not None:
-        lines.append(f"  rover grids --query-address {query.endpoint.dial}")
-    lines += ["", "The tour: docs/tour.md. Ctrl-C stops everything.", ""]
+        where = (
+            ""
+            if query.endpoint.dial == _CLI_QUERY_DEFAULT
+            else f" --query-address {query.endpoint.dial}"
+        )
+        lines.append(f"  {rover}{where} grids")
+    lines += [
+        "",
+        "`make shell` opens a shell with rover and grpcurl on PATH.",
+        "The tour: docs/tour.md. Ctrl-C stops everything.",
+        "",
+    ]
     return "\n".join(lines)

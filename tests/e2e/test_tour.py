@@ -9,13 +9,9 @@ order, and a second start must find the same grids.
 from __future__ import annotations
 
 import json
-import os
 import re
 import shlex
-import signal
-import socket
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -24,11 +20,11 @@ from typing import Any
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
+from tests.e2e.system import ROOT, START_ORDER, System
+
 TOUR = ROOT / "docs" / "tour.md"
-GRPCURL = Path(sys.executable).parent / "grpcurl"
+README = ROOT / "README.md"
 VOLATILE = {"event_id", "occurred_at", "sent_at"}
-START_ORDER = ["eventstore", "redis", "command", "query", "broadcaster"]
 WATCH_MARK = "<!-- tour: watch output -->"
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
@@ -41,13 +37,6 @@ class Step:
     command: str
     kind: str = ""
     expected: str | None = None
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
 
 
 def parse_tour(text: str) -> tuple[list[Step], str]:
@@ -91,90 +80,6 @@ def masked(value: Any) -> Any:
     return value
 
 
-class System:
-    """``python -m services.up`` on free ports in a temporary data directory."""
-
-    def __init__(self, data_dir: Path) -> None:
-        self.ports = {name: _free_port() for name in ("store", "redis", "cmd", "query", "live")}
-        self.env = {k: v for k, v in os.environ.items() if not k.startswith("ROVER_")}
-        self.env.update(
-            ROVER_DATA_DIR=str(data_dir),
-            ROVER_EVENTSTORE_PORT=str(self.ports["store"]),
-            ROVER_REDIS_PORT=str(self.ports["redis"]),
-            ROVER_COMMAND_ADDRESS=f"127.0.0.1:{self.ports['cmd']}",
-            ROVER_QUERY_ADDRESS=f"127.0.0.1:{self.ports['query']}",
-            ROVER_BROADCASTER_ADDRESS=f"127.0.0.1:{self.ports['live']}",
-            ROVER_LOG_FORMAT="json",
-        )
-        self.logs = data_dir.parent
-        self.process: subprocess.Popen[bytes] | None = None
-        self.runs = 0
-
-    def start(self, timeout: float = 120.0) -> None:
-        self.runs += 1
-        self.out = self.logs / f"up-{self.runs}.out"
-        self.err = self.logs / f"up-{self.runs}.err"
-        with self.out.open("wb") as out, self.err.open("wb") as err:
-            self.process = subprocess.Popen(
-                [sys.executable, "-m", "services.up"],
-                cwd=ROOT,
-                env=self.env,
-                stdout=out,
-                stderr=err,
-            )
-        deadline = time.monotonic() + timeout
-        while "Mars Rover is up" not in self.out.read_text():
-            code = self.process.poll()
-            assert code is None, f"services.up exited {code}:\n{self.err.read_text()[-4000:]}"
-            assert time.monotonic() < deadline, f"not up in {timeout}s:\n{self.err.read_text()}"
-            time.sleep(0.2)
-
-    def stop(self) -> tuple[int, list[str]]:
-        """SIGTERM; the exit status and the children in the order they were stopped."""
-        assert self.process is not None
-        self.process.send_signal(signal.SIGTERM)
-        code = self.process.wait(timeout=120)
-        self.process = None
-        stopped = []
-        for line in self.err.read_text().splitlines():
-            if line.startswith("{"):
-                record = json.loads(line)
-                if record.get("event") == "child stopped":
-                    stopped.append(record["child"])
-        return code, stopped
-
-    def kill(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(timeout=60)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-
-    def argv(self, command: str) -> list[str]:
-        """A tour command as argv here: our ports, the venv's grpcurl, the CLI module."""
-        swaps = {"50051": "cmd", "50052": "query", "50053": "live"}
-        for default, name in swaps.items():
-            command = command.replace(f"localhost:{default}", f"localhost:{self.ports[name]}")
-        words = shlex.split(command)
-        if words[0] == ".venv/bin/grpcurl":
-            return [str(GRPCURL), *words[1:]]
-        if words[0] == ".venv/bin/rover":
-            return [sys.executable, "-m", "services.cli", *words[1:]]
-        raise AssertionError(f"the tour runs only grpcurl and rover, not {words[0]}")
-
-    def run(self, command: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            self.argv(command),
-            cwd=ROOT,
-            env=self.env,
-            capture_output=True,
-            text=True,
-            timeout=60,
-            check=False,
-        )
-
-
 @pytest.fixture
 def system(tmp_path: Path) -> Iterator[System]:
     running = System(tmp_path / "rover-data")
@@ -192,11 +97,47 @@ def _check(step: Step, output: str) -> None:
         assert output.strip() == step.expected.strip(), step.command
 
 
+def banner_hints(banner: str) -> list[str]:
+    """The commands under "Try:" in the banner ``make run`` printed."""
+    hints = []
+    for line in banner.split("Try:", 1)[1].splitlines()[1:]:
+        if not line.strip():
+            break
+        hints.append(line.strip())
+    return hints
+
+
+def readme_first_commands() -> list[str]:
+    """The README's "A first command to try" block, one command each."""
+    block = re.search(r"A first command to try:\n\n```bash\n(.*?)```", README.read_text(), re.S)
+    assert block is not None, "README lost its 'A first command to try' block"
+    return [line.split("  #", 1)[0].strip() for line in block.group(1).splitlines() if line]
+
+
+def _first_tries(system: System) -> None:
+    """What a newcomer runs before the tour: the banner's hints exactly as printed, then the
+    README's first commands. They must work and must not change what the tour shows."""
+    hints = banner_hints(system.out.read_text())
+    assert any(hint.startswith(".venv/bin/rover") for hint in hints), hints
+    for hint in hints:
+        done = subprocess.run(
+            shlex.split(hint), cwd=ROOT, env=system.env, capture_output=True, text=True,
+            timeout=60, check=False,
+        )  # fmt: skip
+        assert done.returncode == 0, f"{hint}\n{done.stdout}\n{done.stderr}"
+    commands = readme_first_commands()
+    assert len(commands) >= 2
+    for command in commands:
+        done = system.run(command)
+        assert done.returncode == 0, f"{command}\n{done.stdout}\n{done.stderr}"
+
+
 def test_the_tour_word_for_word_then_restart_keeps_the_grids(system: System) -> None:
     steps, watch_expected = parse_tour(TOUR.read_text())
     assert len(steps) >= 15
     assert watch_expected, "the tour documents the watcher's output"
     system.start()
+    _first_tries(system)
     watcher: subprocess.Popen[str] | None = None
     for step in steps:
         if "WatchGrid" in step.command:

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
+from services.cli.settings import CliSettings
 from services.up.banner import render_banner
 from services.up.plan import build_plan
 from services.up.settings import UpSettings
@@ -21,7 +24,9 @@ def test_banner_lists_endpoints_logs_and_a_first_grpcurl(tmp_path: Path) -> None
     assert text.count("log: ") == 5
     assert str(tmp_path.resolve() / "logs" / "broadcaster.log") in text
     assert ".venv/bin/grpcurl -plaintext 127.0.0.1:7 list" in text
-    assert "rover.v1.RoverCommandService/CreateGrid" in text
+    assert "describe rover.v1.RoverCommandService" in text
+    assert " -d " not in text  # read-only hints: trying them never changes what the tour shows
+    assert "\n  rover grids\n" in text  # the default address needs no flag
     assert "skipped" not in text
 
 
@@ -32,3 +37,15 @@ def test_banner_names_what_was_skipped(tmp_path: Path) -> None:
     for name in ("command", "query", "broadcaster"):
         assert f"{name:<12} skipped: services/{name} has no __main__ yet" in text
     assert "grpcurl -plaintext 127.0.0.1:2113 list" in text
+
+
+def test_a_moved_query_service_is_named_before_the_subcommand(tmp_path: Path) -> None:
+    settings = UpSettings.model_validate({"data_dir": tmp_path, "query_address": "127.0.0.1:9"})
+    plan = build_plan(settings, redis_server="redis-server", available=lambda m: True)
+    text = render_banner(plan, rover=".venv/bin/rover")
+    assert ".venv/bin/rover --query-address 127.0.0.1:9 grids" in text
+
+
+@pytest.mark.parametrize("field", ["command_address", "query_address", "broadcaster_address"])
+def test_the_cli_dials_where_make_run_listens_by_default(field: str) -> None:
+    assert CliSettings.model_fields[field].default == UpSettings.model_fields[field].default
