@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 
 import grpc
@@ -42,11 +43,17 @@ _ORDER: tuple[type[Message], ...] = (
 
 
 def _new(text: str, message: str) -> bool:
-    """Whether ``text`` says something the message does not already say."""
+    """Whether ``text`` says something the line (``message``) does not already say."""
     return bool(text.strip()) and text.strip() not in message
 
 
-def _phrases(detail: Message, message: str) -> list[str]:
+def _word_in(value: str, text: str) -> bool:
+    """Whether ``value`` is a whole word of ``text`` (``a.b`` in ``field a.b``, not in ``a.bc``)."""
+    return re.search(rf"(?<![\w.-]){re.escape(value)}(?![\w.-])", text) is not None
+
+
+def _phrases(detail: Message, message: str, details: str) -> list[str]:
+    """``detail`` as phrases; ``message`` is the status message, ``details`` the phrases so far."""
     if isinstance(detail, error_details_pb2.BadRequest):
         return [
             f"{v.field}: {v.description}" if _new(v.description, message) else f"field {v.field}"
@@ -71,7 +78,9 @@ def _phrases(detail: Message, message: str) -> list[str]:
             phrase += f": {detail.description}"
         return [phrase] if phrase else []
     if isinstance(detail, error_details_pb2.ErrorInfo):
-        extra = ", ".join(f"{k}={v}" for k, v in sorted(detail.metadata.items()))
+        extra = ", ".join(
+            f"{k}={v}" for k, v in sorted(detail.metadata.items()) if not _word_in(v, details)
+        )
         return [f"reason {detail.reason}" + (f" ({extra})" if extra else "")]
     if isinstance(detail, error_details_pb2.RetryInfo):
         seconds = detail.retry_delay.seconds + detail.retry_delay.nanos / 1e9
@@ -85,7 +94,8 @@ def format_details(details: Sequence[Message], message: str = "") -> list[str]:
     ordered = sorted(details, key=lambda d: rank.get(type(d), len(_ORDER)))
     parts: list[str] = []
     for detail in ordered:
-        parts += [p for p in _phrases(detail, message) if p not in parts]
+        said = " ".join([message, *parts])  # what the line says so far
+        parts += [p for p in _phrases(detail, said, "; ".join(parts)) if p not in parts]
     return parts
 
 

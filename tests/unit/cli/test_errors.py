@@ -71,7 +71,10 @@ def test_the_message_is_said_once() -> None:
     line = format_rpc_error(
         grpc.StatusCode.INVALID_ARGUMENT,
         message,
-        [bad_request([("commands", message)]), error_info("INVALID_COMMAND")],
+        [
+            bad_request([("commands", message)]),
+            error_info("INVALID_COMMAND", {"field": "commands"}),
+        ],
     )
     assert line == f"INVALID_ARGUMENT: {message} [field commands; reason INVALID_COMMAND]"
     assert line.count("index 1") == 1
