@@ -29,7 +29,7 @@ from esdbclient import AsyncEventStoreDBClient
 from redis.asyncio import Redis
 
 from protos.rover.v1 import command_pb2, command_pb2_grpc, common_pb2, query_pb2, query_pb2_grpc
-from services.command.bootstrap import create_service
+from services.command.bootstrap import build
 from services.command.settings import CommandSettings
 from services.query.adapters.esdb_feed import INTEGRATION_FILTER, EsdbEventFeed
 from services.query.adapters.redis_read_model import RedisReadModel
@@ -147,9 +147,7 @@ async def visibility(
     """p50/p99 (ms) of command acknowledged -> visible to GetGridDetails, and of acknowledged
     -> its integration event readable in the store (upstream of the query service); failures.
     """
-    service = await create_service(
-        CommandSettings(command_address="127.0.0.1:0", eventstore_uri=store_uri)
-    )
+    service = build(CommandSettings(command_address="127.0.0.1:0", eventstore_uri=store_uri))
     await service.start()
     probe = AsyncEventStoreDBClient(store_uri)
     await probe.connect()

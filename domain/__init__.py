@@ -8,14 +8,16 @@ from domain.events import (
     GridEvent,
     RoverBlocked,
     RoverCreated,
+    RoverEvent,
     RoverMovedBackward,
     RoverMovedForward,
     RoverTurnedLeft,
     RoverTurnedRight,
 )
+from domain.fast_fold import replay
 from domain.grid import MAX_GRID_SIZE, MAX_OBSTACLES, MAX_ROVERS, CommandOutcome, Grid
 from domain.snapshot import SNAPSHOT_SCHEMA, GridSnapshot
-from domain.state import GridState, RoverState, evolve, replay
+from domain.state import GridState, RoverState, evolve, rover_after
 from domain.values import (
     MAX_COMMANDS,
     BlockedBy,
@@ -49,6 +51,7 @@ __all__ = [
     "Position",
     "RoverBlocked",
     "RoverCreated",
+    "RoverEvent",
     "RoverId",
     "RoverMovedBackward",
     "RoverMovedForward",
@@ -59,4 +62,5 @@ __all__ = [
     "evolve",
     "parse_commands",
     "replay",
+    "rover_after",
 ]

@@ -12,6 +12,7 @@ __all__ = [
     "GridEvent",
     "RoverBlocked",
     "RoverCreated",
+    "RoverEvent",
     "RoverMovedBackward",
     "RoverMovedForward",
     "RoverTurnedLeft",
@@ -107,12 +108,15 @@ class RoverBlocked:
     unexecuted_commands: str
 
 
-GridEvent: TypeAlias = (
-    GridCreated
-    | RoverCreated
+RoverEvent: TypeAlias = (
+    RoverCreated
     | RoverMovedForward
     | RoverMovedBackward
     | RoverTurnedLeft
     | RoverTurnedRight
     | RoverBlocked
 )
+"""Every event that concerns one rover; each carries the rover's position and facing after it."""
+
+GridEvent: TypeAlias = GridCreated | RoverEvent
+"""Every event of a grid's stream (``typing.get_args`` lists the seven classes)."""

@@ -22,6 +22,7 @@ from domain.events import (
     RoverBlocked,
     RoverCreated,
 )
+from domain.fast_fold import GridFold
 from domain.rules import (
     MAX_GRID_SIZE,
     MAX_OBSTACLES,
@@ -32,7 +33,7 @@ from domain.rules import (
     simulate,
 )
 from domain.snapshot import GridSnapshot
-from domain.state import GridFold, GridState, RoverState, evolve
+from domain.state import GridState, RoverState, evolve
 from domain.values import (
     Command,
     Direction,

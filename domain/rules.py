@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import assert_never
 
 from domain.errors import InvalidGridSizeError, InvalidObstacleError, InvalidPositionError
 from domain.events import (
@@ -13,7 +14,7 @@ from domain.events import (
     RoverTurnedLeft,
     RoverTurnedRight,
 )
-from domain.state import GridFold
+from domain.fast_fold import GridFold
 from domain.values import BlockedBy, Command, Direction, Position, RoverId, Topology
 
 __all__ = [
@@ -86,6 +87,27 @@ def check_obstacles(obstacles: Iterable[Position], width: int, height: int) -> f
     return frozenset(seen)
 
 
+def _step(
+    fold: GridFold, rover_id: RoverId, position: Position, facing: Direction, command: Command
+) -> tuple[Position, BlockedBy | None, RoverId | None]:
+    """The cell a move enters and what blocks it, if anything (with the blocking rover)."""
+    dx, dy = facing.delta
+    if command is Command.B:
+        dx, dy = -dx, -dy
+    x, y = position.x + dx, position.y + dy
+    if fold.topology is Topology.TOROIDAL:
+        x, y = x % fold.width, y % fold.height
+    target = Position(x, y)
+    occupant = fold.occupancy.get(target)
+    if not (0 <= x < fold.width and 0 <= y < fold.height):
+        return target, BlockedBy.EDGE, None
+    if target in fold.obstacles:
+        return target, BlockedBy.OBSTACLE, None
+    if occupant is not None and occupant != rover_id:
+        return target, BlockedBy.ROVER, occupant
+    return target, None, None
+
+
 def simulate(
     fold: GridFold,
     rover_id: RoverId,
@@ -95,63 +117,49 @@ def simulate(
 ) -> list[GridEvent]:
     """The events of one rover's sequence. Only this rover moves, so the others stand still."""
     grid_id = fold.grid_id
-    width, height = fold.width, fold.height
-    toroidal = fold.topology is Topology.TOROIDAL
-    obstacles, occupancy = fold.obstacles, fold.occupancy
     events: list[GridEvent] = []
     for index, command in enumerate(commands):
-        if command is Command.L or command is Command.R:
-            turned = facing.left() if command is Command.L else facing.right()
-            kind = RoverTurnedLeft if command is Command.L else RoverTurnedRight
-            events.append(
-                kind(
-                    grid_id=grid_id,
-                    rover_id=rover_id,
-                    position=position,
-                    from_facing=facing,
-                    to_facing=turned,
+        match command:
+            case Command.L | Command.R:
+                turned = facing.left() if command is Command.L else facing.right()
+                turn = RoverTurnedLeft if command is Command.L else RoverTurnedRight
+                events.append(
+                    turn(
+                        grid_id=grid_id,
+                        rover_id=rover_id,
+                        position=position,
+                        from_facing=facing,
+                        to_facing=turned,
+                    )
                 )
-            )
-            facing = turned
-            continue
-        dx, dy = facing.delta
-        if command is Command.B:
-            dx, dy = -dx, -dy
-        x, y = position.x + dx, position.y + dy
-        if toroidal:
-            x, y = x % width, y % height
-        target = Position(x, y)
-        blocker: BlockedBy | None = None
-        occupant = occupancy.get(target)
-        if not (0 <= x < width and 0 <= y < height):
-            blocker = BlockedBy.EDGE
-        elif target in obstacles:
-            blocker = BlockedBy.OBSTACLE
-        elif occupant is not None and occupant != rover_id:
-            blocker = BlockedBy.ROVER
-        if blocker is not None:
-            events.append(
-                RoverBlocked(
-                    grid_id=grid_id,
-                    rover_id=rover_id,
-                    position=position,
-                    facing=facing,
-                    target=target,
-                    blocked_by=blocker,
-                    blocking_rover_id=occupant if blocker is BlockedBy.ROVER else None,
-                    unexecuted_commands="".join(c.value for c in commands[index:]),
+                facing = turned
+            case Command.F | Command.B:
+                target, blocker, occupant = _step(fold, rover_id, position, facing, command)
+                if blocker is not None:
+                    events.append(
+                        RoverBlocked(
+                            grid_id=grid_id,
+                            rover_id=rover_id,
+                            position=position,
+                            facing=facing,
+                            target=target,
+                            blocked_by=blocker,
+                            blocking_rover_id=occupant,
+                            unexecuted_commands="".join(c.value for c in commands[index:]),
+                        )
+                    )
+                    break
+                move = RoverMovedForward if command is Command.F else RoverMovedBackward
+                events.append(
+                    move(
+                        grid_id=grid_id,
+                        rover_id=rover_id,
+                        from_position=position,
+                        to_position=target,
+                        facing=facing,
+                    )
                 )
-            )
-            break
-        moved = RoverMovedForward if command is Command.F else RoverMovedBackward
-        events.append(
-            moved(
-                grid_id=grid_id,
-                rover_id=rover_id,
-                from_position=position,
-                to_position=target,
-                facing=facing,
-            )
-        )
-        position = target
+                position = target
+            case _:
+                assert_never(command)
     return events

@@ -29,7 +29,8 @@ from esdbclient import AsyncEventStoreDBClient
 from bench.broadcaster.events import Grids
 from protos.rover.v1 import common_pb2, live_pb2
 from services.broadcaster.adapters.esdb import INTEGRATION_STREAM_FILTER
-from services.broadcaster.adapters.wire import StoredEvent, encode_change
+from services.broadcaster.adapters.fast_wire import encode_change
+from services.broadcaster.adapters.wire import StoredEvent
 from services.command.adapters.esdb_publishing import EsdbIntegrationLog
 
 __all__ = [

@@ -3,31 +3,33 @@
 from __future__ import annotations
 
 import asyncio
+import sys
+from collections.abc import Sequence
 
-from services.broadcaster.bootstrap import bootstrap
+from services.broadcaster.bootstrap import build
 from services.broadcaster.settings import BroadcasterSettings
-from services.common.grpc_server import wait_for_shutdown_signal
-from services.common.logs import configure_logging, get_logger
+from services.common.entrypoint import parse_command_line
+from services.common.logs import configure_logging
 
 __all__ = ["main"]
 
 
 async def _serve(settings: BroadcasterSettings) -> None:
-    broadcaster = bootstrap(settings)
-    port = await broadcaster.start()
-    get_logger(__name__).info("broadcaster listening", port=port)
-    try:
-        await wait_for_shutdown_signal()
-    finally:
-        await broadcaster.stop()
+    await build(settings).run_until_signal()
 
 
-def main() -> None:
-    """Entry point."""
-    settings = BroadcasterSettings()
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point; returns the exit status (``--help`` and bad settings exit early)."""
+    _, settings = parse_command_line(
+        "python -m services.broadcaster",
+        "Run the broadcaster (RoverLiveService.WatchGrid) until SIGTERM or SIGINT.",
+        BroadcasterSettings,
+        argv,
+    )
     configure_logging(level=settings.log_level, fmt=settings.log_format, service="broadcaster")
     asyncio.run(_serve(settings))
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

@@ -3,30 +3,35 @@
 from __future__ import annotations
 
 import asyncio
+import sys
+from collections.abc import Sequence
 
-from services.command.bootstrap import create_service
+from services.command.bootstrap import build
 from services.command.settings import CommandSettings
-from services.common.grpc_server import wait_for_shutdown_signal
+from services.common.entrypoint import parse_command_line
 from services.common.logs import configure_logging, get_logger
 
 __all__ = ["main"]
 
 
-async def _serve() -> None:
-    settings = CommandSettings()
+async def _serve(settings: CommandSettings) -> None:
     configure_logging(level=settings.log_level, fmt=settings.log_format, service="command")
     log = get_logger("services.command")
-    service = await create_service(settings)
-    port = await service.start()
-    log.info("command service listening", port=port, eventstore=settings.eventstore_uri)
-    await wait_for_shutdown_signal()
-    await service.stop()
+    log.info("command service starting", eventstore=settings.eventstore_uri)
+    await build(settings).run_until_signal()
 
 
-def main() -> None:
-    """Entry point."""
-    asyncio.run(_serve())
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point; returns the exit status (``--help`` and bad settings exit early)."""
+    _, settings = parse_command_line(
+        "python -m services.command",
+        "Run the command service (RoverCommandService) until SIGTERM or SIGINT.",
+        CommandSettings,
+        argv,
+    )
+    asyncio.run(_serve(settings))
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

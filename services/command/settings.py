@@ -12,58 +12,38 @@ __all__ = ["CommandSettings"]
 class CommandSettings(EventStoreClientSettings):
     """Where to listen, which store to use, and the knobs of retries, cache and publication."""
 
-    command_address: str = Field(
-        default="127.0.0.1:50051", description="ROVER_COMMAND_ADDRESS: host:port to listen on."
-    )
-    eventstore_timeout_seconds: float = Field(
-        default=5.0, gt=0, description="ROVER_EVENTSTORE_TIMEOUT_SECONDS: per store call."
-    )
+    command_address: str = Field(default="127.0.0.1:50051", description="host:port to listen on.")
+    eventstore_timeout_seconds: float = Field(default=5.0, gt=0, description="per store call.")
     snapshot_interval: int = Field(
-        default=100, ge=0, description="ROVER_SNAPSHOT_INTERVAL: events between snapshots (0 off)."
+        default=100, ge=0, description="events between snapshots (0 off)."
     )
-    command_max_attempts: int = Field(
-        default=8, ge=1, description="ROVER_COMMAND_MAX_ATTEMPTS: decisions before ABORTED."
-    )
-    command_retry_base_ms: float = Field(
-        default=2.0, ge=0, description="ROVER_COMMAND_RETRY_BASE_MS: first backoff (jittered)."
-    )
-    command_retry_max_ms: float = Field(
-        default=100.0, ge=0, description="ROVER_COMMAND_RETRY_MAX_MS: backoff ceiling."
-    )
-    command_cache_size: int = Field(
-        default=10_000, ge=0, description="ROVER_COMMAND_CACHE_SIZE: grids kept warm (0 off)."
-    )
+    command_max_attempts: int = Field(default=8, ge=1, description="decisions before ABORTED.")
+    command_retry_base_ms: float = Field(default=2.0, ge=0, description="first backoff (jittered).")
+    command_retry_max_ms: float = Field(default=100.0, ge=0, description="backoff ceiling.")
+    command_cache_size: int = Field(default=10_000, ge=0, description="grids kept warm (0 off).")
     command_request_window: int = Field(
         default=1_000,
         ge=1,
-        description="ROVER_COMMAND_REQUEST_WINDOW: recent request ids remembered per grid.",
+        description="recent request ids remembered per grid.",
     )
-    publisher_enabled: bool = Field(
-        default=True, description="ROVER_PUBLISHER_ENABLED: run the integration publisher."
-    )
+    publisher_enabled: bool = Field(default=True, description="run the integration publisher.")
     publisher_checkpoint_stream: str = Field(
         default="rover-publisher",
-        description="ROVER_PUBLISHER_CHECKPOINT_STREAM: where the publisher's position lives.",
+        description="where the publisher's position lives.",
     )
-    publisher_checkpoint_every: int = Field(
-        default=1_000, ge=1, description="ROVER_PUBLISHER_CHECKPOINT_EVERY: events per save."
-    )
-    publisher_checkpoint_seconds: float = Field(
-        default=1.0, gt=0, description="ROVER_PUBLISHER_CHECKPOINT_SECONDS: max time per save."
-    )
+    publisher_checkpoint_every: int = Field(default=1_000, ge=1, description="events per save.")
+    publisher_checkpoint_seconds: float = Field(default=1.0, gt=0, description="max time per save.")
     publisher_max_batch: int = Field(
-        default=500, ge=1, description="ROVER_PUBLISHER_MAX_BATCH: events of one grid per append."
+        default=500, ge=1, description="events of one grid per append."
     )
-    publisher_concurrency: int = Field(
-        default=16, ge=1, description="ROVER_PUBLISHER_CONCURRENCY: grids appended at once."
-    )
+    publisher_concurrency: int = Field(default=16, ge=1, description="grids appended at once.")
     publisher_max_pending: int = Field(
         default=10_000,
         ge=1,
-        description="ROVER_PUBLISHER_MAX_PENDING: events read ahead of the checkpoint position.",
+        description="events read ahead of the checkpoint position.",
     )
     publisher_append_attempts: int = Field(
         default=5,
         ge=1,
-        description="ROVER_PUBLISHER_APPEND_ATTEMPTS: tries of one append before a restart.",
+        description="tries of one append before a restart.",
     )

@@ -53,7 +53,8 @@ class GrpcServer:
     ) -> None:
         self._address = address
         self._services = tuple(services)
-        self._server = grpc.aio.server(options=list(options))
+        self._options = list(options)
+        self._server: grpc.aio.Server | None = None  # made in start(): it binds to the loop
         self._health = health.aio.HealthServicer()
         self._port = 0
         self._stopped = False
@@ -74,9 +75,10 @@ class GrpcServer:
         A service whose dependency is not ready yet starts with ``serving=False`` and calls
         :meth:`set_serving` later, so no health check ever sees a premature SERVING.
         """
+        server = self._server = grpc.aio.server(options=self._options)
         for service in self._services:
-            service.register(self._server)
-        health_pb2_grpc.add_HealthServicer_to_server(self._health, self._server)
+            service.register(server)
+        health_pb2_grpc.add_HealthServicer_to_server(self._health, server)
         names = [s.name for s in self._services]
         reflection.enable_server_reflection(
             [
@@ -84,15 +86,15 @@ class GrpcServer:
                 health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,
                 reflection.SERVICE_NAME,
             ],
-            self._server,
+            server,
         )
         try:
-            self._port = self._server.add_insecure_port(self._address)
+            self._port = server.add_insecure_port(self._address)
         except RuntimeError as error:
             raise OSError(f"cannot listen on {self._address}: {error}") from error
         # Health is set before the port accepts calls, so the first check sees the truth.
         await self.set_serving(serving)
-        await self._server.start()
+        await server.start()
         _log.info("grpc server started", address=self._address, port=self._port, services=names)
         return self._port
 
@@ -111,13 +113,16 @@ class GrpcServer:
         if self._stopped:
             return
         self._stopped = True
+        if self._server is None:
+            return
         await self._health.enter_graceful_shutdown()
         await self._server.stop(grace)
         _log.info("grpc server stopped", address=self._address, port=self._port)
 
     async def wait_for_termination(self) -> None:
         """Return when the server has stopped."""
-        await self._server.wait_for_termination()
+        if self._server is not None:
+            await self._server.wait_for_termination()
 
 
 async def wait_for_shutdown_signal(

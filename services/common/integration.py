@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Mapping
 from datetime import UTC
+from types import MappingProxyType
+from typing import assert_never
 
 from google.protobuf.timestamp_pb2 import Timestamp
 
@@ -18,12 +21,14 @@ from domain.events import (
     RoverTurnedLeft,
     RoverTurnedRight,
 )
+from domain.state import RoverState
 from domain.values import BlockedBy, Direction, GridId, Position, RoverId, Topology
 from protos.rover.v1 import common_pb2, events_pb2
 from services.common.envelope import Envelope
 
 __all__ = [
     "INTEGRATION_CONTENT_TYPE",
+    "ROVER_AFTER_FIELDS",
     "IntegrationDecodeError",
     "blocked_by_to_proto",
     "decode_integration_event",
@@ -32,6 +37,7 @@ __all__ = [
     "from_proto",
     "integration_event_type",
     "position_to_proto",
+    "rover_to_proto",
     "to_proto",
     "topology_from_proto",
     "topology_to_proto",
@@ -58,6 +64,21 @@ _BLOCKED_BY = {
     BlockedBy.ROVER: common_pb2.BLOCKED_BY_ROVER,
 }
 _BLOCKED_BY_BACK = {v: k for k, v in _BLOCKED_BY.items()}
+
+ROVER_AFTER_FIELDS: Mapping[str, tuple[str, str]] = MappingProxyType(
+    {
+        "rover_created": ("position", "facing"),
+        "rover_moved_forward": ("to_position", "facing"),
+        "rover_moved_backward": ("to_position", "facing"),
+        "rover_turned_left": ("position", "to_facing"),
+        "rover_turned_right": ("position", "to_facing"),
+        "rover_blocked": ("position", "facing"),
+    }
+)
+"""Per rover payload of an IntegrationEvent, its fields that hold the rover's position and
+facing after the event: ``domain.state.rover_after`` read straight off the wire, for the fast
+paths that skip decoding. tests/unit/common/test_integration.py checks it against rover_after
+for every event type."""
 
 
 class IntegrationDecodeError(ValueError):
@@ -97,6 +118,15 @@ def blocked_by_to_proto(blocked_by: BlockedBy) -> common_pb2.BlockedBy.ValueType
 def position_to_proto(position: Position) -> common_pb2.Position:
     """Domain position to the wire message."""
     return common_pb2.Position(x=position.x, y=position.y)
+
+
+def rover_to_proto(rover: RoverState) -> common_pb2.Rover:
+    """Domain rover state to the wire message."""
+    return common_pb2.Rover(
+        rover_id=str(rover.rover_id),
+        position=position_to_proto(rover.position),
+        facing=_DIRECTIONS[rover.facing],
+    )
 
 
 def _position(message: common_pb2.Position) -> Position:
@@ -164,64 +194,70 @@ def to_proto(envelope: Envelope) -> events_pb2.IntegrationEvent:
                     remaining_commands=event.unexecuted_commands,
                 )
             )
+        case _:
+            assert_never(event)
     return message
 
 
 def _payload(message: events_pb2.IntegrationEvent) -> GridEvent:
     grid_id = GridId(message.grid_id)
     kind = message.WhichOneof("payload")
-    if kind == "grid_created":
-        created = message.grid_created
-        return GridCreated(
-            grid_id=grid_id,
-            width=created.width,
-            height=created.height,
-            topology=_TOPOLOGIES_BACK[created.topology],
-            obstacles=frozenset(_position(p) for p in created.obstacles),
-        )
-    if kind == "rover_created":
-        landed = message.rover_created
-        return RoverCreated(
-            grid_id=grid_id,
-            rover_id=RoverId(landed.rover_id),
-            position=_position(landed.position),
-            facing=_DIRECTIONS_BACK[landed.facing],
-        )
-    if kind in ("rover_moved_forward", "rover_moved_backward"):
-        moved = getattr(message, kind)
-        cls = RoverMovedForward if kind == "rover_moved_forward" else RoverMovedBackward
-        return cls(
-            grid_id=grid_id,
-            rover_id=RoverId(moved.rover_id),
-            from_position=_position(moved.from_position),
-            to_position=_position(moved.to_position),
-            facing=_DIRECTIONS_BACK[moved.facing],
-        )
-    if kind in ("rover_turned_left", "rover_turned_right"):
-        turned = getattr(message, kind)
-        turn_cls = RoverTurnedLeft if kind == "rover_turned_left" else RoverTurnedRight
-        return turn_cls(
-            grid_id=grid_id,
-            rover_id=RoverId(turned.rover_id),
-            position=_position(turned.position),
-            from_facing=_DIRECTIONS_BACK[turned.from_facing],
-            to_facing=_DIRECTIONS_BACK[turned.to_facing],
-        )
-    if kind == "rover_blocked":
-        blocked = message.rover_blocked
-        return RoverBlocked(
-            grid_id=grid_id,
-            rover_id=RoverId(blocked.rover_id),
-            position=_position(blocked.position),
-            facing=_DIRECTIONS_BACK[blocked.facing],
-            target=_position(blocked.target),
-            blocked_by=_BLOCKED_BY_BACK[blocked.blocked_by],
-            blocking_rover_id=RoverId(blocked.blocking_rover_id)
-            if blocked.blocking_rover_id
-            else None,
-            unexecuted_commands=blocked.remaining_commands,
-        )
-    raise IntegrationDecodeError(f"integration event {message.event_id!r} has no payload")
+    match kind:
+        case "grid_created":
+            created = message.grid_created
+            return GridCreated(
+                grid_id=grid_id,
+                width=created.width,
+                height=created.height,
+                topology=_TOPOLOGIES_BACK[created.topology],
+                obstacles=frozenset(_position(p) for p in created.obstacles),
+            )
+        case "rover_created":
+            landed = message.rover_created
+            return RoverCreated(
+                grid_id=grid_id,
+                rover_id=RoverId(landed.rover_id),
+                position=_position(landed.position),
+                facing=_DIRECTIONS_BACK[landed.facing],
+            )
+        case "rover_moved_forward" | "rover_moved_backward":
+            moved = getattr(message, kind)
+            move = RoverMovedForward if kind == "rover_moved_forward" else RoverMovedBackward
+            return move(
+                grid_id=grid_id,
+                rover_id=RoverId(moved.rover_id),
+                from_position=_position(moved.from_position),
+                to_position=_position(moved.to_position),
+                facing=_DIRECTIONS_BACK[moved.facing],
+            )
+        case "rover_turned_left" | "rover_turned_right":
+            turned = getattr(message, kind)
+            turn = RoverTurnedLeft if kind == "rover_turned_left" else RoverTurnedRight
+            return turn(
+                grid_id=grid_id,
+                rover_id=RoverId(turned.rover_id),
+                position=_position(turned.position),
+                from_facing=_DIRECTIONS_BACK[turned.from_facing],
+                to_facing=_DIRECTIONS_BACK[turned.to_facing],
+            )
+        case "rover_blocked":
+            blocked = message.rover_blocked
+            return RoverBlocked(
+                grid_id=grid_id,
+                rover_id=RoverId(blocked.rover_id),
+                position=_position(blocked.position),
+                facing=_DIRECTIONS_BACK[blocked.facing],
+                target=_position(blocked.target),
+                blocked_by=_BLOCKED_BY_BACK[blocked.blocked_by],
+                blocking_rover_id=RoverId(blocked.blocking_rover_id)
+                if blocked.blocking_rover_id
+                else None,
+                unexecuted_commands=blocked.remaining_commands,
+            )
+        case None:
+            raise IntegrationDecodeError(f"integration event {message.event_id!r} has no payload")
+        case _:
+            assert_never(kind)
 
 
 def from_proto(message: events_pb2.IntegrationEvent) -> Envelope:

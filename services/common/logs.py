@@ -91,5 +91,8 @@ def configure_logging(*, level: str = "INFO", fmt: str = "json", service: str = 
 
 def get_logger(name: str) -> structlog.typing.FilteringBoundLogger:
     """A structured logger; ``name`` becomes the ``logger_name`` field of every record."""
+    if name == "__main__":  # `python -m services.up`: name the module, not "__main__"
+        spec = getattr(sys.modules.get("__main__"), "__spec__", None)
+        name = spec.name.removesuffix(".__main__") if spec is not None else name
     logger: structlog.typing.FilteringBoundLogger = structlog.get_logger(logger_name=name)
     return logger

@@ -6,7 +6,7 @@ Servers abort with :func:`abort`; clients and tests read the details back with :
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from typing import Any, NoReturn
+from typing import Any, NamedTuple, NoReturn
 
 import grpc
 from google.protobuf import any_pb2
@@ -16,10 +16,12 @@ from grpc_status import rpc_status
 
 __all__ = [
     "ERROR_DOMAIN",
+    "ErrorStatus",
     "abort",
     "bad_request",
     "details_of",
     "error_info",
+    "not_found",
     "precondition_failure",
     "resource_info",
     "rich_status",
@@ -27,6 +29,36 @@ __all__ = [
 
 ERROR_DOMAIN = "rover.v1"
 _DETAILS_KEY = "grpc-status-details-bin"
+
+
+class ErrorStatus(NamedTuple):
+    """What a failed call answers: a status code, a message and google.rpc details."""
+
+    code: grpc.StatusCode
+    message: str
+    details: tuple[Message, ...] = ()
+
+
+def not_found(grid_id: str, rover_id: str | None = None) -> ErrorStatus:
+    """THE not-found answer of every service, for a missing grid or a grid's missing rover.
+
+    ErrorInfo (GRID_NOT_FOUND or ROVER_NOT_FOUND) then ResourceInfo named ``grids/{id}`` or
+    ``grids/{id}/rovers/{rover}``, so clients read one shape whichever service they asked.
+    """
+    if rover_id is None:
+        message = f"grid {grid_id!r} does not exist"
+        reason, resource_type, name = "GRID_NOT_FOUND", "rover.v1.Grid", f"grids/{grid_id}"
+        metadata = {"field": "grid_id", "grid_id": grid_id}
+    else:
+        message = f"grid {grid_id!r} has no rover {rover_id!r}"
+        reason, resource_type = "ROVER_NOT_FOUND", "rover.v1.Rover"
+        name = f"grids/{grid_id}/rovers/{rover_id}"
+        metadata = {"field": "rover_id", "grid_id": grid_id, "rover_id": rover_id}
+    return ErrorStatus(
+        grpc.StatusCode.NOT_FOUND,
+        message,
+        (error_info(reason, metadata), resource_info(resource_type, name, message)),
+    )
 
 
 def bad_request(violations: Iterable[tuple[str, str]]) -> error_details_pb2.BadRequest:

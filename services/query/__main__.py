@@ -13,22 +13,20 @@ import asyncio
 import json
 import sys
 import time
+from collections.abc import Sequence
 
-from services.common.grpc_server import wait_for_shutdown_signal
+from services.common.entrypoint import parse_command_line
 from services.common.logs import configure_logging
 from services.query.application.lag import measure_lag
 from services.query.application.rebuild import RebuildProgress, rebuild
-from services.query.bootstrap import open_app
-from services.query.runtime import serve
+from services.query.bootstrap import build
 from services.query.settings import QuerySettings
 
 __all__ = ["main"]
 
 
 async def _serve(settings: QuerySettings) -> None:
-    async with open_app(settings) as app, serve(app) as running:
-        sys.stderr.write(f"query service listening on port {running.port}\n")
-        await wait_for_shutdown_signal()
+    await build(settings).run_until_signal()
 
 
 class _ProgressBar:
@@ -52,13 +50,17 @@ class _ProgressBar:
 
 
 async def _rebuild(settings: QuerySettings) -> None:
-    async with open_app(settings) as app:
+    app = build(settings)
+    await app.open()
+    try:
         result = await rebuild(
-            app.feed,
-            app.read_model,
+            app.parts.feed,
+            app.parts.read_model,
             batch_size=settings.query_batch_size,
             on_progress=_ProgressBar(),
         )
+    finally:
+        await app.stop()
     sys.stderr.write("\n")
     summary = {
         "generation": result.generation,
@@ -70,19 +72,27 @@ async def _rebuild(settings: QuerySettings) -> None:
 
 
 async def _status(settings: QuerySettings) -> None:
-    async with open_app(settings) as app:
-        lag = await measure_lag(app.feed, app.read_model, cap=settings.query_lag_count_cap)
+    app = build(settings)
+    await app.open()
+    try:
+        parts = app.parts
+        lag = await measure_lag(parts.feed, parts.read_model, cap=settings.query_lag_count_cap)
+    finally:
+        await app.stop()
     sys.stdout.write(json.dumps(lag.as_fields()) + "\n")
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Entry point."""
-    parser = argparse.ArgumentParser(prog="python -m services.query", description=__doc__)
+def _arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "command", nargs="?", default="serve", choices=["serve", "rebuild", "status"]
     )
-    args = parser.parse_args(argv)
-    settings = QuerySettings()
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point; returns the exit status (``--help`` and bad settings exit early)."""
+    args, settings = parse_command_line(
+        "python -m services.query", __doc__ or "", QuerySettings, argv, add_arguments=_arguments
+    )
     configure_logging(level=settings.log_level, fmt=settings.log_format, service="query")
     runner = {"serve": _serve, "rebuild": _rebuild, "status": _status}[args.command]
     asyncio.run(runner(settings))

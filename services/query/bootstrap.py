@@ -1,44 +1,104 @@
-"""The composition root: builds the query service's object graph, with overrides for tests.
+"""The query service's composition root: ``build(settings, **overrides) -> App``.
 
-Nothing connects at import time; ``open_app`` connects (and closes) what it built itself.
+Redis read model and EventStoreDB feed unless overridden (tests pass fakes or their own);
+nothing connects here: the App's ``open`` step connects the store client, Redis connects on
+first use. While serving, the projector and the projection-lag monitor run in the background.
 """
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import AsyncIterator
-from dataclasses import dataclass
+import asyncio
+from dataclasses import dataclass, field
 
 from esdbclient import AsyncEventStoreDBClient
+from grpc_health.v1 import health_pb2
 from redis.asyncio import Redis
 
+from protos.rover.v1 import query_pb2
+from services.common.app import App, Lifecycle, supervised
+from services.common.grpc_server import GrpcServer, Service
+from services.common.logs import get_logger
 from services.query.adapters.esdb_feed import EsdbEventFeed
 from services.query.adapters.redis_read_model import RedisReadModel
+from services.query.application.lag import LagLog, ProjectionLag, measure_lag
 from services.query.application.ports import EventFeed, ReadModel
 from services.query.application.projector import Projector
 from services.query.application.queries import Queries
 from services.query.application.watch import VersionWatch
-from services.query.grpc.servicer import QueryServicer
+from services.query.grpc.servicer import QueryServicer, add_query_servicer
 from services.query.settings import QuerySettings
 
-__all__ = ["QueryApp", "build", "open_app"]
+__all__ = ["PROJECTION_HEALTH", "QueryApp", "QueryParts", "build"]
+
+_log = get_logger(__name__)
+SERVICE_NAME = query_pb2.DESCRIPTOR.services_by_name["RoverQueryService"].full_name
+# Health service name that reports whether the projection keeps up with the store.
+PROJECTION_HEALTH = "rover.v1.RoverQueryService/projection"
 
 
-@dataclass(frozen=True, slots=True)
-class QueryApp:
-    """Everything the query service runs, wired."""
+@dataclass(slots=True, kw_only=True)
+class QueryParts:
+    """The wired read side: its ports, use cases, projector and the last measured lag."""
 
-    settings: QuerySettings
     read_model: ReadModel
     feed: EventFeed
     watch: VersionWatch
     queries: Queries
     projector: Projector
-    servicer: QueryServicer
+    lag: ProjectionLag | None = field(default=None)
 
 
-def build(settings: QuerySettings, *, read_model: ReadModel, feed: EventFeed) -> QueryApp:
-    """Wire the use cases and the servicer around the given adapters (real or fakes)."""
+QueryApp = App[QueryParts]
+
+
+async def _monitor(parts: QueryParts, server: GrpcServer, settings: QuerySettings) -> None:
+    serving = None
+    log_policy = LagLog(every=settings.query_lag_log_seconds)
+    while True:
+        lag = await measure_lag(parts.feed, parts.read_model, cap=settings.query_lag_count_cap)
+        parts.lag = lag
+        if log_policy.due(lag):
+            _log.info("projection lag", **lag.as_fields())
+        healthy = lag.events_behind < settings.query_lag_unhealthy_events
+        if healthy != serving:
+            status = (
+                health_pb2.HealthCheckResponse.SERVING
+                if healthy
+                else health_pb2.HealthCheckResponse.NOT_SERVING
+            )
+            await server.health.set(PROJECTION_HEALTH, status)
+            serving = healthy
+        await asyncio.sleep(settings.query_lag_interval_seconds)
+
+
+def build(
+    settings: QuerySettings,
+    *,
+    read_model: ReadModel | None = None,
+    feed: EventFeed | None = None,
+    fast_projection: bool = True,
+) -> QueryApp:
+    """Wire the query service; Redis and EventStoreDB for the ports not overridden.
+
+    ``fast_projection`` projects rover events straight off their messages (the plain path
+    decodes every event and projects its envelope).
+    """
+    lifecycle = Lifecycle()
+    if read_model is None:
+        client: Redis = Redis.from_url(settings.redis_url, decode_responses=True)  # lazy pool
+        redis_model = RedisReadModel(client, settings.redis_key_prefix)
+        lifecycle.close.append(redis_model.close)
+        read_model = redis_model
+    if feed is None:
+        store = AsyncEventStoreDBClient(settings.eventstore_uri)
+        lifecycle.open.append(store.connect)
+        lifecycle.close.append(store.close)
+        feed = EsdbEventFeed(
+            store,
+            buffer=settings.query_feed_buffer,
+            linger_seconds=settings.query_catchup_linger_seconds,
+            fast_projection=fast_projection,
+        )
     watch = VersionWatch()
     queries = Queries(
         read_model,
@@ -47,43 +107,29 @@ def build(settings: QuerySettings, *, read_model: ReadModel, feed: EventFeed) ->
         poll_seconds=settings.query_min_version_poll_seconds,
     )
     projector = Projector(feed, read_model, batch_size=settings.query_batch_size, watch=watch)
-    return QueryApp(
-        settings=settings,
-        read_model=read_model,
-        feed=feed,
-        watch=watch,
-        queries=queries,
-        projector=projector,
-        servicer=QueryServicer(queries),
+    parts = QueryParts(
+        read_model=read_model, feed=feed, watch=watch, queries=queries, projector=projector
     )
+    servicer = QueryServicer(queries)
+    service = Service(SERVICE_NAME, lambda server: add_query_servicer(servicer, server))
+    app = App(
+        "query",
+        settings,
+        address=settings.query_address,
+        services=[service],
+        parts=parts,
+        lifecycle=lifecycle,
+    )
+    retry = settings.query_retry_seconds
+    if settings.query_projector_enabled:
 
+        async def project() -> None:
+            await supervised("projector", lambda: projector.run(retry_seconds=retry), retry)
 
-def redis_read_model(settings: QuerySettings) -> RedisReadModel:
-    """The Redis adapter (the pool connects lazily, on first use)."""
-    client: Redis = Redis.from_url(settings.redis_url, decode_responses=True)
-    return RedisReadModel(client, settings.redis_key_prefix)
+        lifecycle.background.append(("projector", project))
 
+    async def monitor() -> None:
+        await supervised("lag-monitor", lambda: _monitor(parts, app.server, settings), retry)
 
-@contextlib.asynccontextmanager
-async def open_app(
-    settings: QuerySettings,
-    *,
-    read_model: ReadModel | None = None,
-    feed: EventFeed | None = None,
-) -> AsyncIterator[QueryApp]:
-    """Build with the real adapters unless overridden; close what was opened here."""
-    async with contextlib.AsyncExitStack() as stack:
-        if read_model is None:
-            redis_model = redis_read_model(settings)
-            stack.push_async_callback(redis_model.close)
-            read_model = redis_model
-        if feed is None:
-            client = AsyncEventStoreDBClient(settings.eventstore_uri)
-            await client.connect()
-            stack.push_async_callback(client.close)
-            feed = EsdbEventFeed(
-                client,
-                buffer=settings.query_feed_buffer,
-                linger_seconds=settings.query_catchup_linger_seconds,
-            )
-        yield build(settings, read_model=read_model, feed=feed)
+    lifecycle.background.append(("lag-monitor", monitor))
+    return app

@@ -48,7 +48,12 @@ class QuerySettings(EventStoreClientSettings):
         "(fewer, larger Redis commits); live events never wait. 0 disables.",
     )
     query_lag_interval_seconds: float = Field(
-        default=2.0, gt=0, description="How often projection lag is measured and logged."
+        default=2.0, gt=0, description="How often projection lag is measured."
+    )
+    query_lag_log_seconds: float = Field(
+        default=300.0,
+        gt=0,
+        description="The lag is logged when it changes, and at least this often when not.",
     )
     query_lag_count_cap: int = Field(
         default=1_000, ge=1, description="Counting events behind stops here (reported as >=)."
@@ -56,7 +61,8 @@ class QuerySettings(EventStoreClientSettings):
     query_lag_unhealthy_events: int = Field(
         default=1_000,
         ge=1,
-        description="Health service 'projection' is NOT_SERVING while this far behind.",
+        description="Health service rover.v1.RoverQueryService/projection is NOT_SERVING "
+        "while this far behind.",
     )
     query_retry_seconds: float = Field(
         default=1.0, gt=0, description="Pause before the projector resubscribes after an error."

@@ -11,7 +11,7 @@ import asyncio
 import logging
 import signal
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import structlog
 from pydantic import ValidationError
@@ -22,15 +22,46 @@ from standins.eventstore.settings import EventStoreSettings
 __all__ = ["configure_logging", "main", "parse_settings"]
 
 
+_ENV_PREFIX = "ROVER_EVENTSTORE_"
+
+
+def _env_name(field: str) -> str:
+    return _ENV_PREFIX + field.upper()
+
+
+def _problems(error: ValidationError, name: Callable[[str], str]) -> str:
+    """One line per invalid setting, named by ``name`` (an environment variable or a flag)."""
+    lines = []
+    for problem in error.errors():
+        field = ".".join(str(part) for part in problem["loc"]) or "settings"
+        lines.append(f"  {name(field)}={problem.get('input')!r}: {problem['msg']}")
+    return "\n".join(lines)
+
+
+def _environment_help() -> str:
+    rows = [
+        f"  {_env_name(field):34} {info.description or ''}"
+        for field, info in EventStoreSettings.model_fields.items()
+    ]
+    return "environment (flags override them):\n" + "\n".join(rows)
+
+
 def parse_settings(argv: Sequence[str]) -> EventStoreSettings:
     """Settings from the environment, overridden by command-line flags."""
+    argv = list(argv)
     try:
         base = EventStoreSettings()
     except ValidationError as error:
-        raise SystemExit(f"eventstore: invalid ROVER_EVENTSTORE_* setting:\n{error}") from None
+        if "-h" not in argv and "--help" not in argv:
+            raise SystemExit(
+                f"eventstore: invalid environment setting:\n{_problems(error, _env_name)}"
+            ) from None
+        base = EventStoreSettings.model_construct()  # --help still works
     parser = argparse.ArgumentParser(
         prog="python -m standins.eventstore",
         description="EventStoreDB-compatible single-node server stored in SQLite.",
+        epilog=_environment_help(),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--db", default=base.db, help="SQLite database file")
     parser.add_argument(
@@ -65,7 +96,7 @@ def parse_settings(argv: Sequence[str]) -> EventStoreSettings:
     parser.add_argument(
         "--log-level", choices=["debug", "info", "warning", "error"], default=base.log_level
     )
-    args = parser.parse_args(list(argv))
+    args = parser.parse_args(argv)
     if args.memory and args.db:
         parser.error("--memory and --db are mutually exclusive")
     if not args.memory and not args.db:
@@ -75,7 +106,7 @@ def parse_settings(argv: Sequence[str]) -> EventStoreSettings:
     try:
         return EventStoreSettings.model_validate({**base.model_dump(), **vars(args)})
     except ValidationError as error:
-        parser.error(str(error))
+        parser.error("invalid setting:\n" + _problems(error, lambda f: "--" + f.replace("_", "-")))
 
 
 def configure_logging(log_format: str, level: str) -> None:

@@ -68,9 +68,9 @@ def test_an_absent_or_empty_wire_directory_contributes_nothing(tmp_path: Path) -
     (tmp_path / "protos").mkdir()
     (tmp_path / "protos" / "a.proto").write_text('syntax = "proto3";\npackage a.v1;\n')
     assert generate.proto_files(tmp_path) == ["protos/a.proto"]
-    (tmp_path / "services" / "eventstore" / "wire").mkdir(parents=True)
+    (tmp_path / "standins" / "eventstore" / "wire").mkdir(parents=True)
     assert generate.proto_files(tmp_path) == ["protos/a.proto"]
-    (tmp_path / "services" / "eventstore" / "wire" / "w.proto").write_text('syntax = "proto3";\n')
+    (tmp_path / "standins" / "eventstore" / "wire" / "w.proto").write_text('syntax = "proto3";\n')
     assert generate.proto_files(tmp_path) == ["protos/a.proto", "standins/eventstore/wire/w.proto"]
 
 

@@ -1,39 +1,30 @@
-"""Stored integration events as the hub carries them, and their GridUpdate bytes.
+"""Stored integration events as the hub carries them, and their GridUpdate built with protobuf.
 
 A stored event stays the bytes the store holds: the feed parses them once with protobuf (C
 code) to read the grid id and sequence, and the domain envelope is decoded only when asked
-(the grid cache folds it). The outgoing ``GridUpdate{sequence, event=GridChange{event, rover}}``
-is assembled around the stored bytes: a serialized message is a concatenation of its fields,
-so the stored IntegrationEvent becomes a length-delimited field as it is, without a re-encode.
+(the grid cache folds it). ``encode_change`` is the plain encoder of the outgoing
+``GridUpdate{sequence, event=GridChange{event, rover}}``; adapters/fast_wire.py assembles the
+same bytes around the stored ones, and bootstrap picks it by default.
 """
 
 from __future__ import annotations
 
 from google.protobuf.message import DecodeError
 
+from domain.events import GridCreated
+from domain.state import rover_after
 from domain.values import GridId
-from protos.rover.v1 import common_pb2, events_pb2
+from protos.rover.v1 import events_pb2, live_pb2
 from services.broadcaster.application.ports import FeedEvent
 from services.common.envelope import Envelope
-from services.common.integration import IntegrationDecodeError, from_proto, to_proto
+from services.common.integration import (
+    IntegrationDecodeError,
+    from_proto,
+    rover_to_proto,
+    to_proto,
+)
 
 __all__ = ["StoredEvent", "encode_change"]
-
-# The rover's resulting position and facing, by payload: (position field, facing field).
-_ROVER_STATE = {
-    "rover_created": ("position", "facing"),
-    "rover_moved_forward": ("to_position", "facing"),
-    "rover_moved_backward": ("to_position", "facing"),
-    "rover_turned_left": ("position", "to_facing"),
-    "rover_turned_right": ("position", "to_facing"),
-    "rover_blocked": ("position", "facing"),
-}
-
-# Field keys: (field number << 3) | wire type (0 varint, 2 length-delimited).
-_UPDATE_SEQUENCE = b"\x08"  # GridUpdate.sequence = 1
-_UPDATE_EVENT = b"\x1a"  # GridUpdate.event = 3
-_CHANGE_EVENT = b"\x0a"  # GridChange.event = 1
-_CHANGE_ROVER = b"\x12"  # GridChange.rover = 2
 
 
 class StoredEvent:
@@ -71,44 +62,11 @@ class StoredEvent:
         return self._envelope
 
 
-def _varint(value: int) -> bytes:
-    if value < 0:
-        value += 1 << 64  # int64: two's complement, ten bytes
-    if value < 0x80:
-        return bytes((value,))
-    out = bytearray()
-    while value >= 0x80:
-        out.append((value & 0x7F) | 0x80)
-        value >>= 7
-    out.append(value)
-    return bytes(out)
-
-
-def _rover(message: events_pb2.IntegrationEvent) -> bytes | None:
-    kind = message.WhichOneof("payload")
-    fields = _ROVER_STATE.get(kind) if kind is not None else None
-    if fields is None:
-        return None  # GridCreated concerns no rover
-    payload = getattr(message, kind)  # type: ignore[arg-type]
-    position, facing = fields
-    return common_pb2.Rover(
-        rover_id=payload.rover_id,
-        position=getattr(payload, position),
-        facing=getattr(payload, facing),
-    ).SerializeToString()
-
-
 def encode_change(event: FeedEvent) -> bytes:
-    """The serialized GridUpdate carrying one event (the hub's encoder).
-
-    Byte for byte what ``GridUpdate(sequence=..., event=GridChange(event=..., rover=...))``
-    serializes to, assembled around the stored bytes.
-    """
-    stored = event if isinstance(event, StoredEvent) else StoredEvent.of(event.envelope())
-    data = stored.data
-    change = _CHANGE_EVENT + _varint(len(data)) + data
-    rover = _rover(stored.message)
-    if rover is not None:
-        change += _CHANGE_ROVER + _varint(len(rover)) + rover
-    head = _UPDATE_SEQUENCE + _varint(stored.sequence) if stored.sequence else b""
-    return head + _UPDATE_EVENT + _varint(len(change)) + change
+    """The serialized GridUpdate carrying one event and the rover after it (the hub's encoder)."""
+    envelope = event.envelope()
+    message = event.message if isinstance(event, StoredEvent) else to_proto(envelope)
+    change = live_pb2.GridChange(event=message)
+    if not isinstance(envelope.event, GridCreated):  # a grid's creation concerns no rover
+        change.rover.CopyFrom(rover_to_proto(rover_after(envelope.event)))
+    return live_pb2.GridUpdate(sequence=event.sequence, event=change).SerializeToString()

@@ -11,8 +11,8 @@ from collections import OrderedDict
 from collections.abc import Iterable
 
 from domain.errors import EventHistoryInvalidError
+from domain.fast_fold import GridFold
 from domain.snapshot import GridSnapshot
-from domain.state import GridFold
 from domain.values import GridId
 from services.broadcaster.application.ports import FeedEvent
 

@@ -14,8 +14,8 @@ from dataclasses import dataclass
 from typing import Generic, TypeAlias, TypeVar
 
 from domain.errors import EventHistoryInvalidError
+from domain.fast_fold import GridFold
 from domain.snapshot import GridSnapshot
-from domain.state import GridFold
 from domain.values import GridId
 from services.broadcaster.application.hub import Hub, HubClosedError
 from services.broadcaster.application.ports import GridHistory

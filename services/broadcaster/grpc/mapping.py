@@ -1,4 +1,8 @@
-"""Application updates to ``rover.v1.GridUpdate`` (serialized: the hub encodes an event once)."""
+"""Snapshots, heartbeats and resumes as serialized ``rover.v1.GridUpdate`` messages.
+
+An event's update is encoded by the adapters (adapters/wire.py, adapters/fast_wire.py): the
+hub encodes each event once, whatever the number of watchers.
+"""
 
 from __future__ import annotations
 
@@ -6,69 +10,11 @@ from datetime import UTC, datetime
 
 from google.protobuf.timestamp_pb2 import Timestamp
 
-from domain.events import (
-    GridCreated,
-    GridEvent,
-    RoverBlocked,
-    RoverCreated,
-    RoverMovedBackward,
-    RoverMovedForward,
-    RoverTurnedLeft,
-    RoverTurnedRight,
-)
 from domain.snapshot import GridSnapshot
-from domain.values import Direction, Position, RoverId
 from protos.rover.v1 import common_pb2, live_pb2
-from services.common.envelope import Envelope
-from services.common.integration import (
-    direction_to_proto,
-    position_to_proto,
-    to_proto,
-    topology_to_proto,
-)
+from services.common.integration import position_to_proto, rover_to_proto, topology_to_proto
 
-__all__ = [
-    "encode_change",
-    "encode_heartbeat",
-    "encode_resume",
-    "encode_snapshot",
-    "rover_after",
-]
-
-
-def rover_after(event: GridEvent) -> common_pb2.Rover | None:
-    """The state of the rover an event concerns, after it (None for GridCreated).
-
-    Every rover event carries its resulting position and facing, so no fold is needed.
-    """
-    match event:
-        case GridCreated():
-            return None
-        case RoverCreated():
-            return _rover(event.rover_id, event.position, event.facing)
-        case RoverMovedForward() | RoverMovedBackward():
-            return _rover(event.rover_id, event.to_position, event.facing)
-        case RoverTurnedLeft() | RoverTurnedRight():
-            return _rover(event.rover_id, event.position, event.to_facing)
-        case RoverBlocked():
-            return _rover(event.rover_id, event.position, event.facing)
-
-
-def _rover(rover_id: RoverId, position: Position, facing: Direction) -> common_pb2.Rover:
-    return common_pb2.Rover(
-        rover_id=str(rover_id),
-        position=position_to_proto(position),
-        facing=direction_to_proto(facing),
-    )
-
-
-def encode_change(envelope: Envelope) -> bytes:
-    """The serialized GridUpdate carrying one event (the hub's encoder)."""
-    change = live_pb2.GridChange(event=to_proto(envelope))
-    rover = rover_after(envelope.event)
-    if rover is not None:
-        change.rover.CopyFrom(rover)
-    return live_pb2.GridUpdate(sequence=envelope.sequence, event=change).SerializeToString()
+__all__ = ["encode_heartbeat", "encode_resume", "encode_snapshot"]
 
 
 def encode_snapshot(snapshot: GridSnapshot) -> bytes:
@@ -80,7 +26,7 @@ def encode_snapshot(snapshot: GridSnapshot) -> bytes:
         height=state.height,
         topology=topology_to_proto(state.topology),
         obstacles=[position_to_proto(p) for p in sorted(state.obstacles)],
-        rovers=[_rover(r.rover_id, r.position, r.facing) for r in state.rovers.values()],
+        rovers=[rover_to_proto(r) for r in state.rovers.values()],
         version=snapshot.version,
     )
     return live_pb2.GridUpdate(sequence=snapshot.version, snapshot=details).SerializeToString()

@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from typing import Any
 
 import grpc
-from google.protobuf.message import Message
 
 from domain.errors import DomainError, ErrorCategory, GridNotFoundError
 from domain.values import GridId
-from protos.rover.v1 import live_pb2
+from protos.rover.v1 import live_pb2, live_pb2_grpc
 from services.broadcaster.application.hub import HubClosedError
 from services.broadcaster.application.ports import StoreUnavailableError
 from services.broadcaster.application.subscription import Published
@@ -24,9 +22,10 @@ from services.broadcaster.application.watch import (
 from services.broadcaster.grpc.mapping import encode_heartbeat, encode_resume, encode_snapshot
 from services.common.grpc_server import Service
 from services.common.logs import get_logger
-from services.common.rich_errors import abort, bad_request, error_info, resource_info
+from services.common.rich_errors import ErrorStatus, bad_request, error_info, not_found
+from services.common.status_table import INTERNAL, Rule, StatusTable
 
-__all__ = ["SERVICE_NAME", "RoverLiveServicer", "WatcherFellBehindError", "status_of"]
+__all__ = ["SERVICE_NAME", "STATUS", "RoverLiveServicer", "WatcherFellBehindError"]
 
 SERVICE_NAME = "rover.v1.RoverLiveService"
 _log = get_logger(__name__)
@@ -42,50 +41,61 @@ class WatcherFellBehindError(Exception):
         self.sequence = sequence
 
 
-def status_of(error: Exception) -> tuple[grpc.StatusCode, str, list[Message]] | None:
-    """THE error mapping of the live service: a status for every expected failure."""
-    if isinstance(error, GridNotFoundError):
-        return (
-            grpc.StatusCode.NOT_FOUND,
-            str(error),
-            [resource_info("rover.v1.Grid", error.grid_id), error_info(error.reason)],
-        )
-    if isinstance(error, DomainError) and error.category is ErrorCategory.INVALID_ARGUMENT:
-        return (
-            grpc.StatusCode.INVALID_ARGUMENT,
-            str(error),
-            [bad_request([(error.field or "grid_id", str(error))]), error_info(error.reason)],
-        )
-    if isinstance(error, FromVersionInvalidError):
-        metadata = {"from_version": str(error.from_version)}
-        if error.version is not None:
-            metadata["version"] = str(error.version)
-        return (
-            grpc.StatusCode.INVALID_ARGUMENT,
-            str(error),
-            [
-                bad_request([("from_version", str(error))]),
-                error_info("FROM_VERSION_INVALID", metadata),
-            ],
-        )
-    if isinstance(error, WatcherFellBehindError):
-        return (
-            grpc.StatusCode.RESOURCE_EXHAUSTED,
-            f"{error}; resume with from_version {error.sequence}",
-            [error_info("WATCHER_FELL_BEHIND", {"from_version": str(error.sequence)})],
-        )
-    if isinstance(error, HubClosedError):
-        return (
-            grpc.StatusCode.UNAVAILABLE,
-            "the broadcaster is shutting down; reconnect with from_version = the last sequence",
-            [error_info("BROADCASTER_SHUTTING_DOWN")],
-        )
-    if isinstance(error, StoreUnavailableError):
-        return (grpc.StatusCode.UNAVAILABLE, str(error), [error_info("EVENT_STORE_UNAVAILABLE")])
-    return None
+def _from_version_invalid(error: FromVersionInvalidError) -> ErrorStatus:
+    metadata = {"from_version": str(error.from_version)}
+    if error.version is not None:
+        metadata["version"] = str(error.version)
+    return ErrorStatus(
+        grpc.StatusCode.INVALID_ARGUMENT,
+        str(error),
+        (bad_request([("from_version", str(error))]), error_info("FROM_VERSION_INVALID", metadata)),
+    )
 
 
-class RoverLiveServicer:
+def _invalid_argument(error: DomainError) -> ErrorStatus:
+    if error.category is not ErrorCategory.INVALID_ARGUMENT:
+        return INTERNAL
+    return ErrorStatus(
+        grpc.StatusCode.INVALID_ARGUMENT,
+        str(error),
+        (bad_request([(error.field or "grid_id", str(error))]), error_info(error.reason)),
+    )
+
+
+# THE mapping of the live service's failures to statuses (first match wins).
+STATUS = StatusTable(
+    "broadcaster",
+    [
+        Rule(GridNotFoundError, lambda e: not_found(e.grid_id)),
+        Rule(DomainError, _invalid_argument),
+        Rule(FromVersionInvalidError, _from_version_invalid),
+        Rule(
+            WatcherFellBehindError,
+            lambda e: ErrorStatus(
+                grpc.StatusCode.RESOURCE_EXHAUSTED,
+                f"{e}; resume with from_version {e.sequence}",
+                (error_info("WATCHER_FELL_BEHIND", {"from_version": str(e.sequence)}),),
+            ),
+        ),
+        Rule(
+            HubClosedError,
+            lambda e: ErrorStatus(
+                grpc.StatusCode.UNAVAILABLE,
+                "the broadcaster is shutting down; reconnect with from_version = the last sequence",
+                (error_info("BROADCASTER_SHUTTING_DOWN"),),
+            ),
+        ),
+        Rule(
+            StoreUnavailableError,
+            lambda e: ErrorStatus(
+                grpc.StatusCode.UNAVAILABLE, str(e), (error_info("EVENT_STORE_UNAVAILABLE"),)
+            ),
+        ),
+    ],
+)
+
+
+class RoverLiveServicer(live_pb2_grpc.RoverLiveServiceServicer):
     """RoverLiveService: parses the request, streams WatchGrid's updates, maps its errors.
 
     Responses are yielded already serialized (see ``service``): an event is encoded once by
@@ -95,7 +105,8 @@ class RoverLiveServicer:
     def __init__(self, watch: WatchGrid[bytes]) -> None:
         self._watch = watch
 
-    async def WatchGrid(  # noqa: N802 - the RPC's name
+    # Yields bytes, not GridUpdates: each is serialised once by the hub (see ``service``).
+    async def WatchGrid(  # type: ignore[override]  # noqa: N802 - the RPC's name
         self, request: live_pb2.WatchGridRequest, context: Context
     ) -> AsyncIterator[bytes]:
         """Stream one grid's updates until the client cancels or the stream must end."""
@@ -112,14 +123,8 @@ class RoverLiveServicer:
                 elif isinstance(update, FellBehind):
                     yield encode_resume(update.sequence, update.reason)
                     raise WatcherFellBehindError(update.sequence, update.reason)
-        except Exception as error:  # mapped below, or logged and INTERNAL
-            status = status_of(error)
-            if status is None:
-                _log.exception("WatchGrid failed", grid_id=request.grid_id)
-                status = (grpc.StatusCode.INTERNAL, "internal error", [])
-            code, message, details = status
-            ctx: Any = context
-            await abort(ctx, code, message, *details)
+        except Exception as error:  # mapped by STATUS, or logged and INTERNAL
+            await STATUS.abort(context, error)
 
     def service(self) -> Service:
         """The service to host: WatchGrid, its responses sent as the bytes it yields.

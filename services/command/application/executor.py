@@ -8,18 +8,9 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 
 from domain.errors import DomainError, ErrorCategory, GridAlreadyExistsError, GridNotFoundError
-from domain.events import (
-    GridCreated,
-    GridEvent,
-    RoverBlocked,
-    RoverCreated,
-    RoverMovedBackward,
-    RoverMovedForward,
-    RoverTurnedLeft,
-    RoverTurnedRight,
-)
+from domain.events import GridCreated, RoverBlocked
 from domain.grid import CommandOutcome, Grid
-from domain.state import RoverState
+from domain.state import rover_after
 from domain.values import GridId
 from services.command.application.commands import Command, CommandResult, fingerprint
 from services.command.application.errors import (
@@ -45,7 +36,6 @@ __all__ = [
     "CommandExecutor",
     "RetryPolicy",
     "check_request_id",
-    "rover_after",
     "stored_envelope",
 ]
 
@@ -63,21 +53,6 @@ class RetryPolicy:
     def delay(self, attempt: int, draw: Callable[[], float] = random.random) -> float:
         """Full jitter: spread racing writers so that they stop colliding in lockstep."""
         return draw() * min(self.max_delay, self.base_delay * 2.0**attempt)
-
-
-def rover_after(event: GridEvent) -> RoverState | None:
-    """The rover's state right after ``event`` (every rover event carries it)."""
-    match event:
-        case RoverCreated():
-            return RoverState(event.rover_id, event.position, event.facing)
-        case RoverMovedForward() | RoverMovedBackward():
-            return RoverState(event.rover_id, event.to_position, event.facing)
-        case RoverTurnedLeft() | RoverTurnedRight():
-            return RoverState(event.rover_id, event.position, event.to_facing)
-        case RoverBlocked():
-            return RoverState(event.rover_id, event.position, event.facing)
-        case GridCreated():
-            return None
 
 
 def check_request_id(request_id: str) -> None:
@@ -235,11 +210,12 @@ class CommandExecutor:
         )
         envelopes = tuple(stored_envelope(s) for s in stored)
         last = stored[-1].event if stored else None
+        rover = None if last is None or isinstance(last, GridCreated) else rover_after(last)
         return CommandResult(
             grid_id=grid_id,
             version=record.last_version,
             events=envelopes,
-            rover=rover_after(last) if last is not None else None,
+            rover=rover,
             block=last if isinstance(last, RoverBlocked) else None,
             replayed=True,
         )

@@ -1,6 +1,6 @@
 """Translate between rover.v1 messages and the application: requests, results and errors.
 
-``status_of`` is the ONE place where failures become gRPC statuses.
+``STATUS`` is the ONE table by which failures become gRPC statuses.
 """
 
 from __future__ import annotations
@@ -36,20 +36,22 @@ from services.common import rich_errors
 from services.common.integration import (
     blocked_by_to_proto,
     direction_from_proto,
-    direction_to_proto,
     position_to_proto,
+    rover_to_proto,
     to_proto,
     topology_from_proto,
 )
+from services.common.rich_errors import ErrorStatus
+from services.common.status_table import Rule, StatusTable
 
 __all__ = [
+    "STATUS",
     "create_grid",
     "create_rover",
     "execute",
     "move_backward",
     "move_forward",
     "result_to_proto",
-    "status_of",
     "turn_left",
     "turn_right",
 ]
@@ -161,14 +163,7 @@ def result_to_proto(result: CommandResult) -> command_pb2.CommandResult:
         events=[to_proto(envelope) for envelope in result.events],
     )
     if result.rover is not None:
-        rover = result.rover
-        message.rover.CopyFrom(
-            common_pb2.Rover(
-                rover_id=str(rover.rover_id),
-                position=position_to_proto(rover.position),
-                facing=direction_to_proto(rover.facing),
-            )
-        )
+        message.rover.CopyFrom(rover_to_proto(result.rover))
     if result.block is not None:
         block = result.block
         message.block.CopyFrom(
@@ -186,20 +181,17 @@ def result_to_proto(result: CommandResult) -> command_pb2.CommandResult:
 # --- errors ------------------------------------------------------------------------------------
 
 
-def _resource(error: DomainError) -> Message | None:
+def _resource(error: DomainError) -> tuple[Message, ...]:
     match error:
-        case GridNotFoundError() | GridAlreadyExistsError():
-            grid: Message = rich_errors.resource_info("rover.v1.Grid", f"grids/{error.grid_id}")
-            return grid
-        case RoverNotFoundError() | RoverAlreadyExistsError():
-            rover: Message = rich_errors.resource_info(
-                "rover.v1.Rover", f"grids/{error.grid_id}/rovers/{error.rover_id}"
-            )
-            return rover
-    return None
+        case GridAlreadyExistsError():
+            return (rich_errors.resource_info("rover.v1.Grid", f"grids/{error.grid_id}"),)
+        case RoverAlreadyExistsError():
+            name = f"grids/{error.grid_id}/rovers/{error.rover_id}"
+            return (rich_errors.resource_info("rover.v1.Rover", name),)
+    return ()
 
 
-def _domain_status(error: DomainError) -> tuple[grpc.StatusCode, str, list[Message]]:
+def _domain_status(error: DomainError) -> ErrorStatus:
     code = _CODES[error.category]
     metadata = {"field": error.field} if error.field else {}
     details: list[Message] = [rich_errors.error_info(error.reason, metadata)]
@@ -209,31 +201,36 @@ def _domain_status(error: DomainError) -> tuple[grpc.StatusCode, str, list[Messa
         details.append(
             rich_errors.precondition_failure(error.reason, error.field or "", error.message)
         )
-    resource = _resource(error)
-    if resource is not None:
-        details.append(resource)
     message = (
         "internal error: stored data is inconsistent"
         if error.category is (ErrorCategory.INTERNAL)
         else error.message
     )
-    return code, message, details
+    return ErrorStatus(code, message, (*details, *_resource(error)))
 
 
-def status_of(error: Exception) -> tuple[grpc.StatusCode, str, list[Message]]:
-    """The status code, message and google.rpc details for any failure of a command."""
-    if isinstance(error, DomainError):
-        return _domain_status(error)
-    if isinstance(error, CommandAbortedError):
-        return (
-            grpc.StatusCode.ABORTED,
-            f"{error}; retry with the same request_id",
-            [rich_errors.error_info("CONCURRENT_MODIFICATION", {"grid_id": error.grid_id})],
-        )
-    if isinstance(error, StoreUnavailableError):
-        return (
-            grpc.StatusCode.UNAVAILABLE,
-            "the event store cannot be reached; retry with the same request_id",
-            [rich_errors.error_info("EVENT_STORE_UNAVAILABLE")],
-        )
-    return grpc.StatusCode.INTERNAL, "internal error", [rich_errors.error_info("INTERNAL")]
+# THE mapping of the command service's failures to statuses (first match wins).
+STATUS = StatusTable(
+    "command",
+    [
+        Rule(GridNotFoundError, lambda e: rich_errors.not_found(e.grid_id)),
+        Rule(RoverNotFoundError, lambda e: rich_errors.not_found(e.grid_id, e.rover_id)),
+        Rule(DomainError, _domain_status),
+        Rule(
+            CommandAbortedError,
+            lambda e: ErrorStatus(
+                grpc.StatusCode.ABORTED,
+                f"{e}; retry with the same request_id",
+                (rich_errors.error_info("CONCURRENT_MODIFICATION", {"grid_id": e.grid_id}),),
+            ),
+        ),
+        Rule(
+            StoreUnavailableError,
+            lambda e: ErrorStatus(
+                grpc.StatusCode.UNAVAILABLE,
+                "the event store cannot be reached; retry with the same request_id",
+                (rich_errors.error_info("EVENT_STORE_UNAVAILABLE"),),
+            ),
+        ),
+    ],
+)

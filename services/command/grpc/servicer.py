@@ -11,12 +11,9 @@ from protos.rover.v1 import command_pb2, command_pb2_grpc
 from services.command.application.commands import CommandResult
 from services.command.application.handlers import Handlers
 from services.command.grpc import mapping
-from services.common.logs import get_logger
-from services.common.rich_errors import abort
 
 __all__ = ["RoverCommandServicer"]
 
-_log = get_logger(__name__)
 _Request = TypeVar("_Request")
 _Context = grpc.aio.ServicerContext[object, object]
 
@@ -35,10 +32,7 @@ class RoverCommandServicer(command_pb2_grpc.RoverCommandServiceServicer):
         try:
             result = await run()
         except Exception as error:
-            code, message, details = mapping.status_of(error)
-            if code is grpc.StatusCode.INTERNAL:
-                _log.exception("command failed unexpectedly", error=repr(error))
-            await abort(context, code, message, *details)
+            await mapping.STATUS.abort(context, error)
         return mapping.result_to_proto(result)
 
     async def CreateGrid(  # noqa: N802 - generated gRPC method names

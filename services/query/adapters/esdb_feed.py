@@ -21,7 +21,7 @@ from services.common.integration import (
     from_proto,
 )
 from services.common.logs import get_logger
-from services.query.adapters.event_updates import fast_update
+from services.query.adapters.fast_projection import fast_update
 from services.query.application.ports import FeedHead, FeedItem
 
 __all__ = ["INTEGRATION_FILTER", "EsdbEventFeed"]
@@ -37,7 +37,7 @@ def _ms(moment: datetime | None) -> int:
     return int(moment.timestamp() * 1000) if moment is not None else 0
 
 
-def _item(recorded: RecordedEvent) -> FeedItem:
+def _item(recorded: RecordedEvent, fast: bool = True) -> FeedItem:
     position = recorded.commit_position or 0
     if isinstance(recorded, EsdbCheckpoint):
         return FeedItem(position, None)
@@ -45,7 +45,7 @@ def _item(recorded: RecordedEvent) -> FeedItem:
         message = IntegrationEvent.FromString(recorded.data)
     except Exception:  # protobuf raises DecodeError, a bare Exception subclass
         message = None
-    if message is not None and (update := fast_update(message)) is not None:
+    if fast and message is not None and (update := fast_update(message)) is not None:
         return FeedItem(position, None, _ms(recorded.recorded_at), update)
     try:
         envelope: Envelope | None = (
@@ -72,6 +72,9 @@ class EsdbEventFeed:
     ago) a short batch waits ``linger_seconds`` once for more events, so the store's stream
     is committed in batches of dozens rather than ones and twos; a live event (recorded
     just now) is handed on at once.
+
+    With ``fast_projection`` a rover event's update is read straight off its message
+    (adapters/fast_projection.py); without, every event is decoded and ``project``ed.
     """
 
     def __init__(
@@ -81,8 +84,11 @@ class EsdbEventFeed:
         buffer: int = 4_000,
         linger_seconds: float = 0.005,
         catchup_after_ms: int = 1_000,
+        fast_projection: bool = True,
     ) -> None:
         self._client = client
+        self.fast_projection = fast_projection
+        """Whether rover events are projected straight off their messages."""
         self._buffer = buffer
         self._linger = linger_seconds
         self._catchup_after_ms = catchup_after_ms
@@ -104,7 +110,7 @@ class EsdbEventFeed:
         async def read() -> None:
             try:
                 async for recorded in subscription:
-                    await queue.put(_item(recorded))
+                    await queue.put(_item(recorded, self.fast_projection))
                 raise_if_cancelling()  # esdbclient ends the iteration quietly when cancelled
                 await queue.put(_END)
             except asyncio.CancelledError:

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 from services.query.application.ports import EventFeed, ReadModel
 
-__all__ = ["ProjectionLag", "measure_lag"]
+__all__ = ["LagLog", "ProjectionLag", "measure_lag"]
 
 
 def _now_ms() -> int:
@@ -63,3 +63,26 @@ async def measure_lag(
         capped=behind >= cap,
         lag_ms=lag_ms,
     )
+
+
+class LagLog:
+    """When a measured lag is worth a log line: when it changed, or after ``every`` seconds.
+
+    Measured every couple of seconds, an unchanged lag would fill the log with copies; a
+    change (events behind, the cap, a new generation) is always logged.
+    """
+
+    def __init__(self, every: float, clock: Callable[[], float] = time.monotonic) -> None:
+        self._every = every
+        self._clock = clock
+        self._last: tuple[int, int, bool] | None = None
+        self._at = 0.0
+
+    def due(self, lag: ProjectionLag) -> bool:
+        """Whether to log ``lag``; records it as logged when so."""
+        key = (lag.generation, lag.events_behind, lag.capped)
+        now = self._clock()
+        if key == self._last and now - self._at < self._every:
+            return False
+        self._last, self._at = key, now
+        return True

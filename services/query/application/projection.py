@@ -8,17 +8,9 @@ fields are strings because that is what Redis hashes hold.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from typing import assert_never
 
-from domain.events import (
-    GridCreated,
-    RoverBlocked,
-    RoverCreated,
-    RoverMovedBackward,
-    RoverMovedForward,
-    RoverTurnedLeft,
-    RoverTurnedRight,
-)
+from domain.events import GridCreated, RoverCreated
+from domain.state import rover_after
 from services.common.envelope import Envelope
 from services.query.application.ports import GridSummaryView, GridView, HashUpdate, RoverView
 
@@ -48,48 +40,42 @@ def _ms(envelope: Envelope) -> str:
 
 
 def project(envelope: Envelope) -> HashUpdate:
-    """The fields one event sets; every event sets its grid's ``version``."""
+    """The fields one event sets; every event sets its grid's ``version``.
+
+    A rover event sets its rover as ``rover_after`` says (and lands it, for RoverCreated).
+    """
     event = envelope.event
     grid_fields = {"version": str(envelope.sequence), "updated_at_ms": _ms(envelope)}
-    match event:
-        case GridCreated():
-            grid_fields |= {
-                "grid_id": str(envelope.grid_id),
-                "width": str(event.width),
-                "height": str(event.height),
-                "topology": event.topology.value,
-                "rover_count": "0",
-            }
-            return HashUpdate(
-                grid_id=envelope.grid_id,
-                sequence=envelope.sequence,
-                grid_fields=grid_fields,
-                new_grid=True,
-                obstacles=tuple(obstacle_member(p.x, p.y) for p in sorted(event.obstacles)),
-            )
-        case RoverCreated():
-            x, y, facing, new = event.position.x, event.position.y, event.facing, True
-        case RoverMovedForward() | RoverMovedBackward():
-            x, y, facing, new = event.to_position.x, event.to_position.y, event.facing, False
-        case RoverTurnedLeft() | RoverTurnedRight():
-            x, y, facing, new = event.position.x, event.position.y, event.to_facing, False
-        case RoverBlocked():
-            x, y, facing, new = event.position.x, event.position.y, event.facing, False
-        case _:
-            assert_never(event)
+    if isinstance(event, GridCreated):
+        grid_fields |= {
+            "grid_id": str(envelope.grid_id),
+            "width": str(event.width),
+            "height": str(event.height),
+            "topology": event.topology.value,
+            "rover_count": "0",
+        }
+        return HashUpdate(
+            grid_id=envelope.grid_id,
+            sequence=envelope.sequence,
+            grid_fields=grid_fields,
+            new_grid=True,
+            obstacles=tuple(obstacle_member(p.x, p.y) for p in sorted(event.obstacles)),
+        )
+    rover = rover_after(event)
+    new = isinstance(event, RoverCreated)
     rover_fields = {
-        "x": str(x),
-        "y": str(y),
-        "facing": facing.value,
+        "x": str(rover.position.x),
+        "y": str(rover.position.y),
+        "facing": rover.facing.value,
         "version": str(envelope.sequence),
     }
     if new:
-        rover_fields["rover_id"] = str(event.rover_id)
+        rover_fields["rover_id"] = str(rover.rover_id)
     return HashUpdate(
         grid_id=envelope.grid_id,
         sequence=envelope.sequence,
         grid_fields=grid_fields,
-        rover_id=str(event.rover_id),
+        rover_id=str(rover.rover_id),
         rover_fields=rover_fields,
         new_rover=new,
     )

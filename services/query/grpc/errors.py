@@ -1,74 +1,58 @@
-"""The ONE mapping from the query use cases' errors to gRPC statuses with rich details."""
+"""The ONE table from the query use cases' errors to gRPC statuses with rich details."""
 
 from __future__ import annotations
 
 import grpc
 from google.protobuf.duration_pb2 import Duration
-from google.protobuf.message import Message
 from google.rpc import error_details_pb2
 
-from services.common.rich_errors import bad_request, error_info, resource_info
+from services.common.rich_errors import ErrorStatus, bad_request, error_info, not_found
+from services.common.status_table import Rule, StatusTable
 from services.query.application.errors import (
     GridNotFoundError,
     InvalidQueryError,
-    QueryError,
     ReadModelUnavailableError,
     RoverNotFoundError,
     VersionNotReachedError,
 )
 
-__all__ = ["status_for"]
+__all__ = ["STATUS"]
 
 
-def status_for(error: QueryError) -> tuple[grpc.StatusCode, str, tuple[Message, ...]]:
-    """The status code, message and google.rpc details a use-case error is reported as."""
-    message = str(error)
-    match error:
-        case ReadModelUnavailableError():
-            return (
+def _version_not_reached(error: VersionNotReachedError) -> ErrorStatus:
+    info = error_info(
+        "MIN_VERSION_NOT_REACHED", {"wanted": str(error.wanted), "projected": str(error.projected)}
+    )
+    if error.by_deadline:
+        return ErrorStatus(grpc.StatusCode.DEADLINE_EXCEEDED, str(error), (info,))
+    retry = error_details_pb2.RetryInfo(retry_delay=Duration(nanos=100_000_000))
+    return ErrorStatus(grpc.StatusCode.UNAVAILABLE, str(error), (info, retry))
+
+
+STATUS = StatusTable(
+    "query",
+    [
+        Rule(
+            ReadModelUnavailableError,
+            lambda e: ErrorStatus(
                 grpc.StatusCode.UNAVAILABLE,
-                message,
+                str(e),
                 (
                     error_info("READ_MODEL_UNAVAILABLE"),
                     error_details_pb2.RetryInfo(retry_delay=Duration(seconds=1)),
                 ),
-            )
-        case InvalidQueryError():
-            return (
+            ),
+        ),
+        Rule(
+            InvalidQueryError,
+            lambda e: ErrorStatus(
                 grpc.StatusCode.INVALID_ARGUMENT,
-                message,
-                (bad_request([(error.field, message)]), error_info(error.reason)),
-            )
-        case RoverNotFoundError():
-            name = f"grids/{error.grid_id}/rovers/{error.rover_id}"
-            return (
-                grpc.StatusCode.NOT_FOUND,
-                message,
-                (resource_info("rover.v1.Rover", name, message), error_info("ROVER_NOT_FOUND")),
-            )
-        case GridNotFoundError():
-            return (
-                grpc.StatusCode.NOT_FOUND,
-                message,
-                (
-                    resource_info("rover.v1.Grid", f"grids/{error.grid_id}", message),
-                    error_info("GRID_NOT_FOUND"),
-                ),
-            )
-        case VersionNotReachedError():
-            metadata = {"wanted": str(error.wanted), "projected": str(error.projected)}
-            if error.by_deadline:
-                return (
-                    grpc.StatusCode.DEADLINE_EXCEEDED,
-                    message,
-                    (error_info("MIN_VERSION_NOT_REACHED", metadata),),
-                )
-            return (
-                grpc.StatusCode.UNAVAILABLE,
-                message,
-                (
-                    error_info("MIN_VERSION_NOT_REACHED", metadata),
-                    error_details_pb2.RetryInfo(retry_delay=Duration(nanos=100_000_000)),
-                ),
-            )
-    return grpc.StatusCode.INTERNAL, message, ()
+                str(e),
+                (bad_request([(e.field, str(e))]), error_info(e.reason)),
+            ),
+        ),
+        Rule(RoverNotFoundError, lambda e: not_found(e.grid_id, e.rover_id)),
+        Rule(GridNotFoundError, lambda e: not_found(e.grid_id)),
+        Rule(VersionNotReachedError, _version_not_reached),
+    ],
+)

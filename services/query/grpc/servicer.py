@@ -2,17 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Any, NoReturn
+from typing import Any
 
 import grpc
 
-from protos.rover.v1 import query_pb2
-from services.common.rich_errors import abort
+from protos.rover.v1 import query_pb2, query_pb2_grpc
 from services.query.application.errors import QueryError
 from services.query.application.ports import GridSummaryView
 from services.query.application.queries import Queries
 from services.query.dto import TOPOLOGIES, rover_message
-from services.query.grpc.errors import status_for
+from services.query.grpc.errors import STATUS
 
 __all__ = ["QueryServicer", "add_query_servicer"]
 
@@ -31,14 +30,15 @@ def _summary(view: GridSummaryView) -> query_pb2.GridSummary:
     )
 
 
-class QueryServicer:
+class QueryServicer(query_pb2_grpc.RoverQueryServiceServicer):
     """The public read API (``rover.v1.RoverQueryService``, registered by
-    ``add_query_servicer``); every error goes through ``status_for``."""
+    ``add_query_servicer``); every error goes through the ``STATUS`` table."""
 
     def __init__(self, queries: Queries) -> None:
         self._queries = queries
 
-    async def GetGridDetails(  # noqa: N802 - gRPC method name
+    # Answers bytes, not a GridDetails: the read model stores it serialised (add_query_servicer).
+    async def GetGridDetails(  # type: ignore[override]  # noqa: N802 - gRPC method name
         self, request: query_pb2.GetGridDetailsRequest, context: Context
     ) -> bytes:
         """The stored, already serialised GridDetails (see ``add_query_servicer``)."""
@@ -49,7 +49,7 @@ class QueryServicer:
                 deadline_seconds=context.time_remaining() if request.min_version else None,
             )
         except QueryError as error:
-            await _fail(context, error)
+            await STATUS.abort(context, error)
         return found.details
 
     async def ListGrids(  # noqa: N802 - gRPC method name
@@ -58,7 +58,7 @@ class QueryServicer:
         try:
             page = await self._queries.list_grids(request.page_size, request.page_token)
         except QueryError as error:
-            await _fail(context, error)
+            await STATUS.abort(context, error)
         return query_pb2.ListGridsResponse(
             grids=[_summary(g) for g in page.grids], next_page_token=page.next_page_token
         )
@@ -69,15 +69,10 @@ class QueryServicer:
         try:
             rover, version = await self._queries.rover(request.grid_id, request.rover_id)
         except QueryError as error:
-            await _fail(context, error)
+            await STATUS.abort(context, error)
         return query_pb2.GetRoverResponse(
             rover=rover_message(rover), grid_id=request.grid_id, version=version
         )
-
-
-async def _fail(context: Context, error: QueryError) -> NoReturn:
-    code, message, details = status_for(error)
-    await abort(context, code, message, *details)
 
 
 def _passthrough(details: bytes) -> bytes:

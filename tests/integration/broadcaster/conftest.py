@@ -13,16 +13,16 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 import grpc
 import pytest
 
-from services.broadcaster.bootstrap import Broadcaster, bootstrap
+from services.broadcaster.bootstrap import BroadcasterApp, build
 from services.broadcaster.settings import BroadcasterSettings
-from services.command.bootstrap import create_service
+from services.command.bootstrap import build as build_command
 from services.command.settings import CommandSettings
 from standins.eventstore.process import EventStoreProcess
 from tests.integration.broadcaster.commands import CommandStub, command_stub
 from tests.integration.broadcaster.helpers import Appender
 from tests.support.eventstore import connected_async_client
 
-StartBroadcaster = Callable[..., Awaitable[Broadcaster]]
+StartBroadcaster = Callable[..., Awaitable[BroadcasterApp]]
 
 
 @pytest.fixture(scope="session")
@@ -46,19 +46,19 @@ async def appender(esdb_uri: str) -> AsyncIterator[Appender]:
 @pytest.fixture
 async def start_broadcaster(esdb_uri: str) -> AsyncIterator[StartBroadcaster]:
     """Start broadcasters on 127.0.0.1:0 (settings overridable); all stopped after the test."""
-    started: list[Broadcaster] = []
+    started: list[BroadcasterApp] = []
 
-    async def start(**overrides: object) -> Broadcaster:
+    async def start(**overrides: object) -> BroadcasterApp:
         values: dict[str, object] = {
             "broadcaster_address": "127.0.0.1:0",
             "eventstore_uri": esdb_uri,
             "shutdown_grace_seconds": 1.0,
         }
         values.update(overrides)
-        broadcaster = bootstrap(BroadcasterSettings(**values))  # type: ignore[arg-type]
+        broadcaster = build(BroadcasterSettings(**values))  # type: ignore[arg-type]
         await broadcaster.start()
         started.append(broadcaster)
-        await broadcaster.wait_live()
+        await broadcaster.parts.hub.wait_live()
         return broadcaster
 
     yield start
@@ -72,7 +72,7 @@ async def commands(esdb_uri: str) -> AsyncIterator[CommandStub]:
     settings = CommandSettings(
         command_address="127.0.0.1:0", eventstore_uri=esdb_uri, shutdown_grace_seconds=1.0
     )
-    service = await create_service(settings)
+    service = build_command(settings)
     await service.start()
     try:
         async with grpc.aio.insecure_channel(service.address) as channel:

@@ -12,10 +12,11 @@ import pytest
 from esdbclient import AsyncEventStoreDBClient
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from services.broadcaster.bootstrap import Broadcaster, bootstrap
+from services.broadcaster.bootstrap import BroadcasterApp
+from services.broadcaster.bootstrap import build as build_broadcaster
 from services.broadcaster.grpc.servicer import SERVICE_NAME
 from services.broadcaster.settings import BroadcasterSettings
-from services.command.bootstrap import CommandService, create_service
+from services.command.bootstrap import CommandApp, build
 from services.command.settings import CommandSettings
 from standins.eventstore.process import EventStoreProcess
 from tests.integration.broadcaster.commands import GridDriver, command_stub
@@ -78,11 +79,11 @@ def store(tmp_path: Path) -> Iterator[EventStoreProcess]:
         yield process
 
 
-async def _command_service(uri: str) -> CommandService:
+async def _command_service(uri: str) -> CommandApp:
     settings = CommandSettings(
         command_address="127.0.0.1:0", eventstore_uri=uri, shutdown_grace_seconds=0.5
     )
-    service = await create_service(settings)
+    service = build(settings)
     await service.start()
     return service
 
@@ -90,7 +91,7 @@ async def _command_service(uri: str) -> CommandService:
 async def test_not_serving_while_the_store_is_down_and_watchers_miss_nothing(
     store: EventStoreProcess,
 ) -> None:
-    broadcaster: Broadcaster = bootstrap(_settings(store.uri))
+    broadcaster: BroadcasterApp = build_broadcaster(_settings(store.uri))
     target = f"127.0.0.1:{await broadcaster.start()}"
     health = HealthWatch(target)
     service = await _command_service(store.uri)
@@ -137,7 +138,7 @@ async def test_not_serving_while_the_store_is_down_and_watchers_miss_nothing(
 async def test_starts_listening_not_serving_while_the_store_is_down() -> None:
     store = EventStoreProcess(db_path=None).start()
     store.kill()  # its port is known and nothing listens there
-    broadcaster = bootstrap(_settings(store.uri))
+    broadcaster = build_broadcaster(_settings(store.uri))
     target = f"127.0.0.1:{await broadcaster.start()}"
     health = HealthWatch(target)
     try:

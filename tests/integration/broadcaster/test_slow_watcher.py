@@ -32,7 +32,7 @@ async def test_a_watcher_that_never_reads_is_dropped_and_the_others_get_everythi
     appender: Appender, start_broadcaster: StartBroadcaster
 ) -> None:
     broadcaster = await start_broadcaster(broadcaster_queue_size=QUEUE_SIZE)
-    hub = broadcaster.hub
+    hub = broadcaster.parts.hub
     target = f"127.0.0.1:{broadcaster.port}"
     script = GridScript(new_grid_id("slow"), rovers=0)
     await appender.append(script.bump())  # GridCreated

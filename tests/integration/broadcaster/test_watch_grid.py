@@ -161,7 +161,7 @@ async def test_errors_and_heartbeats(
                 call.cancel()
                 break
     for _ in range(200):  # the cancelled call's subscription goes at once (a few loop turns)
-        if broadcaster.hub.watcher_count == 0:
+        if broadcaster.parts.hub.watcher_count == 0:
             break
         await asyncio.sleep(0.01)
-    assert broadcaster.hub.watcher_count == 0
+    assert broadcaster.parts.hub.watcher_count == 0

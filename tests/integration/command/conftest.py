@@ -14,29 +14,29 @@ import pytest
 from esdbclient import AsyncEventStoreDBClient
 from esdbclient.exceptions import NotFound
 
-from services.command.bootstrap import CommandService, create_service
+from services.command.bootstrap import CommandApp, build
 from services.command.settings import CommandSettings
 from services.common.envelope import Envelope
 from services.common.integration import decode_integration_event
 from standins.eventstore.server import EventStoreServer
 from tests.support.stubs import CommandStub, command_stub
 
-ServiceFactory = Callable[..., Awaitable[CommandService]]
+ServiceFactory = Callable[..., Awaitable[CommandApp]]
 
 
 @pytest.fixture
 async def start_service(eventstore: EventStoreServer) -> AsyncIterator[ServiceFactory]:
     """Start command services on port 0 against the store; all stopped after the test."""
-    started: list[CommandService] = []
+    started: list[CommandApp] = []
 
-    async def start(**overrides: object) -> CommandService:
+    async def start(**overrides: object) -> CommandApp:
         settings = CommandSettings(
             command_address="127.0.0.1:0",
             eventstore_uri=eventstore.uri,
             shutdown_grace_seconds=1.0,
             **overrides,  # type: ignore[arg-type]
         )
-        service = await create_service(settings)
+        service = build(settings)
         await service.start()
         started.append(service)
         return service
@@ -47,12 +47,12 @@ async def start_service(eventstore: EventStoreServer) -> AsyncIterator[ServiceFa
 
 
 @pytest.fixture
-async def service(start_service: ServiceFactory) -> CommandService:
+async def service(start_service: ServiceFactory) -> CommandApp:
     return await start_service()
 
 
 @pytest.fixture
-async def stub(service: CommandService) -> AsyncIterator[CommandStub]:
+async def stub(service: CommandApp) -> AsyncIterator[CommandStub]:
     async with grpc.aio.insecure_channel(service.address) as channel:
         yield command_stub(channel)
 

@@ -9,7 +9,7 @@ import grpc
 from esdbclient import AsyncEventStoreDBClient
 
 from protos.rover.v1 import command_pb2, common_pb2
-from services.command.bootstrap import CommandService
+from services.command.bootstrap import CommandApp
 from tests.integration.command.conftest import ServiceFactory, new_id, wait_for_integration
 from tests.support.stubs import CommandStub, command_stub
 
@@ -112,7 +112,7 @@ async def test_fifty_concurrent_commands_for_different_rovers(stub: CommandStub)
 
 
 async def test_two_clients_racing_one_rover_get_consistent_answers(
-    service: CommandService, stub: CommandStub
+    service: CommandApp, stub: CommandStub
 ) -> None:
     grid = new_id()
     await create(stub, grid, obstacles=[common_pb2.Position(x=0, y=3)])

@@ -8,7 +8,7 @@ from google.rpc import error_details_pb2
 
 from protos.rover.v1 import command_pb2, common_pb2
 from services.command.application.errors import ConcurrencyError
-from services.command.bootstrap import CommandService
+from services.command.bootstrap import CommandApp
 from services.common.rich_errors import details_of
 from standins.eventstore.server import EventStoreServer
 from tests.integration.command.conftest import new_id
@@ -155,12 +155,12 @@ async def test_a_block_is_not_an_error(stub: CommandStub, grid: str) -> None:
 
 
 async def test_aborted_after_endless_conflicts(
-    service: CommandService, stub: CommandStub, grid: str
+    service: CommandApp, stub: CommandStub, grid: str
 ) -> None:
     async def conflict(*args: object, **kwargs: object) -> int:
         raise ConcurrencyError("grid-x", 0)
 
-    service.adapters.events.append = conflict  # type: ignore[method-assign]
+    service.parts.events.append = conflict  # type: ignore[method-assign]
     error = await failure(
         stub.TurnRoverLeft(command_pb2.TurnRoverLeftRequest(grid_id=grid, rover_id="r1"))
     )

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from services.command.bootstrap import CommandService
+from services.command.bootstrap import CommandApp
 from tests.integration.command.conftest import new_id
 
 _GRPCURL = shutil.which("grpcurl", path=str(Path(sys.executable).parent)) or shutil.which("grpcurl")
@@ -41,7 +41,7 @@ async def call(address: str, method: str, body: dict[str, object]) -> dict[str, 
 
 
 @pytest.mark.skipif(_GRPCURL is None, reason="grpcurl is not installed")
-async def test_grpcurl_lists_and_calls_every_rpc(service: CommandService) -> None:
+async def test_grpcurl_lists_and_calls_every_rpc(service: CommandApp) -> None:
     address = service.address
     code, listing = await grpcurl(address, "list", _SERVICE)
     assert code == 0, listing

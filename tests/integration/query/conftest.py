@@ -16,13 +16,12 @@ from protos.rover.v1 import query_pb2_grpc
 from services.command.adapters.esdb_appends import BatchAppender
 from services.command.adapters.esdb_publishing import EsdbIntegrationLog
 from services.common.envelope import Envelope
-from services.query.bootstrap import QueryApp, open_app
-from services.query.runtime import RunningQueryService, serve
+from services.query.bootstrap import QueryApp, build
 from services.query.settings import QuerySettings
 from standins.eventstore.server import EventStoreServer
 from tests.support.redis_server import redis_server, redis_url  # noqa: F401
 
-ServiceFactory = Callable[..., contextlib.AbstractAsyncContextManager[RunningQueryService]]
+ServiceFactory = Callable[..., contextlib.AbstractAsyncContextManager[QueryApp]]
 
 
 async def publish(client: AsyncEventStoreDBClient, history: list[Envelope]) -> None:
@@ -52,14 +51,13 @@ def settings(eventstore: EventStoreServer, redis_url: str) -> QuerySettings:  # 
 
 @pytest.fixture
 def query_service(settings: QuerySettings) -> ServiceFactory:
-    """``async with query_service(**overrides) as running`` (running.port, running.app)."""
+    """``async with query_service(**overrides) as running`` (running.port, running.parts)."""
 
     @contextlib.asynccontextmanager
-    async def start(**overrides: Any) -> AsyncIterator[RunningQueryService]:
+    async def start(**overrides: Any) -> AsyncIterator[QueryApp]:
         adapters = {k: overrides.pop(k) for k in ("read_model", "feed") if k in overrides}
         local = settings.model_copy(update=overrides)
-        app: QueryApp
-        async with open_app(local, **adapters) as app, serve(app) as running:
+        async with build(local, **adapters) as running:
             yield running
 
     return start

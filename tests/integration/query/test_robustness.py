@@ -169,7 +169,7 @@ async def test_rebuild_while_queries_run_never_fails_or_shows_a_partial_model(
             await stub.GetGridDetails(
                 query_pb2.GetGridDetailsRequest(grid_id=grid_id, min_version=version), timeout=30
             )
-        before = await running.app.read_model.active_generation()
+        before = await running.parts.read_model.active_generation()
         stop = asyncio.Event()
         answers = 0
 
@@ -194,7 +194,7 @@ async def test_rebuild_while_queries_run_never_fails_or_shows_a_partial_model(
         await asyncio.gather(*loops)
         await other.close()
         assert result.replaced == before
-        assert await running.app.read_model.active_generation() == result.generation
+        assert await running.parts.read_model.active_generation() == result.generation
         assert answers > 0
         more = rover_walk("g00", rovers=3, moves=31)[-1:]  # the live projector follows the swap
         await publish(esdb, more)
@@ -218,4 +218,4 @@ async def test_read_your_writes_with_min_version(
                 timeout=30,
             )
             assert grid.version == event.sequence
-        assert running.app.projector.checkpoint is not None
+        assert running.parts.projector.checkpoint is not None

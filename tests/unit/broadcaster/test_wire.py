@@ -1,19 +1,33 @@
-"""The GridUpdate bytes assembled around stored events equal protobuf's own serialization."""
+"""Both GridUpdate encoders (plain protobuf, fast assembly) give the reference bytes."""
 
 from __future__ import annotations
 
 import dataclasses
+import uuid
+from collections.abc import Callable
+from datetime import UTC, datetime
 
 import pytest
 
-from domain.events import GridCreated, RoverBlocked, RoverCreated
+from domain.events import GridCreated, GridEvent, RoverBlocked, RoverCreated
 from domain.values import GridId
 from protos.rover.v1 import events_pb2, live_pb2
-from services.broadcaster.adapters.wire import StoredEvent, encode_change
-from services.broadcaster.grpc import mapping
+from services.broadcaster import bootstrap as broadcaster_bootstrap
+from services.broadcaster.adapters import fast_wire, wire
+from services.broadcaster.adapters.memory import InMemoryIntegrationLog
+from services.broadcaster.adapters.wire import StoredEvent
+from services.broadcaster.application.ports import FeedEvent
+from services.broadcaster.settings import BroadcasterSettings
 from services.common.envelope import Envelope
-from services.common.integration import IntegrationDecodeError, to_proto
+from services.common.integration import IntegrationDecodeError
+from tests.support.events import EVENT_TYPES, sample
+from tests.unit.broadcaster.oracle import grid_update
 from tests.unit.broadcaster.scripts import GridScript
+
+ENCODERS: dict[str, Callable[[FeedEvent], bytes]] = {
+    "plain": wire.encode_change,
+    "fast": fast_wire.encode_change,
+}
 
 
 def _history() -> list[Envelope]:
@@ -25,32 +39,58 @@ def _history() -> list[Envelope]:
     return script.history
 
 
-def _serialized(envelope: Envelope) -> bytes:
-    """What protobuf itself makes of the same GridUpdate."""
-    change = live_pb2.GridChange(event=to_proto(envelope))
-    rover = mapping.rover_after(envelope.event)
-    if rover is not None:
-        change.rover.CopyFrom(rover)
-    return live_pb2.GridUpdate(sequence=envelope.sequence, event=change).SerializeToString()
+def _envelope(event: GridEvent, sequence: int = 5) -> Envelope:
+    return Envelope(
+        event_id=uuid.uuid4(),
+        grid_id=event.grid_id,
+        sequence=sequence,
+        occurred_at=datetime(2026, 11, 26, 16, 0, tzinfo=UTC),
+        event=event,
+    )
 
 
-def test_every_kind_of_event_is_covered() -> None:
+@pytest.mark.parametrize("encoder", ENCODERS.values(), ids=ENCODERS.keys())
+@pytest.mark.parametrize("event_type", EVENT_TYPES, ids=lambda t: t.__name__)
+def test_every_event_type_is_encoded_as_the_reference(
+    event_type: type[GridEvent], encoder: Callable[[FeedEvent], bytes]
+) -> None:
+    envelope = _envelope(sample(event_type))
+    encoded = encoder(StoredEvent.of(envelope))
+    assert encoded == grid_update(envelope)
+    change = live_pb2.GridUpdate.FromString(encoded).event
+    assert change.HasField("rover") is (event_type is not GridCreated)
+
+
+def test_the_script_lands_blocks_and_makes_a_long_block() -> None:
     kinds = {type(e.event) for e in _history()}
     assert {GridCreated, RoverCreated, RoverBlocked} <= kinds
-    assert len(kinds) >= 6
 
 
+@pytest.mark.parametrize("encoder", ENCODERS.values(), ids=ENCODERS.keys())
 @pytest.mark.parametrize("shift", [0, 100, 20_000, 2**40])
-def test_assembled_bytes_equal_serialize_to_string(shift: int) -> None:
+def test_encoded_bytes_equal_the_reference(
+    shift: int, encoder: Callable[[FeedEvent], bytes]
+) -> None:
     for original in _history():
         envelope = dataclasses.replace(original, sequence=original.sequence + shift)
         stored = StoredEvent.of(envelope)
-        assembled = encode_change(stored)
-        assert assembled == _serialized(envelope)
-        assert assembled == mapping.encode_change(envelope)
-        parsed = live_pb2.GridUpdate.FromString(assembled)
+        encoded = encoder(stored)
+        assert encoded == grid_update(envelope)
+        parsed = live_pb2.GridUpdate.FromString(encoded)
         assert parsed.sequence == envelope.sequence
         assert parsed.event.event.SerializeToString() == stored.data
+
+
+@pytest.mark.parametrize("fast", [True, False])
+async def test_bootstrap_picks_the_encoder(fast: bool, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(fast_wire, "encode_change", lambda event: b"fast")
+    monkeypatch.setattr(wire, "encode_change", lambda event: b"plain")
+    log = InMemoryIntegrationLog()
+    app = broadcaster_bootstrap.build(
+        BroadcasterSettings(), feed=log, history=log, fast_wire_assembly=fast
+    )
+    stored = StoredEvent.of(_envelope(sample(GridCreated)))
+    assert app.parts.hub.wrap(stored).payload == (b"fast" if fast else b"plain")
 
 
 def test_a_stored_event_reads_its_grid_and_sequence_and_decodes_on_demand() -> None:
@@ -74,9 +114,12 @@ class _Decoded:
         return self._envelope
 
 
-def test_other_feed_events_are_encoded_from_their_envelope() -> None:
+@pytest.mark.parametrize("encoder", ENCODERS.values(), ids=ENCODERS.keys())
+def test_other_feed_events_are_encoded_from_their_envelope(
+    encoder: Callable[[FeedEvent], bytes],
+) -> None:
     for envelope in _history()[:10]:
-        assert encode_change(_Decoded(envelope)) == _serialized(envelope)
+        assert encoder(_Decoded(envelope)) == grid_update(envelope)
 
 
 @pytest.mark.parametrize(

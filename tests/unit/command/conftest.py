@@ -15,7 +15,8 @@ from services.command.adapters.memory import (
     InMemoryIntegrationLog,
     InMemorySnapshotStore,
 )
-from services.command.bootstrap import Adapters, Application, build_application, in_memory_adapters
+from services.command.application.ports import Clock, IdGenerator
+from services.command.bootstrap import CommandParts, build
 from services.command.settings import CommandSettings
 
 
@@ -44,43 +45,71 @@ class CountingIds:
 
 
 @dataclass
+class Fakes:
+    """In-memory adapters (one ``InMemoryEventStore`` is both the event store and the feed)."""
+
+    store: InMemoryEventStore
+    snapshots: InMemorySnapshotStore
+    integration: InMemoryIntegrationLog
+    checkpoints: InMemoryCheckpointStore
+    clock: Clock
+    ids: IdGenerator
+
+    def build(self, settings: CommandSettings) -> CommandParts:
+        """The application wired over these fakes through the composition root."""
+        return build(
+            settings,
+            events=self.store,
+            snapshots=self.snapshots,
+            feed=self.store,
+            integration=self.integration,
+            checkpoints=self.checkpoints,
+            clock=self.clock,
+            ids=self.ids,
+        ).parts
+
+
+@dataclass
 class World:
     """One application over in-memory adapters, with typed handles on the fakes."""
 
-    app: Application
-    adapters: Adapters
+    app: CommandParts
+    fakes: Fakes
     settings: CommandSettings
 
     @property
     def store(self) -> InMemoryEventStore:
-        assert isinstance(self.adapters.events, InMemoryEventStore)
-        return self.adapters.events
+        return self.fakes.store
 
     @property
     def snapshots(self) -> InMemorySnapshotStore:
-        assert isinstance(self.adapters.snapshots, InMemorySnapshotStore)
-        return self.adapters.snapshots
+        return self.fakes.snapshots
 
     @property
     def integration(self) -> InMemoryIntegrationLog:
-        assert isinstance(self.adapters.integration, InMemoryIntegrationLog)
-        return self.adapters.integration
+        return self.fakes.integration
 
     @property
     def checkpoints(self) -> InMemoryCheckpointStore:
-        assert isinstance(self.adapters.checkpoints, InMemoryCheckpointStore)
-        return self.adapters.checkpoints
+        return self.fakes.checkpoints
 
     def restarted(self, **overrides: object) -> World:
         """A new application (empty cache) over the same adapters: a service restart."""
         settings = self.settings.model_copy(update=overrides)
-        return World(build_application(settings, self.adapters), self.adapters, settings)
+        return World(self.fakes.build(settings), self.fakes, settings)
 
 
 def make_world(**overrides: object) -> World:
     settings = CommandSettings(**overrides)  # type: ignore[arg-type]
-    adapters = in_memory_adapters(clock=FixedClock(), ids=CountingIds())
-    return World(build_application(settings, adapters), adapters, settings)
+    fakes = Fakes(
+        store=InMemoryEventStore(),
+        snapshots=InMemorySnapshotStore(),
+        integration=InMemoryIntegrationLog(),
+        checkpoints=InMemoryCheckpointStore(),
+        clock=FixedClock(),
+        ids=CountingIds(),
+    )
+    return World(fakes.build(settings), fakes, settings)
 
 
 @pytest.fixture

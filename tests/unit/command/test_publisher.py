@@ -56,7 +56,7 @@ async def test_a_replay_from_an_old_checkpoint_publishes_nothing_twice(world: Wo
     await commands(world, "b", 4)
     world.checkpoints.position = 3  # as if the process died long before its last save
     fresh = Publisher(
-        world.adapters.feed,
+        world.store,
         world.integration,
         world.checkpoints,
         PublisherSettings(max_batch=4),

@@ -29,7 +29,7 @@ def publisher_for(
 ) -> Publisher:
     options: dict[str, int | float] = {"checkpoint_every": 1, "retry_delay": 0.0} | settings
     return Publisher(
-        world.adapters.feed,
+        world.store,
         log,
         checkpoints,
         PublisherSettings(**options),  # type: ignore[arg-type]
@@ -38,7 +38,7 @@ def publisher_for(
 
 def scripted(world: World) -> tuple[ScriptedIntegrationLog, CheckedCheckpoints]:
     log = ScriptedIntegrationLog()
-    world.adapters.integration = log  # assert_published_exactly_once reads world.integration
+    world.fakes.integration = log  # assert_published_exactly_once reads world.integration
     return log, CheckedCheckpoints(world.store, log)
 
 

@@ -13,6 +13,7 @@ from services.query.application.errors import (
     RoverNotFoundError,
     VersionNotReachedError,
 )
+from services.query.application.lag import LagLog, ProjectionLag
 from services.query.application.projector import Projector
 from services.query.application.queries import Queries, decode_page_token, encode_page_token
 from services.query.application.watch import VersionWatch
@@ -103,3 +104,31 @@ async def test_min_version_never_answers_stale() -> None:
     assert deadline.value.by_deadline
     with pytest.raises(VersionNotReachedError):
         await queries.grid_details("unknown", 1)  # not created yet: wait, then retry
+
+
+def _lag(events_behind: int, generation: int = 1) -> ProjectionLag:
+    return ProjectionLag(
+        generation=generation,
+        checkpoint=10,
+        head=10 + events_behind,
+        events_behind=events_behind,
+        capped=False,
+        lag_ms=0,
+    )
+
+
+def test_the_lag_is_logged_when_it_changes_or_after_the_slow_interval() -> None:
+    now = [0.0]
+    policy = LagLog(every=300, clock=lambda: now[0])
+    assert policy.due(_lag(0))  # the first measurement
+    now[0] = 2
+    assert not policy.due(_lag(0))  # unchanged: no line every 2 s
+    now[0] = 4
+    assert policy.due(_lag(5))  # behind: logged
+    now[0] = 6
+    assert policy.due(_lag(0))  # caught up: logged
+    now[0] = 200
+    assert not policy.due(_lag(0))
+    assert policy.due(_lag(0, generation=2))  # a rebuild swapped generations
+    now[0] = 501
+    assert policy.due(_lag(0, generation=2))  # still alive: once per interval

@@ -1,11 +1,13 @@
-"""The fast path from an IntegrationEvent message to a HashUpdate equals the pure projection."""
+"""The fast projection (IntegrationEvent message -> HashUpdate) equals the plain one."""
 
 from __future__ import annotations
 
+import typing
 import uuid
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from esdbclient import RecordedEvent
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -14,6 +16,7 @@ from domain.events import (
     GridEvent,
     RoverBlocked,
     RoverCreated,
+    RoverEvent,
     RoverMovedBackward,
     RoverMovedForward,
     RoverTurnedLeft,
@@ -23,8 +26,13 @@ from domain.values import BlockedBy, Direction, GridId, Position, RoverId, Topol
 from protos.rover.v1 import events_pb2
 from services.common.envelope import Envelope
 from services.common.integration import IntegrationDecodeError, from_proto, to_proto
-from services.query.adapters.event_updates import fast_update
+from services.query.adapters.esdb_feed import EsdbEventFeed, _item
+from services.query.adapters.fast_projection import fast_update
+from services.query.adapters.memory import InMemoryReadModel
 from services.query.application.projection import project
+from services.query.bootstrap import build
+from services.query.settings import QuerySettings
+from tests.support.events import EVENT_TYPES, sample
 
 G, R = GridId("g-1"), RoverId("r_1")
 P, Q = Position(3, -4), Position(2, 4)
@@ -75,6 +83,21 @@ def _message(event: GridEvent, sequence: int = 7, at: datetime | None = None) ->
 def _both(data: bytes) -> tuple[object, object]:
     message = events_pb2.IntegrationEvent.FromString(data)
     return fast_update(message), project(from_proto(message))
+
+
+# The kinds the fast path takes; any other gets None and is decoded the full way.
+FAST_TYPES = set(typing.get_args(RoverEvent)) - {RoverBlocked}
+
+
+@pytest.mark.parametrize("event_type", EVENT_TYPES, ids=lambda t: t.__name__)
+def test_every_event_type_is_projected_fast_or_left_to_the_plain_path(
+    event_type: type[GridEvent],
+) -> None:
+    fast, full = _both(_message(sample(event_type)))
+    if event_type in FAST_TYPES:
+        assert fast == full
+    else:
+        assert fast is None
 
 
 @pytest.mark.parametrize("event", FAST, ids=lambda e: type(e).__name__)
@@ -130,3 +153,35 @@ def test_malformed_messages_take_the_full_path(spoil: object) -> None:
     assert fast_update(message) is None
     with pytest.raises(IntegrationDecodeError):
         from_proto(message)
+
+
+def _recorded(data: bytes) -> RecordedEvent:
+    return RecordedEvent(
+        type="rover.v1.RoverMovedForward",
+        data=data,
+        metadata=b"",
+        content_type="application/octet-stream",
+        id=uuid.uuid4(),
+        stream_name="integration-g-1",
+        stream_position=1,
+        commit_position=99,
+        prepare_position=99,
+    )
+
+
+def test_the_feed_takes_the_fast_path_only_when_switched_on() -> None:
+    data = _message(FAST[1])
+    envelope = from_proto(events_pb2.IntegrationEvent.FromString(data))
+    fast = _item(_recorded(data), fast=True)
+    assert fast.update == project(envelope)
+    assert fast.envelope is None
+    plain = _item(_recorded(data), fast=False)
+    assert plain.update is None
+    assert plain.envelope == envelope
+
+
+@pytest.mark.parametrize("fast", [True, False])
+def test_build_switches_the_fast_projection(fast: bool) -> None:
+    app = build(QuerySettings(), read_model=InMemoryReadModel(), fast_projection=fast)
+    assert isinstance(app.parts.feed, EsdbEventFeed)
+    assert app.parts.feed.fast_projection is fast

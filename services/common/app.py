@@ -1,0 +1,141 @@
+"""One service skeleton: ``build(settings, **overrides)`` returns an App; start/stop live here."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
+from dataclasses import dataclass, field
+from types import TracebackType
+from typing import Any, Generic, TypeVar
+
+from services.common.grpc_server import GrpcServer, Service, wait_for_shutdown_signal
+from services.common.logs import get_logger
+from services.common.settings import ServiceSettings
+
+__all__ = ["App", "Lifecycle", "supervised"]
+
+P = TypeVar("P")
+Step = Callable[[], Awaitable[None]]
+Loop = Callable[[], Coroutine[Any, Any, None]]
+_log = get_logger(__name__)
+
+
+@dataclass
+class Lifecycle:
+    """What a service does around its server, each list run in order (``close`` in reverse).
+
+    ``open``: connect dependencies (also for a one-shot command that never serves).
+    ``background``: named loops that run while serving; cancelled at stop.
+    ``before_stop``: before the server drains (e.g. end live streams).
+    ``close``: release what ``open`` or ``build`` acquired, after the server and loops stopped.
+    """
+
+    open: list[Step] = field(default_factory=list)
+    background: list[tuple[str, Loop]] = field(default_factory=list)
+    before_stop: list[Step] = field(default_factory=list)
+    close: list[Step] = field(default_factory=list)
+    serving_at_start: Callable[[], bool] = lambda: True
+
+
+class App(Generic[P]):
+    """A built service: ``parts`` (its wired use cases and adapters), its gRPC server, its steps.
+
+    Nothing connects until :meth:`open` or :meth:`start`; :meth:`stop` undoes whatever ran.
+    """
+
+    def __init__(
+        self,
+        name: str,
+        settings: ServiceSettings,
+        *,
+        address: str,
+        services: Sequence[Service],
+        parts: P,
+        lifecycle: Lifecycle | None = None,
+    ) -> None:
+        self.name = name
+        self.settings = settings
+        self.parts = parts
+        self.server = GrpcServer(address, services)
+        self.lifecycle = lifecycle or Lifecycle()
+        self._host = address.rsplit(":", 1)[0]
+        self._tasks: list[asyncio.Task[None]] = []
+        self._opened = False
+        self._closed = False
+
+    @property
+    def port(self) -> int:
+        """The bound port (after :meth:`start`)."""
+        return self.server.port
+
+    @property
+    def address(self) -> str:
+        """``host:port`` for clients (after :meth:`start`)."""
+        return f"{self._host}:{self.port}"
+
+    async def open(self) -> None:
+        """Connect the dependencies (idempotent); :meth:`stop` closes them."""
+        if not self._opened:
+            self._opened = True
+            for step in self.lifecycle.open:
+                await step()
+
+    async def start(self) -> int:
+        """Open, serve, run the background loops; returns the bound port."""
+        await self.open()
+        port = await self.server.start(serving=self.lifecycle.serving_at_start())
+        for name, run in self.lifecycle.background:
+            self._tasks.append(asyncio.create_task(run(), name=f"{self.name}-{name}"))
+        _log.info(f"{self.name} service listening", port=port, address=self.address)
+        return port
+
+    async def stop(self, grace: float | None = None) -> None:
+        """Drain calls for ``grace`` seconds (default from settings), stop loops, close."""
+        if self._closed:
+            return
+        self._closed = True
+        for step in self.lifecycle.before_stop:
+            await step()
+        await self.server.stop(self.settings.shutdown_grace_seconds if grace is None else grace)
+        tasks, self._tasks = self._tasks, []
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        for step in reversed(self.lifecycle.close):
+            await step()
+        _log.info("service stopped", service=self.name)
+
+    async def run_until_signal(self) -> None:
+        """Serve until SIGTERM or SIGINT, then stop gracefully (what ``__main__`` does)."""
+        await self.start()
+        try:
+            await wait_for_shutdown_signal()
+        finally:
+            await self.stop()
+
+    async def __aenter__(self) -> App[P]:
+        await self.start()
+        return self
+
+    async def __aexit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        trace: TracebackType | None,
+    ) -> None:
+        await self.stop()
+
+
+async def supervised(name: str, run: Step, retry_seconds: float) -> None:
+    """Keep a background loop alive: log a failure, pause, start it again."""
+    while True:
+        try:
+            await run()
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            _log.exception("background task failed; restarting", task=name)
+            await asyncio.sleep(retry_seconds)
