@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import os
 import sys
 from collections.abc import Mapping, MutableMapping
 from typing import Any, TextIO
@@ -30,7 +32,7 @@ class SafeStream:
             try:
                 self._target.write(text)
             except (OSError, ValueError):
-                self.broken = True
+                self._break()
         return len(text)
 
     def flush(self) -> None:
@@ -39,7 +41,18 @@ class SafeStream:
             try:
                 self._target.flush()
             except (OSError, ValueError):
-                self.broken = True
+                self._break()
+
+    def _break(self) -> None:
+        # What the target still buffers would fail again when the interpreter flushes it at
+        # exit (exit status 120 after a clean stop): point its descriptor at /dev/null.
+        self.broken = True
+        with contextlib.suppress(OSError, ValueError, AttributeError):
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            try:
+                os.dup2(devnull, self._target.fileno())
+            finally:
+                os.close(devnull)
 
 
 def _logger_name(_: Any, __: str, event_dict: MutableMapping[str, Any]) -> Mapping[str, Any]:
