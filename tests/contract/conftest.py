@@ -7,7 +7,8 @@ loop per process), so every test starts from an empty ``$all`` and positions are
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import contextlib
+from collections.abc import AsyncIterator, Awaitable, Callable
 
 import pytest
 from esdbclient import AsyncEventStoreDBClient
@@ -17,15 +18,31 @@ from standins.eventstore.server import EventStoreServer
 from tests.support.eventstore import connected_async_client
 from tests.support.redis_server import redis_server, redis_url  # noqa: F401
 
+Connect = Callable[[], Awaitable[AsyncEventStoreDBClient]]
+
 
 @pytest.fixture
-async def esdb() -> AsyncIterator[AsyncEventStoreDBClient]:
-    """A connected client of a fresh, in-memory event store in this test's loop."""
-    async with (
-        EventStoreServer(db_path=None, port=0) as server,
-        connected_async_client(server.uri) as client,
-    ):
-        yield client
+async def eventstore() -> AsyncIterator[EventStoreServer]:
+    """A fresh, in-memory event store in this test's loop."""
+    async with EventStoreServer(db_path=None, port=0) as server:
+        yield server
+
+
+@pytest.fixture
+async def connect(eventstore: EventStoreServer) -> AsyncIterator[Connect]:
+    """Opens more clients of ``eventstore`` (a restarted service's connection); closed after."""
+    async with contextlib.AsyncExitStack() as stack:
+
+        async def new_client() -> AsyncEventStoreDBClient:
+            return await stack.enter_async_context(connected_async_client(eventstore.uri))
+
+        yield new_client
+
+
+@pytest.fixture
+async def esdb(connect: Connect) -> AsyncEventStoreDBClient:
+    """A connected client of ``eventstore``."""
+    return await connect()
 
 
 @pytest.fixture
