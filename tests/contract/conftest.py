@@ -8,7 +8,7 @@ loop per process), so every test starts from an empty ``$all`` and positions are
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 
 import pytest
 from esdbclient import AsyncEventStoreDBClient
@@ -45,14 +45,21 @@ async def esdb(connect: Connect) -> AsyncEventStoreDBClient:
     return await connect()
 
 
-@pytest.fixture
-async def appender(esdb: AsyncEventStoreDBClient) -> AsyncIterator[BatchAppender]:
-    """The command side's appender, its kept-open calls cancelled before the store stops.
+@contextlib.contextmanager
+def closing_appender(client: AsyncEventStoreDBClient) -> Iterator[BatchAppender]:
+    """The command side's appender on ``client``, its kept-open calls cancelled after.
 
     An open BatchAppend call would otherwise hold the server's graceful stop for its grace.
     """
-    appender = BatchAppender(esdb)
+    appender = BatchAppender(client)
     try:
         yield appender
     finally:
         appender.close()
+
+
+@pytest.fixture
+def appender(esdb: AsyncEventStoreDBClient) -> Iterator[BatchAppender]:
+    """The command side's appender on ``esdb`` (pass it to the writers under test)."""
+    with closing_appender(esdb) as appender:
+        yield appender

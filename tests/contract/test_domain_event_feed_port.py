@@ -18,7 +18,6 @@ import pytest
 from esdbclient import AsyncEventStoreDBClient
 
 from domain.events import GridEvent
-from services.command.adapters.esdb_appends import BatchAppender
 from services.command.adapters.esdb_publishing import (
     EsdbCheckpointStore,
     EsdbDomainEventFeed,
@@ -63,7 +62,7 @@ def harness(request: pytest.FixtureRequest) -> Harness:
 
         return Harness(memory, memory, nothing_else)
     esdb: AsyncEventStoreDBClient = request.getfixturevalue("esdb")
-    appender: BatchAppender = request.getfixturevalue("appender")
+    appender = request.getfixturevalue("appender")
 
     async def write_other_streams(grid_id: str) -> None:
         await EsdbSnapshotStore(esdb).save(grid_id, StoredSnapshot(snapshot_at(grid_id, 2)))

@@ -10,7 +10,6 @@ from esdbclient import AsyncEventStoreDBClient
 
 from domain.events import GridCreated, GridEvent, RoverCreated, RoverTurnedLeft
 from domain.values import Direction, GridId, Position, RoverId, Topology
-from services.command.adapters.esdb_appends import BatchAppender
 from services.command.adapters.esdb_store import EsdbEventStore
 from services.command.adapters.memory import InMemoryEventStore
 from services.command.application.errors import ConcurrencyError, StoreUnavailableError
@@ -23,7 +22,7 @@ _WHEN = datetime(2025, 1, 2, 3, 4, 5, tzinfo=UTC)
 def store(request: pytest.FixtureRequest) -> EventStore:
     if request.param == "memory":
         return InMemoryEventStore()
-    appender: BatchAppender = request.getfixturevalue("appender")
+    appender = request.getfixturevalue("appender")
     esdb: AsyncEventStoreDBClient = request.getfixturevalue("esdb")
     return EsdbEventStore(esdb, timeout=5.0, appender=appender)
 

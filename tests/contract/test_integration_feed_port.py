@@ -20,11 +20,11 @@ from esdbclient import AsyncEventStoreDBClient
 from services.broadcaster.adapters.esdb import EsdbIntegrationFeed
 from services.broadcaster.adapters.memory import InMemoryIntegrationLog
 from services.broadcaster.application.ports import FeedEvent, IntegrationFeed
-from services.command.adapters.esdb_appends import BatchAppender
 from services.command.adapters.esdb_publishing import EsdbIntegrationLog
 from services.command.application.errors import StoreUnavailableError
 from services.common.envelope import Envelope
 from standins.eventstore.process import EventStoreProcess
+from tests.contract.conftest import closing_appender
 from tests.support.eventstore import connected_async_client
 from tests.support.streams import GUARD_SECONDS
 from tests.unit.query.seed import rover_walk
@@ -86,10 +86,9 @@ async def process_client(
 
 
 @pytest.fixture
-def process_appender(process_client: AsyncEventStoreDBClient) -> Iterator[BatchAppender]:
-    appender = BatchAppender(process_client)
-    yield appender
-    appender.close()
+def process_appender(process_client: AsyncEventStoreDBClient) -> Iterator[object]:
+    with closing_appender(process_client) as appender:
+        yield appender
 
 
 @pytest.fixture(params=["memory", "esdb"])

@@ -10,7 +10,6 @@ from __future__ import annotations
 import pytest
 from esdbclient import AsyncEventStoreDBClient
 
-from services.command.adapters.esdb_appends import BatchAppender
 from services.command.adapters.esdb_publishing import EsdbIntegrationLog
 from services.command.adapters.memory import InMemoryIntegrationLog
 from services.command.application.errors import ConcurrencyError
@@ -24,7 +23,7 @@ def log(request: pytest.FixtureRequest) -> IntegrationLog:
     if request.param == "memory":
         return InMemoryIntegrationLog()
     esdb: AsyncEventStoreDBClient = request.getfixturevalue("esdb")
-    appender: BatchAppender = request.getfixturevalue("appender")
+    appender = request.getfixturevalue("appender")
     return EsdbIntegrationLog(esdb, timeout=5.0, appender=appender)
 
 
