@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 
 import pytest
@@ -15,21 +14,17 @@ from services.command.adapters.esdb_store import EsdbEventStore
 from services.command.adapters.memory import InMemoryEventStore
 from services.command.application.errors import ConcurrencyError, StoreUnavailableError
 from services.command.application.ports import EventMetadata, EventStore, PendingEvent
-from standins.eventstore.server import EventStoreServer
 
 _WHEN = datetime(2025, 1, 2, 3, 4, 5, tzinfo=UTC)
 
 
 @pytest.fixture(params=["memory", "esdb"])
-async def store(request: pytest.FixtureRequest) -> AsyncIterator[EventStore]:
+def store(request: pytest.FixtureRequest) -> EventStore:
     if request.param == "memory":
-        yield InMemoryEventStore()
-        return
-    async with EventStoreServer(db_path=None, port=0) as server:
-        client = AsyncEventStoreDBClient(server.uri)
-        await client.connect()
-        yield EsdbEventStore(client, timeout=5.0)
-        await client.close()
+        return InMemoryEventStore()
+    appender = request.getfixturevalue("appender")
+    esdb: AsyncEventStoreDBClient = request.getfixturevalue("esdb")
+    return EsdbEventStore(esdb, timeout=5.0, appender=appender)
 
 
 def pending(event: GridEvent, request_id: str = "") -> PendingEvent:

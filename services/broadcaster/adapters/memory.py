@@ -24,7 +24,7 @@ class InMemoryIntegrationLog:
 
     def __init__(self) -> None:
         self._grids: dict[GridId, list[StoredEvent]] = {}
-        self._feeds: list[asyncio.Queue[StoredEvent]] = []
+        self._feeds: list[asyncio.Queue[StoredEvent | None]] = []  # None: see interrupt()
 
     def append(self, envelope: Envelope) -> None:
         """Store the grid's next event (its sequence must be the next one) and publish it.
@@ -40,6 +40,15 @@ class InMemoryIntegrationLog:
         events.append(stored)
         for queue in self._feeds:
             queue.put_nowait(stored)
+
+    def interrupt(self) -> None:
+        """Drop the running feeds' subscriptions once: each calls ``on_down`` then ``on_live``.
+
+        Like a real feed that reconnects and resumes where it left off, no event is lost:
+        the events appended before and after the drop are delivered in order.
+        """
+        for queue in self._feeds:
+            queue.put_nowait(None)
 
     @property
     def feed_backlog(self) -> int:
@@ -69,12 +78,18 @@ class InMemoryIntegrationLog:
         on_live: Callable[[], None],
         on_down: Callable[[], None],
     ) -> None:
-        """Deliver every event appended from now on, until cancelled (it is never down)."""
-        queue: asyncio.Queue[StoredEvent] = asyncio.Queue()
+        """Deliver every event appended from now on, until cancelled (down only when
+        ``interrupt``ed)."""
+        queue: asyncio.Queue[StoredEvent | None] = asyncio.Queue()
         self._feeds.append(queue)
         try:
             on_live()
             while True:
-                on_event(await queue.get())
+                event = await queue.get()
+                if event is None:  # interrupt(): dropped, and back at once
+                    on_down()
+                    on_live()
+                    continue
+                on_event(event)
         finally:
             self._feeds.remove(queue)

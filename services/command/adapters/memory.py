@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 import uuid
 from collections.abc import AsyncIterator, Sequence
+from datetime import UTC, datetime, timedelta
 
 from services.command.application.errors import ConcurrencyError, StoreUnavailableError
 from services.command.application.ports import (
@@ -17,10 +19,12 @@ from services.common import codec
 from services.common.envelope import Envelope
 
 __all__ = [
+    "CountingIds",
     "InMemoryCheckpointStore",
     "InMemoryEventStore",
     "InMemoryIntegrationLog",
     "InMemorySnapshotStore",
+    "SteppingClock",
 ]
 
 
@@ -158,3 +162,31 @@ class InMemoryCheckpointStore:
         """Remember ``position``."""
         self.position = position
         self.saves += 1
+
+
+class SteppingClock:
+    """The Clock port for deterministic tests: 2025-01-01 UTC, one second later per reading."""
+
+    def __init__(self, start: datetime = datetime(2025, 1, 1, tzinfo=UTC)) -> None:
+        self._start = start
+        self._ticks = itertools.count()
+
+    def now(self) -> datetime:
+        """The next second."""
+        return self._start + timedelta(seconds=next(self._ticks))
+
+
+class CountingIds:
+    """The IdGenerator port for deterministic tests: event ids 1, 2, ...; generated-1, ..."""
+
+    def __init__(self) -> None:
+        self._events = itertools.count(1)
+        self._entities = itertools.count(1)
+
+    def event_id(self) -> uuid.UUID:
+        """UUID(int=1), UUID(int=2), ..."""
+        return uuid.UUID(int=next(self._events))
+
+    def entity_id(self) -> str:
+        """generated-1, generated-2, ..."""
+        return f"generated-{next(self._entities)}"

@@ -2,46 +2,21 @@
 
 from __future__ import annotations
 
-import itertools
-import uuid
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from services.command.adapters.memory import (
+    CountingIds,
     InMemoryCheckpointStore,
     InMemoryEventStore,
     InMemoryIntegrationLog,
     InMemorySnapshotStore,
+    SteppingClock,
 )
 from services.command.application.ports import Clock, IdGenerator
 from services.command.bootstrap import CommandParts, build
 from services.command.settings import CommandSettings
-
-
-class FixedClock:
-    """A clock that ticks one second per reading."""
-
-    def __init__(self) -> None:
-        self._ticks = itertools.count()
-
-    def now(self) -> datetime:
-        return datetime(2025, 1, 1, tzinfo=UTC) + timedelta(seconds=next(self._ticks))
-
-
-class CountingIds:
-    """Deterministic ids."""
-
-    def __init__(self) -> None:
-        self._events = itertools.count(1)
-        self._entities = itertools.count(1)
-
-    def event_id(self) -> uuid.UUID:
-        return uuid.UUID(int=next(self._events))
-
-    def entity_id(self) -> str:
-        return f"generated-{next(self._entities)}"
 
 
 @dataclass
@@ -106,7 +81,7 @@ def make_world(**overrides: object) -> World:
         snapshots=InMemorySnapshotStore(),
         integration=InMemoryIntegrationLog(),
         checkpoints=InMemoryCheckpointStore(),
-        clock=FixedClock(),
+        clock=SteppingClock(),
         ids=CountingIds(),
     )
     return World(fakes.build(settings), fakes, settings)
