@@ -90,8 +90,8 @@ async def test_interleaved_events_of_a_grid_are_batched_in_order(world: World) -
     await commands(world, "b", 0)
     h = world.app.handlers
     for _ in range(5):  # a, b, a, b ... in the feed
-        await h.turn_left(TurnRoverLeft(grid_id="a", rover_id="r"))
-        await h.turn_left(TurnRoverLeft(grid_id="b", rover_id="r"))
+        await h.handle(TurnRoverLeft(grid_id="a", rover_id="r"))
+        await h.handle(TurnRoverLeft(grid_id="b", rover_id="r"))
     log, checkpoints = scripted(world)
     publisher = publisher_for(world, log, checkpoints, max_batch=3)
     async with running(publisher):
@@ -105,7 +105,7 @@ async def test_a_stuck_grid_holds_the_checkpoint_while_others_proceed(world: Wor
     await commands(world, "b", 2)  # positions 1..4
     await commands(world, "a", 2)  # 5..8: stuck
     for _ in range(3):  # and b has 3 more after a's
-        await world.app.handlers.turn_left(TurnRoverLeft(grid_id="b", rover_id="r"))
+        await world.app.handlers.handle(TurnRoverLeft(grid_id="b", rover_id="r"))
     first_of_a = positions_of(world, "a")[0]
     log, checkpoints = scripted(world)
     log.gates = {"a": asyncio.Event()}
