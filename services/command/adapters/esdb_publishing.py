@@ -10,7 +10,7 @@ from typing import Literal
 from esdbclient import AsyncEventStoreDBClient, NewEvent, StreamState
 from esdbclient.exceptions import NotFound
 
-from services.command.adapters.esdb_appends import BatchAppender
+from services.command.adapters.esdb_appends import Appender, StockAppender
 from services.command.adapters.esdb_errors import translated
 from services.command.adapters.esdb_store import stored_event
 from services.command.application.ports import FeedCheckpoint, FeedItem
@@ -64,11 +64,11 @@ class EsdbIntegrationLog:
         client: AsyncEventStoreDBClient,
         *,
         timeout: float = 5.0,
-        appender: BatchAppender | None = None,
+        appender: Appender | None = None,
     ) -> None:
         self._client = client
         self._timeout = timeout
-        self._appender = appender or BatchAppender(client)
+        self._appender = appender or StockAppender(client)
 
     async def append(self, grid_id: str, envelopes: Sequence[Envelope]) -> None:
         """Append at revision ``sequence - 1`` of the first envelope; re-sends are no-ops."""

@@ -12,7 +12,7 @@ from esdbclient import AsyncEventStoreDBClient, NewEvent, RecordedEvent, StreamS
 from esdbclient.exceptions import NotFound
 
 from domain.errors import SnapshotCorruptError
-from services.command.adapters.esdb_appends import BatchAppender
+from services.command.adapters.esdb_appends import Appender, StockAppender
 from services.command.adapters.esdb_errors import decode_metadata, encode_metadata, translated
 from services.command.application.ports import (
     PendingEvent,
@@ -50,11 +50,11 @@ class EsdbEventStore:
         client: AsyncEventStoreDBClient,
         *,
         timeout: float = 5.0,
-        appender: BatchAppender | None = None,
+        appender: Appender | None = None,
     ) -> None:
         self._client = client
         self._timeout = timeout
-        self._appender = appender or BatchAppender(client)
+        self._appender = appender or StockAppender(client)
 
     async def load(
         self, grid_id: str, after_version: int = 0, limit: int | None = None
