@@ -35,10 +35,10 @@ from services.command.application.ports import (
 )
 from services.command.application.publisher import Publisher, PublisherSettings
 from services.command.application.repository import GridRepository
+from services.command.consumer_groups import ensure_consumer_groups, load_consumer_groups
 from services.command.grpc.servicer import RoverCommandServicer
 from services.command.settings import CommandSettings
 from services.common.app import App, Lifecycle
-from services.common.consumer_groups import ensure_consumer_groups, load_consumer_groups
 from services.common.grpc_server import Service
 
 __all__ = ["CommandApp", "CommandParts", "build"]

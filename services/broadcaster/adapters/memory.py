@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator, Callable
 
 from domain.errors import GridNotFoundError
 from domain.values import GridId
-from services.broadcaster.adapters.wire import StoredEvent
+from services.broadcaster.adapters.wire import StoredIntegrationEvent
 from services.broadcaster.application.ports import FeedEvent
 from services.common.envelope import Envelope
 
@@ -23,8 +23,8 @@ class InMemoryIntegrationLog:
     """
 
     def __init__(self) -> None:
-        self._grids: dict[GridId, list[StoredEvent]] = {}
-        self._feeds: list[asyncio.Queue[StoredEvent]] = []
+        self._grids: dict[GridId, list[StoredIntegrationEvent]] = {}
+        self._feeds: list[asyncio.Queue[StoredIntegrationEvent]] = []
 
     def append(self, envelope: Envelope) -> None:
         """Store the grid's next event (its sequence must be the next one) and publish it.
@@ -36,7 +36,7 @@ class InMemoryIntegrationLog:
             raise ValueError(
                 f"grid {envelope.grid_id!r} is at {len(events)}; cannot append {envelope.sequence}"
             )
-        stored = StoredEvent.of(envelope)
+        stored = StoredIntegrationEvent.of(envelope)
         events.append(stored)
         for queue in self._feeds:
             queue.put_nowait(stored)
@@ -70,7 +70,7 @@ class InMemoryIntegrationLog:
         on_down: Callable[[], None],
     ) -> None:
         """Deliver every event appended from now on, until cancelled (it is never down)."""
-        queue: asyncio.Queue[StoredEvent] = asyncio.Queue()
+        queue: asyncio.Queue[StoredIntegrationEvent] = asyncio.Queue()
         self._feeds.append(queue)
         try:
             on_live()

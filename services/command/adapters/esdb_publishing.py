@@ -13,7 +13,7 @@ from esdbclient.exceptions import NotFound
 from services.command.adapters.esdb_appends import Appender, StockAppender
 from services.command.adapters.esdb_errors import translated
 from services.command.adapters.esdb_store import stored_event
-from services.command.application.ports import FeedCheckpoint, FeedItem
+from services.command.application.ports import DomainFeedItem, FeedCheckpoint
 from services.common.envelope import Envelope, integration_stream
 from services.common.integration import (
     INTEGRATION_CONTENT_TYPE,
@@ -34,7 +34,7 @@ class EsdbDomainEventFeed:
     def __init__(self, client: AsyncEventStoreDBClient) -> None:
         self._client = client
 
-    async def subscribe(self, after_position: int | None) -> AsyncIterator[FeedItem]:
+    async def subscribe(self, after_position: int | None) -> AsyncIterator[DomainFeedItem]:
         """Domain events after ``after_position`` plus the server's filter checkpoints."""
         with translated("$all"):
             subscription = await self._client.subscribe_to_all(

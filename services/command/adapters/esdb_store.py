@@ -12,15 +12,16 @@ from esdbclient import AsyncEventStoreDBClient, NewEvent, RecordedEvent, StreamS
 from esdbclient.exceptions import NotFound
 
 from domain.errors import SnapshotCorruptError
+from services.command.adapters import codec
 from services.command.adapters.esdb_appends import Appender, StockAppender
-from services.command.adapters.esdb_errors import decode_metadata, encode_metadata, translated
+from services.command.adapters.esdb_errors import translated
+from services.command.adapters.esdb_metadata import decode_metadata, encode_metadata
 from services.command.application.ports import (
     PendingEvent,
     RequestRecord,
     StoredEvent,
     StoredSnapshot,
 )
-from services.common import codec
 from services.common.envelope import grid_stream, snapshot_stream
 
 __all__ = ["EsdbEventStore", "EsdbSnapshotStore", "stored_event"]

@@ -6,14 +6,14 @@ import asyncio
 import uuid
 from collections.abc import AsyncIterator, Sequence
 
+from services.command.adapters import codec
 from services.command.application.errors import ConcurrencyError, StoreUnavailableError
 from services.command.application.ports import (
-    FeedItem,
+    DomainFeedItem,
     PendingEvent,
     StoredEvent,
     StoredSnapshot,
 )
-from services.common import codec
 from services.common.envelope import Envelope
 
 __all__ = [
@@ -79,7 +79,7 @@ class InMemoryEventStore:
         """Every stored event in store order (for assertions)."""
         return list(self._all)
 
-    async def subscribe(self, after_position: int | None) -> AsyncIterator[FeedItem]:
+    async def subscribe(self, after_position: int | None) -> AsyncIterator[DomainFeedItem]:
         """The DomainEventFeed: everything after ``after_position``, then live events."""
         index = after_position or 0
         while True:

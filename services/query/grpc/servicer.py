@@ -5,11 +5,10 @@ from __future__ import annotations
 import grpc
 
 from protos.rover.v1 import common_pb2, query_pb2, query_pb2_grpc
-from services.query.application.errors import QueryError
 from services.query.application.ports import GridSummaryView
 from services.query.application.queries import Queries
 from services.query.dto import TOPOLOGIES, rover_message
-from services.query.grpc.errors import STATUS
+from services.query.grpc.errors import ANSWERED, STATUS
 
 __all__ = ["QueryServicer"]
 
@@ -51,7 +50,7 @@ class QueryServicer(query_pb2_grpc.RoverQueryServiceServicer):
                 request.min_version,
                 deadline_seconds=context.time_remaining() if request.min_version else None,
             )
-        except QueryError as error:
+        except ANSWERED as error:
             await STATUS.abort(context, error)
         return found.details
 
@@ -60,7 +59,7 @@ class QueryServicer(query_pb2_grpc.RoverQueryServiceServicer):
     ) -> query_pb2.ListGridsResponse:
         try:
             page = await self._queries.list_grids(request.page_size, request.page_token)
-        except QueryError as error:
+        except ANSWERED as error:
             await STATUS.abort(context, error)
         return query_pb2.ListGridsResponse(
             grids=[_summary(g) for g in page.grids], next_page_token=page.next_page_token
@@ -71,7 +70,7 @@ class QueryServicer(query_pb2_grpc.RoverQueryServiceServicer):
     ) -> query_pb2.GetRoverResponse:
         try:
             rover, version = await self._queries.rover(request.grid_id, request.rover_id)
-        except QueryError as error:
+        except ANSWERED as error:
             await STATUS.abort(context, error)
         return query_pb2.GetRoverResponse(
             rover=rover_message(rover), grid_id=request.grid_id, version=version

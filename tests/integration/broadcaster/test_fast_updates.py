@@ -13,7 +13,7 @@ from domain.grid import Grid
 from domain.values import Direction, Position
 from protos.rover.v1 import live_pb2
 from services.broadcaster.adapters.fast_wire import encode_change
-from services.broadcaster.adapters.wire import StoredEvent
+from services.broadcaster.adapters.wire import StoredIntegrationEvent
 from services.broadcaster.application.subscription import Published
 from services.broadcaster.application.watch import FellBehind, Heartbeat, Snapshot, Update
 from services.broadcaster.grpc import mapping
@@ -89,7 +89,7 @@ async def test_both_paths_send_the_same_bytes(
 
 def test_every_kind_of_update_is_the_same_bytes_on_both_paths() -> None:
     script = GridScript("g", rovers=1)
-    stored = [StoredEvent.of(e) for _ in range(3) for e in script.next()]
+    stored = [StoredIntegrationEvent.of(e) for _ in range(3) for e in script.next()]
     grid = Grid.create("g", 3, 3)
     grid.create_rover("r", Position(1, 1), Direction.N)
     updates: list[Update[bytes]] = [

@@ -10,7 +10,7 @@ import pytest
 
 from services.command.application.commands import TurnRoverLeft
 from services.command.application.errors import StoreUnavailableError
-from services.command.application.ports import FeedItem
+from services.command.application.ports import DomainFeedItem
 from services.command.application.publisher import Publisher, PublisherSettings
 from tests.unit.command.conftest import World
 from tests.unit.command.publishing import (
@@ -182,7 +182,7 @@ class SwallowingFeed:
     def __init__(self, world: World) -> None:
         self._inner = world.store
 
-    async def subscribe(self, after_position: int | None) -> AsyncIterator[FeedItem]:
+    async def subscribe(self, after_position: int | None) -> AsyncIterator[DomainFeedItem]:
         try:
             async for item in self._inner.subscribe(after_position):
                 yield item
