@@ -29,6 +29,7 @@ from esdbclient.protos.Grpc import shared_pb2, streams_pb2, streams_pb2_grpc
 
 from standins.eventstore import convert
 from standins.eventstore.log import RecordedEvent
+from standins.eventstore.positions import record_size
 from standins.eventstore.process import EventStoreProcess
 from standins.eventstore.storage import SqliteEventLog
 
@@ -186,27 +187,32 @@ def _pairs(
 
 # --------------------------------------------------------------------------- stores
 def _build_store(path: str, events: int) -> None:
-    """Fill a store by direct SQLite insertion (100 events per stream)."""
-    SqliteEventLog(path, durable=False).close()  # schema and seed event
+    """Fill a store by direct SQLite insertion (100 events per stream), at log offsets."""
+    log = SqliteEventLog(path, durable=False)  # schema and seed event
+    position = log.end
+    log.close()
     conn = sqlite3.connect(path)
     conn.execute("PRAGMA synchronous=OFF")
     created = time.time_ns() // 100
     chunk = 100_000
     for base in range(0, events, chunk):
-        rows = [
-            (
-                base + n + 2,
-                f"filler-{(base + n) // 100}",
-                (base + n) % 100,
-                str(uuid.uuid4()),
-                "Filler",
-                1,
-                b'{"n": 1}',
-                b"",
-                created,
+        rows = []
+        for n in range(min(chunk, events - base)):
+            stream = f"filler-{(base + n) // 100}"
+            rows.append(
+                (
+                    position,
+                    stream,
+                    (base + n) % 100,
+                    str(uuid.uuid4()),
+                    "Filler",
+                    1,
+                    b'{"n": 1}',
+                    b"",
+                    created,
+                )
             )
-            for n in range(min(chunk, events - base))
-        ]
+            position += record_size(stream, "Filler", b'{"n": 1}', b"")
         conn.executemany("INSERT INTO events VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
         conn.commit()
         if events >= chunk:

@@ -1,19 +1,15 @@
-"""``rover``: create grids, land and drive rovers, draw and watch them, from a terminal.
-
-Exit codes: 0 done (a blocked move is not an error); 1 the service refused (the line says
-why); 2 bad command line; 3 the service could not be reached; 130 interrupted.
-"""
+"""rover: create grids, land and drive rovers, draw and watch them, from a terminal."""
 
 from __future__ import annotations
 
 import argparse
+import shutil
 import sys
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import grpc
-from pydantic import ValidationError
 
 from protos.rover.v1 import (
     command_pb2,
@@ -27,90 +23,32 @@ from protos.rover.v1 import (
 from services.cli.errors import (
     EXIT_INTERRUPTED,
     EXIT_OK,
+    EXIT_UNREACHABLE,
     EXIT_USAGE,
     describe_rpc_error,
     exit_code_for,
 )
-from services.cli.render import describe_event, describe_result, render_grid
+from services.cli.parser import build_parser, join_negative_values
+from services.cli.render import describe_result, render_grid, render_grid_list, rover_labels
 from services.cli.settings import CliSettings, dial
-from services.cli.watch import follow
+from services.cli.watch import UpdateStream, Watch, WatchGaveUpError
+from services.common.settings_text import SettingsError, load_settings
 
-__all__ = ["build_parser", "main", "parse_facing", "parse_position"]
+__all__ = ["main"]
 
-_FACINGS = {
-    "N": common_pb2.DIRECTION_NORTH,
-    "E": common_pb2.DIRECTION_EAST,
-    "S": common_pb2.DIRECTION_SOUTH,
-    "W": common_pb2.DIRECTION_WEST,
-}
-_CLEAR = "\x1b[H\x1b[2J"
-
-
-def parse_position(text: str) -> common_pb2.Position:
-    """``"1,2"`` to a Position (argparse type)."""
-    x, sep, y = text.partition(",")
-    try:
-        if not sep:
-            raise ValueError(text)
-        return common_pb2.Position(x=int(x), y=int(y))
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not X,Y (e.g. 1,2)") from None
-
-
-def parse_facing(text: str) -> common_pb2.Direction.ValueType:
-    """``N``/``north`` (any case) to a Direction (argparse type)."""
-    word = text.strip().upper()
-    names = {"NORTH": "N", "EAST": "E", "SOUTH": "S", "WEST": "W"}
-    key = names.get(word, word)
-    if key not in _FACINGS:
-        raise argparse.ArgumentTypeError(f"{text!r} is not one of N, E, S, W")
-    return _FACINGS[key]
+# The live channel retries its connection quickly, so a restarted broadcaster is found soon.
+_LIVE_OPTIONS = [
+    ("grpc.initial_reconnect_backoff_ms", 100),
+    ("grpc.min_reconnect_backoff_ms", 100),
+    ("grpc.max_reconnect_backoff_ms", 1000),
+]
+Out = Callable[[str], None]
 
 
 @dataclass(frozen=True, slots=True)
 class _Target:
     address: str
     setting: str
-
-
-def build_parser(settings: CliSettings) -> argparse.ArgumentParser:
-    """The whole command line; defaults come from ``settings``."""
-    parser = argparse.ArgumentParser(prog="rover", description=__doc__.splitlines()[0])
-    parser.add_argument("--command-address", default=settings.command_address)
-    parser.add_argument("--query-address", default=settings.query_address)
-    parser.add_argument("--live-address", default=settings.broadcaster_address)
-    parser.add_argument("--timeout", type=float, default=settings.cli_timeout_seconds)
-    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-
-    grid = commands.add_parser("grid", help="grid commands").add_subparsers(
-        dest="grid_command", required=True, metavar="create"
-    )
-    create = grid.add_parser("create", help="create a grid")
-    create.add_argument("--width", type=int, required=True)
-    create.add_argument("--height", type=int, required=True)
-    create.add_argument("--obstacle", type=parse_position, action="append", default=[])
-    create.add_argument("--toroidal", action="store_true", help="edges wrap around")
-    create.add_argument("--id", default="", help="grid id (default: generated)")
-
-    land = commands.add_parser("land", help="land a rover on a grid")
-    land.add_argument("grid")
-    land.add_argument("--at", type=parse_position, required=True, metavar="X,Y")
-    land.add_argument("--facing", type=parse_facing, required=True, metavar="N|E|S|W")
-    land.add_argument("--id", default="", help="rover id (default: generated)")
-
-    drive = commands.add_parser("drive", help="run commands such as FFRFF (F B L R, M=F)")
-    drive.add_argument("grid")
-    drive.add_argument("rover")
-    drive.add_argument("commands")
-    drive.add_argument("--no-map", action="store_true", help="do not draw the grid after")
-
-    show = commands.add_parser("show", help="draw a grid as a map")
-    show.add_argument("grid")
-    commands.add_parser("grids", help="list the grids")
-    watch = commands.add_parser("watch", help="redraw a grid live (Ctrl-C to stop)")
-    watch.add_argument("grid")
-    watch.add_argument("--from-version", type=int, default=None)
-    return parser
 
 
 class _Client:
@@ -130,11 +68,13 @@ class _Client:
     def queries(self) -> query_pb2_grpc.RoverQueryServiceStub:
         return query_pb2_grpc.RoverQueryServiceStub(grpc.insecure_channel(self.query.address))
 
-    def watcher(self) -> live_pb2_grpc.RoverLiveServiceStub:
-        return live_pb2_grpc.RoverLiveServiceStub(grpc.insecure_channel(self.live.address))
+    def target_of(self, command: str) -> _Target:
+        if command in ("show", "grids"):
+            return self.query
+        return self.live if command == "watch" else self.command
 
 
-def _run(args: argparse.Namespace, client: _Client, out: Callable[[str], None]) -> int:
+def _run(args: argparse.Namespace, client: _Client, out: Out) -> int:
     request_id = str(uuid.uuid4())
     if args.command == "grid":
         topology = common_pb2.TOPOLOGY_TOROIDAL if args.toroidal else common_pb2.TOPOLOGY_BOUNDED
@@ -188,64 +128,89 @@ def _run(args: argparse.Namespace, client: _Client, out: Callable[[str], None]) 
     elif args.command == "grids":
         _list_grids(client, out)
     elif args.command == "watch":
-        _watch(args, client, out)
+        return _watch(args, client, out)
     return EXIT_OK
 
 
-def _list_grids(client: _Client, out: Callable[[str], None]) -> None:
-    token, rows = "", [f"{'GRID':<24} {'SIZE':>11} {'TOPOLOGY':<9} {'ROVERS':>6} {'VERSION':>7}"]
+def _list_grids(client: _Client, out: Out) -> None:
+    token, grids = "", list[query_pb2.GridSummary]()
     while True:
         page = client.queries().ListGrids(
             query_pb2.ListGridsRequest(page_size=200, page_token=token), timeout=client.timeout
         )
-        for g in page.grids:
-            topology = "toroidal" if g.topology == common_pb2.TOPOLOGY_TOROIDAL else "bounded"
-            size = f"{g.width}x{g.height}"
-            rows.append(
-                f"{g.grid_id:<24} {size:>11} {topology:<9} {g.rover_count:>6} {g.version:>7}"
-            )
+        grids += page.grids
         token = page.next_page_token
         if not token:
             break
-    out("\n".join(rows) if len(rows) > 1 else "no grids yet: create one with `rover grid create`")
+    out(render_grid_list(grids))
 
 
-def _watch(args: argparse.Namespace, client: _Client, out: Callable[[str], None]) -> None:
-    clear = _CLEAR if sys.stdout.isatty() else "\n"
+def _watch(args: argparse.Namespace, client: _Client, out: Out) -> int:
+    channel = grpc.insecure_channel(client.live.address, options=_LIVE_OPTIONS)
+    stub = live_pb2_grpc.RoverLiveServiceStub(channel)
+    tty = sys.stdout.isatty()
+    labels: dict[str, str] = {}
+    first = [True]
+    printed: list[tuple[int | None, str] | None] = [None]
 
-    def draw(state: common_pb2.GridDetails, update: live_pb2.GridUpdate) -> None:
-        last = "snapshot" if update.WhichOneof("update") == "snapshot" else ""
-        if update.WhichOneof("update") == "event":
-            last = describe_event(update.event.event)
-        out(f"{clear}{render_grid(state)}\nlast: {last}\n(Ctrl-C to stop)")
+    def open_stream(from_version: int | None) -> UpdateStream:
+        request = live_pb2.WatchGridRequest(grid_id=args.grid, from_version=from_version)
+        stream: UpdateStream = stub.WatchGrid(request)
+        return stream
 
-    state: common_pb2.GridDetails | None = None
-    from_version: int | None = args.from_version
-    while True:
-        request = live_pb2.WatchGridRequest(grid_id=args.grid)
-        if from_version is not None:
-            request.from_version = from_version
-        state, from_version = follow(client.watcher().WatchGrid(request), draw, state)
-        if from_version is None:
-            return  # the server ended the stream without asking to resume
+    def wait_ready(seconds: float) -> bool:
+        try:
+            grpc.channel_ready_future(channel).result(timeout=seconds)
+        except grpc.FutureTimeoutError:
+            return False
+        return True
 
+    def show(state: common_pb2.GridDetails | None, line: str, note: str) -> None:
+        footer = [f"last: {line or '(nothing yet)'}", *([note] if note else []), "(Ctrl-C to stop)"]
+        if state is None:
+            body = [f"{args.grid}: waiting for the grid's first events"]
+        else:
+            labels.update(rover_labels((r.rover_id for r in state.rovers), labels))
+            size = shutil.get_terminal_size() if tty else None
+            fit = (size.columns - 1, size.lines - len(footer)) if size else None
+            body = render_grid(state, labels=labels, fit=fit).splitlines()
+        if not tty:  # a log: a frame per change, a line per note
+            shown = (state.version if state else None, line)
+            out(note if shown == printed[0] else "\n".join(["", *body, *footer]))
+            printed[0] = shown
+            return
+        columns = shutil.get_terminal_size().columns - 1
+        lines = [text[:columns] for text in [*body, *footer]]
+        home = "\x1b[H\x1b[2J" if first[0] else "\x1b[H"  # then redraw in place, no flicker
+        first[0] = False
+        sys.stdout.write(home + "\x1b[K\n".join(lines) + "\x1b[K\x1b[J")
+        sys.stdout.flush()
 
-def _target_of(args: argparse.Namespace, client: _Client) -> _Target:
-    if args.command in ("show", "grids"):
-        return client.query
-    if args.command == "watch":
-        return client.live
-    return client.command
+    watch = Watch(open_stream, wait_ready, show, retry_for=args.retry_for)
+    try:
+        watch.run(args.from_version)
+    except WatchGaveUpError as gave_up:
+        again = "" if gave_up.last is None else f" --from-version {gave_up.last}"
+        sys.stderr.write(
+            f"\nrover: {gave_up} at {client.live.address}; gave up "
+            f"(to go on: rover watch {args.grid}{again})\n"
+        )
+        return EXIT_UNREACHABLE
+    finally:
+        channel.close()
+    return EXIT_OK
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``rover`` console script; returns the exit status."""
     try:
-        settings = CliSettings()
-    except ValidationError as error:
-        sys.stderr.write(f"rover: invalid ROVER_* setting: {error}\n")
+        settings = load_settings(CliSettings)
+    except SettingsError as error:
+        for line in str(error).splitlines():
+            sys.stderr.write(f"rover: invalid setting {line}\n")
         return EXIT_USAGE
-    args = build_parser(settings).parse_args(argv)
+    words = sys.argv[1:] if argv is None else argv
+    args = build_parser(settings).parse_args(join_negative_values(words))
     client = _Client(args)
 
     def out(text: str) -> None:
@@ -255,7 +220,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return _run(args, client, out)
     except grpc.RpcError as error:
-        target = _target_of(args, client)
+        target = client.target_of(args.command)
         message = describe_rpc_error(error, target=target.address, setting=target.setting)
         sys.stderr.write(f"rover: {message}\n")
         return exit_code_for(error.code())

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from protos.rover.v1 import command_pb2, common_pb2, events_pb2
+import string
+from collections.abc import Iterable, Mapping, Sequence
+
+from protos.rover.v1 import command_pb2, common_pb2, events_pb2, query_pb2
 
 __all__ = [
     "ARROWS",
@@ -10,6 +13,8 @@ __all__ = [
     "describe_result",
     "direction_letter",
     "render_grid",
+    "render_grid_list",
+    "rover_labels",
 ]
 
 ARROWS: dict[int, str] = {
@@ -42,43 +47,85 @@ def _at(position: common_pb2.Position) -> str:
     return f"({position.x},{position.y})"
 
 
-def render_grid(
-    details: common_pb2.GridDetails, *, max_width: int = 200, max_height: int = 100
-) -> str:
-    """The grid as a map, North up: rovers as arrows, obstacles as ``#``, edges as a frame.
+def rover_labels(rover_ids: Iterable[str], keep: Mapping[str, str] | None = None) -> dict[str, str]:
+    """One distinct character per rover for the map: its id's first letter when free.
 
-    A toroidal grid's frame is drawn with ``~`` and ``:`` (its edges wrap). A grid larger
-    than ``max_width`` x ``max_height`` cells is shown from the origin, with a note.
+    Labels in ``keep`` stay as they are (a watched map does not relabel a rover when another
+    lands); new rovers are labelled in id order with their id's letters, then any free letter.
     """
+    labels = dict(keep or {})
+    taken = set(labels.values())
+    for rover_id in sorted(set(rover_ids) - labels.keys()):
+        letters = [c.upper() for c in rover_id if c.isalnum() and c.isascii()]
+        fallback = string.ascii_uppercase + string.ascii_lowercase + string.digits
+        label = next((c for c in [*letters, *fallback] if c not in taken), "?")
+        labels[rover_id] = label
+        taken.add(label)
+    return labels
+
+
+def _clip(line: str, columns: int) -> str:
+    return line if len(line) <= columns else line[: max(columns - 3, 0)] + "..."
+
+
+def render_grid(
+    details: common_pb2.GridDetails,
+    *,
+    labels: Mapping[str, str] | None = None,
+    fit: tuple[int, int] | None = None,
+    max_width: int = 200,
+    max_height: int = 100,
+) -> str:
+    """The grid as a map, North up: rovers by label, obstacles as ``#``, edges as a frame.
+
+    Below the map a legend gives each rover's label, id, position and facing. A toroidal
+    grid's frame is drawn with ``~`` and ``:`` (its edges wrap). A grid larger than
+    ``max_width`` x ``max_height`` cells is shown from the origin, with a note. With
+    ``fit=(columns, lines)`` the whole text fits in that many columns and lines: the map
+    and the legend are cut to fit, and a line says what is not shown.
+    """
+    rovers = sorted(details.rovers, key=lambda r: r.rover_id)
+    labels = rover_labels((r.rover_id for r in rovers), labels)
+    legend = [
+        f"  {labels[r.rover_id]} {r.rover_id} at {_at(r.position)} "
+        f"facing {direction_letter(r.facing)} {ARROWS.get(r.facing, '?')}"
+        for r in rovers
+    ] or ["  (no rovers yet)"]
     cols, rows = min(details.width, max_width), min(details.height, max_height)
+    if fit is not None:
+        columns, lines = fit
+        room = max(lines - 5, 2)  # header, the note, two frame lines and the axis
+        wanted = min(len(legend), max(1, room // 3))
+        rows_fit = max(1, min(rows, room - wanted))
+        legend_fit = max(1, room - rows_fit)
+        cols_fit = max(1, min(cols, (columns - len(str(max(rows_fit - 1, 0))) - 4) // 2))
+        cols, rows = cols_fit, rows_fit
+        if len(legend) > legend_fit:
+            hidden = len(legend) - (legend_fit - 1)
+            legend = [*legend[: legend_fit - 1], f"  ... and {hidden} more rovers"]
     toroidal = details.topology == common_pb2.TOPOLOGY_TOROIDAL
     cells: dict[tuple[int, int], str] = {(p.x, p.y): OBSTACLE for p in details.obstacles}
-    for rover in details.rovers:
-        cells[rover.position.x, rover.position.y] = ARROWS.get(rover.facing, "?")
+    for rover in rovers:
+        cells[rover.position.x, rover.position.y] = labels[rover.rover_id]
     label = len(str(max(rows - 1, 0)))
     horizontal, vertical = ("~", ":") if toroidal else ("-", "|")
     frame = f"{'':>{label}} +{horizontal * (2 * cols + 1)}+"
     kind = "toroidal (edges wrap)" if toroidal else "bounded"
-    lines = [
-        f"{details.grid_id}  {details.width}x{details.height} {kind}  version {details.version}"
-    ]
+    out = [f"{details.grid_id}  {details.width}x{details.height} {kind}  version {details.version}"]
     if (cols, rows) != (details.width, details.height):
-        lines.append(f"(showing x 0..{cols - 1}, y 0..{rows - 1})")
-    lines.append(frame)
+        out.append(
+            f"(showing x 0..{cols - 1}, y 0..{rows - 1} of {details.width}x{details.height})"
+        )
+    out.append(frame)
     for y in range(rows - 1, -1, -1):
         row = " ".join(cells.get((x, y), EMPTY) for x in range(cols))
-        lines.append(f"{y:>{label}} {vertical} {row} {vertical}")
-    lines.append(frame)
-    lines.append(f"{'':>{label}}   " + " ".join(str(x % 10) for x in range(cols)))
-    for rover in sorted(details.rovers, key=lambda r: r.rover_id):
-        arrow = ARROWS.get(rover.facing, "?")
-        lines.append(
-            f"  {arrow} {rover.rover_id} at {_at(rover.position)} "
-            f"facing {direction_letter(rover.facing)}"
-        )
-    if not details.rovers:
-        lines.append("  (no rovers yet)")
-    return "\n".join(lines)
+        out.append(f"{y:>{label}} {vertical} {row} {vertical}")
+    out.append(frame)
+    out.append(f"{'':>{label}}   " + " ".join(str(x % 10) for x in range(cols)))
+    out += legend
+    if fit is not None:
+        out = [_clip(line, fit[0]) for line in out]
+    return "\n".join(out)
 
 
 def describe_event(event: events_pb2.IntegrationEvent) -> str:
@@ -138,3 +185,24 @@ def describe_result(result: command_pb2.CommandResult) -> str:
             by = f"rover {block.blocking_rover_id}"
         lines.append(f"BLOCKED by {by} at {_at(block.target)}; not run: {block.remaining_commands}")
     return "\n".join(lines)
+
+
+def render_grid_list(grids: Sequence[query_pb2.GridSummary]) -> str:
+    """``rover grids``: one row per grid, each column as wide as its widest value."""
+    if not grids:
+        return "no grids yet: create one with `rover grid create`"
+    rows = [("GRID", "SIZE", "TOPOLOGY", "ROVERS", "VERSION")]
+    for g in grids:
+        topology = "toroidal" if g.topology == common_pb2.TOPOLOGY_TOROIDAL else "bounded"
+        rows.append(
+            (g.grid_id, f"{g.width}x{g.height}", topology, str(g.rover_count), str(g.version))
+        )
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    left = (True, False, True, False, False)
+    return "\n".join(
+        " ".join(
+            cell.ljust(width) if flush else cell.rjust(width)
+            for cell, width, flush in zip(row, widths, left, strict=True)
+        ).rstrip()
+        for row in rows
+    )

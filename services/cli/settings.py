@@ -3,19 +3,36 @@
 from __future__ import annotations
 
 from pydantic import Field
-
-from services.common.settings import ServiceSettings
+from pydantic_settings import BaseSettings, SettingsConfigDict
 
 __all__ = ["CliSettings", "dial"]
 
 
-class CliSettings(ServiceSettings):
-    """``ROVER_COMMAND_ADDRESS``, ``ROVER_QUERY_ADDRESS``, ``ROVER_BROADCASTER_ADDRESS``."""
+class CliSettings(BaseSettings):
+    """The CLI's ``ROVER_*`` variables: the services' addresses and its own time limits."""
 
-    command_address: str = Field(default="127.0.0.1:50051", description="Command service.")
-    query_address: str = Field(default="127.0.0.1:50052", description="Query service.")
-    broadcaster_address: str = Field(default="127.0.0.1:50053", description="Live service.")
-    cli_timeout_seconds: float = Field(default=10.0, gt=0, description="Per call deadline.")
+    model_config = SettingsConfigDict(env_prefix="ROVER_", extra="ignore", frozen=True)
+
+    command_address: str = Field(
+        default="127.0.0.1:50051", description="Command service (--command-address)."
+    )
+    query_address: str = Field(
+        default="127.0.0.1:50052", description="Query service (--query-address)."
+    )
+    broadcaster_address: str = Field(
+        default="127.0.0.1:50053", description="Live service, for watch (--live-address)."
+    )
+    cli_timeout_seconds: float = Field(
+        default=10.0, gt=0, description="Deadline of each call, in seconds (--timeout)."
+    )
+    cli_watch_retry_seconds: float = Field(
+        default=30.0,
+        gt=0,
+        description=(
+            "How long watch keeps trying to resume after losing the live service before it "
+            "gives up with exit status 3 (--retry-for)."
+        ),
+    )
 
 
 def dial(address: str) -> str:

@@ -11,26 +11,43 @@ import asyncio
 import logging
 import signal
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import structlog
 from pydantic import ValidationError
 
+from services.common.settings_text import SettingsError, load_settings, settings_help
 from standins.eventstore.server import EventStoreServer, ServerStartError
 from standins.eventstore.settings import EventStoreSettings
 
 __all__ = ["configure_logging", "main", "parse_settings"]
 
 
+def _problems(error: ValidationError, name: Callable[[str], str]) -> str:
+    """One line per invalid setting, named by ``name`` (an environment variable or a flag)."""
+    lines = []
+    for problem in error.errors():
+        field = ".".join(str(part) for part in problem["loc"]) or "settings"
+        lines.append(f"  {name(field)}={problem.get('input')!r}: {problem['msg']}")
+    return "\n".join(lines)
+
+
 def parse_settings(argv: Sequence[str]) -> EventStoreSettings:
     """Settings from the environment, overridden by command-line flags."""
+    argv = list(argv)
     try:
-        base = EventStoreSettings()
-    except ValidationError as error:
-        raise SystemExit(f"eventstore: invalid ROVER_EVENTSTORE_* setting:\n{error}") from None
+        base = load_settings(EventStoreSettings)
+    except SettingsError as error:
+        if "-h" not in argv and "--help" not in argv:
+            lines = "\n".join(f"  {line}" for line in str(error).splitlines())
+            sys.stderr.write(f"eventstore: invalid environment setting:\n{lines}\n")
+            raise SystemExit(2) from None
+        base = EventStoreSettings.model_construct()  # --help still works
     parser = argparse.ArgumentParser(
         prog="python -m standins.eventstore",
         description="EventStoreDB-compatible single-node server stored in SQLite.",
+        epilog=settings_help(EventStoreSettings) + "\n(flags override them)",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--db", default=base.db, help="SQLite database file")
     parser.add_argument(
@@ -65,7 +82,7 @@ def parse_settings(argv: Sequence[str]) -> EventStoreSettings:
     parser.add_argument(
         "--log-level", choices=["debug", "info", "warning", "error"], default=base.log_level
     )
-    args = parser.parse_args(list(argv))
+    args = parser.parse_args(argv)
     if args.memory and args.db:
         parser.error("--memory and --db are mutually exclusive")
     if not args.memory and not args.db:
@@ -75,7 +92,7 @@ def parse_settings(argv: Sequence[str]) -> EventStoreSettings:
     try:
         return EventStoreSettings.model_validate({**base.model_dump(), **vars(args)})
     except ValidationError as error:
-        parser.error(str(error))
+        parser.error("invalid setting:\n" + _problems(error, lambda f: "--" + f.replace("_", "-")))
 
 
 def configure_logging(log_format: str, level: str) -> None:

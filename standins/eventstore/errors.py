@@ -24,6 +24,7 @@ __all__ = [
     "MISSING_TYPE",
     "abort_bad_request",
     "abort_delete_wrong_version",
+    "abort_invalid_position",
     "abort_max_append_size",
     "abort_missing_metadata",
     "abort_stream_deleted",
@@ -43,6 +44,20 @@ async def abort_stream_deleted(context: Context, stream: str) -> NoReturn:
         f"Event stream '{stream}' is deleted.",
         (("exception", "stream-deleted"), ("stream-name", stream)),
     )
+    raise AssertionError("unreachable")
+
+
+async def abort_invalid_position(
+    context: Context, *, subscription: bool, filtered: bool
+) -> NoReturn:
+    """A read of $all from inside a record: a subscription gets INVALID_ARGUMENT, a read ends
+    with UNKNOWN naming the storage reader's result (EventStoreDB's unmapped InvalidPosition)."""
+    if subscription:
+        await context.abort(
+            grpc.StatusCode.INVALID_ARGUMENT, "Trying to read from an invalid position."
+        )
+    result = "FilteredReadAllResult" if filtered else "ReadAllResult"
+    await context.abort(grpc.StatusCode.UNKNOWN, f"Unexpected {result}: InvalidPosition")
     raise AssertionError("unreachable")
 
 

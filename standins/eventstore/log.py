@@ -16,7 +16,7 @@ __all__ = ["EventLog", "RecordedEvent"]
 class RecordedEvent:
     """One committed event, exactly as stored."""
 
-    position: int  # $all commit position (== prepare position): > 0, strictly increasing
+    position: int  # $all commit == prepare position: a log offset, increasing, with gaps
     stream: str
     revision: int  # 0-based event number within its stream
     event_id: str  # canonical lowercase UUID string

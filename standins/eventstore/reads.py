@@ -17,7 +17,7 @@ from standins.eventstore.filters import EventFilter
 from standins.eventstore.log import RecordedEvent
 from standins.eventstore.storage import SqliteEventLog, is_metastream
 
-__all__ = ["ReadRequest", "Reader", "StreamDeletedOnReadError"]
+__all__ = ["InvalidPositionError", "ReadRequest", "Reader", "StreamDeletedOnReadError"]
 
 Options = streams_pb2.ReadReq.Options
 _BATCH = 500
@@ -30,6 +30,10 @@ class StreamDeletedOnReadError(Exception):
     def __init__(self, stream: str) -> None:
         super().__init__(stream)
         self.stream = stream
+
+
+class InvalidPositionError(Exception):
+    """A read of $all from a position inside a record (not 0, an event's, or the end)."""
 
 
 class ReadRequest:
@@ -109,6 +113,8 @@ class Reader:
         all_options = request.options.all
         which = all_options.WhichOneof("all_option")
         position = all_options.position.commit_position
+        if which == "position" and not self._log.is_position(position):
+            raise InvalidPositionError(position)
         remaining = request.count
         event_filter = request.filter
         if request.backwards:
@@ -177,6 +183,8 @@ class Reader:
         cursor = 0
         if which == "position":
             cursor = all_options.position.commit_position
+            if not self._log.is_position(cursor):
+                raise InvalidPositionError(cursor)
         elif which == "end":
             cursor = self._log.head
         event_filter = request.filter

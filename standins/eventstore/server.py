@@ -37,6 +37,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_health.v1._async import HealthServicer
 from grpc_reflection.v1alpha import reflection
 
+from standins.eventstore.dblock import DatabaseLock, DatabaseLockedError
 from standins.eventstore.features import ServerFeaturesService
 from standins.eventstore.gossip import GossipService
 from standins.eventstore.persistent import PersistentSubscriptions
@@ -101,6 +102,7 @@ class EventStoreServer:
         self._log: SqliteEventLog | None = None
         self._writer: StoreWriter | None = None
         self._persistent: PersistentSubscriptions | None = None
+        self._lock: DatabaseLock | None = None
 
     @property
     def uri(self) -> str:
@@ -121,9 +123,11 @@ class EventStoreServer:
 
     async def start(self) -> None:
         """Open the store and start listening; raise ``ServerStartError`` on failure."""
+        self._lock_database()
         try:
             self._log = SqliteEventLog(self.db_path, durable=self._durable)
         except Exception as error:
+            self._unlock_database()
             raise ServerStartError(f"cannot open database {self.db_path!r}: {error}") from error
         self._writer = StoreWriter(self._log)
         await self._writer.start()
@@ -132,8 +136,26 @@ class EventStoreServer:
         except BaseException:
             await self._writer.stop()
             self._log.close()
+            self._unlock_database()
             raise
         _log.info("listening", host=self.host, port=self.port, db=self.db_path or ":memory:")
+
+    def _lock_database(self) -> None:
+        if self.db_path is None:
+            return  # in memory: nothing to share
+        lock = DatabaseLock(self.db_path)
+        try:
+            lock.acquire()
+        except DatabaseLockedError as error:
+            raise ServerStartError(str(error)) from error
+        except OSError as error:
+            raise ServerStartError(f"cannot open database {self.db_path!r}: {error}") from error
+        self._lock = lock
+
+    def _unlock_database(self) -> None:
+        lock, self._lock = self._lock, None
+        if lock is not None:
+            lock.release()
 
     async def _start_grpc(self) -> None:
         assert self._log is not None
@@ -192,6 +214,7 @@ class EventStoreServer:
             self._log.close()
             self._log = None
             _log.info("stopped", port=self.port)
+        self._unlock_database()
 
     async def __aenter__(self) -> Self:
         await self.start()

@@ -8,13 +8,21 @@ so a reader never sees a row the writer has inserted but not yet committed.
 from __future__ import annotations
 
 import asyncio
-import json
 import sqlite3
-import time
 from pathlib import Path
 from typing import Any
 
 from standins.eventstore.log import RecordedEvent
+from standins.eventstore.metadata import (
+    DELETED_REVISION,
+    SOFT_DELETED_TB,
+    StreamMeta,
+    is_metastream,
+    metastream_of,
+    now_ticks,
+)
+from standins.eventstore.migrate import migrate
+from standins.eventstore.positions import FIRST_POSITION, SQL_RECORD_SIZE, record_size
 
 __all__ = [
     "DELETED_REVISION",
@@ -26,8 +34,6 @@ __all__ = [
     "now_ticks",
 ]
 
-DELETED_REVISION = (1 << 63) - 1  # revision of the `$streamDeleted` tombstone record
-SOFT_DELETED_TB = (1 << 63) - 1  # `$tb` value that marks a stream soft-deleted
 _COLUMNS = "pos, stream, revision, event_id, type, is_json, data, metadata, created"
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS events (
@@ -58,60 +64,11 @@ _READ_STREAM = {
 }
 
 
-def now_ticks() -> int:
-    """The current time in 100 ns ticks since the Unix epoch (ESDB's ``created``)."""
-    return time.time_ns() // 100
-
-
-def metastream_of(stream: str) -> str:
-    """The metadata stream of ``stream``."""
-    return "$$" + stream
-
-
-def is_metastream(stream: str) -> bool:
-    """Whether ``stream`` is a ``$$`` metadata stream."""
-    return stream.startswith("$$")
-
-
 def _row(row: tuple[Any, ...]) -> RecordedEvent:
     pos, stream, revision, event_id, type_, is_json, data, metadata, created = row
     return RecordedEvent(
         pos, stream, revision, event_id, type_, bool(is_json), data, metadata, created
     )
-
-
-class StreamMeta:
-    """The server-interpreted part of a stream's metadata (``$tb``, ``$maxCount``, ``$maxAge``)."""
-
-    __slots__ = ("max_age", "max_count", "raw", "tb")
-
-    def __init__(self, raw: dict[str, Any]) -> None:
-        self.raw = raw
-        self.tb = _int_or_none(raw.get("$tb")) or 0
-        self.max_count = _int_or_none(raw.get("$maxCount"))
-        self.max_age = _int_or_none(raw.get("$maxAge"))
-
-    @property
-    def soft_deleted(self) -> bool:
-        """Whether the stream is soft-deleted (``$tb`` at its maximum)."""
-        return self.tb == SOFT_DELETED_TB
-
-    @classmethod
-    def parse(cls, data: bytes | None) -> StreamMeta:
-        """Metadata from a ``$metadata`` event's data; empty when absent or not a JSON object."""
-        if not data:
-            return cls({})
-        try:
-            value = json.loads(data)
-        except ValueError:
-            return cls({})
-        return cls(value if isinstance(value, dict) else {})
-
-
-def _int_or_none(value: object) -> int | None:
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        return None
-    return int(value)
 
 
 class SqliteEventLog:
@@ -135,10 +92,12 @@ class SqliteEventLog:
             self.reader = sqlite3.connect(db_path, isolation_level=None, check_same_thread=False)
             self.reader.execute("PRAGMA query_only=1")
         self.conn.executescript(_SCHEMA)
+        migrate(self.conn)
         self.conn.execute("PRAGMA cache_size=-65536")
-        self._head = int(
-            self.conn.execute("SELECT coalesce(max(pos), 0) FROM events").fetchone()[0]
-        )
+        last = self.conn.execute(
+            f"SELECT pos, pos + {SQL_RECORD_SIZE} FROM events ORDER BY pos DESC LIMIT 1"  # noqa: S608
+        ).fetchone()
+        self._head, self._end = (int(last[0]), int(last[1])) if last else (0, FIRST_POSITION)
         self._changed = asyncio.Event()
         self._closed = False
         if self._head == 0:
@@ -149,10 +108,17 @@ class SqliteEventLog:
         data = b'{"$maxAge":2592000}'
         self.conn.execute(
             "INSERT INTO events (pos, stream, revision, event_id, type, is_json, data, metadata,"
-            " created) VALUES (1, ?, 0, ?, '$metadata', 1, ?, x'', ?)",
-            (_SEED_STREAM, "00000000-0000-0000-0000-000000000001", data, now_ticks()),
+            " created) VALUES (?, ?, 0, ?, '$metadata', 1, ?, x'', ?)",
+            (
+                FIRST_POSITION,
+                _SEED_STREAM,
+                "00000000-0000-0000-0000-000000000001",
+                data,
+                now_ticks(),
+            ),
         )
-        self._head = 1
+        self._head = FIRST_POSITION
+        self._end = FIRST_POSITION + record_size(_SEED_STREAM, "$metadata", data, b"")
 
     def close(self) -> None:
         """Close both connections (checkpointing the WAL)."""
@@ -166,9 +132,25 @@ class SqliteEventLog:
         """Position of the last committed event; 0 when the log is empty."""
         return self._head
 
-    def committed(self, head: int) -> None:
+    @property
+    def end(self) -> int:
+        """Where the next record starts: the end of the last committed record."""
+        return self._end
+
+    def is_position(self, position: int) -> bool:
+        """Whether a read of $all may start at ``position``: 0, an event's position or any
+        position from the end of the log on (EventStoreDB cannot read from inside a record)."""
+        if position == 0 or position >= self._end:
+            return True
+        row = self.reader.execute(
+            "SELECT 1 FROM events WHERE pos = ? AND pos <= ?", (position, self._head)
+        ).fetchone()
+        return row is not None
+
+    def committed(self, head: int, end: int) -> None:
         """Called by the writer after a commit: advance ``head`` and wake every waiter."""
         self._head = head
+        self._end = end
         changed, self._changed = self._changed, asyncio.Event()
         changed.set()
 

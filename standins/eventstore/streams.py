@@ -15,7 +15,12 @@ from google.protobuf import empty_pb2
 
 from standins.eventstore import errors
 from standins.eventstore.convert import parse_uuid
-from standins.eventstore.reads import Reader, ReadRequest, StreamDeletedOnReadError
+from standins.eventstore.reads import (
+    InvalidPositionError,
+    Reader,
+    ReadRequest,
+    StreamDeletedOnReadError,
+)
 from standins.eventstore.storage import SqliteEventLog
 from standins.eventstore.versioning import (
     ANY,
@@ -260,6 +265,10 @@ class StreamsService(streams_pb2_grpc.StreamsServicer):
                 yield message
         except StreamDeletedOnReadError as deleted:
             await errors.abort_stream_deleted(context, deleted.stream)
+        except InvalidPositionError:
+            await errors.abort_invalid_position(
+                context, subscription=subscribe, filtered=read.filter is not None
+            )
 
 
 def _deadline_passed(options: streams_pb2.BatchAppendReq.Options) -> bool:

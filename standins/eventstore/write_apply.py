@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
 
+from standins.eventstore.positions import record_size
 from standins.eventstore.storage import (
     DELETED_REVISION,
     SOFT_DELETED_TB,
@@ -51,8 +52,9 @@ class WriteResult:
 class WriteApplier:
     """Checks one write against its stream and inserts its rows into the open transaction.
 
-    ``next_position`` is the $all position of the next row inserted: the writer sets it when it
-    begins a transaction and reads the last one used from it after the commit.
+    ``next_position`` is the $all position of the next row inserted (the end of the log): the
+    writer sets it when it begins a transaction and reads it, and ``last_position`` (the last
+    row inserted), after the commit. A row takes ``record_size`` bytes of positions.
     """
 
     def __init__(self, log: SqliteEventLog, view: WriteView) -> None:
@@ -60,6 +62,7 @@ class WriteApplier:
         self._conn = log.conn
         self._view = view
         self.next_position = 0
+        self.last_position = 0
 
     def apply(
         self, kind: WriteKind, stream: str, expected: int, events: Sequence[NewEvent]
@@ -90,13 +93,12 @@ class WriteApplier:
             return WriteResult(last, position)
         if not events:
             return WriteResult(last, last_pos if last >= 0 else self._log.head)
-        first, created = self.next_position, now_ticks()
-        self.next_position += len(events)
-        self._conn.executemany(
-            _INSERT,
-            [
+        created, rows = now_ticks(), []
+        for offset, event in enumerate(events):
+            position = self._take_position(stream, event.type, event.data, event.metadata)
+            rows.append(
                 (
-                    first + offset,
+                    position,
                     stream,
                     last + 1 + offset,
                     event.event_id,
@@ -106,16 +108,19 @@ class WriteApplier:
                     event.metadata,
                     created,
                 )
-                for offset, event in enumerate(events)
-            ],
-        )
-        position = self.next_position - 1
+            )
+        self._conn.executemany(_INSERT, rows)
         self._view.wrote(stream, last + len(events), position)
         if meta.soft_deleted and not is_metastream(stream):
             self._insert_meta(stream, {**meta.raw, "$tb": last + 1})
         elif is_metastream(stream):
             self._undelete_after_meta_write(stream[2:])
         return WriteResult(last + len(events), position)
+
+    def _take_position(self, stream: str, type_: str, data: bytes, metadata: bytes) -> int:
+        position = self.last_position = self.next_position
+        self.next_position += record_size(stream, type_, data, metadata)
+        return position
 
     def _undelete_after_meta_write(self, stream: str) -> None:
         # A metadata write on a soft-deleted stream that does not itself soft-delete it
@@ -150,8 +155,7 @@ class WriteApplier:
         metadata: bytes = b"",
         event_id: str | None = None,
     ) -> int:
-        position = self.next_position
-        self.next_position += 1
+        position = self._take_position(stream, type_, data, metadata)
         self._conn.execute(
             _INSERT,
             (

@@ -171,7 +171,7 @@ class StoreWriter:
     def _write(self, group: list[_Op]) -> list[WriteResult | BaseException]:
         """BEGIN, then check and insert every write of ``group`` (StoreErrors are outcomes)."""
         outcomes: list[WriteResult | BaseException] = []
-        self._applier.next_position = self._log.head + 1
+        self._applier.next_position = self._log.end
         self._conn.execute("BEGIN IMMEDIATE")
         for op in group:
             try:
@@ -188,6 +188,5 @@ class StoreWriter:
 
     def _committed(self) -> None:
         self.groups += 1
-        last = self._applier.next_position - 1
-        if last > self._log.head:
-            self._log.committed(last)
+        if self._applier.next_position > self._log.end:
+            self._log.committed(self._applier.last_position, self._applier.next_position)

@@ -1,8 +1,9 @@
 """The asyncio side of persistent subscriptions: groups, consumers, the log watcher and the tick.
 
 Delivery is pushed: one task waits on ``EventLog.wait_beyond`` and pumps every group that has
-consumers; acks, nacks and new consumers pump their group at once. A tick (default 100 ms) only
-expires message timeouts and writes due checkpoints.
+consumers; acks, nacks and new consumers pump their group at once. A tick only expires message
+timeouts and writes due checkpoints: like EventStoreDB's, it runs one second after the previous
+tick was handled, so a message is retried at the first tick at or after its deadline.
 """
 
 from __future__ import annotations
@@ -36,7 +37,11 @@ from standins.eventstore.persistent.settings import (
 )
 from standins.eventstore.persistent.store import GroupRecord, PersistentStore
 
-__all__ = ["ConsumerSession", "GroupEntry", "SubscriptionRuntime"]
+__all__ = ["TICK_INTERVAL", "ConsumerSession", "GroupEntry", "SubscriptionRuntime"]
+
+# EventStoreDB re-arms its PersistentSubscriptionTimerTick 1000 ms after handling the last one;
+# message timeouts and time-based checkpoints are only ever checked on that tick.
+TICK_INTERVAL = 1.0
 
 _log = structlog.get_logger(__name__)
 
@@ -78,7 +83,7 @@ class SubscriptionRuntime:
         log: EventLog,
         db_path: str | None,
         *,
-        tick_interval: float = 0.1,
+        tick_interval: float = TICK_INTERVAL,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._log = log

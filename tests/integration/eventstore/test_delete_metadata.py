@@ -77,7 +77,7 @@ def test_soft_deleted_events_stay_in_all(client: EventStoreDBClient, stream_name
     found = [
         e.type
         for e in client.read_all(
-            commit_position=1, filter_include=[stream_name], filter_by_stream_name=True
+            commit_position=0, filter_include=[stream_name], filter_by_stream_name=True
         )
     ]
     assert found == ["Gone"]

@@ -1,23 +1,17 @@
-"""The CLI's error lines and exit codes, and its command line."""
+"""The CLI's error lines: the same for every service, the message once; its exit codes."""
 
 from __future__ import annotations
 
-import argparse
-
 import grpc
-import pytest
 from google.protobuf import duration_pb2
 from google.rpc import error_details_pb2
 
-from protos.rover.v1 import common_pb2
-from services.cli.__main__ import build_parser, main, parse_facing, parse_position
 from services.cli.errors import (
     EXIT_REJECTED,
     EXIT_UNREACHABLE,
     exit_code_for,
     format_rpc_error,
 )
-from services.cli.settings import CliSettings, dial
 from services.common.rich_errors import bad_request, error_info, precondition_failure, resource_info
 
 
@@ -72,46 +66,48 @@ def test_unreachable_services_get_a_hint_and_their_own_exit_code() -> None:
     assert exit_code_for(grpc.StatusCode.NOT_FOUND) == EXIT_REJECTED
 
 
-def test_positions_and_facings_parse_or_explain() -> None:
-    assert parse_position("1,2") == common_pb2.Position(x=1, y=2)
-    assert parse_facing("n") == common_pb2.DIRECTION_NORTH
-    assert parse_facing("West") == common_pb2.DIRECTION_WEST
-    for bad in ("1", "a,b", "1;2"):
-        with pytest.raises(argparse.ArgumentTypeError, match="is not X,Y"):
-            parse_position(bad)
-    with pytest.raises(argparse.ArgumentTypeError, match="N, E, S, W"):
-        parse_facing("Q")
+def test_the_message_is_said_once() -> None:
+    message = "invalid command 'X' at index 1 of 'FXF'"
+    line = format_rpc_error(
+        grpc.StatusCode.INVALID_ARGUMENT,
+        message,
+        [
+            bad_request([("commands", message)]),
+            error_info("INVALID_COMMAND", {"field": "commands"}),
+        ],
+    )
+    assert line == f"INVALID_ARGUMENT: {message} [field commands; reason INVALID_COMMAND]"
+    assert line.count("index 1") == 1
 
 
-def test_the_command_line_reads_as_documented(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("ROVER_QUERY_ADDRESS", "0.0.0.0:7000")
-    parser = build_parser(CliSettings())
-    args = parser.parse_args(
-        ["grid", "create", "--width", "5", "--height", "4", "--obstacle", "1,2",
-         "--obstacle", "3,3", "--toroidal", "--id", "mars"]
-    )  # fmt: skip
-    assert (args.width, args.height, args.toroidal, args.id) == (5, 4, True, "mars")
-    assert [(p.x, p.y) for p in args.obstacle] == [(1, 2), (3, 3)]
-    assert args.query_address == "0.0.0.0:7000"
-    assert dial(args.query_address) == "127.0.0.1:7000"
-    assert args.command_address == "127.0.0.1:50051"
-    args = parser.parse_args(["drive", "mars", "spirit", "FFRFF"])
-    assert (args.grid, args.rover, args.commands) == ("mars", "spirit", "FFRFF")
+def test_not_found_reads_the_same_whichever_service_sent_it() -> None:
+    message = "grid 'mars' not found"
+    query = [resource_info("rover.v1.Grid", "grids/mars", message), error_info("GRID_NOT_FOUND")]
+    live = [error_info("GRID_NOT_FOUND"), resource_info("rover.v1.Grid", "grids/mars")]
+    lines = {format_rpc_error(grpc.StatusCode.NOT_FOUND, message, d) for d in (query, live)}
+    assert lines == {f"NOT_FOUND: {message} [rover.v1.Grid grids/mars; reason GRID_NOT_FOUND]"}
 
 
-def test_an_unreachable_service_exits_3_with_one_line(
-    capsys: pytest.CaptureFixture[str],
-) -> None:
-    status = main(["--query-address", "127.0.0.1:1", "--timeout", "2", "show", "mars"])
-    assert status == EXIT_UNREACHABLE
-    err = capsys.readouterr().err
-    assert err.startswith("rover: UNAVAILABLE: ")
-    assert err.count("\n") == 1
-    assert "--query-address or ROVER_QUERY_ADDRESS" in err
-
-
-def test_bad_usage_exits_2(capsys: pytest.CaptureFixture[str]) -> None:
-    with pytest.raises(SystemExit) as caught:
-        main(["land", "mars", "--at", "1", "--facing", "N"])
-    assert caught.value.code == 2
-    assert "'1' is not X,Y" in capsys.readouterr().err
+def test_details_come_in_one_fixed_order_and_say_what_the_message_does_not() -> None:
+    retry = error_details_pb2.RetryInfo(retry_delay=duration_pb2.Duration(seconds=2))
+    details = [
+        retry,
+        error_info("MIN_VERSION_NOT_REACHED", {"wanted": "7", "projected": "5"}),
+        resource_info("rover.v1.Grid", "grids/mars", "the read model is behind"),
+        precondition_failure("VERSION", "grids/mars", "version 7 not projected yet"),
+        error_details_pb2.QuotaFailure(
+            violations=[
+                error_details_pb2.QuotaFailure.Violation(subject="watchers", description="")
+            ]
+        ),
+        bad_request([("min_version", "beyond the grid")]),
+    ]
+    line = format_rpc_error(grpc.StatusCode.UNAVAILABLE, "version 7 not projected yet", details)
+    assert line == (
+        "UNAVAILABLE: version 7 not projected yet [min_version: beyond the grid; "
+        "VERSION grids/mars; watchers; rover.v1.Grid grids/mars: the read model is behind; "
+        "reason MIN_VERSION_NOT_REACHED (projected=5, wanted=7); retry after 2s]"
+    )
+    assert format_rpc_error(grpc.StatusCode.UNAVAILABLE, "m", list(reversed(details))) == (
+        format_rpc_error(grpc.StatusCode.UNAVAILABLE, "m", details)
+    )

@@ -1,10 +1,15 @@
-"""The CLI's pure rendering: the map, event lines, results, and the watch fold."""
+"""The CLI's pure rendering: the map and its legend, fitting a terminal, events, results, lists."""
 
 from __future__ import annotations
 
-from protos.rover.v1 import command_pb2, common_pb2, events_pb2, live_pb2
-from services.cli.render import describe_event, describe_result, render_grid
-from services.cli.watch import apply_update, follow
+from protos.rover.v1 import command_pb2, common_pb2, events_pb2, query_pb2
+from services.cli.render import (
+    describe_event,
+    describe_result,
+    render_grid,
+    render_grid_list,
+    rover_labels,
+)
 
 P = common_pb2.Position
 N, E, S, W = (
@@ -34,21 +39,21 @@ def _grid(**overrides: object) -> common_pb2.GridDetails:
     return common_pb2.GridDetails(**fields)  # type: ignore[arg-type]
 
 
-def test_map_is_north_up_with_arrows_obstacles_and_a_frame() -> None:
+def test_map_is_north_up_with_labelled_rovers_obstacles_a_frame_and_a_legend() -> None:
     assert render_grid(_grid()) == "\n".join(
         [
             "mars  5x4 bounded  version 9",
             "  +-----------+",
-            "3 | . . . . < |",
+            "3 | . . . . S |",
             "2 | . . # . . |",
-            "1 | . . ^ . . |",
-            "0 | > . . . v |",
+            "1 | . . P . . |",
+            "0 | O . . . C |",
             "  +-----------+",
             "    0 1 2 3 4",
-            "  v curiosity at (4,0) facing S",
-            "  > oppy at (0,0) facing E",
-            "  < sojourner at (4,3) facing W",
-            "  ^ spirit at (2,1) facing N",
+            "  C curiosity at (4,0) facing S v",
+            "  O oppy at (0,0) facing E >",
+            "  S sojourner at (4,3) facing W <",
+            "  P spirit at (2,1) facing N ^",
         ]
     )
 
@@ -66,7 +71,7 @@ def test_a_toroidal_grid_has_a_wrapping_frame_and_an_empty_one_says_so() -> None
 def test_a_large_grid_is_clipped_with_a_note() -> None:
     text = render_grid(_grid(width=1000, height=500), max_width=10, max_height=12)
     lines = text.splitlines()
-    assert lines[1] == "(showing x 0..9, y 0..11)"
+    assert lines[1] == "(showing x 0..9, y 0..11 of 1000x500)"
     assert lines[3].startswith("11 | . . . .")
     assert "0 1 2 3 4 5 6 7 8 9" in text
 
@@ -167,38 +172,57 @@ def test_a_blocked_result_says_where_and_what_was_not_run() -> None:
     assert describe_result(created) == "grid g is at version 1"
 
 
-def test_watch_fold_snapshot_then_events() -> None:
-    snapshot = live_pb2.GridUpdate(sequence=9, snapshot=_grid())
-    moved = common_pb2.Rover(rover_id="spirit", position=P(x=2, y=0), facing=N)
-    landed = common_pb2.Rover(rover_id="new", position=P(x=1, y=1), facing=S)
-    updates = [
-        live_pb2.GridUpdate(sequence=9, heartbeat=live_pb2.Heartbeat()),
-        snapshot,
-        live_pb2.GridUpdate(sequence=10, event=live_pb2.GridChange(event=_event(10), rover=moved)),
-        live_pb2.GridUpdate(sequence=11, event=live_pb2.GridChange(event=_event(11), rover=landed)),
+def test_rovers_facing_the_same_way_are_told_apart() -> None:
+    rovers = [
+        common_pb2.Rover(rover_id=name, position=P(x=i, y=0), facing=N)
+        for i, name in enumerate(["spirit", "sojourner", "s", "opportunity"])
     ]
-    drawn: list[int] = []
-    state, resume = follow(updates, lambda grid, update: drawn.append(grid.version))
-    assert resume is None
-    assert drawn == [9, 10, 11]
-    assert state is not None
-    rovers = {r.rover_id: (r.position.x, r.position.y, r.facing) for r in state.rovers}
-    assert rovers["spirit"] == (2, 0, N)
-    assert rovers["new"] == (1, 1, S)
-    assert len(rovers) == 5
-    assert _grid().version == 9  # the snapshot was copied, not mutated
+    text = render_grid(_grid(rovers=rovers, obstacles=[]))
+    assert "0 | P J S O . |" in text.splitlines()
+    assert "  S s at (2,0) facing N ^" in text.splitlines()
+    assert "  J sojourner at (1,0) facing N ^" in text.splitlines()
+    assert "  P spirit at (0,0) facing N ^" in text.splitlines()
 
 
-def test_watch_from_history_starts_at_grid_created_and_stops_on_resume() -> None:
-    created = _event(1, grid_created=events_pb2.GridCreated(width=3, height=3))
-    updates = [
-        live_pb2.GridUpdate(sequence=1, event=live_pb2.GridChange(event=created)),
-        live_pb2.GridUpdate(sequence=1, resume=live_pb2.Resume(from_version=1, reason="slow")),
-        live_pb2.GridUpdate(sequence=2, heartbeat=live_pb2.Heartbeat()),
+def test_labels_stay_when_another_rover_lands() -> None:
+    labels = rover_labels(["spirit"])
+    assert labels == {"spirit": "S"}
+    assert rover_labels(["spirit", "sojourner"], labels) == {"spirit": "S", "sojourner": "O"}
+    many = rover_labels(f"r{i}" for i in range(70))
+    assert len(set(many.values()) - {"?"}) == 62  # letters and digits, then "?"
+    assert list(many.values()).count("?") == 8
+
+
+def test_a_map_fits_the_terminal_and_says_what_is_cut() -> None:
+    rovers = [
+        common_pb2.Rover(rover_id=f"rover-{i:02}", position=P(x=i, y=i), facing=E)
+        for i in range(30)
     ]
-    state, resume = follow(updates, lambda grid, update: None)
-    assert resume == 1
-    assert state is not None
-    assert (state.width, state.height, state.version) == (3, 3, 1)
-    orphan = live_pb2.GridUpdate(sequence=5, event=live_pb2.GridChange(event=_event(5)))
-    assert apply_update(None, orphan) is None
+    text = render_grid(_grid(width=60, height=50, rovers=rovers), fit=(40, 20))
+    lines = text.splitlines()
+    assert len(lines) <= 20
+    assert max(map(len, lines)) <= 40
+    assert lines[1] == "(showing x 0..16, y 0..9 of 60x50)"
+    shown = len([line for line in lines if " at (" in line])
+    assert lines[-1] == f"  ... and {30 - shown} more rovers"
+    small = render_grid(_grid(), fit=(80, 24))
+    assert small == render_grid(_grid())  # what fits is drawn whole
+    long_id = render_grid(_grid(grid_id="x" * 100, rovers=[]), fit=(30, 24)).splitlines()
+    assert long_id[0] == "x" * 27 + "..."
+
+
+def test_the_grid_list_is_as_wide_as_its_data() -> None:
+    long_id = "0123456789abcdef0123456789abcdef"
+    grids = [
+        query_pb2.GridSummary(grid_id="mars", width=5, height=5, rover_count=2, version=13),
+        query_pb2.GridSummary(
+            grid_id=long_id, width=10000, height=10000, version=123456789,
+            topology=common_pb2.TOPOLOGY_TOROIDAL,
+        ),
+    ]  # fmt: skip
+    assert render_grid_list(grids).splitlines() == [
+        "GRID                                    SIZE TOPOLOGY ROVERS   VERSION",
+        "mars                                     5x5 bounded       2        13",
+        f"{long_id} 10000x10000 toroidal      0 123456789",
+    ]
+    assert render_grid_list([]) == "no grids yet: create one with `rover grid create`"
