@@ -8,7 +8,8 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 DATA ?= $(or $(ROVER_DATA_DIR),.rover-data)
 # pip's own lines that show progress (one per package), without its noise.
-PIP_PROGRESS := grep --line-buffered -E '^(Collecting|Installing collected|Successfully installed|ERROR)' | sed -u 's/^/  /'
+# grep finding nothing is no failure; pip's own status still fails the pipe (pipefail).
+PIP_PROGRESS := { grep --line-buffered -E '^(Collecting|Installing collected|Successfully installed|ERROR)' || true; } | sed -u 's/^/  /'
 
 .PHONY: setup redis run test lint protos bench shell clean clean-data
 
