@@ -9,7 +9,7 @@ import time
 from collections.abc import Callable, Iterator
 
 from domain import Direction, Grid, GridEvent, GridSnapshot, Position, RoverId, Topology
-from services.common import codec
+from services.command.adapters import codec
 
 __all__ = ["main"]
 

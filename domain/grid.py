@@ -245,13 +245,14 @@ class Grid:
         """Turn 90 degrees clockwise."""
         return self._run(rover_id, (Command.R,))
 
-    def execute(self, rover_id: RoverId, commands: str) -> CommandOutcome:
-        """Run a sequence such as ``"LMLMLMLMM"``; it stops at the first block.
+    def execute(self, rover_id: RoverId, commands: str | tuple[Command, ...]) -> CommandOutcome:
+        """Run a sequence such as ``"LMLMLMLMM"`` (or already parsed); it stops at the first block.
 
-        The whole text is validated first: a bad character raises InvalidCommandCharacterError
-        and records nothing.
+        A text is validated first: a bad character raises InvalidCommandCharacterError and
+        records nothing.
         """
-        return self._run(rover_id, parse_commands(commands))
+        steps = parse_commands(commands) if isinstance(commands, str) else commands
+        return self._run(rover_id, steps)
 
     def _run(self, rover_id: RoverId, commands: tuple[Command, ...]) -> CommandOutcome:
         fold = self._fold

@@ -13,8 +13,8 @@ from pydantic_settings import BaseSettings
 
 from services.broadcaster.settings import BroadcasterSettings
 from services.cli.settings import CliSettings
+from services.command.consumer_groups import ConsumerGroupsSettings
 from services.command.settings import CommandSettings
-from services.common.consumer_groups import ConsumerGroupsSettings
 from services.common.settings_text import env_name, shown_default
 from services.query.settings import QuerySettings
 from services.up.settings import UpSettings

@@ -30,7 +30,7 @@ from bench.broadcaster.events import Grids
 from protos.rover.v1 import common_pb2, live_pb2
 from services.broadcaster.adapters.esdb import INTEGRATION_STREAM_FILTER
 from services.broadcaster.adapters.fast_wire import encode_change
-from services.broadcaster.adapters.wire import StoredEvent
+from services.broadcaster.adapters.wire import StoredIntegrationEvent
 from services.command.adapters.esdb_publishing import EsdbIntegrationLog
 
 __all__ = [
@@ -255,7 +255,7 @@ async def _bare(conn: Connection) -> None:
     async def publish(index: int) -> None:
         for envelope in grids.turn(index):
             acked[(index, envelope.sequence)] = time.monotonic()
-            fanout.publish(index, encode_change(StoredEvent.of(envelope)))
+            fanout.publish(index, encode_change(StoredIntegrationEvent.of(envelope)))
 
     async def full(count: int) -> None:
         for n in range(count):
@@ -282,7 +282,7 @@ async def _store_fed(conn: Connection, uri: str, grids: list[str], versions: lis
     )
     conn.send(fanout.port)
     async for recorded in subscription:  # until the process is terminated
-        event = StoredEvent(recorded.data)
+        event = StoredIntegrationEvent(recorded.data)
         index = fanout.index.get(event.grid_id)
         if index is not None:
             fanout.versions[index] = event.sequence

@@ -19,6 +19,7 @@ from services.broadcaster.application.cache import GridCache
 from services.broadcaster.application.hub import Hub
 from services.broadcaster.application.ports import GridHistory, IntegrationFeed
 from services.broadcaster.application.watch import WatchGrid
+from services.broadcaster.grpc.fast_updates import PreSerializedLiveServicer
 from services.broadcaster.grpc.servicer import RoverLiveServicer
 from services.broadcaster.settings import BroadcasterSettings
 from services.common.app import App, Lifecycle
@@ -62,11 +63,13 @@ def build(
     feed: IntegrationFeed | None = None,
     history: GridHistory | None = None,
     fast_wire_assembly: bool = True,
+    fast_updates: bool = True,
 ) -> BroadcasterApp:
     """Wire a broadcaster; EventStoreDB for the ports not overridden.
 
     ``fast_wire_assembly`` assembles each update around the stored event's bytes instead of
-    decoding and serializing it again with protobuf (the same bytes).
+    decoding and serializing it again with protobuf (the same bytes). ``fast_updates`` sends
+    those bytes as they are (the plain servicer yields GridUpdate messages, parsed from them).
     """
     client: AsyncEventStoreDBClient | None = None
     if feed is None or history is None:
@@ -83,7 +86,7 @@ def build(
         cache=GridCache(capacity=settings.broadcaster_cache_grids),
     )
     watch = WatchGrid(hub, history, heartbeat_seconds=settings.broadcaster_heartbeat_seconds)
-    servicer = RoverLiveServicer(watch)
+    servicer = (PreSerializedLiveServicer if fast_updates else RoverLiveServicer)(watch)
     lifecycle = Lifecycle(serving_at_start=lambda: hub.connected)
     app = App(
         "broadcaster",

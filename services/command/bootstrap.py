@@ -13,13 +13,14 @@ from dataclasses import dataclass
 from esdbclient import AsyncEventStoreDBClient
 
 from protos.rover.v1 import command_pb2, command_pb2_grpc
-from services.command.adapters.esdb_appends import BatchAppender
+from services.command.adapters.esdb_appends import Appender, StockAppender
 from services.command.adapters.esdb_publishing import (
     EsdbCheckpointStore,
     EsdbDomainEventFeed,
     EsdbIntegrationLog,
 )
 from services.command.adapters.esdb_store import EsdbEventStore, EsdbSnapshotStore
+from services.command.adapters.pooled_appends import PooledAppender
 from services.command.adapters.system import SystemClock, UuidGenerator
 from services.command.application.executor import CommandExecutor, RetryPolicy
 from services.command.application.handlers import Handlers
@@ -34,10 +35,10 @@ from services.command.application.ports import (
 )
 from services.command.application.publisher import Publisher, PublisherSettings
 from services.command.application.repository import GridRepository
+from services.command.consumer_groups import ensure_consumer_groups, load_consumer_groups
 from services.command.grpc.servicer import RoverCommandServicer
 from services.command.settings import CommandSettings
 from services.common.app import App, Lifecycle
-from services.common.consumer_groups import ensure_consumer_groups, load_consumer_groups
 from services.common.grpc_server import Service
 
 __all__ = ["CommandApp", "CommandParts", "build"]
@@ -72,16 +73,27 @@ def build(
     checkpoints: CheckpointStore | None = None,
     clock: Clock | None = None,
     ids: IdGenerator | None = None,
+    pooled_appends: bool | None = None,
 ) -> CommandApp:
-    """Wire the command service; every port not overridden is EventStoreDB's."""
+    """Wire the command service; every port not overridden is EventStoreDB's.
+
+    ``pooled_appends`` (default: ``settings.command_pooled_appends``) appends over kept-open
+    BatchAppend calls (``adapters/pooled_appends``) instead of esdbclient's append_to_stream.
+    """
     lifecycle = Lifecycle()
     if None in (events, snapshots, feed, integration, checkpoints):
         client = AsyncEventStoreDBClient(settings.eventstore_uri)  # connects in open()
         timeout = settings.eventstore_timeout_seconds
-        appender = BatchAppender(client)  # one pool of open BatchAppend calls for both writers
+        if pooled_appends is None:
+            pooled_appends = settings.command_pooled_appends
+        # One appender for both writers (one pool of open BatchAppend calls when pooled).
+        pooled = PooledAppender(client) if pooled_appends else None
+        appender: Appender = pooled or StockAppender(client)
 
         async def connect() -> None:
             await client.connect()
+            if pooled is not None:
+                pooled.start()  # checks esdbclient's internals; else the stock path, one warning
             # Downstream consumers only need a group name: the publisher's owner provisions
             # the groups on integration-* (created when missing, updated when changed).
             await ensure_consumer_groups(client, load_consumer_groups())

@@ -26,6 +26,13 @@ class CommandSettings(EventStoreClientSettings):
         ge=1,
         description="recent request ids remembered per grid.",
     )
+    command_pooled_appends: bool = Field(
+        default=True,
+        description=(
+            "keep BatchAppend calls open between appends (false: esdbclient's "
+            "append_to_stream, one call per append)."
+        ),
+    )
     publisher_enabled: bool = Field(default=True, description="run the integration publisher.")
     publisher_checkpoint_stream: str = Field(
         default="rover-publisher",

@@ -15,8 +15,13 @@ import sys
 import time
 from collections.abc import Sequence
 
+import grpc
+from esdbclient.exceptions import EventStoreDBClientException
+from redis.exceptions import RedisError
+
 from services.common.entrypoint import parse_command_line
 from services.common.logs import configure_logging
+from services.query.application.errors import ReadModelUnavailableError
 from services.query.application.lag import measure_lag
 from services.query.application.rebuild import RebuildProgress, rebuild
 from services.query.bootstrap import build
@@ -82,6 +87,20 @@ async def _status(settings: QuerySettings) -> None:
     sys.stdout.write(json.dumps(lag.as_fields()) + "\n")
 
 
+# A dependency that is down: status and rebuild say so in one line instead of a traceback.
+_STORE_OUTAGES = (EventStoreDBClientException, grpc.RpcError)
+_READ_MODEL_OUTAGES = (RedisError, ReadModelUnavailableError)
+_OUTAGES = (*_STORE_OUTAGES, *_READ_MODEL_OUTAGES, OSError)
+
+
+def _unreachable(settings: QuerySettings, error: BaseException) -> str:
+    if isinstance(error, _READ_MODEL_OUTAGES):
+        where = f"the read model at {settings.redis_url}"
+    else:
+        where = f"the event store at {settings.eventstore_uri}"
+    return f"cannot reach {where} ({type(error).__name__}: {error})"
+
+
 def _arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "command", nargs="?", default="serve", choices=["serve", "rebuild", "status"]
@@ -93,9 +112,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     args, settings = parse_command_line(
         "python -m services.query", __doc__ or "", QuerySettings, argv, add_arguments=_arguments
     )
-    configure_logging(level=settings.log_level, fmt=settings.log_format, service="query")
+    # One-shot commands print their own result; their info records would only be noise.
+    level = settings.log_level
+    if args.command != "serve" and level in ("DEBUG", "INFO"):
+        level = "DEBUG" if level == "DEBUG" else "WARNING"
+    configure_logging(level=level, fmt=settings.log_format, service="query")
     runner = {"serve": _serve, "rebuild": _rebuild, "status": _status}[args.command]
-    asyncio.run(runner(settings))
+    if args.command == "serve":
+        asyncio.run(runner(settings))
+        return 0
+    try:
+        asyncio.run(runner(settings))
+    except _OUTAGES as error:
+        sys.stderr.write(f"query {args.command}: {_unreachable(settings, error)}\n")
+        return 1
     return 0
 
 

@@ -8,13 +8,16 @@ first use. While serving, the projector and the projection-lag monitor run in th
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 
+import grpc
 from esdbclient import AsyncEventStoreDBClient
 from grpc_health.v1 import health_pb2
 from redis.asyncio import Redis
 
-from protos.rover.v1 import query_pb2
+from protos.rover.v1 import query_pb2, query_pb2_grpc
 from services.common.app import App, Lifecycle, supervised
 from services.common.grpc_server import GrpcServer, Service
 from services.common.logs import get_logger
@@ -25,7 +28,8 @@ from services.query.application.ports import EventFeed, ReadModel
 from services.query.application.projector import Projector
 from services.query.application.queries import Queries
 from services.query.application.watch import VersionWatch
-from services.query.grpc.servicer import QueryServicer, add_query_servicer
+from services.query.grpc.fast_details import StoredDetailsServicer, add_stored_details_servicer
+from services.query.grpc.servicer import QueryServicer
 from services.query.settings import QuerySettings
 
 __all__ = ["PROJECTION_HEALTH", "QueryApp", "QueryParts", "build"]
@@ -77,11 +81,13 @@ def build(
     read_model: ReadModel | None = None,
     feed: EventFeed | None = None,
     fast_projection: bool = True,
+    fast_details: bool = True,
 ) -> QueryApp:
     """Wire the query service; Redis and EventStoreDB for the ports not overridden.
 
     ``fast_projection`` projects rover events straight off their messages (the plain path
-    decodes every event and projects its envelope).
+    decodes every event and projects its envelope). ``fast_details`` answers GetGridDetails
+    with the read model's stored bytes (the plain path parses them into a GridDetails).
     """
     lifecycle = Lifecycle()
     if read_model is None:
@@ -110,8 +116,13 @@ def build(
     parts = QueryParts(
         read_model=read_model, feed=feed, watch=watch, queries=queries, projector=projector
     )
-    servicer = QueryServicer(queries)
-    service = Service(SERVICE_NAME, lambda server: add_query_servicer(servicer, server))
+    register: Callable[[grpc.aio.Server], None]
+    if fast_details:
+        register = partial(add_stored_details_servicer, StoredDetailsServicer(queries))
+    else:  # the plain path: the generated registration, GetGridDetails parsed and re-serialised
+        servicer = QueryServicer(queries)
+        register = partial(query_pb2_grpc.add_RoverQueryServiceServicer_to_server, servicer)
+    service = Service(SERVICE_NAME, register)
     app = App(
         "query",
         settings,

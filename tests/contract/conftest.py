@@ -13,7 +13,8 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 import pytest
 from esdbclient import AsyncEventStoreDBClient
 
-from services.command.adapters.esdb_appends import BatchAppender
+from services.command.adapters.esdb_appends import Appender, StockAppender
+from services.command.adapters.pooled_appends import PooledAppender
 from standins.eventstore.server import EventStoreServer
 from tests.support.eventstore import connected_async_client
 from tests.support.redis_server import redis_server, redis_url  # noqa: F401
@@ -46,12 +47,19 @@ async def esdb(connect: Connect) -> AsyncEventStoreDBClient:
 
 
 @contextlib.contextmanager
-def closing_appender(client: AsyncEventStoreDBClient) -> Iterator[BatchAppender]:
-    """The command side's appender on ``client``, its kept-open calls cancelled after.
+def closing_appender(client: AsyncEventStoreDBClient, kind: str = "pooled") -> Iterator[Appender]:
+    """One of the command side's appenders on ``client``, closed after.
 
-    An open BatchAppend call would otherwise hold the server's graceful stop for its grace.
+    ``pooled`` (the production default) keeps BatchAppend calls open, which would otherwise
+    hold the server's graceful stop for its grace; ``stock`` is esdbclient's public append.
     """
-    appender = BatchAppender(client)
+    appender: Appender
+    if kind == "pooled":
+        pooled = PooledAppender(client)
+        assert pooled.start(), "the pooled appender found the esdbclient internals it needs"
+        appender = pooled
+    else:
+        appender = StockAppender(client)
     try:
         yield appender
     finally:
@@ -59,7 +67,8 @@ def closing_appender(client: AsyncEventStoreDBClient) -> Iterator[BatchAppender]
 
 
 @pytest.fixture
-def appender(esdb: AsyncEventStoreDBClient) -> Iterator[BatchAppender]:
-    """The command side's appender on ``esdb`` (pass it to the writers under test)."""
+def appender(esdb: AsyncEventStoreDBClient) -> Iterator[Appender]:
+    """The command side's default appender on ``esdb`` (pass it to the writers under test);
+    tests/integration/command/test_pooled_appends.py holds the stock one equal to it."""
     with closing_appender(esdb) as appender:
         yield appender

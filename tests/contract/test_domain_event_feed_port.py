@@ -28,10 +28,10 @@ from services.command.adapters.memory import InMemoryEventStore
 from services.command.application.errors import StoreUnavailableError
 from services.command.application.ports import (
     DomainEventFeed,
+    DomainFeedItem,
     EventMetadata,
     EventStore,
     FeedCheckpoint,
-    FeedItem,
     PendingEvent,
     StoredEvent,
     StoredSnapshot,
@@ -85,14 +85,14 @@ async def write(store: EventStore, grid_id: str, count: int, after: int = 0) -> 
     await store.append(grid_id, after, pending(walk, command=f"{grid_id}-{after}"))
 
 
-def events(items: list[FeedItem]) -> list[StoredEvent]:
+def events(items: list[DomainFeedItem]) -> list[StoredEvent]:
     return [i for i in items if isinstance(i, StoredEvent)]
 
 
-def reached(grid_id: str, version: int) -> Callable[[list[FeedItem]], bool]:
+def reached(grid_id: str, version: int) -> Callable[[list[DomainFeedItem]], bool]:
     """Stop once the feed delivered ``grid_id`` at ``version``."""
 
-    def done(items: list[FeedItem]) -> bool:
+    def done(items: list[DomainFeedItem]) -> bool:
         last = items[-1]
         return isinstance(last, StoredEvent) and (last.grid_id, last.version) == (grid_id, version)
 
@@ -102,7 +102,7 @@ def reached(grid_id: str, version: int) -> Callable[[list[FeedItem]], bool]:
 @contextlib.asynccontextmanager
 async def subscribed(
     feed: DomainEventFeed, after: int | None
-) -> AsyncIterator[AsyncIterator[FeedItem]]:
+) -> AsyncIterator[AsyncIterator[DomainFeedItem]]:
     items = feed.subscribe(after)
     try:
         yield items

@@ -29,7 +29,7 @@ from pathlib import Path
 import pytest
 from esdbclient import AsyncEventStoreDBClient
 
-from services.common.consumer_groups import ConsumerGroupSettings, ensure_consumer_groups
+from services.command.consumer_groups import ConsumerGroupSettings, ensure_consumer_groups
 from services.up.probes import GrpcHealthProbe
 from standins.eventstore.process import EventStoreProcess
 from tests.integration.interop.publishing import grid_history, publish

@@ -11,7 +11,7 @@ from esdbclient.exceptions import EventStoreDBClientException, NotFound
 
 from domain.errors import GridNotFoundError
 from domain.values import GridId
-from services.broadcaster.adapters.wire import StoredEvent
+from services.broadcaster.adapters.wire import StoredIntegrationEvent
 from services.broadcaster.application.ports import FeedEvent, StoreUnavailableError
 from services.common.cancellation import raise_if_cancelling
 from services.common.envelope import integration_stream
@@ -79,7 +79,7 @@ class EsdbIntegrationFeed:
                         if recorded.commit_position is not None:
                             position = recorded.commit_position
                         try:
-                            event = StoredEvent(recorded.data)
+                            event = StoredIntegrationEvent(recorded.data)
                         except IntegrationDecodeError as error:
                             _log.error(
                                 "undecodable integration event skipped",
@@ -129,7 +129,7 @@ class EsdbGridHistory:
                 raise StoreUnavailableError(f"reading {stream}: {error!r}") from error
             raise_if_cancelling()  # a cancelled get_stream returns a truncated page
             for recorded in page:
-                yield StoredEvent(recorded.data)
+                yield StoredIntegrationEvent(recorded.data)
             if len(page) < self._page_size:
                 return
             revision += len(page)

@@ -10,7 +10,7 @@ length-delimited field as it is, and the rover after the event is read off the m
 from __future__ import annotations
 
 from protos.rover.v1 import common_pb2, events_pb2
-from services.broadcaster.adapters.wire import StoredEvent
+from services.broadcaster.adapters.wire import StoredIntegrationEvent
 from services.broadcaster.application.ports import FeedEvent
 from services.common.integration import ROVER_AFTER_FIELDS
 
@@ -56,7 +56,11 @@ def encode_change(event: FeedEvent) -> bytes:
     Byte for byte what ``GridUpdate(sequence=..., event=GridChange(event=..., rover=...))``
     serializes to, assembled around the stored bytes.
     """
-    stored = event if isinstance(event, StoredEvent) else StoredEvent.of(event.envelope())
+    stored = (
+        event
+        if isinstance(event, StoredIntegrationEvent)
+        else StoredIntegrationEvent.of(event.envelope())
+    )
     data = stored.data
     change = _CHANGE_EVENT + _varint(len(data)) + data
     rover = _rover(stored.message)

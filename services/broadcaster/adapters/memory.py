@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator, Callable
 
 from domain.errors import GridNotFoundError
 from domain.values import GridId
-from services.broadcaster.adapters.wire import StoredEvent
+from services.broadcaster.adapters.wire import StoredIntegrationEvent
 from services.broadcaster.application.ports import FeedEvent
 from services.common.envelope import Envelope
 
@@ -23,8 +23,10 @@ class InMemoryIntegrationLog:
     """
 
     def __init__(self) -> None:
-        self._grids: dict[GridId, list[StoredEvent]] = {}
-        self._feeds: list[asyncio.Queue[StoredEvent | None]] = []  # None: see interrupt()
+        self._grids: dict[GridId, list[StoredIntegrationEvent]] = {}
+        self._feeds: list[
+            asyncio.Queue[StoredIntegrationEvent | None]
+        ] = []  # None: see interrupt()
 
     def append(self, envelope: Envelope) -> None:
         """Store the grid's next event (its sequence must be the next one) and publish it.
@@ -36,7 +38,7 @@ class InMemoryIntegrationLog:
             raise ValueError(
                 f"grid {envelope.grid_id!r} is at {len(events)}; cannot append {envelope.sequence}"
             )
-        stored = StoredEvent.of(envelope)
+        stored = StoredIntegrationEvent.of(envelope)
         events.append(stored)
         for queue in self._feeds:
             queue.put_nowait(stored)
@@ -80,7 +82,7 @@ class InMemoryIntegrationLog:
     ) -> None:
         """Deliver every event appended from now on, until cancelled (down only when
         ``interrupt``ed)."""
-        queue: asyncio.Queue[StoredEvent | None] = asyncio.Queue()
+        queue: asyncio.Queue[StoredIntegrationEvent | None] = asyncio.Queue()
         self._feeds.append(queue)
         try:
             on_live()

@@ -24,10 +24,10 @@ from services.common.integration import (
     to_proto,
 )
 
-__all__ = ["StoredEvent", "encode_change"]
+__all__ = ["StoredIntegrationEvent", "encode_change"]
 
 
-class StoredEvent:
+class StoredIntegrationEvent:
     """One stored ``rover.v1.IntegrationEvent``: its bytes and the few fields the hub reads."""
 
     __slots__ = ("_envelope", "data", "grid_id", "message", "sequence")
@@ -51,7 +51,7 @@ class StoredEvent:
         self._envelope: Envelope | None = None
 
     @classmethod
-    def of(cls, envelope: Envelope) -> StoredEvent:
+    def of(cls, envelope: Envelope) -> StoredIntegrationEvent:
         """The stored form of an envelope (as the command side stores it)."""
         return cls(to_proto(envelope).SerializeToString())
 
@@ -65,7 +65,7 @@ class StoredEvent:
 def encode_change(event: FeedEvent) -> bytes:
     """The serialized GridUpdate carrying one event and the rover after it (the hub's encoder)."""
     envelope = event.envelope()
-    message = event.message if isinstance(event, StoredEvent) else to_proto(envelope)
+    message = event.message if isinstance(event, StoredIntegrationEvent) else to_proto(envelope)
     change = live_pb2.GridChange(event=message)
     if not isinstance(envelope.event, GridCreated):  # a grid's creation concerns no rover
         change.rover.CopyFrom(rover_to_proto(rover_after(envelope.event)))

@@ -1,4 +1,7 @@
-"""Ports of the broadcaster (what the application needs from the outside) and their errors."""
+"""Ports of the broadcaster (what the application needs from the outside) and their errors.
+
+``StoreUnavailableError`` is the one in ``services.common.store_errors``, re-exported here.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +10,7 @@ from typing import Protocol
 
 from domain.values import GridId
 from services.common.envelope import Envelope
+from services.common.store_errors import StoreUnavailableError
 
 __all__ = ["FeedEvent", "GridHistory", "IntegrationFeed", "StoreUnavailableError"]
 
@@ -62,7 +66,3 @@ class GridHistory(Protocol):
     async def last_sequence(self, grid_id: GridId) -> int:
         """The grid's current version; GridNotFoundError for a grid that does not exist."""
         ...
-
-
-class StoreUnavailableError(Exception):
-    """The event store cannot be reached (a GridHistory read failed); the caller may retry."""

@@ -11,26 +11,30 @@ from domain.values import GridId
 from protos.rover.v1 import live_pb2, live_pb2_grpc
 from services.broadcaster.application.hub import HubClosedError
 from services.broadcaster.application.ports import StoreUnavailableError
-from services.broadcaster.application.subscription import Published
 from services.broadcaster.application.watch import (
     FellBehind,
     FromVersionInvalidError,
-    Heartbeat,
-    Snapshot,
+    Update,
     WatchGrid,
 )
-from services.broadcaster.grpc.mapping import encode_heartbeat, encode_resume, encode_snapshot
+from services.broadcaster.grpc.mapping import update_message
 from services.common.grpc_server import Service
 from services.common.logs import get_logger
 from services.common.rich_errors import ErrorStatus, bad_request, error_info, not_found
 from services.common.status_table import INTERNAL, Rule, StatusTable
 
-__all__ = ["SERVICE_NAME", "STATUS", "RoverLiveServicer", "WatcherFellBehindError"]
+__all__ = [
+    "SERVICE_NAME",
+    "STATUS",
+    "Context",
+    "RoverLiveServicer",
+    "WatcherFellBehindError",
+]
 
 SERVICE_NAME = "rover.v1.RoverLiveService"
 _log = get_logger(__name__)
 
-Context = grpc.aio.ServicerContext[live_pb2.WatchGridRequest, bytes]
+Context = grpc.aio.ServicerContext[live_pb2.WatchGridRequest, object]
 
 
 class WatcherFellBehindError(Exception):
@@ -98,46 +102,37 @@ STATUS = StatusTable(
 class RoverLiveServicer(live_pb2_grpc.RoverLiveServiceServicer):
     """RoverLiveService: parses the request, streams WatchGrid's updates, maps its errors.
 
-    Responses are yielded already serialized (see ``service``): an event is encoded once by
-    the hub, however many watchers it reaches.
+    Registered by the generated ``add_RoverLiveServiceServicer_to_server`` (see ``service``);
+    grpc/fast_updates sends the hub's serialised updates as they are instead.
     """
 
     def __init__(self, watch: WatchGrid[bytes]) -> None:
         self._watch = watch
 
-    # Yields bytes, not GridUpdates: each is serialised once by the hub (see ``service``).
-    async def WatchGrid(  # type: ignore[override]  # noqa: N802 - the RPC's name
+    async def WatchGrid(  # noqa: N802 - the RPC's name
         self, request: live_pb2.WatchGridRequest, context: Context
-    ) -> AsyncIterator[bytes]:
+    ) -> AsyncIterator[live_pb2.GridUpdate]:
         """Stream one grid's updates until the client cancels or the stream must end."""
+        async for update in self.updates(request, context):
+            yield update_message(update)
+
+    async def updates(
+        self, request: live_pb2.WatchGridRequest, context: Context
+    ) -> AsyncIterator[Update[bytes]]:
+        """WatchGrid's updates; a stream that must end aborts through ``STATUS``."""
         from_version = request.from_version if request.HasField("from_version") else None
         try:
             grid_id = GridId(request.grid_id)
             async for update in self._watch.watch(grid_id, from_version):
-                if isinstance(update, Published):
-                    yield update.payload
-                elif isinstance(update, Heartbeat):
-                    yield encode_heartbeat(update.sequence)
-                elif isinstance(update, Snapshot):
-                    yield encode_snapshot(update.snapshot)
-                elif isinstance(update, FellBehind):
-                    yield encode_resume(update.sequence, update.reason)
+                yield update
+                if isinstance(update, FellBehind):  # its Resume was sent: end the call
                     raise WatcherFellBehindError(update.sequence, update.reason)
         except Exception as error:  # mapped by STATUS, or logged and INTERNAL
             await STATUS.abort(context, error)
 
     def service(self) -> Service:
-        """The service to host: WatchGrid, its responses sent as the bytes it yields.
-
-        No response serializer: grpc sends ``bytes`` as they are, without a Python call.
-        """
-        handler = grpc.method_handlers_generic_handler(
+        """The service to host, registered as generated."""
+        return Service(
             SERVICE_NAME,
-            {
-                "WatchGrid": grpc.unary_stream_rpc_method_handler(
-                    self.WatchGrid,
-                    request_deserializer=live_pb2.WatchGridRequest.FromString,
-                )
-            },
+            lambda server: live_pb2_grpc.add_RoverLiveServiceServicer_to_server(self, server),
         )
-        return Service(SERVICE_NAME, lambda server: server.add_generic_rpc_handlers((handler,)))

@@ -10,10 +10,10 @@ from typing import Literal
 from esdbclient import AsyncEventStoreDBClient, NewEvent, StreamState
 from esdbclient.exceptions import NotFound
 
-from services.command.adapters.esdb_appends import BatchAppender
+from services.command.adapters.esdb_appends import Appender, StockAppender
 from services.command.adapters.esdb_errors import translated
 from services.command.adapters.esdb_store import stored_event
-from services.command.application.ports import FeedCheckpoint, FeedItem
+from services.command.application.ports import DomainFeedItem, FeedCheckpoint
 from services.common.envelope import Envelope, integration_stream
 from services.common.integration import (
     INTEGRATION_CONTENT_TYPE,
@@ -34,7 +34,7 @@ class EsdbDomainEventFeed:
     def __init__(self, client: AsyncEventStoreDBClient) -> None:
         self._client = client
 
-    async def subscribe(self, after_position: int | None) -> AsyncIterator[FeedItem]:
+    async def subscribe(self, after_position: int | None) -> AsyncIterator[DomainFeedItem]:
         """Domain events after ``after_position`` plus the server's filter checkpoints."""
         with translated("$all"):
             subscription = await self._client.subscribe_to_all(
@@ -64,11 +64,11 @@ class EsdbIntegrationLog:
         client: AsyncEventStoreDBClient,
         *,
         timeout: float = 5.0,
-        appender: BatchAppender | None = None,
+        appender: Appender | None = None,
     ) -> None:
         self._client = client
         self._timeout = timeout
-        self._appender = appender or BatchAppender(client)
+        self._appender = appender or StockAppender(client)
 
     async def append(self, grid_id: str, envelopes: Sequence[Envelope]) -> None:
         """Append at revision ``sequence - 1`` of the first envelope; re-sends are no-ops."""

@@ -12,15 +12,16 @@ from esdbclient import AsyncEventStoreDBClient, NewEvent, RecordedEvent, StreamS
 from esdbclient.exceptions import NotFound
 
 from domain.errors import SnapshotCorruptError
-from services.command.adapters.esdb_appends import BatchAppender
-from services.command.adapters.esdb_errors import decode_metadata, encode_metadata, translated
+from services.command.adapters import codec
+from services.command.adapters.esdb_appends import Appender, StockAppender
+from services.command.adapters.esdb_errors import translated
+from services.command.adapters.esdb_metadata import decode_metadata, encode_metadata
 from services.command.application.ports import (
     PendingEvent,
     RequestRecord,
     StoredEvent,
     StoredSnapshot,
 )
-from services.common import codec
 from services.common.envelope import grid_stream, snapshot_stream
 
 __all__ = ["EsdbEventStore", "EsdbSnapshotStore", "stored_event"]
@@ -50,11 +51,11 @@ class EsdbEventStore:
         client: AsyncEventStoreDBClient,
         *,
         timeout: float = 5.0,
-        appender: BatchAppender | None = None,
+        appender: Appender | None = None,
     ) -> None:
         self._client = client
         self._timeout = timeout
-        self._appender = appender or BatchAppender(client)
+        self._appender = appender or StockAppender(client)
 
     async def load(
         self, grid_id: str, after_version: int = 0, limit: int | None = None

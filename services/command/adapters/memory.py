@@ -8,14 +8,14 @@ import uuid
 from collections.abc import AsyncIterator, Sequence
 from datetime import UTC, datetime, timedelta
 
+from services.command.adapters import codec
 from services.command.application.errors import ConcurrencyError, StoreUnavailableError
 from services.command.application.ports import (
-    FeedItem,
+    DomainFeedItem,
     PendingEvent,
     StoredEvent,
     StoredSnapshot,
 )
-from services.common import codec
 from services.common.envelope import Envelope
 
 __all__ = [
@@ -83,7 +83,7 @@ class InMemoryEventStore:
         """Every stored event in store order (for assertions)."""
         return list(self._all)
 
-    async def subscribe(self, after_position: int | None) -> AsyncIterator[FeedItem]:
+    async def subscribe(self, after_position: int | None) -> AsyncIterator[DomainFeedItem]:
         """The DomainEventFeed: everything after ``after_position``, then live events."""
         index = after_position or 0
         while True:

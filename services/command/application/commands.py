@@ -14,13 +14,14 @@ from domain.values import Direction, Position, Topology
 from services.common.envelope import Envelope
 
 __all__ = [
-    "Command",
+    "AnyCommand",
     "CommandResult",
     "CreateGrid",
     "CreateRover",
     "ExecuteRoverCommands",
     "MoveRoverBackward",
     "MoveRoverForward",
+    "RoverStep",
     "TurnRoverLeft",
     "TurnRoverRight",
     "fingerprint",
@@ -51,39 +52,32 @@ class CreateRover:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class MoveRoverForward:
+class RoverStep:
+    """A one-step rover command; handlers.ROVER_STEPS says which domain command each one is."""
+
+    request_id: str = ""
+    grid_id: str
+    rover_id: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class MoveRoverForward(RoverStep):
     """Move a rover one cell forward."""
 
-    request_id: str = ""
-    grid_id: str
-    rover_id: str
-
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class MoveRoverBackward:
+class MoveRoverBackward(RoverStep):
     """Move a rover one cell backward."""
 
-    request_id: str = ""
-    grid_id: str
-    rover_id: str
-
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class TurnRoverLeft:
+class TurnRoverLeft(RoverStep):
     """Turn a rover 90 degrees counter-clockwise."""
 
-    request_id: str = ""
-    grid_id: str
-    rover_id: str
-
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class TurnRoverRight:
+class TurnRoverRight(RoverStep):
     """Turn a rover 90 degrees clockwise."""
-
-    request_id: str = ""
-    grid_id: str
-    rover_id: str
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -96,15 +90,8 @@ class ExecuteRoverCommands:
     commands: str
 
 
-Command: TypeAlias = (
-    CreateGrid
-    | CreateRover
-    | MoveRoverForward
-    | MoveRoverBackward
-    | TurnRoverLeft
-    | TurnRoverRight
-    | ExecuteRoverCommands
-)
+# Every one-step command is a RoverStep, so a new one joins this union by subclassing.
+AnyCommand: TypeAlias = CreateGrid | CreateRover | RoverStep | ExecuteRoverCommands
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -133,7 +120,7 @@ def _plain(value: Any) -> Any:
     return value
 
 
-def fingerprint(command: Command) -> str:
+def fingerprint(command: AnyCommand) -> str:
     """A digest of the command's kind and arguments (not its request_id).
 
     Two calls with one request_id must carry the same fingerprint; otherwise the id was reused

@@ -1,8 +1,12 @@
-"""Application-level failures: store conflicts and outages, exhausted retries, request id misuse."""
+"""Application-level failures: store conflicts and outages, exhausted retries, request id misuse.
+
+``StoreUnavailableError`` is the one in ``services.common.store_errors``, re-exported here.
+"""
 
 from __future__ import annotations
 
 from domain.errors import DomainError, ErrorCategory
+from services.common.store_errors import StoreUnavailableError
 
 __all__ = [
     "CommandAbortedError",
@@ -21,10 +25,6 @@ class ConcurrencyError(Exception):
         super().__init__(f"stream {stream!r} is no longer at version {expected}")
         self.stream = stream
         self.expected = expected
-
-
-class StoreUnavailableError(Exception):
-    """The event store could not be reached or did not answer in time."""
 
 
 class CommandAbortedError(Exception):

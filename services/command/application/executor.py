@@ -12,7 +12,7 @@ from domain.events import GridCreated, RoverBlocked
 from domain.grid import CommandOutcome, Grid
 from domain.state import rover_after
 from domain.values import GridId
-from services.command.application.commands import Command, CommandResult, fingerprint
+from services.command.application.commands import AnyCommand, CommandResult, fingerprint
 from services.command.application.errors import (
     CommandAbortedError,
     ConcurrencyError,
@@ -98,7 +98,7 @@ class CommandExecutor:
     async def run(
         self,
         grid_id: GridId,
-        command: Command,
+        command: AnyCommand,
         *,
         decide: Decide | None = None,
         create: Create | None = None,
@@ -134,7 +134,7 @@ class CommandExecutor:
     async def _attempt(
         self,
         grid_id: GridId,
-        command: Command,
+        command: AnyCommand,
         *,
         digest: str,
         loaded: LoadedGrid | None,
@@ -165,7 +165,7 @@ class CommandExecutor:
     async def _store(
         self,
         grid_id: GridId,
-        command: Command,
+        command: AnyCommand,
         digest: str,
         loaded: LoadedGrid,
         outcome: CommandOutcome | None,

@@ -1,4 +1,4 @@
-"""One handler per command: each turns its command into a domain call run by the executor.
+"""The command handlers: one table says what each rover command asks of the domain.
 
 Handlers are transport-free: the gRPC servicer is one caller, a web API or a message bus
 consumer could be another.
@@ -7,32 +7,36 @@ consumer could be another.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Mapping
+from typing import Final, assert_never
 
 from domain.grid import CommandOutcome, Grid
-from domain.values import GridId, RoverId, parse_commands
+from domain.values import Command, GridId, RoverId, parse_commands
 from services.command.application.commands import (
+    AnyCommand,
     CommandResult,
     CreateGrid,
     CreateRover,
     ExecuteRoverCommands,
     MoveRoverBackward,
     MoveRoverForward,
+    RoverStep,
     TurnRoverLeft,
     TurnRoverRight,
 )
 from services.command.application.executor import CommandExecutor, check_request_id
 from services.command.application.ports import IdGenerator
 
-__all__ = [
-    "CreateGridHandler",
-    "CreateRoverHandler",
-    "ExecuteRoverCommandsHandler",
-    "Handlers",
-    "MoveRoverBackwardHandler",
-    "MoveRoverForwardHandler",
-    "TurnRoverLeftHandler",
-    "TurnRoverRightHandler",
-]
+__all__ = ["ROVER_STEPS", "Handlers"]
+
+# The one place a one-step command meets the domain: a new verb (say SpinRover, a RoverStep
+# subclass) is one entry here once the domain knows its Command.
+ROVER_STEPS: Final[Mapping[type[RoverStep], Command]] = {
+    MoveRoverForward: Command.F,
+    MoveRoverBackward: Command.B,
+    TurnRoverLeft: Command.L,
+    TurnRoverRight: Command.R,
+}
 
 # Ids generated for a request that has a request_id derive from it, so that a retry of a
 # CreateGrid or CreateRover without an explicit id lands on the same grid or rover.
@@ -45,14 +49,34 @@ def _generated_id(kind: str, request_id: str, ids: IdGenerator, scope: str = "")
     return ids.entity_id()
 
 
-class CreateGridHandler:
-    """CreateGrid: records GridCreated (version 1); ALREADY_EXISTS if the id is taken."""
+class Handlers:
+    """Every command, run by one executor: ``await handlers.handle(command)``.
+
+    CreateGrid records GridCreated (ALREADY_EXISTS if the id is taken); CreateRover records
+    RoverCreated; a rover command records one event per step, the last a RoverBlocked if a
+    move was blocked (an ExecuteRoverCommands sequence stops there).
+    """
 
     def __init__(self, executor: CommandExecutor, ids: IdGenerator) -> None:
         self._executor = executor
         self._ids = ids
 
-    async def __call__(self, command: CreateGrid) -> CommandResult:
+    async def handle(self, command: AnyCommand) -> CommandResult:
+        """Run one command; domain and application errors propagate to the caller."""
+        match command:
+            case CreateGrid():
+                return await self._create_grid(command)
+            case CreateRover():
+                return await self._create_rover(command)
+            case RoverStep():
+                return await self._steer(command, (ROVER_STEPS[type(command)],))
+            case ExecuteRoverCommands():
+                # Malformed input fails before any store access.
+                return await self._steer(command, parse_commands(command.commands))
+            case _:
+                assert_never(command)
+
+    async def _create_grid(self, command: CreateGrid) -> CommandResult:
         check_request_id(command.request_id)
         grid_id = GridId(command.grid_id or _generated_id("grid", command.request_id, self._ids))
 
@@ -63,15 +87,7 @@ class CreateGridHandler:
 
         return await self._executor.run(grid_id, command, create=create)
 
-
-class CreateRoverHandler:
-    """CreateRover: records RoverCreated."""
-
-    def __init__(self, executor: CommandExecutor, ids: IdGenerator) -> None:
-        self._executor = executor
-        self._ids = ids
-
-    async def __call__(self, command: CreateRover) -> CommandResult:
+    async def _create_rover(self, command: CreateRover) -> CommandResult:
         grid_id = GridId(command.grid_id)
         check_request_id(command.request_id)
         rover_id = command.rover_id or _generated_id(
@@ -83,73 +99,13 @@ class CreateRoverHandler:
 
         return await self._executor.run(grid_id, command, decide=decide)
 
-
-class _RoverCommandHandler:
-    def __init__(self, executor: CommandExecutor) -> None:
-        self._executor = executor
-
-    async def _run(
-        self,
-        command: MoveRoverForward
-        | MoveRoverBackward
-        | TurnRoverLeft
-        | TurnRoverRight
-        | ExecuteRoverCommands,
-        text: str,
+    async def _steer(
+        self, command: RoverStep | ExecuteRoverCommands, steps: tuple[Command, ...]
     ) -> CommandResult:
         grid_id = GridId(command.grid_id)
         rover_id = RoverId(command.rover_id)
 
         def decide(grid: Grid) -> CommandOutcome:
-            return grid.execute(rover_id, text)
+            return grid.execute(rover_id, steps)
 
         return await self._executor.run(grid_id, command, decide=decide)
-
-
-class MoveRoverForwardHandler(_RoverCommandHandler):
-    """MoveRoverForward: RoverMovedForward, or RoverBlocked."""
-
-    async def __call__(self, command: MoveRoverForward) -> CommandResult:
-        return await self._run(command, "F")
-
-
-class MoveRoverBackwardHandler(_RoverCommandHandler):
-    """MoveRoverBackward: RoverMovedBackward, or RoverBlocked."""
-
-    async def __call__(self, command: MoveRoverBackward) -> CommandResult:
-        return await self._run(command, "B")
-
-
-class TurnRoverLeftHandler(_RoverCommandHandler):
-    """TurnRoverLeft: RoverTurnedLeft."""
-
-    async def __call__(self, command: TurnRoverLeft) -> CommandResult:
-        return await self._run(command, "L")
-
-
-class TurnRoverRightHandler(_RoverCommandHandler):
-    """TurnRoverRight: RoverTurnedRight."""
-
-    async def __call__(self, command: TurnRoverRight) -> CommandResult:
-        return await self._run(command, "R")
-
-
-class ExecuteRoverCommandsHandler(_RoverCommandHandler):
-    """ExecuteRoverCommands: one event per executed command, stopped by the first block."""
-
-    async def __call__(self, command: ExecuteRoverCommands) -> CommandResult:
-        parse_commands(command.commands)  # malformed input fails before any store access
-        return await self._run(command, command.commands)
-
-
-class Handlers:
-    """Every command handler, built around one executor."""
-
-    def __init__(self, executor: CommandExecutor, ids: IdGenerator) -> None:
-        self.create_grid = CreateGridHandler(executor, ids)
-        self.create_rover = CreateRoverHandler(executor, ids)
-        self.move_forward = MoveRoverForwardHandler(executor)
-        self.move_backward = MoveRoverBackwardHandler(executor)
-        self.turn_left = TurnRoverLeftHandler(executor)
-        self.turn_right = TurnRoverRightHandler(executor)
-        self.execute = ExecuteRoverCommandsHandler(executor)

@@ -20,10 +20,10 @@ __all__ = [
     "CheckpointStore",
     "Clock",
     "DomainEventFeed",
+    "DomainFeedItem",
     "EventMetadata",
     "EventStore",
     "FeedCheckpoint",
-    "FeedItem",
     "IdGenerator",
     "IntegrationLog",
     "PendingEvent",
@@ -146,13 +146,13 @@ class FeedCheckpoint:
     position: int
 
 
-FeedItem = StoredEvent | FeedCheckpoint
+DomainFeedItem = StoredEvent | FeedCheckpoint
 
 
 class DomainEventFeed(Protocol):
     """Every grid's domain events in store order, as a never-ending catch-up subscription."""
 
-    def subscribe(self, after_position: int | None) -> AsyncIterator[FeedItem]:
+    def subscribe(self, after_position: int | None) -> AsyncIterator[DomainFeedItem]:
         """Events after ``after_position`` (None: from the beginning), then live ones."""
         ...
 

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from typing import TypeVar
 
 import grpc
 
 from protos.rover.v1 import command_pb2, command_pb2_grpc
-from services.command.application.commands import CommandResult
+from services.command.application.commands import AnyCommand
 from services.command.application.handlers import Handlers
 from services.command.grpc import mapping
 
@@ -27,10 +27,11 @@ class RoverCommandServicer(command_pb2_grpc.RoverCommandServiceServicer):
     async def _call(
         self,
         context: _Context,
-        run: Callable[[], Awaitable[CommandResult]],
+        parse: Callable[[_Request], AnyCommand],
+        request: _Request,
     ) -> command_pb2.CommandResult:
         try:
-            result = await run()
+            result = await self._handlers.handle(parse(request))
         except Exception as error:
             await mapping.STATUS.abort(context, error)
         return mapping.result_to_proto(result)
@@ -39,47 +40,40 @@ class RoverCommandServicer(command_pb2_grpc.RoverCommandServiceServicer):
         self, request: command_pb2.CreateGridRequest, context: _Context
     ) -> command_pb2.CommandResult:
         """Create a grid."""
-        handler = self._handlers.create_grid
-        return await self._call(context, lambda: handler(mapping.create_grid(request)))
+        return await self._call(context, mapping.create_grid, request)
 
     async def CreateRover(  # noqa: N802
         self, request: command_pb2.CreateRoverRequest, context: _Context
     ) -> command_pb2.CommandResult:
         """Land a rover."""
-        handler = self._handlers.create_rover
-        return await self._call(context, lambda: handler(mapping.create_rover(request)))
+        return await self._call(context, mapping.create_rover, request)
 
     async def MoveRoverForward(  # noqa: N802
         self, request: command_pb2.MoveRoverForwardRequest, context: _Context
     ) -> command_pb2.CommandResult:
         """Move a rover forward."""
-        handler = self._handlers.move_forward
-        return await self._call(context, lambda: handler(mapping.move_forward(request)))
+        return await self._call(context, mapping.move_forward, request)
 
     async def MoveRoverBackward(  # noqa: N802
         self, request: command_pb2.MoveRoverBackwardRequest, context: _Context
     ) -> command_pb2.CommandResult:
         """Move a rover backward."""
-        handler = self._handlers.move_backward
-        return await self._call(context, lambda: handler(mapping.move_backward(request)))
+        return await self._call(context, mapping.move_backward, request)
 
     async def TurnRoverLeft(  # noqa: N802
         self, request: command_pb2.TurnRoverLeftRequest, context: _Context
     ) -> command_pb2.CommandResult:
         """Turn a rover left."""
-        handler = self._handlers.turn_left
-        return await self._call(context, lambda: handler(mapping.turn_left(request)))
+        return await self._call(context, mapping.turn_left, request)
 
     async def TurnRoverRight(  # noqa: N802
         self, request: command_pb2.TurnRoverRightRequest, context: _Context
     ) -> command_pb2.CommandResult:
         """Turn a rover right."""
-        handler = self._handlers.turn_right
-        return await self._call(context, lambda: handler(mapping.turn_right(request)))
+        return await self._call(context, mapping.turn_right, request)
 
     async def ExecuteRoverCommands(  # noqa: N802
         self, request: command_pb2.ExecuteRoverCommandsRequest, context: _Context
     ) -> command_pb2.CommandResult:
         """Run a command sequence."""
-        handler = self._handlers.execute
-        return await self._call(context, lambda: handler(mapping.execute(request)))
+        return await self._call(context, mapping.execute, request)

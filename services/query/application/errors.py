@@ -1,15 +1,16 @@
-"""Errors of the read side's use cases (the gRPC edge maps each to one status)."""
+"""Errors of the read side's use cases (the gRPC edge maps each to one status).
+
+A grid or rover that does not exist is the domain's GridNotFoundError / RoverNotFoundError.
+"""
 
 from __future__ import annotations
 
 __all__ = [
     "GapNotHealableError",
     "GenerationChangedError",
-    "GridNotFoundError",
     "InvalidQueryError",
     "QueryError",
     "ReadModelUnavailableError",
-    "RoverNotFoundError",
     "VersionConflictError",
     "VersionNotReachedError",
 ]
@@ -21,23 +22,6 @@ class QueryError(Exception):
 
 class ReadModelUnavailableError(QueryError):
     """The read model cannot be reached right now; the caller should retry later."""
-
-
-class GridNotFoundError(QueryError):
-    """No grid with this id in the read model."""
-
-    def __init__(self, grid_id: str) -> None:
-        super().__init__(f"grid {grid_id!r} not found")
-        self.grid_id = grid_id
-
-
-class RoverNotFoundError(QueryError):
-    """The grid exists but has no rover with this id."""
-
-    def __init__(self, grid_id: str, rover_id: str) -> None:
-        super().__init__(f"rover {rover_id!r} not found on grid {grid_id!r}")
-        self.grid_id = grid_id
-        self.rover_id = rover_id
 
 
 class InvalidQueryError(QueryError):

@@ -7,12 +7,10 @@ import binascii
 import time
 from dataclasses import dataclass
 
-from domain.errors import DomainError
+from domain.errors import DomainError, GridNotFoundError, RoverNotFoundError
 from domain.values import GridId, RoverId
 from services.query.application.errors import (
-    GridNotFoundError,
     InvalidQueryError,
-    RoverNotFoundError,
     VersionNotReachedError,
 )
 from services.query.application.ports import GridDocument, GridSummaryView, ReadModel, RoverView

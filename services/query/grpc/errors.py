@@ -6,17 +6,20 @@ import grpc
 from google.protobuf.duration_pb2 import Duration
 from google.rpc import error_details_pb2
 
+from domain.errors import GridNotFoundError, RoverNotFoundError
 from services.common.rich_errors import ErrorStatus, bad_request, error_info, not_found
 from services.common.status_table import Rule, StatusTable
 from services.query.application.errors import (
-    GridNotFoundError,
     InvalidQueryError,
+    QueryError,
     ReadModelUnavailableError,
-    RoverNotFoundError,
     VersionNotReachedError,
 )
 
-__all__ = ["STATUS"]
+__all__ = ["ANSWERED", "STATUS"]
+
+# What a query raises to be answered with a status (anything else is a bug: INTERNAL).
+ANSWERED = (QueryError, GridNotFoundError, RoverNotFoundError)
 
 
 def _version_not_reached(error: VersionNotReachedError) -> ErrorStatus:

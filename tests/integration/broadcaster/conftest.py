@@ -45,7 +45,7 @@ async def appender(esdb_uri: str) -> AsyncIterator[Appender]:
 
 @pytest.fixture
 async def start_broadcaster(esdb_uri: str) -> AsyncIterator[StartBroadcaster]:
-    """Start broadcasters on 127.0.0.1:0 (settings overridable); all stopped after the test."""
+    """Start broadcasters on 127.0.0.1:0 (settings and fast_updates overridable); all stopped."""
     started: list[BroadcasterApp] = []
 
     async def start(**overrides: object) -> BroadcasterApp:
@@ -54,8 +54,9 @@ async def start_broadcaster(esdb_uri: str) -> AsyncIterator[StartBroadcaster]:
             "eventstore_uri": esdb_uri,
             "shutdown_grace_seconds": 1.0,
         }
+        switches = {k: overrides.pop(k) for k in ("fast_updates",) if k in overrides}
         values.update(overrides)
-        broadcaster = build(BroadcasterSettings(**values))  # type: ignore[arg-type]
+        broadcaster = build(BroadcasterSettings(**values), **switches)  # type: ignore[arg-type]
         await broadcaster.start()
         started.append(broadcaster)
         await broadcaster.parts.hub.wait_live()

@@ -10,8 +10,8 @@ import grpc
 from esdbclient import AsyncEventStoreDBClient
 
 from protos.rover.v1 import live_pb2, live_pb2_grpc
-from services.command.adapters.esdb_appends import BatchAppender
 from services.command.adapters.esdb_publishing import EsdbIntegrationLog
+from services.command.adapters.pooled_appends import PooledAppender
 from services.common.envelope import Envelope
 from tests.unit.broadcaster.scripts import GridScript
 
@@ -33,7 +33,7 @@ class Appender:
 
     def __init__(self, client: AsyncEventStoreDBClient) -> None:
         self.client = client
-        self._appender = BatchAppender(client)
+        self._appender = PooledAppender(client)
         self._log = EsdbIntegrationLog(client, appender=self._appender)
 
     async def append(self, envelopes: list[Envelope]) -> None:

@@ -9,7 +9,7 @@ import pytest
 from esdbclient import AsyncEventStoreDBClient, NewEvent, StreamState
 from pydantic import ValidationError
 
-from services.common.consumer_groups import (
+from services.command.consumer_groups import (
     ConsumerGroupSettings,
     ConsumerGroupsSettings,
     ensure_consumer_groups,

@@ -14,7 +14,7 @@ import pytest
 from esdbclient import AsyncEventStoreDBClient, RecordedEvent
 
 from protos.rover.v1 import events_pb2
-from services.common.consumer_groups import ConsumerGroupSettings, ensure_consumer_groups
+from services.command.consumer_groups import ConsumerGroupSettings, ensure_consumer_groups
 from tests.integration.interop.publishing import grid_history, publish
 
 _PATH = Path(__file__).resolve().parents[3] / "examples" / "consumer.py"

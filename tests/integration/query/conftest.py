@@ -13,8 +13,8 @@ import pytest
 from esdbclient import AsyncEventStoreDBClient
 
 from protos.rover.v1 import query_pb2_grpc
-from services.command.adapters.esdb_appends import BatchAppender
 from services.command.adapters.esdb_publishing import EsdbIntegrationLog
+from services.command.adapters.pooled_appends import PooledAppender
 from services.common.envelope import Envelope
 from services.query.bootstrap import QueryApp, build
 from services.query.settings import QuerySettings
@@ -29,7 +29,7 @@ async def publish(client: AsyncEventStoreDBClient, history: list[Envelope]) -> N
 
     Through the command service's ``EsdbIntegrationLog``; its BatchAppend calls are closed after.
     """
-    appender = BatchAppender(client)
+    appender = PooledAppender(client)
     try:
         await EsdbIntegrationLog(client, appender=appender).append(history[0].grid_id, history)
     finally:
@@ -55,7 +55,9 @@ def query_service(settings: QuerySettings) -> ServiceFactory:
 
     @contextlib.asynccontextmanager
     async def start(**overrides: Any) -> AsyncIterator[QueryApp]:
-        adapters = {k: overrides.pop(k) for k in ("read_model", "feed") if k in overrides}
+        adapters = {
+            k: overrides.pop(k) for k in ("read_model", "feed", "fast_details") if k in overrides
+        }
         local = settings.model_copy(update=overrides)
         async with build(local, **adapters) as running:
             yield running

@@ -6,7 +6,7 @@ import asyncio
 import gc
 import time
 
-from services.broadcaster.adapters.wire import StoredEvent
+from services.broadcaster.adapters.wire import StoredIntegrationEvent
 from services.broadcaster.application.subscription import Published, Subscription
 from tests.unit.broadcaster.rig import Rig, next_update
 from tests.unit.broadcaster.scripts import GridScript
@@ -48,7 +48,7 @@ async def test_an_update_that_lands_with_a_due_heartbeat_cancels_it() -> None:
     async with Rig(heartbeat=heartbeat) as rig:
         script = GridScript("g")
         subscription = rig.hub.subscribe(script.grid_id, heartbeat_seconds=heartbeat)
-        update = rig.hub.wrap(StoredEvent.of(script.next()[0]))
+        update = rig.hub.wrap(StoredIntegrationEvent.of(script.next()[0]))
         got: list[Published[int] | None] = []
 
         async def reader() -> None:

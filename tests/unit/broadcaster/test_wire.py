@@ -15,7 +15,7 @@ from protos.rover.v1 import events_pb2, live_pb2
 from services.broadcaster import bootstrap as broadcaster_bootstrap
 from services.broadcaster.adapters import fast_wire, wire
 from services.broadcaster.adapters.memory import InMemoryIntegrationLog
-from services.broadcaster.adapters.wire import StoredEvent
+from services.broadcaster.adapters.wire import StoredIntegrationEvent
 from services.broadcaster.application.ports import FeedEvent
 from services.broadcaster.settings import BroadcasterSettings
 from services.common.envelope import Envelope
@@ -55,7 +55,7 @@ def test_every_event_type_is_encoded_as_the_reference(
     event_type: type[GridEvent], encoder: Callable[[FeedEvent], bytes]
 ) -> None:
     envelope = _envelope(sample(event_type))
-    encoded = encoder(StoredEvent.of(envelope))
+    encoded = encoder(StoredIntegrationEvent.of(envelope))
     assert encoded == grid_update(envelope)
     change = live_pb2.GridUpdate.FromString(encoded).event
     assert change.HasField("rover") is (event_type is not GridCreated)
@@ -73,7 +73,7 @@ def test_encoded_bytes_equal_the_reference(
 ) -> None:
     for original in _history():
         envelope = dataclasses.replace(original, sequence=original.sequence + shift)
-        stored = StoredEvent.of(envelope)
+        stored = StoredIntegrationEvent.of(envelope)
         encoded = encoder(stored)
         assert encoded == grid_update(envelope)
         parsed = live_pb2.GridUpdate.FromString(encoded)
@@ -89,13 +89,13 @@ async def test_bootstrap_picks_the_encoder(fast: bool, monkeypatch: pytest.Monke
     app = broadcaster_bootstrap.build(
         BroadcasterSettings(), feed=log, history=log, fast_wire_assembly=fast
     )
-    stored = StoredEvent.of(_envelope(sample(GridCreated)))
+    stored = StoredIntegrationEvent.of(_envelope(sample(GridCreated)))
     assert app.parts.hub.wrap(stored).payload == (b"fast" if fast else b"plain")
 
 
 def test_a_stored_event_reads_its_grid_and_sequence_and_decodes_on_demand() -> None:
     for envelope in _history():
-        stored = StoredEvent.of(envelope)
+        stored = StoredIntegrationEvent.of(envelope)
         assert stored.grid_id == envelope.grid_id
         assert stored.sequence == envelope.sequence
         assert stored.envelope() == envelope
@@ -103,7 +103,7 @@ def test_a_stored_event_reads_its_grid_and_sequence_and_decodes_on_demand() -> N
 
 
 class _Decoded:
-    """A feed event that is not a StoredEvent: the encoder falls back to its envelope."""
+    """A feed event that is not a StoredIntegrationEvent: the encoder falls back to its envelope."""
 
     def __init__(self, envelope: Envelope) -> None:
         self._envelope = envelope
@@ -135,4 +135,4 @@ def test_other_feed_events_are_encoded_from_their_envelope(
 )
 def test_malformed_stored_events_are_refused(data: bytes) -> None:
     with pytest.raises(IntegrationDecodeError):
-        StoredEvent(data)
+        StoredIntegrationEvent(data)

@@ -24,6 +24,7 @@ from domain.events import (
 )
 from domain.values import BlockedBy, Direction, Position
 from services.command.application.commands import (
+    AnyCommand,
     CreateGrid,
     CreateRover,
     ExecuteRoverCommands,
@@ -44,8 +45,8 @@ from tests.unit.command.conftest import World, make_world
 
 async def seed(world: World, grid_id: str = "g1") -> None:
     h = world.app.handlers
-    await h.create_grid(CreateGrid(grid_id=grid_id, width=5, height=5, obstacles=(Position(4, 4),)))
-    await h.create_rover(
+    await h.handle(CreateGrid(grid_id=grid_id, width=5, height=5, obstacles=(Position(4, 4),)))
+    await h.handle(
         CreateRover(grid_id=grid_id, rover_id="r1", position=Position(0, 0), facing=Direction.N)
     )
 
@@ -53,12 +54,12 @@ async def seed(world: World, grid_id: str = "g1") -> None:
 async def test_the_seed_flow_ends_with_rover_moved_backward_at_version_7(world: World) -> None:
     h = world.app.handlers
     await seed(world)
-    await h.move_forward(MoveRoverForward(grid_id="g1", rover_id="r1"))
-    await h.move_forward(MoveRoverForward(grid_id="g1", rover_id="r1"))
-    await h.turn_right(TurnRoverRight(grid_id="g1", rover_id="r1"))
-    await h.move_forward(MoveRoverForward(grid_id="g1", rover_id="r1"))
+    await h.handle(MoveRoverForward(grid_id="g1", rover_id="r1"))
+    await h.handle(MoveRoverForward(grid_id="g1", rover_id="r1"))
+    await h.handle(TurnRoverRight(grid_id="g1", rover_id="r1"))
+    await h.handle(MoveRoverForward(grid_id="g1", rover_id="r1"))
 
-    result = await h.move_backward(MoveRoverBackward(grid_id="g1", rover_id="r1"))
+    result = await h.handle(MoveRoverBackward(grid_id="g1", rover_id="r1"))
 
     assert result.version == 7
     assert [type(e.event) for e in result.events] == [RoverMovedBackward]
@@ -82,13 +83,13 @@ async def test_a_warm_grid_costs_one_store_call_per_command(world: World) -> Non
     await seed(world)
     before = world.store.appends
     for _ in range(3):
-        await world.app.handlers.turn_left(TurnRoverLeft(grid_id="g1", rover_id="r1"))
+        await world.app.handlers.handle(TurnRoverLeft(grid_id="g1", rover_id="r1"))
     assert world.store.appends == before + 3
 
 
 async def test_a_block_is_recorded_and_reported(world: World) -> None:
     await seed(world)
-    result = await world.app.handlers.execute(
+    result = await world.app.handlers.handle(
         ExecuteRoverCommands(grid_id="g1", rover_id="r1", commands="LFFR")
     )
     assert [type(e.event) for e in result.events] == [type(result.events[0].event), RoverBlocked]
@@ -119,16 +120,12 @@ async def test_a_block_is_recorded_and_reported(world: World) -> None:
         ),
     ],
 )
-async def test_errors_record_nothing(world: World, command: object, error: type[Exception]) -> None:
+async def test_errors_record_nothing(
+    world: World, command: AnyCommand, error: type[Exception]
+) -> None:
     await seed(world)
-    handler = {
-        MoveRoverForward: world.app.handlers.move_forward,
-        CreateRover: world.app.handlers.create_rover,
-        CreateGrid: world.app.handlers.create_grid,
-        ExecuteRoverCommands: world.app.handlers.execute,
-    }[type(command)]
     with pytest.raises(error):
-        await handler(command)  # type: ignore[operator]
+        await world.app.handlers.handle(command)
     assert len(world.store.all_events()) == 2
 
 
@@ -136,9 +133,9 @@ async def test_a_stale_cache_is_caught_by_the_expected_version(world: World) -> 
     """Two service instances over one store: each decides on its own cached grid."""
     await seed(world)
     other = world.restarted()
-    await other.app.handlers.move_forward(MoveRoverForward(grid_id="g1", rover_id="r1"))
-    await world.app.handlers.move_forward(MoveRoverForward(grid_id="g1", rover_id="r1"))
-    result = await other.app.handlers.move_forward(MoveRoverForward(grid_id="g1", rover_id="r1"))
+    await other.app.handlers.handle(MoveRoverForward(grid_id="g1", rover_id="r1"))
+    await world.app.handlers.handle(MoveRoverForward(grid_id="g1", rover_id="r1"))
+    result = await other.app.handlers.handle(MoveRoverForward(grid_id="g1", rover_id="r1"))
     assert result.version == 5
     assert result.rover is not None
     assert result.rover.position == Position(0, 3)
@@ -147,11 +144,11 @@ async def test_a_stale_cache_is_caught_by_the_expected_version(world: World) -> 
 async def test_a_stale_cache_does_not_answer_not_found(world: World) -> None:
     await seed(world)
     other = world.restarted()
-    await other.app.handlers.turn_left(TurnRoverLeft(grid_id="g1", rover_id="r1"))
-    await world.app.handlers.create_rover(
+    await other.app.handlers.handle(TurnRoverLeft(grid_id="g1", rover_id="r1"))
+    await world.app.handlers.handle(
         CreateRover(grid_id="g1", rover_id="r2", position=Position(2, 2), facing=Direction.N)
     )
-    result = await other.app.handlers.turn_left(TurnRoverLeft(grid_id="g1", rover_id="r2"))
+    result = await other.app.handlers.handle(TurnRoverLeft(grid_id="g1", rover_id="r2"))
     assert result.version == 5
 
 
@@ -164,7 +161,7 @@ async def test_endless_conflicts_end_in_aborted() -> None:
 
     world.store.append = always_conflict  # type: ignore[method-assign,assignment]
     with pytest.raises(CommandAbortedError) as caught:
-        await world.app.handlers.turn_left(TurnRoverLeft(grid_id="g1", rover_id="r1"))
+        await world.app.handlers.handle(TurnRoverLeft(grid_id="g1", rover_id="r1"))
     assert caught.value.attempts == 3
 
 
@@ -172,18 +169,18 @@ async def test_an_outage_is_reported_and_the_cache_is_not_trusted_after(world: W
     await seed(world)
     world.store.available = False
     with pytest.raises(StoreUnavailableError):
-        await world.app.handlers.turn_left(TurnRoverLeft(grid_id="g1", rover_id="r1"))
+        await world.app.handlers.handle(TurnRoverLeft(grid_id="g1", rover_id="r1"))
     world.store.available = True
-    result = await world.app.handlers.turn_left(TurnRoverLeft(grid_id="g1", rover_id="r1"))
+    result = await world.app.handlers.handle(TurnRoverLeft(grid_id="g1", rover_id="r1"))
     assert result.version == 3
 
 
 async def test_fifty_concurrent_commands_on_one_grid_get_contiguous_versions(world: World) -> None:
     h = world.app.handlers
-    await h.create_grid(CreateGrid(grid_id="g", width=100, height=100))
+    await h.handle(CreateGrid(grid_id="g", width=100, height=100))
     results = await asyncio.gather(
         *(
-            h.create_rover(
+            h.handle(
                 CreateRover(
                     grid_id="g", rover_id=f"r{i}", position=Position(i, 0), facing=Direction.N
                 )
@@ -197,9 +194,9 @@ async def test_fifty_concurrent_commands_on_one_grid_get_contiguous_versions(wor
 
 async def test_generated_ids(world: World) -> None:
     h = world.app.handlers
-    grid = await h.create_grid(CreateGrid(width=3, height=3))
+    grid = await h.handle(CreateGrid(width=3, height=3))
     assert grid.grid_id == "generated-1"
-    rover = await h.create_rover(
+    rover = await h.handle(
         CreateRover(grid_id=grid.grid_id, position=Position(1, 1), facing=Direction.W)
     )
     assert rover.rover is not None

@@ -21,12 +21,12 @@ async def publish_until_caught_up(world: World, publisher: Publisher) -> None:
 
 async def commands(world: World, grid_id: str, count: int) -> None:
     h = world.app.handlers
-    await h.create_grid(CreateGrid(grid_id=grid_id, width=5, height=5))
-    await h.create_rover(
+    await h.handle(CreateGrid(grid_id=grid_id, width=5, height=5))
+    await h.handle(
         CreateRover(grid_id=grid_id, rover_id="r", position=Position(1, 1), facing=Direction.N)
     )
     for _ in range(count):
-        await h.turn_left(TurnRoverLeft(grid_id=grid_id, rover_id="r"))
+        await h.handle(TurnRoverLeft(grid_id=grid_id, rover_id="r"))
 
 
 def assert_published_exactly_once(world: World) -> None:

@@ -10,7 +10,7 @@ import pytest
 
 from services.command.application.commands import TurnRoverLeft
 from services.command.application.errors import StoreUnavailableError
-from services.command.application.ports import FeedItem
+from services.command.application.ports import DomainFeedItem
 from services.command.application.publisher import Publisher, PublisherSettings
 from tests.unit.command.conftest import World
 from tests.unit.command.publishing import (
@@ -90,8 +90,8 @@ async def test_interleaved_events_of_a_grid_are_batched_in_order(world: World) -
     await commands(world, "b", 0)
     h = world.app.handlers
     for _ in range(5):  # a, b, a, b ... in the feed
-        await h.turn_left(TurnRoverLeft(grid_id="a", rover_id="r"))
-        await h.turn_left(TurnRoverLeft(grid_id="b", rover_id="r"))
+        await h.handle(TurnRoverLeft(grid_id="a", rover_id="r"))
+        await h.handle(TurnRoverLeft(grid_id="b", rover_id="r"))
     log, checkpoints = scripted(world)
     publisher = publisher_for(world, log, checkpoints, max_batch=3)
     async with running(publisher):
@@ -105,7 +105,7 @@ async def test_a_stuck_grid_holds_the_checkpoint_while_others_proceed(world: Wor
     await commands(world, "b", 2)  # positions 1..4
     await commands(world, "a", 2)  # 5..8: stuck
     for _ in range(3):  # and b has 3 more after a's
-        await world.app.handlers.turn_left(TurnRoverLeft(grid_id="b", rover_id="r"))
+        await world.app.handlers.handle(TurnRoverLeft(grid_id="b", rover_id="r"))
     first_of_a = positions_of(world, "a")[0]
     log, checkpoints = scripted(world)
     log.gates = {"a": asyncio.Event()}
@@ -182,7 +182,7 @@ class SwallowingFeed:
     def __init__(self, world: World) -> None:
         self._inner = world.store
 
-    async def subscribe(self, after_position: int | None) -> AsyncIterator[FeedItem]:
+    async def subscribe(self, after_position: int | None) -> AsyncIterator[DomainFeedItem]:
         try:
             async for item in self._inner.subscribe(after_position):
                 yield item

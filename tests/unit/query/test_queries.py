@@ -6,13 +6,9 @@ import asyncio
 
 import pytest
 
+from domain.errors import GridNotFoundError, RoverNotFoundError
 from services.query.adapters.memory import InMemoryEventFeed, InMemoryReadModel
-from services.query.application.errors import (
-    GridNotFoundError,
-    InvalidQueryError,
-    RoverNotFoundError,
-    VersionNotReachedError,
-)
+from services.query.application.errors import InvalidQueryError, VersionNotReachedError
 from services.query.application.lag import LagLog, ProjectionLag
 from services.query.application.projector import Projector
 from services.query.application.queries import Queries, decode_page_token, encode_page_token

@@ -25,7 +25,7 @@ from domain import (
     Topology,
 )
 from domain.errors import SnapshotCorruptError, SnapshotSchemaUnsupportedError
-from services.common import codec
+from services.command.adapters import codec
 
 G, R = GridId("g-1"), RoverId("r-1")
 P, Q = Position(1, 2), Position(1, 3)

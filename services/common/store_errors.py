@@ -1,0 +1,9 @@
+"""The one error every service's application raises when the event store cannot be reached."""
+
+from __future__ import annotations
+
+__all__ = ["StoreUnavailableError"]
+
+
+class StoreUnavailableError(Exception):
+    """The event store could not be reached or did not answer in time; the caller may retry."""
