@@ -92,17 +92,19 @@ test("GetGridDetails with min_version reads our writes", { timeout: 30_000 }, as
 test("WatchGrid streams a snapshot, then each new event", { timeout: 30_000 }, async () => {
   const stream = api.WatchGrid({ grid_id: gridId });
   const updates = [];
+  let turned = null; // the command's own reply: it may come after the watcher saw its event
   const received = new Promise((resolve, reject) => {
     stream.on("data", (update) => {
       if (update.update === "heartbeat") return;
       updates.push(update);
       if (updates.length === 1) {
         // The snapshot is in: make a change the watcher must see.
-        api
+        turned = api
           .TurnRoverLeft({ request_id: randomUUID(), grid_id: gridId, rover_id: "r1" })
           .then((result) => {
             lastVersion = Number(result.version);
-          }, reject);
+          });
+        turned.catch(reject);
       }
       if (updates.length === 2) resolve();
     });
@@ -119,6 +121,7 @@ test("WatchGrid streams a snapshot, then each new event", { timeout: 30_000 }, a
   } finally {
     stream.cancel();
   }
+  await withTimeout(turned, 20_000, "TurnRoverLeft reply");
   const [snapshot, change] = updates;
   assert.equal(snapshot.update, "snapshot");
   assert.equal(Number(snapshot.sequence), expectedSequence);
