@@ -24,8 +24,6 @@ from domain.events import (
 )
 from domain.fast_fold import GridFold
 from domain.rules import (
-    MAX_GRID_SIZE,
-    MAX_OBSTACLES,
     MAX_ROVERS,
     as_position,
     check_obstacles,
@@ -33,7 +31,7 @@ from domain.rules import (
     simulate,
 )
 from domain.snapshot import GridSnapshot
-from domain.state import GridState, RoverState, evolve
+from domain.state import GridState, RoverState
 from domain.values import (
     Command,
     Direction,
@@ -45,16 +43,7 @@ from domain.values import (
 )
 
 # GridState, RoverState and evolve are re-exported: readers look for them beside the aggregate.
-__all__ = [
-    "MAX_GRID_SIZE",
-    "MAX_OBSTACLES",
-    "MAX_ROVERS",
-    "CommandOutcome",
-    "Grid",
-    "GridState",
-    "RoverState",
-    "evolve",
-]
+__all__ = ["MAX_ROVERS", "CommandOutcome", "Grid"]
 
 
 @dataclass(frozen=True, slots=True)

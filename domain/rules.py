@@ -17,15 +17,7 @@ from domain.events import (
 from domain.fast_fold import GridFold
 from domain.values import BlockedBy, Command, Direction, Position, RoverId, Topology
 
-__all__ = [
-    "MAX_GRID_SIZE",
-    "MAX_OBSTACLES",
-    "MAX_ROVERS",
-    "as_position",
-    "check_obstacles",
-    "check_size",
-    "simulate",
-]
+__all__ = ["MAX_ROVERS", "as_position", "check_obstacles", "check_size", "simulate"]
 
 MAX_GRID_SIZE = 10_000
 MAX_ROVERS = 1_000

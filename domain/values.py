@@ -15,8 +15,6 @@ from domain.errors import (
 )
 
 __all__ = [
-    "MAX_COMMANDS",
-    "MAX_ID_LENGTH",
     "BlockedBy",
     "Command",
     "Direction",

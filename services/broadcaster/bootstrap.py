@@ -26,7 +26,7 @@ from services.common.app import App, Lifecycle
 from services.common.grpc_server import GrpcServer
 from services.common.logs import get_logger
 
-__all__ = ["BroadcasterApp", "BroadcasterParts", "build"]
+__all__ = ["BroadcasterApp", "build"]
 
 _log = get_logger(__name__)
 _RETRY_INITIAL, _RETRY_MAX = 0.1, 5.0

@@ -19,7 +19,6 @@ __all__ = [
     "EXIT_USAGE",
     "describe_rpc_error",
     "exit_code_for",
-    "format_details",
     "format_rpc_error",
 ]
 

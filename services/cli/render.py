@@ -7,15 +7,7 @@ from collections.abc import Iterable, Mapping, Sequence
 
 from protos.rover.v1 import command_pb2, common_pb2, events_pb2, query_pb2
 
-__all__ = [
-    "ARROWS",
-    "describe_event",
-    "describe_result",
-    "direction_letter",
-    "render_grid",
-    "render_grid_list",
-    "rover_labels",
-]
+__all__ = ["describe_event", "describe_result", "render_grid", "render_grid_list", "rover_labels"]
 
 ARROWS: dict[int, str] = {
     common_pb2.DIRECTION_NORTH: "^",

@@ -12,7 +12,7 @@ import grpc
 from protos.rover.v1 import common_pb2, live_pb2
 from services.cli.render import describe_event
 
-__all__ = ["Show", "UpdateStream", "Watch", "WatchGaveUpError", "apply_update"]
+__all__ = ["UpdateStream", "Watch", "WatchGaveUpError", "apply_update"]
 
 
 def apply_update(

@@ -27,10 +27,8 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from services.common.logs import get_logger
 
 __all__ = [
-    "INTEGRATION_STREAM_FILTER",
     "ConsumerGroupSettings",
     "ConsumerGroupsSettings",
-    "ConsumerStrategy",
     "ensure_consumer_groups",
     "load_consumer_groups",
 ]

@@ -11,7 +11,7 @@ from pydantic_settings import BaseSettings
 
 from services.common.settings_text import SettingsError, load_settings, settings_help
 
-__all__ = ["BAD_SETTINGS_STATUS", "parse_command_line"]
+__all__ = ["parse_command_line"]
 
 S = TypeVar("S", bound=BaseSettings)
 

@@ -14,7 +14,6 @@ from domain.events import GridEvent
 from domain.values import GridId
 
 __all__ = [
-    "INTEGRATION_NAMESPACE",
     "Envelope",
     "grid_stream",
     "integration_event_id",

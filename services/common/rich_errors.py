@@ -15,7 +15,6 @@ from google.rpc import error_details_pb2, status_pb2
 from grpc_status import rpc_status
 
 __all__ = [
-    "ERROR_DOMAIN",
     "ErrorStatus",
     "abort",
     "bad_request",
@@ -24,7 +23,6 @@ __all__ = [
     "not_found",
     "precondition_failure",
     "resource_info",
-    "rich_status",
 ]
 
 ERROR_DOMAIN = "rover.v1"

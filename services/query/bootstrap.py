@@ -32,7 +32,7 @@ from services.query.grpc.fast_details import StoredDetailsServicer, add_stored_d
 from services.query.grpc.servicer import QueryServicer
 from services.query.settings import QuerySettings
 
-__all__ = ["PROJECTION_HEALTH", "QueryApp", "QueryParts", "build"]
+__all__ = ["QueryApp", "build"]
 
 _log = get_logger(__name__)
 SERVICE_NAME = query_pb2.DESCRIPTOR.services_by_name["RoverQueryService"].full_name

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from services.up.data_lock import LOCK_NAME, DataDirBusyError, DataDirLock
 
-__all__ = ["OURS", "main"]
+__all__ = ["main"]
 
 OURS = frozenset({"eventstore", "redis", "logs", LOCK_NAME})
 """Entries ``make run`` creates in its data folder; a folder with anything else is refused."""

@@ -15,16 +15,7 @@ from typing import Literal
 from services.up.endpoints import Endpoint, parse_address
 from services.up.settings import ENV_NAMES, UpSettings
 
-__all__ = [
-    "SERVICES",
-    "ChildSpec",
-    "Endpoint",
-    "Plan",
-    "build_plan",
-    "child_env",
-    "module_available",
-    "parse_address",
-]
+__all__ = ["ChildSpec", "Endpoint", "Plan", "build_plan", "module_available", "parse_address"]
 
 Probe = Literal["grpc", "redis"]
 

@@ -21,7 +21,7 @@ from services.up.launch import wrap
 from services.up.plan import ChildSpec
 from services.up.probes import GrpcHealthProbe, redis_pong
 
-__all__ = ["StartupError", "Supervisor", "tail"]
+__all__ = ["Supervisor", "tail"]
 
 _CLEAN_EXITS = {0, -signal.SIGTERM}
 

@@ -20,7 +20,7 @@ from services.common.settings_text import SettingsError, load_settings, settings
 from standins.eventstore.server import EventStoreServer, ServerStartError
 from standins.eventstore.settings import EventStoreSettings
 
-__all__ = ["configure_logging", "main", "parse_settings"]
+__all__ = ["main"]
 
 
 def _problems(error: ValidationError, name: Callable[[str], str]) -> str:

@@ -15,7 +15,6 @@ __all__ = [
     "parse_uuid",
     "read_event",
     "stream_not_found",
-    "uuid_message",
 ]
 
 _Wire = streams_pb2.ReadResp.ReadEvent.RecordedEvent

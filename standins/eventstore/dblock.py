@@ -6,7 +6,7 @@ import fcntl
 import os
 from pathlib import Path
 
-__all__ = ["DatabaseLock", "DatabaseLockedError", "lock_path_of"]
+__all__ = ["DatabaseLock", "DatabaseLockedError"]
 
 
 class DatabaseLockedError(RuntimeError):

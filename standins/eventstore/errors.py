@@ -21,7 +21,6 @@ from standins.eventstore.versioning import (
 )
 
 __all__ = [
-    "MISSING_TYPE",
     "abort_bad_request",
     "abort_delete_wrong_version",
     "abort_invalid_position",

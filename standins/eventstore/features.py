@@ -8,7 +8,7 @@ import grpc
 
 from standins.eventstore.wire import serverfeatures_pb2, serverfeatures_pb2_grpc
 
-__all__ = ["SERVER_VERSION", "ServerFeaturesService"]
+__all__ = ["ServerFeaturesService"]
 
 SERVER_VERSION = "24.10.0"
 _STREAMS = "event_store.client.streams.streams"

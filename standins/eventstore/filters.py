@@ -13,7 +13,7 @@ from esdbclient.protos.Grpc import streams_pb2
 
 from standins.eventstore.log import RecordedEvent
 
-__all__ = ["DEFAULT_WINDOW", "EventFilter"]
+__all__ = ["EventFilter"]
 
 DEFAULT_WINDOW = 32  # ESDB's window when the client sends `count{}` instead of `max`
 FilterOptions = streams_pb2.ReadReq.Options.FilterOptions

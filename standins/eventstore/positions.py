@@ -10,13 +10,7 @@ The log's first record (before it, EventStoreDB has its epoch record) starts at
 
 from __future__ import annotations
 
-__all__ = [
-    "FIRST_POSITION",
-    "RECORD_OVERHEAD",
-    "SCHEMA_VERSION",
-    "SQL_RECORD_SIZE",
-    "record_size",
-]
+__all__ = ["FIRST_POSITION", "SCHEMA_VERSION", "SQL_RECORD_SIZE", "record_size"]
 
 SCHEMA_VERSION = 1  # PRAGMA user_version of a byte-offset log; 0 = consecutive positions
 FIRST_POSITION = 128

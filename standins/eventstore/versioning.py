@@ -14,7 +14,6 @@ __all__ = [
     "NO_STREAM",
     "STREAM_EXISTS",
     "AppendCheck",
-    "Idempotent",
     "StoreError",
     "StreamDeletedError",
     "WrongExpectedVersionError",

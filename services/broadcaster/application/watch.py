@@ -26,15 +26,7 @@ from services.broadcaster.application.subscription import (
     SubscriptionEndedError,
 )
 
-__all__ = [
-    "FellBehind",
-    "FromVersionInvalidError",
-    "Heartbeat",
-    "HubClosedError",
-    "Snapshot",
-    "Update",
-    "WatchGrid",
-]
+__all__ = ["FellBehind", "FromVersionInvalidError", "Heartbeat", "Snapshot", "Update", "WatchGrid"]
 
 T = TypeVar("T")
 

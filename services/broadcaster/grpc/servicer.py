@@ -23,13 +23,7 @@ from services.common.logs import get_logger
 from services.common.rich_errors import ErrorStatus, bad_request, error_info, not_found
 from services.common.status_table import INTERNAL, Rule, StatusTable
 
-__all__ = [
-    "SERVICE_NAME",
-    "STATUS",
-    "Context",
-    "RoverLiveServicer",
-    "WatcherFellBehindError",
-]
+__all__ = ["SERVICE_NAME", "Context", "RoverLiveServicer"]
 
 SERVICE_NAME = "rover.v1.RoverLiveService"
 _log = get_logger(__name__)

@@ -27,7 +27,6 @@ from domain.values import GridId, Position, RoverId
 
 __all__ = [
     "SNAPSHOT_TYPE",
-    "CodecError",
     "EncodedEvent",
     "MalformedEventError",
     "UnknownEventTypeError",

@@ -31,13 +31,7 @@ from services.command.application.ports import (
 from services.command.application.repository import GridRepository, LoadedGrid, RequestWindow
 from services.common.envelope import Envelope, integration_event_id
 
-__all__ = [
-    "MAX_REQUEST_ID_LENGTH",
-    "CommandExecutor",
-    "RetryPolicy",
-    "check_request_id",
-    "stored_envelope",
-]
+__all__ = ["CommandExecutor", "RetryPolicy", "check_request_id", "stored_envelope"]
 
 MAX_REQUEST_ID_LENGTH = 128
 

@@ -10,7 +10,6 @@ from redis.asyncio import BlockingConnectionPool, Redis
 
 from services.query.adapters import redis_scripts, redis_wire
 from services.query.adapters.details_codec import DetailsState
-from services.query.adapters.redis_wire import encode_updates
 from services.query.application.errors import GenerationChangedError, VersionConflictError
 from services.query.application.ports import (
     Checkpoint,
@@ -23,7 +22,7 @@ from services.query.application.ports import (
 from services.query.application.projection import grid_summary
 from services.query.dto import encode_view
 
-__all__ = ["RedisReadModel", "encode_updates"]
+__all__ = ["RedisReadModel"]
 
 _MAX_CACHED_GRIDS = 10_000  # per generation; beyond it the cache starts over (reloads)
 

@@ -6,16 +6,7 @@ the commit checks every sequence before writing anything, so it is all or nothin
 
 from __future__ import annotations
 
-__all__ = [
-    "COMMIT",
-    "GRID",
-    "GRID_DETAILS",
-    "GRID_DETAILS_MANY",
-    "GRID_IN",
-    "LIST_GRIDS",
-    "ROVER",
-    "SWAP",
-]
+__all__ = ["COMMIT", "GRID", "GRID_DETAILS_MANY", "GRID_IN", "LIST_GRIDS", "ROVER", "SWAP"]
 
 # Positions are decimal strings without leading zeros; compare them as such (they may not
 # fit a Lua double exactly).

@@ -18,7 +18,6 @@ from services.query.application.projection import grid_view, rover_view
 __all__ = [
     "checkpoint_row",
     "commit_args",
-    "encode_updates",
     "grid_reply",
     "pairs",
     "rover_reply",

@@ -16,14 +16,7 @@ from services.query.application.errors import (
 from services.query.application.ports import GridDocument, GridSummaryView, ReadModel, RoverView
 from services.query.application.watch import VersionWatch
 
-__all__ = [
-    "DEFAULT_PAGE_SIZE",
-    "MAX_PAGE_SIZE",
-    "GridPage",
-    "Queries",
-    "decode_page_token",
-    "encode_page_token",
-]
+__all__ = ["Queries", "decode_page_token", "encode_page_token"]
 
 DEFAULT_PAGE_SIZE = 50
 MAX_PAGE_SIZE = 1_000

@@ -37,7 +37,7 @@ from standins.eventstore.persistent.settings import (
 )
 from standins.eventstore.persistent.store import GroupRecord, PersistentStore
 
-__all__ = ["TICK_INTERVAL", "ConsumerSession", "GroupEntry", "SubscriptionRuntime"]
+__all__ = ["ConsumerSession", "GroupEntry", "SubscriptionRuntime"]
 
 # EventStoreDB re-arms its PersistentSubscriptionTimerTick 1000 ms after handling the last one;
 # message timeouts and time-based checkpoints are only ever checked on that tick.

@@ -12,7 +12,6 @@ from standins.eventstore.log import RecordedEvent
 
 __all__ = [
     "ALL",
-    "STRATEGIES",
     "EventFilter",
     "FilterTarget",
     "GroupKey",

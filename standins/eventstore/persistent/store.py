@@ -18,7 +18,7 @@ from standins.eventstore.persistent.settings import (
     StartPoint,
 )
 
-__all__ = ["GroupRecord", "ParkedRecord", "PersistentStore"]
+__all__ = ["GroupRecord", "PersistentStore"]
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS psub_groups (
