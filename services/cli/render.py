@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import string
 from collections.abc import Iterable, Mapping, Sequence
+from typing import assert_never
 
 from protos.rover.v1 import command_pb2, common_pb2, events_pb2, query_pb2
 
@@ -122,41 +123,55 @@ def render_grid(
 
 def describe_event(event: events_pb2.IntegrationEvent) -> str:
     """One line for one event, e.g. ``#3 spirit moved forward (2,0) -> (2,1) facing N``."""
-    kind = event.WhichOneof("payload")
     head = f"#{event.sequence}"
-    if kind == "grid_created":
-        g = event.grid_created
-        topology = "toroidal" if g.topology == common_pb2.TOPOLOGY_TOROIDAL else "bounded"
-        obstacles = " ".join(_at(p) for p in g.obstacles) or "none"
-        size = f"{g.width}x{g.height} {topology}"
-        return f"{head} grid {event.grid_id} created: {size}, obstacles {obstacles}"
-    if kind == "rover_created":
-        r = event.rover_created
-        return (
-            f"{head} {r.rover_id} landed at {_at(r.position)} facing {direction_letter(r.facing)}"
-        )
-    if kind in ("rover_moved_forward", "rover_moved_backward"):
-        m = getattr(event, kind)
-        way = "forward" if kind == "rover_moved_forward" else "backward"
-        return (
-            f"{head} {m.rover_id} moved {way} {_at(m.from_position)} -> {_at(m.to_position)} "
-            f"facing {direction_letter(m.facing)}"
-        )
-    if kind in ("rover_turned_left", "rover_turned_right"):
-        t = getattr(event, kind)
-        way = "left" if kind == "rover_turned_left" else "right"
-        return (
-            f"{head} {t.rover_id} turned {way} at {_at(t.position)}: "
-            f"{direction_letter(t.from_facing)} -> {direction_letter(t.to_facing)}"
-        )
-    if kind == "rover_blocked":
-        b = event.rover_blocked
-        by = _BLOCKERS.get(b.blocked_by, "something")
-        if b.blocked_by == common_pb2.BLOCKED_BY_ROVER:
-            by = f"rover {b.blocking_rover_id}"
-        rest = f", not run: {b.remaining_commands}" if b.remaining_commands else ""
-        return f"{head} {b.rover_id} at {_at(b.position)} blocked by {by} at {_at(b.target)}{rest}"
-    return f"{head} (unknown event)"
+    # Exhaustive over the payloads this CLI was built with: a new event fails mypy here until
+    # it has its phrase. A newer server's event unknown to this build parses as no payload.
+    kind = event.WhichOneof("payload")
+    match kind:
+        case "grid_created":
+            g = event.grid_created
+            topology = "toroidal" if g.topology == common_pb2.TOPOLOGY_TOROIDAL else "bounded"
+            obstacles = " ".join(_at(p) for p in g.obstacles) or "none"
+            size = f"{g.width}x{g.height} {topology}"
+            return f"{head} grid {event.grid_id} created: {size}, obstacles {obstacles}"
+        case "rover_created":
+            r = event.rover_created
+            facing = direction_letter(r.facing)
+            return f"{head} {r.rover_id} landed at {_at(r.position)} facing {facing}"
+        case "rover_moved_forward" | "rover_moved_backward":
+            m = (
+                event.rover_moved_forward
+                if kind == "rover_moved_forward"
+                else (event.rover_moved_backward)
+            )
+            way = "forward" if kind == "rover_moved_forward" else "backward"
+            return (
+                f"{head} {m.rover_id} moved {way} {_at(m.from_position)} -> "
+                f"{_at(m.to_position)} facing {direction_letter(m.facing)}"
+            )
+        case "rover_turned_left" | "rover_turned_right":
+            t = (
+                event.rover_turned_left
+                if kind == "rover_turned_left"
+                else (event.rover_turned_right)
+            )
+            way = "left" if kind == "rover_turned_left" else "right"
+            return (
+                f"{head} {t.rover_id} turned {way} at {_at(t.position)}: "
+                f"{direction_letter(t.from_facing)} -> {direction_letter(t.to_facing)}"
+            )
+        case "rover_blocked":
+            b = event.rover_blocked
+            by = _BLOCKERS.get(b.blocked_by, "something")
+            if b.blocked_by == common_pb2.BLOCKED_BY_ROVER:
+                by = f"rover {b.blocking_rover_id}"
+            rest = f", not run: {b.remaining_commands}" if b.remaining_commands else ""
+            where = f"{_at(b.position)} blocked by {by} at {_at(b.target)}"
+            return f"{head} {b.rover_id} at {where}{rest}"
+        case None:
+            return f"{head} (an event this version of rover does not know)"
+        case _:
+            assert_never(kind)
 
 
 def describe_result(result: command_pb2.CommandResult) -> str:

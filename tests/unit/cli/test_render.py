@@ -148,7 +148,7 @@ def test_every_event_reads_as_a_sentence() -> None:
         "#5 a turned left at (0,0): N -> W",
         "#6 a turned right at (0,0): W -> N",
         "#7 a at (1,0) blocked by rover b at (2,0), not run: FFL",
-        "#8 (unknown event)",
+        "#8 (an event this version of rover does not know)",
     ]
 
 
@@ -226,3 +226,12 @@ def test_the_grid_list_is_as_wide_as_its_data() -> None:
         f"{long_id} 10000x10000 toroidal      0 123456789",
     ]
     assert render_grid_list([]) == "no grids yet: create one with `rover grid create`"
+
+
+def test_every_payload_of_the_contract_has_a_phrase_of_its_own() -> None:
+    oneof = events_pb2.IntegrationEvent.DESCRIPTOR.oneofs_by_name["payload"]
+    assert oneof.fields
+    for field in oneof.fields:
+        event = events_pb2.IntegrationEvent(sequence=1)
+        getattr(event, field.name).SetInParent()
+        assert "does not know" not in describe_event(event), field.name
