@@ -82,17 +82,22 @@ def build(
     feed: EventFeed | None = None,
     fast_projection: bool = True,
     fast_details: bool = True,
+    coalesce_reads: bool = True,
 ) -> QueryApp:
     """Wire the query service; Redis and EventStoreDB for the ports not overridden.
 
     ``fast_projection`` projects rover events straight off their messages (the plain path
     decodes every event and projects its envelope). ``fast_details`` answers GetGridDetails
     with the read model's stored bytes (the plain path parses them into a GridDetails).
+    ``coalesce_reads`` lets concurrent GetGridDetails share one Redis round trip
+    (adapters/coalesced_reads.py; the plain path makes one script call per request).
     """
     lifecycle = Lifecycle()
     if read_model is None:
         client: Redis = Redis.from_url(settings.redis_url, decode_responses=True)  # lazy pool
-        redis_model = RedisReadModel(client, settings.redis_key_prefix)
+        redis_model = RedisReadModel(
+            client, settings.redis_key_prefix, coalesce_reads=coalesce_reads
+        )
         lifecycle.close.append(redis_model.close)
         read_model = redis_model
     if feed is None:

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Sequence
 from typing import Any
 
 from redis.asyncio import BlockingConnectionPool, Redis
 
 from services.query.adapters import redis_scripts, redis_wire
+from services.query.adapters.coalesced_reads import ReadCoalescer
 from services.query.adapters.details_codec import DetailsState
 from services.query.application.errors import GenerationChangedError, VersionConflictError
 from services.query.application.ports import (
@@ -54,7 +54,9 @@ class RedisReadModel:
     refused (and the cache entry dropped) before anything is written.
     """
 
-    def __init__(self, redis: Redis, prefix: str = "rover:query") -> None:
+    def __init__(
+        self, redis: Redis, prefix: str = "rover:query", *, coalesce_reads: bool = True
+    ) -> None:
         self._redis = redis
         self._prefix = prefix
         self._active_key = f"{prefix}:active"
@@ -69,9 +71,9 @@ class RedisReadModel:
         self._raw = _binary(redis)
         self._details = self._raw.register_script(redis_scripts.GRID_DETAILS_MANY)
         self._states: dict[int, dict[str, DetailsState]] = {}
-        # grid_document callers waiting for the next read, by grid id; one reader task at a time
-        self._waiting: dict[str, list[asyncio.Future[Any]]] = {}
-        self._reader: asyncio.Task[None] | None = None
+        self.coalescer: ReadCoalescer[Any] | None = (
+            ReadCoalescer(self._documents) if coalesce_reads else None
+        )
 
     def generation_prefix(self, generation: int) -> str:
         """The key prefix of a generation: ``<prefix>:g<n>:``."""
@@ -192,46 +194,22 @@ class RedisReadModel:
 
     @redis_wire.unavailable_as_port_error
     async def grid_document(self, grid_id: str) -> GridDocument | None:
-        """Calls that arrive while a read is in flight (or in the same loop tick) share the
-        next read: one script call, each grid id read once. A read only ever starts after
-        every call it answers arrived, so none is answered from before it was made."""
-        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
-        self._waiting.setdefault(grid_id, []).append(future)
-        if self._reader is None:
-            self._reader = asyncio.create_task(self._read_documents())
-        found = await future
+        """The stored GridDetails bytes; one script call (or a shared one when coalescing)."""
+        if self.coalescer is not None:
+            found = await self.coalescer.read(grid_id)
+        else:
+            found = (await self._documents([grid_id]))[0]
         if found:
             return GridDocument(int(found[0]), found[1])
         view = await self.grid(grid_id)  # a model projected before details were stored
         return GridDocument(view.version, encode_view(view)) if view else None
 
-    async def _read_documents(self) -> None:
-        """Answer the waiting grid_document calls, batch after batch, until none is left."""
-        try:
-            while self._waiting:
-                waiting, self._waiting = self._waiting, {}
-                try:
-                    replies = await self._details(
-                        keys=[self._active_key], args=[self._base, *waiting]
-                    )
-                except asyncio.CancelledError:
-                    for futures in (*waiting.values(), *self._waiting.values()):
-                        for future in futures:
-                            future.cancel()
-                    self._waiting = {}
-                    raise
-                except Exception as error:
-                    for futures in waiting.values():
-                        for future in futures:
-                            if not future.done():
-                                future.set_exception(error)
-                    continue
-                for futures, reply in zip(waiting.values(), replies, strict=True):
-                    for future in futures:
-                        if not future.done():
-                            future.set_result(reply)
-        finally:
-            self._reader = None
+    async def _documents(self, grid_ids: Sequence[str]) -> list[Any]:
+        """One script call: each grid's stored [version, details], or nil."""
+        replies: list[Any] = await self._details(
+            keys=[self._active_key], args=[self._base, *grid_ids]
+        )
+        return replies
 
     @redis_wire.unavailable_as_port_error
     async def rover(self, grid_id: str, rover_id: str) -> tuple[RoverView | None, int] | None:

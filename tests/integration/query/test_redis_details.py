@@ -68,10 +68,14 @@ async def test_a_model_without_stored_details_still_answers(redis_url: str) -> N
         await raw.aclose()
 
 
-async def test_concurrent_reads_share_a_round_trip_and_each_gets_its_grid(
+@pytest.mark.parametrize("coalesce", [True, False], ids=["coalesced", "plain"])
+async def test_concurrent_reads_each_get_their_grid(
     redis_url: str,  # noqa: F811
+    coalesce: bool,
 ) -> None:
-    model = RedisReadModel(Redis.from_url(redis_url, decode_responses=True), "many")
+    model = RedisReadModel(
+        Redis.from_url(redis_url, decode_responses=True), "many", coalesce_reads=coalesce
+    )
     try:
         generation = await model.active_generation()
         for grid_id in ("a", "b"):
@@ -91,8 +95,14 @@ async def test_concurrent_reads_share_a_round_trip_and_each_gets_its_grid(
         await model.close()
 
 
-async def test_a_cancelled_read_leaves_the_others_answered(redis_url: str) -> None:  # noqa: F811
-    model = RedisReadModel(Redis.from_url(redis_url, decode_responses=True), "cancel")
+@pytest.mark.parametrize("coalesce", [True, False], ids=["coalesced", "plain"])
+async def test_a_cancelled_read_leaves_the_others_answered(
+    redis_url: str,  # noqa: F811
+    coalesce: bool,
+) -> None:
+    model = RedisReadModel(
+        Redis.from_url(redis_url, decode_responses=True), "cancel", coalesce_reads=coalesce
+    )
     try:
         generation = await model.active_generation()
         history = [project(e) for e in rover_walk("g", 1, 2)]
@@ -110,8 +120,14 @@ async def test_a_cancelled_read_leaves_the_others_answered(redis_url: str) -> No
         await model.close()
 
 
-async def test_a_read_after_a_commit_sees_it(redis_url: str) -> None:  # noqa: F811
-    model = RedisReadModel(Redis.from_url(redis_url, decode_responses=True), "ryw")
+@pytest.mark.parametrize("coalesce", [True, False], ids=["coalesced", "plain"])
+async def test_a_read_after_a_commit_sees_it(
+    redis_url: str,  # noqa: F811
+    coalesce: bool,
+) -> None:
+    model = RedisReadModel(
+        Redis.from_url(redis_url, decode_responses=True), "ryw", coalesce_reads=coalesce
+    )
     try:
         generation = await model.active_generation()
         history = [project(e) for e in rover_walk("g", 1, 6)]
