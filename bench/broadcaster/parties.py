@@ -32,6 +32,7 @@ from services.broadcaster.adapters.esdb import INTEGRATION_STREAM_FILTER
 from services.broadcaster.adapters.fast_wire import encode_change
 from services.broadcaster.adapters.wire import StoredIntegrationEvent
 from services.command.adapters.esdb_publishing import EsdbIntegrationLog
+from services.command.adapters.pooled_appends import PooledAppender
 
 __all__ = [
     "BARE_METHOD",
@@ -173,7 +174,10 @@ def appender_process(conn: Connection, uri: str) -> None:
 async def _appender(conn: Connection, uri: str) -> None:
     client = AsyncEventStoreDBClient(uri)
     await client.connect()
-    log = EsdbIntegrationLog(client)
+    pooled = PooledAppender(client)  # as the command service appends by default
+    if not pooled.start():
+        raise RuntimeError("esdbclient lacks what the pooled appender needs; see the log")
+    log = EsdbIntegrationLog(client, appender=pooled)
     grids = Grids(GRIDS)
     for index, grid_id in enumerate(grids.ids):
         await log.append(grid_id, grids.start(index))
