@@ -7,9 +7,11 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 DATA ?= $(or $(ROVER_DATA_DIR),.rover-data)
-# pip's own lines that show progress (one per package), without its noise.
-# grep finding nothing is no failure; pip's own status still fails the pipe (pipefail).
-PIP_PROGRESS := { grep --line-buffered -E '^(Collecting|Installing collected|Successfully installed|ERROR)' || true; } | sed -u 's/^/  /'
+PIP_LOG := $(VENV)/pip-install.log
+# pip's own lines that show progress (one per package), without its noise; the whole output
+# goes to $(PIP_LOG), whose tail is shown when the install fails. grep finding nothing is no
+# failure; pip's own status still fails the pipe (pipefail).
+PIP_PROGRESS := tee $(PIP_LOG) | { grep --line-buffered -E '^(Collecting|Installing collected|Successfully installed|ERROR|WARNING)' || true; } | sed -u 's/^/  /'
 
 .PHONY: setup redis run test lint protos bench shell clean clean-data
 
@@ -20,7 +22,8 @@ $(STAMP): pyproject.toml
 	@echo "[setup 2/3] upgrading pip"
 	@$(BIN)/python -m pip install -q --disable-pip-version-check --upgrade pip
 	@echo "[setup 3/3] installing the project and its tools into $(VENV) (about a minute the first time)"
-	@$(BIN)/python -m pip install --disable-pip-version-check --progress-bar off -e '.[dev]' 2>&1 | $(PIP_PROGRESS)
+	@$(BIN)/python -m pip install --disable-pip-version-check --progress-bar off -e '.[dev]' 2>&1 | $(PIP_PROGRESS) \
+	  || { echo "pip failed; the end of its output ($(PIP_LOG)):"; tail -n 30 $(PIP_LOG); exit 1; }
 	@touch $(STAMP)
 
 # The one rule for which redis-server runs (services/up/redis_binary.py): PATH, else the bundled one.
@@ -53,7 +56,7 @@ shell: setup
 
 # Deletes everything `make run` stored (events, read model, logs) after asking (YES=1: don't ask).
 clean-data: $(STAMP)
-	@$(BIN)/python -m services.up.clean_data "$(DATA)" $(if $(YES),--yes)
+	@$(BIN)/python -m services.up.clean_data "$(DATA)" $(if $(filter 1 yes true,$(YES)),--yes)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -1,5 +1,6 @@
 """Each module's public surface is what others use: ``__all__`` lists exactly the names that
-other code imports from it, and no code outside a module imports its private names.
+other code imports from it (tests and benchmarks may also reach past it), and no module of
+the system imports another's private names.
 
 In the spirit of httpx's ``tests/test_exported_members.py``: a name in ``__all__`` that
 nobody outside uses is an internal advertised as API; a ``_name`` imported from elsewhere is
@@ -95,6 +96,24 @@ def test_all_lists_exactly_what_others_import() -> None:
     assert unused == [], "in __all__ but used by no other module: drop them from __all__"
 
 
+def test_what_the_system_imports_from_a_module_is_in_its_all() -> None:
+    used = imports_by_module()
+    unlisted: list[str] = []
+    for path in _files(PACKAGES):
+        name = module_name(path)
+        listed = declared(ast.parse(path.read_text(encoding="utf-8")))
+        if listed is None:
+            continue
+        unlisted += [
+            f"{name}.{item} (used by {sorted(importers)[0]})"
+            for item, importers in used[name].items()
+            if not item.startswith("_")
+            and item not in listed
+            and any(not i.startswith(("tests.", "bench.")) for i in importers)
+        ]
+    assert unlisted == [], "used by other modules but missing from __all__"
+
+
 def test_no_private_name_is_imported_from_another_module() -> None:
     used = imports_by_module()
     leaks = sorted(
@@ -113,3 +132,7 @@ def test_the_checker_reads_all_and_imports() -> None:
     tree = ast.parse('__all__ = ["a", "b"]\nfrom x.y import a as c, _d\n')
     assert declared(tree) == ["a", "b"]
     assert module_name(ROOT / "services" / "command" / "__init__.py") == "services.command"
+    used = imports_by_module()
+    # Both ways of using a name count: `from module import name` and `module.name`.
+    assert "services.command.bootstrap" in used["services.command.settings"]["CommandSettings"]
+    assert "services.command.grpc.servicer" in used["services.command.grpc.mapping"]["STATUS"]

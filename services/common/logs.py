@@ -14,12 +14,17 @@ import structlog
 __all__ = ["SafeStream", "configure_logging", "get_logger"]
 
 
+# The reader is gone for good: nothing written from now on can reach anyone.
+_GONE = (BrokenPipeError, ConnectionResetError)
+
+
 class SafeStream:
     """A text stream whose writes never raise: logging must not fail the caller.
 
     When stderr is a pipe whose reader died (``make run | tee log`` and tee killed by
     Ctrl-C), a log write raises BrokenPipeError; inside a signal handler that would lose the
-    signal. After the first failure the stream drops everything, as there is no one to read it.
+    signal. After that the stream drops everything, as there is no one to read it; any other
+    failure (a full disk) loses one record only.
     """
 
     def __init__(self, target: TextIO) -> None:
@@ -27,21 +32,25 @@ class SafeStream:
         self.broken = False
 
     def write(self, text: str) -> int:
-        """Write ``text``; on any OSError mark the stream broken and drop it."""
+        """Write ``text``; a dead reader breaks the stream, any other failure drops this write."""
         if not self.broken:
             try:
                 self._target.write(text)
-            except (OSError, ValueError):
+            except _GONE:
                 self._break()
+            except (OSError, ValueError):
+                pass  # a full disk or an unencodable character: lose this record, keep logging
         return len(text)
 
     def flush(self) -> None:
-        """Flush, ignoring a dead reader."""
+        """Flush; a dead reader breaks the stream, any other failure is retried next time."""
         if not self.broken:
             try:
                 self._target.flush()
-            except (OSError, ValueError):
+            except _GONE:
                 self._break()
+            except (OSError, ValueError):
+                pass
 
     def _break(self) -> None:
         # What the target still buffers would fail again when the interpreter flushes it at

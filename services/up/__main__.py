@@ -99,7 +99,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     configure_logging(level=settings.log_level, fmt=settings.log_format, service="up")
     try:
         plan, lock = _claim(settings)
-    except (RedisMissingError, PortInUseError, DataDirBusyError) as error:
+    except (RedisMissingError, PortInUseError, DataDirBusyError, OSError) as error:
         return _fail(str(error))
     except ValueError as error:
         return _fail(str(error), 2)

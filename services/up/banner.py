@@ -17,11 +17,13 @@ _CLI_QUERY_DEFAULT = str(UpSettings.model_fields["query_address"].default)
 
 
 def venv_command(name: str) -> str:
-    """How to call one of the venv's programs from here: on PATH as is, else by its path
-    (relative to the current folder when it is below it), so a printed hint works as printed."""
-    if shutil.which(name):
-        return name
+    """How to call one of the venv's programs from here: its bare name when PATH finds this
+    venv's (not another program of that name), else its path (relative to the current folder
+    when below it), so a printed hint works as printed."""
     venv_binary = Path(sys.executable).parent / name
+    on_path = shutil.which(name)
+    if on_path and Path(on_path).resolve() == venv_binary.resolve():
+        return name  # the venv is active: the bare name is ours
     try:
         return str(venv_binary.relative_to(Path.cwd()))
     except ValueError:

@@ -8,6 +8,7 @@ question; without it and without a terminal to ask on, nothing is deleted.
 from __future__ import annotations
 
 import argparse
+import os
 import shutil
 import sys
 from collections.abc import Callable, Sequence
@@ -42,28 +43,27 @@ def main(argv: Sequence[str] | None = None, ask: Callable[[str], str] | None = N
     parser.add_argument("data_dir", type=Path, help="the folder (make run's ROVER_DATA_DIR)")
     parser.add_argument("--yes", action="store_true", help="delete without asking")
     args = parser.parse_args(argv)
-    folder: Path = args.data_dir
+    folder: Path = args.data_dir.expanduser().resolve()  # as make run resolves it
     if not folder.exists():
         sys.stdout.write(f"{folder}: nothing to delete\n")
         return 0
+    if not folder.is_dir():
+        return _refuse(f"{folder} is not a folder; deleting nothing")
     strangers = sorted(p.name for p in folder.iterdir() if p.name not in OURS)
-    if not folder.is_dir() or strangers:
-        sys.stderr.write(
-            f"clean-data: {folder} does not look like a rover data folder "
-            f"(unexpected: {', '.join(strangers) or 'not a folder'}); deleting nothing\n"
+    if strangers:
+        return _refuse(
+            f"{folder} does not look like a rover data folder (unexpected: "
+            f"{', '.join(strangers)}); deleting nothing"
         )
-        return 1
-    lock = DataDirLock(folder)
+    lock = DataDirLock(folder, role="make clean-data")
     try:
         lock.acquire()
-    except DataDirBusyError as error:
-        sys.stderr.write(f"clean-data: {error}\n")
-        return 1
+    except (DataDirBusyError, OSError) as error:
+        return _refuse(str(error))
     try:
         if not args.yes:
             if ask is None and not sys.stdin.isatty():
-                sys.stderr.write("clean-data: no terminal to ask on; rerun with --yes\n")
-                return 1
+                return _refuse("no terminal to ask on; rerun with --yes")
             question = (
                 f"Delete {folder} ({_human(_size(folder))}: every event, the read model and "
                 "the logs)? [y/N] "
@@ -72,11 +72,25 @@ def main(argv: Sequence[str] | None = None, ask: Callable[[str], str] | None = N
             if answer.strip().lower() not in {"y", "yes"}:
                 sys.stdout.write(f"kept {folder}\n")
                 return 0
-        shutil.rmtree(folder)
+        # Out of the way first, while the lock is held: a `make run` starting now finds no
+        # folder (it makes a new one) rather than one being deleted under it.
+        doomed = folder.with_name(f"{folder.name}.deleting-{os.getpid()}")
+        folder.rename(doomed)
+    except OSError as error:
+        return _refuse(f"could not delete {folder}: {error}")
     finally:
         lock.release()
+    try:
+        shutil.rmtree(doomed)
+    except OSError as error:
+        return _refuse(f"moved {folder} to {doomed} but could not delete it: {error}")
     sys.stdout.write(f"deleted {folder}\n")
     return 0
+
+
+def _refuse(message: str) -> int:
+    sys.stderr.write(f"clean-data: {message}\n")
+    return 1
 
 
 if __name__ == "__main__":

@@ -26,9 +26,10 @@ class DataDirBusyError(RuntimeError):
 class DataDirLock:
     """An exclusive, non-blocking lock on a data folder; ``acquire`` creates the folder."""
 
-    def __init__(self, data_dir: Path) -> None:
+    def __init__(self, data_dir: Path, role: str = "make run") -> None:
         self.data_dir = data_dir
         self.path = data_dir / LOCK_NAME
+        self.role = role
         self._fd: int | None = None
 
     @property
@@ -36,11 +37,12 @@ class DataDirLock:
         """Whether this object holds the lock."""
         return self._fd is not None
 
-    def owner(self) -> str:
-        """The pid written by the holder ('' when unknown)."""
-        with contextlib.suppress(OSError):
-            return self.path.read_text(encoding="ascii").strip()
-        return ""
+    def owner(self) -> tuple[str, str]:
+        """The holder's pid and role as it wrote them (empty when unknown)."""
+        with contextlib.suppress(OSError, UnicodeDecodeError):
+            pid, _, role = self.path.read_text(encoding="utf-8").strip().partition(" ")
+            return pid, role
+        return "", ""
 
     def acquire(self) -> None:
         """Take the lock or raise DataDirBusyError naming the folder and the owner's pid."""
@@ -52,14 +54,17 @@ class DataDirLock:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             os.close(fd)
-            pid = self.owner() or "unknown"
+            pid, role = self.owner()
             raise DataDirBusyError(
-                f"the data folder {self.data_dir} is in use by another `make run` (pid {pid}). "
-                "Two owners would corrupt it: stop that one first, or give this one its own "
-                "folder with ROVER_DATA_DIR."
+                f"the data folder {self.data_dir} is in use by {role or 'another process'} "
+                f"(pid {pid or 'unknown'}). Two owners would corrupt it: wait for that one or "
+                "stop it first, or give this one its own folder with ROVER_DATA_DIR."
             ) from None
+        except BaseException:
+            os.close(fd)
+            raise
         os.ftruncate(fd, 0)
-        os.write(fd, f"{os.getpid()}\n".encode("ascii"))
+        os.write(fd, f"{os.getpid()} {self.role}\n".encode())
         self._fd = fd
 
     def release(self) -> None:

@@ -36,8 +36,11 @@ def find_redis_server(configured: str | None = None) -> str:
     if configured is None:
         configured = os.environ.get(REDIS_SERVER_ENV, "")
     if configured:
-        if Path(configured).is_file() or shutil.which(configured):
-            return configured
+        # A path (made absolute: children may run elsewhere) or a name on PATH, executable.
+        found = shutil.which(configured) if os.sep not in configured else None
+        path = Path(found or configured).expanduser()
+        if path.is_file() and os.access(path, os.X_OK):
+            return str(path.resolve())
         raise RedisMissingError(f"{REDIS_SERVER_ENV}={configured!r}: no such executable.")
     found = shutil.which("redis-server") or _bundled()
     if found:

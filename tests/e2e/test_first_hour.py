@@ -3,13 +3,16 @@ works (the banner's hints and the README's first commands are run by test_tour.p
 
 from __future__ import annotations
 
+import queue
 import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import IO
 
 import pytest
 
@@ -58,7 +61,7 @@ def test_a_second_run_on_the_same_data_folder_is_refused(system: System) -> None
         check=False,
     )
     assert second.returncode == 1
-    data_dir = system.env["ROVER_DATA_DIR"]
+    data_dir = Path(system.env["ROVER_DATA_DIR"]).resolve()  # as make run names it
     assert f"the data folder {data_dir} is in use" in second.stderr
     assert f"(pid {system.process.pid})" in second.stderr
     # The first keeps working: it writes and reads as before.
@@ -68,6 +71,14 @@ def test_a_second_run_on_the_same_data_folder_is_refused(system: System) -> None
     assert "owner-test" in listed.stdout
     code, _ = system.stop()
     assert code == 0
+
+
+def _read_until_up(stream: IO[bytes], lines: queue.Queue[bytes]) -> None:
+    """Hand over each line until the banner (then stop reading, so the pipe can be closed)."""
+    for line in iter(stream.readline, b""):
+        lines.put(line)
+        if b"Mars Rover is up" in line:
+            return
 
 
 def test_ctrl_c_stops_everything_when_the_output_pipe_is_gone(tmp_path: Path) -> None:
@@ -84,14 +95,21 @@ def test_ctrl_c_stops_everything_when_the_output_pipe_is_gone(tmp_path: Path) ->
     )
     try:
         assert process.stdout is not None
+        lines: queue.Queue[bytes] = queue.Queue()
+        reader = threading.Thread(  # a hung services.up must fail the test, not block it
+            target=_read_until_up, args=(process.stdout, lines), daemon=True
+        )
+        reader.start()
         seen = b""
         deadline = time.monotonic() + 120
         while b"Mars Rover is up" not in seen:
-            assert time.monotonic() < deadline, seen.decode(errors="replace")[-4000:]
-            line = process.stdout.readline()
-            assert line, f"services.up ended early:\n{seen.decode(errors='replace')[-4000:]}"
-            seen += line
+            try:
+                seen += lines.get(timeout=max(0.1, deadline - time.monotonic()))
+            except queue.Empty:
+                raise AssertionError(f"not up in 120 s:\n{seen.decode(errors='replace')}") from None
+            assert process.poll() is None, seen.decode(errors="replace")[-4000:]
         process.stdout.close()  # the reader is gone: every later write is EPIPE
+        reader.join(timeout=5)
         process.send_signal(signal.SIGINT)
         assert process.wait(timeout=90) == 0
     finally:

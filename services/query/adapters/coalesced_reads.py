@@ -40,6 +40,8 @@ class ReadCoalescer(Generic[T]):
                 waiting, self._waiting = self._waiting, {}
                 try:
                     replies = await self._read_many(list(waiting))
+                    if len(replies) != len(waiting):
+                        raise ValueError(f"{len(waiting)} keys read, {len(replies)} replies")
                 except asyncio.CancelledError:
                     for futures in (*waiting.values(), *self._waiting.values()):
                         for future in futures:
@@ -54,7 +56,7 @@ class ReadCoalescer(Generic[T]):
                     continue
                 for futures, reply in zip(waiting.values(), replies, strict=True):
                     for future in futures:
-                        if not future.done():
+                        if not future.done():  # a caller cancelled meanwhile
                             future.set_result(reply)
         finally:
             self._reader = None

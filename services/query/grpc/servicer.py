@@ -10,7 +10,7 @@ from services.query.application.queries import Queries
 from services.query.dto import TOPOLOGIES, rover_message
 from services.query.grpc.errors import ANSWERED, STATUS
 
-__all__ = ["QueryServicer"]
+__all__ = ["Context", "QueryServicer"]
 
 Context = grpc.aio.ServicerContext[object, object]
 

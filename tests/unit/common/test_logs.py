@@ -55,3 +55,24 @@ def test_a_write_to_a_dead_pipe_is_dropped_not_raised() -> None:
     finally:
         with contextlib.suppress(BrokenPipeError):  # what is left in its buffer cannot go
             dead.close()
+
+
+class _Disk(io.StringIO):
+    """A stream that is full once, then has room again."""
+
+    full = True
+
+    def write(self, text: str) -> int:
+        if self.full:
+            self.full = False
+            raise OSError(28, "No space left on device")
+        return super().write(text)
+
+
+def test_a_full_disk_loses_one_record_not_the_log() -> None:
+    disk = _Disk()
+    stream = SafeStream(disk)
+    stream.write("lost\n")
+    stream.write("kept\n")
+    assert not stream.broken
+    assert disk.getvalue() == "kept\n"

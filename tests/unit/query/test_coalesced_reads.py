@@ -70,6 +70,15 @@ async def test_a_failed_batch_fails_its_callers_and_the_next_batch_still_runs() 
     assert await coalescer.read("abc") == 3
 
 
+async def test_a_reply_of_the_wrong_length_fails_its_callers_instead_of_hanging() -> None:
+    async def short(keys: Sequence[str]) -> list[int]:
+        return []
+
+    coalescer = ReadCoalescer(short)
+    with pytest.raises(ValueError, match="1 keys read, 0 replies"):
+        await asyncio.wait_for(coalescer.read("a"), timeout=30)
+
+
 @pytest.mark.parametrize("coalesce", [True, False])
 def test_build_switches_read_coalescing(coalesce: bool) -> None:
     app = build(QuerySettings(), feed=None, coalesce_reads=coalesce)

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from services.cli.settings import CliSettings
-from services.up.banner import render_banner
+from services.up.banner import render_banner, venv_command
 from services.up.plan import build_plan
 from services.up.settings import UpSettings
 
@@ -49,3 +49,14 @@ def test_a_moved_query_service_is_named_before_the_subcommand(tmp_path: Path) ->
 @pytest.mark.parametrize("field", ["command_address", "query_address", "broadcaster_address"])
 def test_the_cli_dials_where_make_run_listens_by_default(field: str) -> None:
     assert CliSettings.model_fields[field].default == UpSettings.model_fields[field].default
+
+
+def test_another_program_of_the_same_name_on_path_is_not_suggested(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    other = tmp_path / "rover"
+    other.write_text("#!/bin/sh\n")
+    other.chmod(0o755)
+    monkeypatch.setenv("PATH", str(tmp_path))
+    assert venv_command("rover") != "rover"
+    assert venv_command("rover").endswith("bin/rover")

@@ -47,13 +47,13 @@ def test_a_second_owner_is_refused_with_the_path_and_the_pid(tmp_path: Path) -> 
         with pytest.raises(DataDirBusyError) as caught:
             DataDirLock(folder).acquire()
         assert str(folder) in str(caught.value)
-        assert f"(pid {holder.pid})" in str(caught.value)
+        assert f"in use by make run (pid {holder.pid})" in str(caught.value)
     finally:
         _stop(holder)
     # The kernel released the dead owner's lock: no stale lock to clean up by hand.
     with DataDirLock(folder) as lock:
         assert lock.held
-        assert lock.owner() == str(os.getpid())
+        assert lock.owner() == (str(os.getpid()), "make run")
 
 
 def test_a_released_lock_can_be_taken_again(tmp_path: Path) -> None:
@@ -123,3 +123,27 @@ def test_clean_data_without_a_terminal_needs_yes(tmp_path: Path) -> None:
     assert done.returncode == 1
     assert "rerun with --yes" in done.stderr
     assert folder.exists()
+
+
+def test_clean_data_resolves_the_folder_as_make_run_does(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("HOME", str(tmp_path))
+    folder = _data_folder(tmp_path)
+    assert clean_data.main(["~/rover-data", "--yes"]) == 0
+    assert not folder.exists()
+    assert not list(tmp_path.glob("rover-data.deleting-*"))
+
+
+def test_clean_data_refuses_a_file(tmp_path: Path) -> None:
+    path = tmp_path / "notes.txt"
+    path.write_text("keep me")
+    assert clean_data.main([str(path), "--yes"]) == 1
+    assert path.read_text() == "keep me"
+
+
+def test_a_make_run_is_told_who_holds_the_folder(tmp_path: Path) -> None:
+    folder = _data_folder(tmp_path)
+    busy = r"in use by make clean-data \(pid \d+\)"
+    with DataDirLock(folder, role="make clean-data"), pytest.raises(DataDirBusyError, match=busy):
+        DataDirLock(folder).acquire()

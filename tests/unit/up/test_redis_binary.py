@@ -103,3 +103,22 @@ def test_the_tests_start_the_same_redis(tmp_path: Path, monkeypatch: pytest.Monk
         assert server.executable == str(bundled)
     finally:
         server.close()
+
+
+def test_a_configured_file_must_be_executable(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    plain = tmp_path / "redis-server"
+    plain.write_text("not a program")
+    monkeypatch.setenv(REDIS_SERVER_ENV, str(plain))
+    with pytest.raises(RedisMissingError, match="no such executable"):
+        find_redis_server()
+
+
+def test_a_configured_relative_path_becomes_absolute(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _executable(tmp_path / "bin" / "redis-server")
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv(REDIS_SERVER_ENV, "bin/redis-server")
+    assert find_redis_server() == str((tmp_path / "bin" / "redis-server").resolve())
