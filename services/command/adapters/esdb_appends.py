@@ -6,8 +6,40 @@ from collections.abc import Sequence
 from typing import Protocol
 
 from esdbclient import AsyncEventStoreDBClient, NewEvent, StreamState
+from esdbclient.exceptions import EventStoreDBClientException, ServiceUnavailable, UnknownError
+from esdbclient.protos.Grpc import shared_pb2, status_pb2
+from google.protobuf import any_pb2
 
-__all__ = ["Appender", "StockAppender"]
+__all__ = ["Appender", "StockAppender", "is_refusal"]
+
+# The in-band BatchAppend errors that answer the request itself (esdbclient raises a precise
+# exception for each). Any other error status (EventStoreDB sends an empty detail when the node
+# is not ready, too busy, or has no leader during an election) is an outage of the node.
+_REFUSALS = (
+    shared_pb2.WrongExpectedVersion,
+    shared_pb2.StreamDeleted,
+    shared_pb2.AccessDenied,
+    shared_pb2.MaximumAppendSizeExceeded,
+    shared_pb2.BadRequest,
+    shared_pb2.Timeout,
+    shared_pb2.InvalidTransaction,
+)
+
+
+def is_refusal(error: status_pb2.Status) -> bool:
+    """Whether a BatchAppend error status refuses the request (else: the node cannot write)."""
+    return any(error.details.Is(kind.DESCRIPTOR) for kind in _REFUSALS)
+
+
+def _outage(error: EventStoreDBClientException) -> ServiceUnavailable | None:
+    """esdbclient's exception for an in-band outage (a bare one carrying the detail) translated."""
+    if isinstance(error, UnknownError) or (
+        type(error) is EventStoreDBClientException
+        and error.args
+        and isinstance(error.args[0], any_pb2.Any)
+    ):
+        return ServiceUnavailable(f"the event store did not take the append: {error!r}")
+    return None
 
 
 class Appender(Protocol):
@@ -33,7 +65,8 @@ class StockAppender:
     """Each append is ``AsyncEventStoreDBClient.append_to_stream``: the library's public API.
 
     It opens one BatchAppend call per append, reconnects when the connection broke (finding
-    the leader again in a cluster) and retries once.
+    the leader again in a cluster) and retries once. An in-band error that is not a refusal
+    (no leader during an election, not ready, too busy) raises ``ServiceUnavailable``.
     """
 
     def __init__(self, client: AsyncEventStoreDBClient) -> None:
@@ -48,9 +81,15 @@ class StockAppender:
         deadline: float,
     ) -> int:
         """Append atomically; the commit position. Raises what esdbclient raises."""
-        position: int = await self._client.append_to_stream(
-            stream, current_version=current_version, events=events, timeout=deadline
-        )
+        try:
+            position: int = await self._client.append_to_stream(
+                stream, current_version=current_version, events=events, timeout=deadline
+            )
+        except EventStoreDBClientException as error:
+            outage = _outage(error)
+            if outage is None:
+                raise
+            raise outage from error
         return position
 
     def close(self) -> None:

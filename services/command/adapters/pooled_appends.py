@@ -8,7 +8,10 @@ so appends still run concurrently (one call each) and the store still commits th
 
 A call is returned to the pool only after its request was answered (success or a refusal such
 as a wrong expected version); on any other end (transport error, timeout, cancellation) it is
-cancelled and dropped, because a late reply could otherwise be read by the next append. When a
+cancelled and dropped, because a late reply could otherwise be read by the next append. An
+in-band error that is not a refusal (EventStoreDB's answer while it has no leader, is not ready
+or is too busy) drops the call and the pool and raises ``ServiceUnavailable``: the next append
+opens a fresh call, which reaches the new leader through the stock path's reconnect. When a
 kept-open call breaks, the append goes to the stock path (``StockAppender``), which reconnects
 (and rediscovers the leader in a cluster) and retries once, so failover behaves as with the
 stock client. The server-side deadline travels in the request's options, as esdbclient sends it.
@@ -28,9 +31,9 @@ from collections.abc import Sequence
 from typing import Any
 
 from esdbclient import AsyncEventStoreDBClient, NewEvent, StreamState
-from esdbclient.exceptions import DeadlineExceeded
+from esdbclient.exceptions import DeadlineExceeded, ServiceUnavailable
 
-from services.command.adapters.esdb_appends import StockAppender
+from services.command.adapters.esdb_appends import StockAppender, is_refusal
 from services.common.logs import get_logger
 
 __all__ = ["PooledAppender", "missing_internals"]
@@ -187,6 +190,12 @@ class PooledAppender:
         ):  # the call ended without an answer
             call.cancel()
             return await self._fallback(stream, current_version, events, deadline)
+        if response.WhichOneof("result") == "error" and not is_refusal(response.error):
+            call.cancel()
+            self.close()  # the node cannot write now: none of its calls is worth keeping
+            raise ServiceUnavailable(
+                f"the event store did not take the append: {response.error.message!r}"
+            )
         if len(self._idle) < _POOL_LIMIT:
             self._idle.append((connection, call))
         else:

@@ -6,7 +6,9 @@
 from __future__ import annotations
 
 import grpc
+from google.protobuf.duration_pb2 import Duration
 from google.protobuf.message import Message
+from google.rpc import error_details_pb2
 
 from domain.errors import (
     DomainError,
@@ -229,7 +231,10 @@ STATUS = StatusTable(
             lambda e: ErrorStatus(
                 grpc.StatusCode.UNAVAILABLE,
                 "the event store cannot be reached; retry with the same request_id",
-                (rich_errors.error_info("EVENT_STORE_UNAVAILABLE"),),
+                (
+                    rich_errors.error_info("EVENT_STORE_UNAVAILABLE"),
+                    error_details_pb2.RetryInfo(retry_delay=Duration(seconds=1)),
+                ),
             ),
         ),
     ],
