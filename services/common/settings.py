@@ -4,10 +4,23 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field
+from esdbclient.connection_spec import NODE_PREFERENCE_LEADER, URI_SCHEME_ESDB, ConnectionSpec
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-__all__ = ["EventStoreClientSettings", "ServiceSettings"]
+__all__ = ["EventStoreClientSettings", "ServiceSettings", "follows_leader"]
+
+
+def follows_leader(uri: str) -> bool:
+    """Whether esdbclient, connected with ``uri``, moves to a new leader after a leader change.
+
+    It does when it can rediscover the cluster (``esdb+discover://`` or several ``esdb://``
+    seeds) and prefers the leader (``NodePreference=leader``, the default). With one
+    ``esdb://`` host it stays on that node, and a node that became a follower refuses writes.
+    """
+    spec = ConnectionSpec(uri)
+    single_host = spec.scheme == URI_SCHEME_ESDB and len(spec.targets) == 1
+    return spec.options.NodePreference == NODE_PREFERENCE_LEADER and not single_host
 
 
 class ServiceSettings(BaseSettings):
@@ -34,7 +47,14 @@ class EventStoreClientSettings(ServiceSettings):
     eventstore_uri: str = Field(
         default="esdb://127.0.0.1:2113?Tls=false",
         description=(
-            "esdbclient connection string of the event store "
-            "(esdb+discover://... or several hosts for a cluster)."
+            "esdbclient connection string of the event store. A cluster needs "
+            "esdb+discover://... or several esdb:// seeds, and NodePreference=leader "
+            "(the default) for the command service, so the client follows a new leader."
         ),
     )
+
+    @field_validator("eventstore_uri")
+    @classmethod
+    def _parsed_as_esdbclient_does(cls, uri: str) -> str:
+        ConnectionSpec(uri)  # raises ValueError naming what is wrong, as the client would
+        return uri

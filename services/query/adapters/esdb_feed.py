@@ -5,12 +5,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import datetime
+from typing import TypeVar
 
+import grpc
 from esdbclient import AsyncEventStoreDBClient, RecordedEvent
 from esdbclient.events import Checkpoint as EsdbCheckpoint
-from esdbclient.exceptions import NotFound
+from esdbclient.exceptions import GrpcError, NodeIsNotLeader, NotFound, ServiceUnavailable
 
 from protos.rover.v1.events_pb2 import IntegrationEvent
 from services.common.cancellation import raise_if_cancelling
@@ -21,6 +23,7 @@ from services.common.integration import (
     from_proto,
 )
 from services.common.logs import get_logger
+from services.common.settings import follows_leader
 from services.query.adapters.fast_projection import fast_update
 from services.query.application.ports import FeedHead, FeedItem
 
@@ -31,6 +34,35 @@ _log = get_logger(__name__)
 # esdbclient anchors the pattern itself: this matches stream names starting "integration-".
 INTEGRATION_FILTER = (r"integration-.*",)
 _END = object()
+T = TypeVar("T")
+
+
+async def _reconnecting(client: AsyncEventStoreDBClient, read: Callable[[], Awaitable[T]]) -> T:
+    """Run a whole read (the call and its iteration) as esdbclient's decorated methods run theirs.
+
+    ``read_all`` and ``read_stream`` return once the call is sent, so a NotLeader or an
+    unavailable node surfaces while iterating, outside the client's own reconnect. Here the
+    whole read is retried once: after reconnecting (to the leader the node named, when the URI
+    lets the client follow one) for NotLeader, a node that went away or a closed channel, and
+    after a short pause for another gRPC error.
+    """
+    try:
+        return await read()
+    except NodeIsNotLeader as error:
+        if not follows_leader(client.connection_spec.uri):
+            raise
+        _log.info("event store node is not the leader; reconnecting", error=repr(error))
+        await client.reconnect(error.leader_grpc_target)
+    except ServiceUnavailable as error:
+        _log.info("event store node unavailable; reconnecting", error=repr(error))
+        await client.reconnect()
+    except grpc.aio.UsageError as error:
+        if "Channel is closed" not in str(error):
+            raise
+        await client.reconnect()
+    except GrpcError:
+        await asyncio.sleep(0.1)  # esdbclient's own pause before its one retry
+    return await read()
 
 
 def _ms(moment: datetime | None) -> int:
@@ -150,47 +182,60 @@ class EsdbEventFeed:
                 await subscription.stop()
 
     async def read_grid(self, grid_id: str, first: int, last: int) -> list[Envelope]:
-        found: list[Envelope] = []
-        try:
+        async def read() -> list[Envelope]:
+            found: list[Envelope] = []
             events = await self._client.read_stream(
                 integration_stream(grid_id), stream_position=first - 1, limit=last - first + 1
             )
-            async for recorded in events:
-                found.append(decode_integration_event(recorded.data))
+            async with events:
+                async for recorded in events:
+                    found.append(decode_integration_event(recorded.data))
+            return found
+
+        try:
+            found = await _reconnecting(self._client, read)
         except NotFound:
             return []
         raise_if_cancelling()  # a cancelled read ends early: never report a partial gap
         return found
 
     async def head(self) -> FeedHead | None:
-        events = await self._client.read_all(
-            backwards=True,
-            filter_include=INTEGRATION_FILTER,
-            filter_by_stream_name=True,
-            limit=1,
-        )
-        async with events:
-            async for recorded in events:
-                return FeedHead(recorded.commit_position or 0, _ms(recorded.recorded_at))
+        async def read() -> FeedHead | None:
+            events = await self._client.read_all(
+                backwards=True,
+                filter_include=INTEGRATION_FILTER,
+                filter_by_stream_name=True,
+                limit=1,
+            )
+            async with events:
+                async for recorded in events:
+                    return FeedHead(recorded.commit_position or 0, _ms(recorded.recorded_at))
+            return None
+
+        head = await _reconnecting(self._client, read)
         raise_if_cancelling()
-        return None
+        return head
 
     async def count_after(self, position: int, cap: int) -> tuple[int, int]:
-        events = await self._client.read_all(
-            commit_position=position if position >= 0 else None,
-            filter_include=INTEGRATION_FILTER,
-            filter_by_stream_name=True,
-            limit=cap + 1,
-        )
-        count, first_ms = 0, 0
-        async with events:
-            async for recorded in events:
-                if (recorded.commit_position or 0) <= position:
-                    continue
-                if count == 0:
-                    first_ms = _ms(recorded.recorded_at)
-                count += 1
-                if count >= cap:
-                    break
+        async def read() -> tuple[int, int]:
+            events = await self._client.read_all(
+                commit_position=position if position >= 0 else None,
+                filter_include=INTEGRATION_FILTER,
+                filter_by_stream_name=True,
+                limit=cap + 1,
+            )
+            count, first_ms = 0, 0
+            async with events:
+                async for recorded in events:
+                    if (recorded.commit_position or 0) <= position:
+                        continue
+                    if count == 0:
+                        first_ms = _ms(recorded.recorded_at)
+                    count += 1
+                    if count >= cap:
+                        break
+            return count, first_ms
+
+        counted = await _reconnecting(self._client, read)
         raise_if_cancelling()
-        return count, first_ms
+        return counted

@@ -1,0 +1,116 @@
+"""EsdbEventFeed's reads follow a leader change (NotLeader, a node gone) through the reconnect."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any
+
+import grpc
+import pytest
+from esdbclient import AsyncEventStoreDBClient
+from esdbclient.exceptions import NodeIsNotLeader
+
+from services.query.adapters.esdb_feed import EsdbEventFeed
+from standins.eventstore.server import EventStoreServer
+from standins.eventstore.streams import StreamsService
+from tests.integration.query.conftest import publish
+from tests.unit.query.seed import rover_walk
+
+
+class _LeaderChange:
+    """Test hook: the stand-in refuses the next ``times`` reads (not subscriptions) as an
+    EventStoreDB node does once it is no longer the leader (NOT_FOUND "Leader info available"
+    with the leader's address in the trailers) or once it is going away (UNAVAILABLE)."""
+
+    def __init__(self) -> None:
+        self.server: EventStoreServer | None = None
+        self.times = 0
+        self.refusal = "not-leader"
+
+    async def maybe_refuse(self, request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> None:
+        if self.times <= 0 or request.options.WhichOneof("count_option") == "subscription":
+            return
+        self.times -= 1
+        if self.refusal == "unavailable":
+            await context.abort(grpc.StatusCode.UNAVAILABLE, "Server Is Not Ready")
+        assert self.server is not None
+        host, port = self.server.host, self.server.port
+        await context.abort(
+            grpc.StatusCode.NOT_FOUND,
+            "Leader info available",
+            (
+                ("exception", "not-leader"),
+                ("leader-endpoint-host", host),
+                ("leader-endpoint-port", str(port)),
+            ),
+        )
+
+
+@pytest.fixture
+async def leader_change(monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[_LeaderChange]:
+    """A stand-in started with the hook (gRPC binds its handlers when the server starts)."""
+    change = _LeaderChange()
+    read = StreamsService.Read
+
+    async def read_or_refuse(
+        self: StreamsService, request: Any, context: grpc.aio.ServicerContext[Any, Any]
+    ) -> AsyncIterator[Any]:
+        await change.maybe_refuse(request, context)
+        async for message in read(self, request, context):
+            yield message
+
+    monkeypatch.setattr(StreamsService, "Read", read_or_refuse)
+    async with EventStoreServer(db_path=None, port=0) as server:
+        change.server = server
+        yield change
+
+
+def _seeds(eventstore: EventStoreServer) -> str:
+    """Two seeds: the URI lets the client rediscover the cluster and follow its leader."""
+    target = f"{eventstore.host}:{eventstore.port}"
+    return f"esdb://{target},{target}?Tls=false"
+
+
+async def _connected(uri: str) -> AsyncEventStoreDBClient:
+    client = AsyncEventStoreDBClient(uri)
+    await client.connect()
+    return client
+
+
+@pytest.mark.parametrize("refusal", ["not-leader", "unavailable"])
+async def test_head_count_and_read_grid_follow_the_leader(
+    leader_change: _LeaderChange, refusal: str
+) -> None:
+    assert leader_change.server is not None
+    client = await _connected(_seeds(leader_change.server))
+    try:
+        history = rover_walk("lead", 1, 3)
+        await publish(client, history)
+        feed = EsdbEventFeed(client)
+        leader_change.refusal = refusal
+        leader_change.times = 1
+        head = await feed.head()
+        assert head is not None
+        assert head.position > 0
+        assert leader_change.times == 0  # the first read was refused; the retry answered
+        leader_change.times = 1
+        assert (await feed.count_after(-1, 100))[0] == len(history)
+        assert leader_change.times == 0
+        leader_change.times = 1
+        grid = await feed.read_grid("lead", 1, len(history))
+        assert [e.sequence for e in grid] == [e.sequence for e in history]
+        assert leader_change.times == 0
+    finally:
+        await client.close()
+
+
+async def test_a_single_host_uri_cannot_follow_the_leader(leader_change: _LeaderChange) -> None:
+    assert leader_change.server is not None
+    client = await _connected(leader_change.server.uri)
+    try:
+        await publish(client, rover_walk("single", 1, 1))
+        leader_change.times = 1
+        with pytest.raises(NodeIsNotLeader):  # esdbclient's rule: one esdb:// host stays put
+            await EsdbEventFeed(client).head()
+    finally:
+        await client.close()
