@@ -23,6 +23,7 @@ from services.broadcaster.grpc.fast_updates import PreSerializedLiveServicer
 from services.broadcaster.grpc.servicer import RoverLiveServicer
 from services.broadcaster.settings import BroadcasterSettings
 from services.common.app import App, Lifecycle
+from services.common.esdb_cluster import warn_if_leader_unfollowable
 from services.common.grpc_server import GrpcServer
 from services.common.logs import get_logger
 
@@ -50,6 +51,7 @@ async def _connect(client: AsyncEventStoreDBClient) -> None:
     while True:
         try:
             await client.connect()  # a single node: no I/O; discovery may fail
+            await warn_if_leader_unfollowable(client)
             return
         except EventStoreDBClientException as error:
             _log.warning("event store unreachable; retrying", error=repr(error), retry_in=delay)

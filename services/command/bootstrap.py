@@ -39,6 +39,7 @@ from services.command.consumer_groups import ensure_consumer_groups, load_consum
 from services.command.grpc.servicer import RoverCommandServicer
 from services.command.settings import CommandSettings
 from services.common.app import App, Lifecycle
+from services.common.esdb_cluster import warn_if_leader_unfollowable
 from services.common.grpc_server import Service
 
 __all__ = ["CommandApp", "CommandParts", "build"]
@@ -92,6 +93,7 @@ def build(
 
         async def connect() -> None:
             await client.connect()
+            await warn_if_leader_unfollowable(client)
             if pooled is not None:
                 pooled.start()  # checks esdbclient's internals; else the stock path, one warning
             # Downstream consumers only need a group name: the publisher's owner provisions

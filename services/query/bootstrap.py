@@ -19,6 +19,7 @@ from redis.asyncio import Redis
 
 from protos.rover.v1 import query_pb2, query_pb2_grpc
 from services.common.app import App, Lifecycle, supervised
+from services.common.esdb_cluster import warn_if_leader_unfollowable
 from services.common.grpc_server import GrpcServer, Service
 from services.common.logs import get_logger
 from services.query.adapters.esdb_feed import EsdbEventFeed
@@ -103,6 +104,7 @@ def build(
     if feed is None:
         store = AsyncEventStoreDBClient(settings.eventstore_uri)
         lifecycle.open.append(store.connect)
+        lifecycle.open.append(partial(warn_if_leader_unfollowable, store))
         lifecycle.close.append(store.close)
         feed = EsdbEventFeed(
             store,
