@@ -33,6 +33,8 @@ class _LeaderChange:
         self.times -= 1
         if self.refusal == "unavailable":
             await context.abort(grpc.StatusCode.UNAVAILABLE, "Server Is Not Ready")
+        if self.refusal == "internal":  # another transient gRPC error: retried after a pause
+            await context.abort(grpc.StatusCode.INTERNAL, "transient")
         assert self.server is not None
         host, port = self.server.host, self.server.port
         await context.abort(
@@ -77,7 +79,7 @@ async def _connected(uri: str) -> AsyncEventStoreDBClient:
     return client
 
 
-@pytest.mark.parametrize("refusal", ["not-leader", "unavailable"])
+@pytest.mark.parametrize("refusal", ["not-leader", "unavailable", "internal"])
 async def test_head_count_and_read_grid_follow_the_leader(
     leader_change: _LeaderChange, refusal: str
 ) -> None:
