@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 from pydantic import Field
 
 from services.common.settings import EventStoreClientSettings
@@ -11,6 +13,8 @@ __all__ = ["CommandSettings"]
 
 class CommandSettings(EventStoreClientSettings):
     """Where to listen, which store to use, and the knobs of retries, cache and publication."""
+
+    writes_events: ClassVar[bool] = True
 
     command_address: str = Field(default="127.0.0.1:50051", description="host:port to listen on.")
     eventstore_timeout_seconds: float = Field(default=5.0, gt=0, description="per store call.")

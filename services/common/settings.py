@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import ClassVar, Literal
 
 from esdbclient.connection_spec import NODE_PREFERENCE_LEADER, URI_SCHEME_ESDB, ConnectionSpec
 from pydantic import Field, field_validator
@@ -53,8 +53,17 @@ class EventStoreClientSettings(ServiceSettings):
         ),
     )
 
+    writes_events: ClassVar[bool] = False
+    """A writer's URI must prefer the leader: only the leader of a cluster takes appends."""
+
     @field_validator("eventstore_uri")
     @classmethod
     def _parsed_as_esdbclient_does(cls, uri: str) -> str:
-        ConnectionSpec(uri)  # raises ValueError naming what is wrong, as the client would
+        spec = ConnectionSpec(uri)  # raises ValueError naming what is wrong, as the client would
+        preference = spec.options.NodePreference
+        if cls.writes_events and preference != NODE_PREFERENCE_LEADER:
+            raise ValueError(
+                f"NodePreference={preference} cannot write to a cluster (only its leader takes "
+                "appends): leave NodePreference=leader (the default)"
+            )
         return uri
