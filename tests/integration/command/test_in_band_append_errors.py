@@ -9,8 +9,9 @@ import grpc
 import pytest
 from esdbclient import AsyncEventStoreDBClient, NewEvent, StreamState
 from esdbclient.exceptions import ServiceUnavailable
-from esdbclient.protos.Grpc import status_pb2, streams_pb2
+from esdbclient.protos.Grpc import shared_pb2, status_pb2, streams_pb2
 from google.protobuf import any_pb2, empty_pb2
+from google.protobuf.message import Message
 from google.rpc import error_details_pb2
 
 from protos.rover.v1 import command_pb2
@@ -31,6 +32,7 @@ class _Election:
     def __init__(self) -> None:
         self.prefix = ""
         self.times = 0
+        self.detail: Message = empty_pb2.Empty()
 
     def answer(self, batch: Any) -> streams_pb2.BatchAppendResp | None:
         stream = batch.options.stream_identifier.stream_name.decode()
@@ -38,7 +40,7 @@ class _Election:
             return None
         self.times -= 1
         detail = any_pb2.Any()
-        detail.Pack(empty_pb2.Empty())
+        detail.Pack(self.detail)
         return streams_pb2.BatchAppendResp(
             correlation_id=batch.correlation_id,
             stream_identifier=batch.options.stream_identifier,
@@ -95,12 +97,14 @@ async def test_pooled_call_is_dropped_and_the_next_append_opens_a_fresh_one(
 
 
 @pytest.mark.parametrize("kind", [StockAppender, PooledAppender])
+@pytest.mark.parametrize("detail", [empty_pb2.Empty(), shared_pb2.Unknown()])
 async def test_both_appenders_raise_service_unavailable(
-    client: AsyncEventStoreDBClient, election: _Election, kind: type[Appender]
+    client: AsyncEventStoreDBClient, election: _Election, kind: type[Appender], detail: Message
 ) -> None:
+    """No leader (an empty detail), and EventStoreDB's Unknown result: the store's failure."""
     appender = kind(client)  # type: ignore[call-arg]
     stream = f"election-{uuid.uuid4().hex}"
-    election.prefix, election.times = stream, 1
+    election.prefix, election.times, election.detail = stream, 1, detail
     try:
         with pytest.raises(ServiceUnavailable):
             await appender.append(stream, StreamState.NO_STREAM, [_event()], deadline=5)
