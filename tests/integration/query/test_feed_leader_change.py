@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -11,6 +12,9 @@ from esdbclient import AsyncEventStoreDBClient
 from esdbclient.exceptions import NodeIsNotLeader
 
 from services.query.adapters.esdb_feed import EsdbEventFeed
+from services.query.adapters.memory import InMemoryReadModel
+from services.query.bootstrap import build
+from services.query.settings import QuerySettings
 from standins.eventstore.server import EventStoreServer
 from standins.eventstore.streams import StreamsService
 from tests.integration.query.conftest import publish
@@ -116,3 +120,62 @@ async def test_a_single_host_uri_cannot_follow_the_leader(leader_change: _Leader
             await EsdbEventFeed(client).head()
     finally:
         await client.close()
+
+
+@pytest.fixture
+async def follower_and_leader(
+    monkeypatch: pytest.MonkeyPatch,
+) -> AsyncIterator[tuple[EventStoreServer, EventStoreServer]]:
+    """Test hook: two stand-ins; the first refuses every read as a follower does, naming the
+    second as the leader (gRPC binds handlers at start, so both start after patching)."""
+    services: list[StreamsService] = []
+    servers: list[EventStoreServer] = []
+    init, read = StreamsService.__init__, StreamsService.Read
+
+    def recorded(self: StreamsService, *args: Any, **kwargs: Any) -> None:
+        init(self, *args, **kwargs)
+        services.append(self)
+
+    async def follower_refuses(
+        self: StreamsService, request: Any, context: grpc.aio.ServicerContext[Any, Any]
+    ) -> AsyncIterator[Any]:
+        if self is services[0]:
+            leader = servers[1]
+            await context.abort(
+                grpc.StatusCode.NOT_FOUND,
+                "Leader info available",
+                (("leader-endpoint-host", leader.host), ("leader-endpoint-port", str(leader.port))),
+            )
+        async for message in read(self, request, context):
+            yield message
+
+    monkeypatch.setattr(StreamsService, "__init__", recorded)
+    monkeypatch.setattr(StreamsService, "Read", follower_refuses)
+    async with (
+        EventStoreServer(db_path=None, port=0) as follower,
+        EventStoreServer(db_path=None, port=0) as leader,
+    ):
+        servers.extend((follower, leader))
+        yield follower, leader
+
+
+async def test_the_lag_monitor_follows_the_leader(
+    follower_and_leader: tuple[EventStoreServer, EventStoreServer],
+) -> None:
+    """The issue's finding: the lag monitor failed with NodeIsNotLeader until shutdown."""
+    follower, _ = follower_and_leader
+    settings = QuerySettings(
+        query_address="127.0.0.1:0",
+        eventstore_uri=_seeds(follower),
+        shutdown_grace_seconds=1,
+        query_projector_enabled=False,
+        query_lag_interval_seconds=0.05,
+    )
+    app = build(settings, read_model=InMemoryReadModel())
+    await app.start()
+    try:
+        async with asyncio.timeout(30):  # a generous bound on a condition, not a timing
+            while app.parts.lag is None:  # noqa: ASYNC110 - set by the service's monitor loop
+                await asyncio.sleep(0.01)
+    finally:
+        await app.stop()
