@@ -191,16 +191,12 @@ class GridRepository:
         """Note that someone else wrote this grid just now (a conflict, foreign events)."""
         loaded.other_writer_at = self._monotonic()
 
-    async def catch_up(
-        self, grid_id: str, loaded: LoadedGrid, base: GridSnapshot | None = None
-    ) -> LoadedGrid:
-        """Fold the events stored after ``base`` (default: the loaded grid, with no changes).
+    async def catch_up(self, grid_id: str, loaded: LoadedGrid, base: GridSnapshot) -> LoadedGrid:
+        """``loaded`` brought up to date from ``base`` (its state before a failed decision).
 
-        One read of the stream's tail instead of a snapshot and a replay: what a writer that
-        lost a race, or that knows another instance is writing, needs to decide again.
+        One read of the stream's tail after ``base`` instead of a snapshot load and a replay:
+        what a writer that lost a race to another instance needs to decide again.
         """
-        if base is None:
-            base = loaded.grid.snapshot()
         tail = await self._events.load(grid_id, after_version=base.version)
         if not tail and base.version == loaded.grid.version and not loaded.grid.changes:
             return loaded

@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 
+from domain.snapshot import GridSnapshot
 from domain.values import Direction, Position
 from services.command.application.commands import CreateGrid, CreateRover, TurnRoverLeft
 from services.command.application.executor import RetryPolicy
@@ -80,3 +81,15 @@ def test_the_first_retry_is_immediate_and_later_ones_jittered_up_to_the_ceiling(
     assert policy.delay(2, draw=lambda: 1.0) == pytest.approx(0.004)
     assert policy.delay(3, draw=lambda: 0.5) == pytest.approx(0.004)
     assert policy.delay(15, draw=lambda: 1.0) == 1.0
+
+
+async def test_a_tail_that_does_not_fit_the_base_falls_back_to_a_full_load() -> None:
+    first, _ = await _two_instances()
+    repository = first.app.repository
+    loaded = await repository.load("g")
+    assert loaded is not None
+    # A base that claims to be older than it is: the tail's RoverCreated cannot be folded in.
+    wrong = GridSnapshot(loaded.grid.snapshot().state, version=1)
+    caught_up = await repository.catch_up("g", loaded, wrong)
+    assert caught_up.grid.version == 2
+    assert caught_up.grid.snapshot() == loaded.grid.snapshot()
