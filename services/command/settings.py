@@ -21,9 +21,9 @@ class CommandSettings(EventStoreClientSettings):
     snapshot_interval: int = Field(
         default=100, ge=0, description="events between snapshots (0 off)."
     )
-    command_max_attempts: int = Field(default=8, ge=1, description="decisions before ABORTED.")
+    command_max_attempts: int = Field(default=16, ge=1, description="decisions before ABORTED.")
     command_retry_base_ms: float = Field(default=2.0, ge=0, description="first backoff (jittered).")
-    command_retry_max_ms: float = Field(default=100.0, ge=0, description="backoff ceiling.")
+    command_retry_max_ms: float = Field(default=1000.0, ge=0, description="backoff ceiling.")
     command_cache_size: int = Field(default=10_000, ge=0, description="grids kept warm (0 off).")
     command_request_window: int = Field(
         default=1_000,

@@ -30,23 +30,33 @@ from services.command.application.ports import (
 )
 from services.command.application.repository import GridRepository, LoadedGrid, RequestWindow
 from services.common.envelope import Envelope, integration_event_id
+from services.common.logs import get_logger
 
 __all__ = ["CommandExecutor", "RetryPolicy", "check_request_id", "stored_envelope"]
 
 MAX_REQUEST_ID_LENGTH = 128
+
+_log = get_logger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
 class RetryPolicy:
     """How often to decide again after a version conflict, and how long to wait between."""
 
-    max_attempts: int = 8
-    base_delay: float = 0.002  # seconds; doubled per attempt, full jitter
-    max_delay: float = 0.1
+    # 16 tries with a 1 s ceiling wait about 3 s in all: long enough to outlast another
+    # instance's burst on the grid (tests/integration/command/test_instance_race.py).
+    max_attempts: int = 16
+    base_delay: float = 0.002  # seconds; doubled per retry from the second, full jitter
+    max_delay: float = 1.0
 
     def delay(self, attempt: int, draw: Callable[[], float] = random.random) -> float:
-        """Full jitter: spread racing writers so that they stop colliding in lockstep."""
-        return draw() * min(self.max_delay, self.base_delay * 2.0**attempt)
+        """None before the first retry (it starts from a fresh tail), then full jitter.
+
+        The jitter spreads racing writers so that they stop colliding in lockstep.
+        """
+        if attempt <= 1:
+            return 0.0
+        return draw() * min(self.max_delay, self.base_delay * 2.0 ** (attempt - 1))
 
 
 def check_request_id(request_id: str) -> None:
@@ -103,27 +113,40 @@ class CommandExecutor:
         repository = self._repository
         attempt = 0
         async with repository.locked(grid_id):
+            loaded = repository.cached(grid_id)
+            fresh = loaded is None
+            if loaded is None:
+                loaded = await repository.load(grid_id)
             while True:
-                loaded = repository.cached(grid_id)
-                fresh = loaded is None
-                if loaded is None:
-                    loaded = await repository.load(grid_id)
+                # Where a retry can start from without a full load (the aggregate gets dirty).
+                base = None
+                if loaded is not None and (attempt or repository.contended(loaded)):
+                    base = loaded.grid.snapshot()
                 try:
                     return await self._attempt(
                         grid_id, command, digest=digest, loaded=loaded, decide=decide, create=create
                     )
                 except ConcurrencyError:
-                    repository.evict(grid_id)
                     attempt += 1
+                    _log.debug("grid write conflicted", grid_id=grid_id, attempt=attempt)
                     if attempt >= self._retry.max_attempts:
                         raise CommandAbortedError(grid_id, attempt) from None
                     await self._sleep(self._retry.delay(attempt))
+                    if loaded is not None and base is not None:
+                        loaded = await repository.catch_up(grid_id, loaded, base)
+                    else:
+                        loaded = await repository.load(grid_id)
+                    if loaded is not None:
+                        repository.other_writer_seen(loaded)
+                    fresh = True
                 except DomainError as error:
                     # Malformed input is wrong whatever the state; other answers may be stale.
                     if fresh or error.category is ErrorCategory.INVALID_ARGUMENT:
                         raise
                     # The cached grid may be behind another writer: answer from fresh state.
                     repository.evict(grid_id)
+                    loaded = await repository.load(grid_id)
+                    fresh = True
 
     async def _attempt(
         self,

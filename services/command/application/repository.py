@@ -11,12 +11,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from collections import OrderedDict
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Callable, Iterable
 from dataclasses import dataclass, replace
 
 from domain.errors import EventHistoryInvalidError, SnapshotUnusableError
 from domain.grid import Grid
+from domain.snapshot import GridSnapshot
 from services.command.application.ports import (
     EventMetadata,
     EventStore,
@@ -77,10 +79,15 @@ class RequestWindow:
 
 @dataclass(slots=True)
 class LoadedGrid:
-    """A grid aggregate at a stored version, with its request window."""
+    """A grid aggregate at a stored version, with its request window.
+
+    ``other_writer_at`` is when (monotonic seconds) another writer (another instance) was last
+    seen moving this grid: a conflict, or events found that this process did not append.
+    """
 
     grid: Grid
     requests: RequestWindow
+    other_writer_at: float = float("-inf")
 
 
 class GridRepository:
@@ -98,8 +105,12 @@ class GridRepository:
         cache_size: int = 10_000,
         request_window: int = 1_000,
         snapshot_interval: int = 100,
+        contention_seconds: float = 2.0,
+        monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         self._events = events
+        self._contention = contention_seconds
+        self._monotonic = monotonic
         self._snapshots = snapshots
         self._cache_size = cache_size
         self._window = request_window
@@ -171,6 +182,39 @@ class GridRepository:
         self._observe(loaded, history)
         self.remember(grid_id, loaded)
         return loaded
+
+    def contended(self, loaded: LoadedGrid) -> bool:
+        """Whether another writer moved this grid within the last ``contention_seconds``."""
+        return self._monotonic() - loaded.other_writer_at < self._contention
+
+    def other_writer_seen(self, loaded: LoadedGrid) -> None:
+        """Note that someone else wrote this grid just now (a conflict, foreign events)."""
+        loaded.other_writer_at = self._monotonic()
+
+    async def catch_up(self, grid_id: str, loaded: LoadedGrid, base: GridSnapshot) -> LoadedGrid:
+        """``loaded`` brought up to date from ``base`` (its state before a failed decision).
+
+        One read of the stream's tail after ``base`` instead of a snapshot load and a replay:
+        what a writer that lost a race to another instance needs to decide again.
+        """
+        tail = await self._events.load(grid_id, after_version=base.version)
+        if not tail and base.version == loaded.grid.version and not loaded.grid.changes:
+            return loaded
+        if tail:
+            self.other_writer_seen(loaded)
+        try:
+            grid = Grid.from_snapshot(base, (e.event for e in tail))
+        except EventHistoryInvalidError as error:
+            _log.warning("tail disagrees with cached grid", grid_id=grid_id, error=str(error))
+            self.evict(grid_id)
+            reloaded = await self.load(grid_id)
+            if reloaded is None:  # pragma: no cover - a grid's stream is never deleted
+                raise
+            return reloaded
+        caught_up = LoadedGrid(grid, loaded.requests, loaded.other_writer_at)
+        self._observe(caught_up, tail)
+        self.remember(grid_id, caught_up)
+        return caught_up
 
     async def _usable_snapshot(self, grid_id: str) -> StoredSnapshot | None:
         try:
