@@ -11,7 +11,11 @@ from protos.rover.v1 import common_pb2
 from services.common.envelope import Envelope
 from services.query.adapters.memory import InMemoryReadModel
 from services.query.adapters.redis_read_model import RedisReadModel
-from services.query.application.errors import GenerationChangedError, VersionConflictError
+from services.query.application.errors import (
+    GenerationChangedError,
+    ReadModelRewoundError,
+    VersionConflictError,
+)
 from services.query.application.ports import Checkpoint, HashUpdate, ReadModel, RoverView
 from services.query.application.projection import project
 from services.query.dto import encode_view, grid_details_message
@@ -131,3 +135,39 @@ async def test_grid_document_is_the_serialised_grid_details(model: ReadModel) ->
         assert document.version == view.version
         assert document.details == encode_view(view)
         assert common_pb2.GridDetails.FromString(document.details) == grid_details_message(view)
+
+
+async def test_a_commit_behind_a_checkpoint_seen_before_writes_nothing(model: ReadModel) -> None:
+    generation = await model.active_generation()
+    history = updates(seed_history("g"))
+    with pytest.raises(ReadModelRewoundError) as none_stored:  # seen one, none stored now
+        await model.commit(
+            generation, history[:1], Checkpoint(1), must_be_active=True, not_before=0
+        )
+    assert (none_stored.value.stored, none_stored.value.seen) == (None, 0)
+    assert await model.generation_rows(generation) == {}
+    await model.commit(generation, history[:2], Checkpoint(5, 1, 2), must_be_active=True)
+    before = await model.generation_rows(generation)
+    with pytest.raises(ReadModelRewoundError) as behind:
+        await model.commit(
+            generation, history[2:4], Checkpoint(9), must_be_active=True, not_before=6
+        )
+    assert (behind.value.generation, behind.value.stored, behind.value.seen) == (generation, 5, 6)
+    with pytest.raises(ReadModelRewoundError):  # checked before the versions
+        await model.commit(
+            generation, history[5:], Checkpoint(9), must_be_active=True, not_before=6
+        )
+    assert await model.generation_rows(generation) == before
+    await model.commit(
+        generation, history[2:4], Checkpoint(9, 2, 4), must_be_active=True, not_before=5
+    )
+    assert await model.grid_versions(generation, ["g"]) == {"g": 4}
+    assert await model.checkpoint(generation) == Checkpoint(9, 2, 4)
+
+
+async def test_the_instance_id_stays_the_same_while_the_store_runs(model: ReadModel) -> None:
+    first = await model.instance()
+    assert first
+    generation = await model.active_generation()
+    await model.commit(generation, updates(seed_history("g")), Checkpoint(7), must_be_active=True)
+    assert await model.instance() == first

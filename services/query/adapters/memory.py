@@ -3,10 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+import copy
 from collections.abc import AsyncIterator, Iterable, Sequence
 
 from services.common.envelope import Envelope
-from services.query.application.errors import GenerationChangedError, VersionConflictError
+from services.query.application.errors import (
+    GenerationChangedError,
+    ReadModelRewoundError,
+    VersionConflictError,
+)
 from services.query.application.ports import (
     Checkpoint,
     FeedHead,
@@ -23,20 +28,35 @@ from services.query.dto import encode_view
 __all__ = ["InMemoryEventFeed", "InMemoryReadModel"]
 
 Rows = dict[str, dict[str, str]]
+Dump = tuple[dict[int, Rows], int | None, int]
 
 
 class InMemoryReadModel:
     """The ReadModel port over dictionaries, with the same key layout as Redis.
 
     Sets and sorted sets are rows whose fields are the members (value "1" / the score "0"),
-    which is also how ``generation_rows`` reports them for Redis.
+    which is also how ``generation_rows`` reports them for Redis. ``dump`` and ``restore``
+    play Redis restarted from an older dump (a new instance that lost later writes).
     """
 
     def __init__(self) -> None:
         self._generations: dict[int, Rows] = {}
         self._active: int | None = None
         self._counter = 0
+        self._instance = 1
         self.commits = 0
+
+    def dump(self) -> Dump:
+        """A copy of everything, as SAVE writes it."""
+        return copy.deepcopy((self._generations, self._active, self._counter))
+
+    def restore(self, dump: Dump) -> None:
+        """Come back as a new instance holding ``dump`` (writes after it are lost)."""
+        self._generations, self._active, self._counter = copy.deepcopy(dump)
+        self._instance += 1
+
+    async def instance(self) -> str:
+        return f"memory-{id(self)}-{self._instance}"
 
     async def active_generation(self) -> int:
         if self._active is None:
@@ -65,9 +85,15 @@ class InMemoryReadModel:
         checkpoint: Checkpoint,
         *,
         must_be_active: bool,
+        not_before: int | None = None,
     ) -> None:
         if must_be_active and generation != self._active:
             raise GenerationChangedError(f"generation {generation} is not active")
+        if not_before is not None:
+            stored_at = await self.checkpoint(generation)
+            if stored_at is None or stored_at.position < not_before:
+                position = stored_at.position if stored_at else None
+                raise ReadModelRewoundError(generation, position, not_before)
         rows = self._generations.setdefault(generation, {})
         seen: dict[str, int] = {}
         for update in updates:  # check everything first: all or nothing

@@ -10,7 +10,11 @@ from redis.asyncio import BlockingConnectionPool, Redis
 from services.query.adapters import redis_scripts, redis_wire
 from services.query.adapters.coalesced_reads import ReadCoalescer
 from services.query.adapters.details_codec import DetailsState
-from services.query.application.errors import GenerationChangedError, VersionConflictError
+from services.query.application.errors import (
+    GenerationChangedError,
+    ReadModelRewoundError,
+    VersionConflictError,
+)
 from services.query.application.ports import (
     Checkpoint,
     GridDocument,
@@ -93,6 +97,13 @@ class RedisReadModel:
         assert active is not None
         return int(active)
 
+    @redis_wire.unavailable_as_port_error
+    async def instance(self) -> str:
+        """Redis's ``run_id`` (INFO server): new at every start of a server, so a restart from
+        a dump or a failover to a replica changes it."""
+        info: dict[str, Any] = await self._redis.info("server")
+        return str(info["run_id"])
+
     async def new_generation(self) -> int:
         return int(await self._redis.incr(self._counter_key))
 
@@ -115,13 +126,26 @@ class RedisReadModel:
         checkpoint: Checkpoint,
         *,
         must_be_active: bool,
+        not_before: int | None = None,
     ) -> None:
         states = await self._fold(generation, updates)
         prefix = self.generation_prefix(generation)
         args = redis_wire.commit_args(
-            generation, prefix, checkpoint, updates, states, must_be_active=must_be_active
+            generation,
+            prefix,
+            checkpoint,
+            updates,
+            states,
+            must_be_active=must_be_active,
+            not_before=not_before,
         )
         result = await self._commit(keys=[self._active_key], args=args)
+        if result[0] == "REWOUND":
+            self._states.pop(generation, None)  # folded from writes Redis no longer has
+            assert not_before is not None
+            raise ReadModelRewoundError(
+                generation, int(result[1]) if result[1] else None, not_before
+            )
         if result[0] == "GEN":
             self._states.pop(generation, None)
             raise GenerationChangedError(

@@ -10,6 +10,7 @@ __all__ = [
     "GenerationChangedError",
     "InvalidQueryError",
     "QueryError",
+    "ReadModelRewoundError",
     "ReadModelUnavailableError",
     "VersionConflictError",
     "VersionNotReachedError",
@@ -62,3 +63,20 @@ class GenerationChangedError(Exception):
 
 class GapNotHealableError(Exception):
     """The store does not hold the events a gap needs; the projector waits and retries."""
+
+
+class ReadModelRewoundError(Exception):
+    """The read model lost writes: its checkpoint is behind one a projector already saw there.
+
+    What a restore from an older dump or a failover to a lagging replica does; ``stored`` is
+    the checkpoint position it holds now (None: none at all).
+    """
+
+    def __init__(self, generation: int, stored: int | None, seen: int) -> None:
+        super().__init__(
+            f"generation {generation} of the read model is at checkpoint {stored}, "
+            f"behind {seen} seen there before: it lost writes"
+        )
+        self.generation = generation
+        self.stored = stored
+        self.seen = seen

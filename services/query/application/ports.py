@@ -168,13 +168,22 @@ class ReadModel(Protocol):
         checkpoint: Checkpoint,
         *,
         must_be_active: bool,
+        not_before: int | None = None,
     ) -> None:
         """Apply ``updates`` in order and move the checkpoint, all or nothing.
 
         Each update must be its grid's next version, else nothing is written and
         VersionConflictError is raised; with ``must_be_active`` a generation that is no longer
         active raises GenerationChangedError. The checkpoint never moves backwards.
+        ``not_before`` is a checkpoint position the caller saw stored: when the stored one is
+        behind it (or gone), the model lost writes, nothing is written and
+        ReadModelRewoundError is raised (checked before the versions).
         """
+        ...
+
+    async def instance(self) -> str:
+        """An id of the running store instance; it changes when the store restarts or fails
+        over, the moments it may come back without some of its writes."""
         ...
 
     async def swap(self, generation: int) -> int | None:

@@ -122,8 +122,11 @@ class KilledAfterWrite(RedisReadModel):
         checkpoint: Checkpoint,
         *,
         must_be_active: bool,
+        not_before: int | None = None,
     ) -> None:
-        await super().commit(generation, updates, checkpoint, must_be_active=must_be_active)
+        await super().commit(
+            generation, updates, checkpoint, must_be_active=must_be_active, not_before=not_before
+        )
         KilledAfterWrite.commits += 1
         if KilledAfterWrite.commits == self.kill_after:
             raise SystemExit("killed between the Redis write and the next event")

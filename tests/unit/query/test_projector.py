@@ -112,8 +112,11 @@ class CrashingReadModel(InMemoryReadModel):
         checkpoint: Checkpoint,
         *,
         must_be_active: bool,
+        not_before: int | None = None,
     ) -> None:
-        await super().commit(generation, updates, checkpoint, must_be_active=must_be_active)
+        await super().commit(
+            generation, updates, checkpoint, must_be_active=must_be_active, not_before=not_before
+        )
         if self.commits == self.crash_after:
             raise SystemExit("killed between the Redis write and the next event")
 
