@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from redis.asyncio import BlockingConnectionPool, Redis
+from redis.exceptions import ResponseError
 
 from services.query.adapters import redis_scripts, redis_wire
 from services.query.adapters.coalesced_reads import ReadCoalescer
@@ -101,12 +102,16 @@ class RedisReadModel:
     async def instance(self) -> str:
         """Redis's ``run_id`` (INFO server): new at every start of a server, so a restart from
         a dump or a failover to a replica changes it."""
-        info: dict[str, Any] = await self._redis.info("server")
-        return str(info["run_id"])
+        try:
+            info: dict[str, Any] = await self._redis.info("server")
+        except ResponseError:  # INFO renamed away or not granted: the projector falls back
+            return ""
+        return str(info.get("run_id", ""))
 
     async def new_generation(self) -> int:
         return int(await self._redis.incr(self._counter_key))
 
+    @redis_wire.unavailable_as_port_error
     async def checkpoint(self, generation: int) -> Checkpoint | None:
         row = await self._redis.hgetall(self.generation_prefix(generation) + "checkpoint")
         return redis_wire.checkpoint_row(row)

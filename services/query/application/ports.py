@@ -183,7 +183,8 @@ class ReadModel(Protocol):
 
     async def instance(self) -> str:
         """An id of the running store instance; it changes when the store restarts or fails
-        over, the moments it may come back without some of its writes."""
+        over, the moments it may come back without some of its writes. "" when the store
+        cannot tell (a caller then compares checkpoints every time)."""
         ...
 
     async def swap(self, generation: int) -> int | None:

@@ -183,14 +183,15 @@ class Projector:
         """ReadModelRewoundError when the store restarted without checkpoints seen there."""
         try:
             instance = await self._model.instance()
-            if instance == self._instance:
+            if instance and instance == self._instance:
                 return
-            stored = await self._model.checkpoint(generation)
+            stored = await self._model.checkpoint(generation)  # "" (unknown): every time
         except ReadModelUnavailableError as error:
             _log.warning("read model unreachable; checking for a rewind later", error=str(error))
             return
-        _log.info("read model instance changed", instance=instance)
-        self._instance = instance
+        if instance != self._instance:
+            _log.info("read model instance changed", instance=instance)
+            self._instance = instance
         if self._seen is not None and (stored is None or stored.position < self._seen):
             raise ReadModelRewoundError(generation, stored.position if stored else None, self._seen)
 

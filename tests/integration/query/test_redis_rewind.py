@@ -20,6 +20,7 @@ from redis.asyncio import Redis
 from protos.rover.v1 import query_pb2, query_pb2_grpc
 from services.query.adapters.esdb_feed import EsdbEventFeed
 from services.query.adapters.redis_read_model import RedisReadModel
+from services.query.application.errors import ReadModelUnavailableError
 from services.query.application.rebuild import rebuild
 from services.up.redis_binary import find_redis_server
 from tests.integration.query.conftest import ServiceFactory, publish
@@ -34,7 +35,8 @@ Stubs = Callable[[int], "query_pb2_grpc.RoverQueryServiceAsyncStub"]
 class RewindableRedis:
     """A redis-server that can be stopped and started again on its port from an older dump."""
 
-    def __init__(self) -> None:
+    def __init__(self, *config: str) -> None:
+        self._config = config  # more redis-server arguments
         self._dir = Path(tempfile.mkdtemp(prefix="redis-rewind-"))
         self.port = free_port()
         self._process: subprocess.Popen[bytes] | None = None
@@ -53,6 +55,7 @@ class RewindableRedis:
                 "--dbfilename", "dump.rdb",
                 "--save", "",
                 "--appendonly", "no",
+                *self._config,
             ],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
@@ -164,3 +167,33 @@ async def test_a_restarted_service_heals_a_rewound_read_model_written_to_since(
             await reached(stub, "a", 22)
         async with query_service(redis_url=server.url):
             await equals_a_rebuild(server.url, esdb)
+
+
+async def test_the_instance_is_the_run_id_and_a_restart_from_a_dump_changes_it() -> None:
+    with RewindableRedis() as server:
+        model = RedisReadModel(Redis.from_url(server.url, decode_responses=True))
+        try:
+            before = await model.instance()
+            assert len(before) == 40  # INFO server's run_id
+            server.save()
+            server.rewind()
+            after = ""
+            for _ in range(50):  # the first call may still meet the connection Redis closed
+                try:
+                    after = await model.instance()
+                    break
+                except ReadModelUnavailableError:
+                    await asyncio.sleep(0.1)
+            assert after
+            assert after != before
+        finally:
+            await model.close()
+
+
+async def test_a_redis_that_does_not_answer_info_has_no_instance_to_tell() -> None:
+    with RewindableRedis("--rename-command", "INFO", "") as server:
+        model = RedisReadModel(Redis.from_url(server.url, decode_responses=True))
+        try:
+            assert await model.instance() == ""
+        finally:
+            await model.close()

@@ -27,16 +27,17 @@ class CountingFeed(InMemoryEventFeed):
 class FlakyModel(InMemoryReadModel):
     """Counts instance checks; ``down`` makes them fail as an unreachable Redis does."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, tells: bool = True) -> None:
         super().__init__()
         self.checks = 0
         self.down = False
+        self.tells = tells
 
     async def instance(self) -> str:
         self.checks += 1
         if self.down:
             raise ReadModelUnavailableError("the read model is unavailable")
-        return await super().instance()
+        return await super().instance() if self.tells else ""
 
 
 async def equal_eventually(model: InMemoryReadModel, reference: InMemoryReadModel) -> None:
@@ -76,6 +77,23 @@ async def test_an_idle_projector_notices_the_restart_and_re_projects_what_was_lo
     feed.append(b[4:])
     await caught_up(projector, feed)
     model.restore(dump)  # Redis back from the older dump; no event follows
+    reference = InMemoryReadModel()
+    await project_all(feed, reference)
+    await equal_eventually(model, reference)
+    await stop(task)
+
+
+async def test_a_store_that_cannot_tell_its_instance_has_its_checkpoint_compared() -> None:
+    feed, model = InMemoryEventFeed(), FlakyModel(tells=False)
+    a = seed_history("a")
+    feed.append(a[:3])
+    projector = Projector(feed, model, batch_size=3, rewind_check_seconds=0.01)
+    task = running(projector)
+    await caught_up(projector, feed)
+    dump = model.dump()
+    feed.append(a[3:])
+    await caught_up(projector, feed)
+    model.restore(dump)
     reference = InMemoryReadModel()
     await project_all(feed, reference)
     await equal_eventually(model, reference)
