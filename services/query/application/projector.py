@@ -84,7 +84,7 @@ class Projector:
         self._batch_size = batch_size
         self._watch = watch
         self._fixed_generation = generation
-        self._rewind_check_seconds = rewind_check_seconds
+        self.rewind_check_seconds = rewind_check_seconds
         self._versions: dict[str, int] = {}
         self._events = 0
         self._seen: int | None = None  # the furthest checkpoint position seen stored
@@ -159,7 +159,7 @@ class Projector:
         getter = asyncio.ensure_future(batches.get())
         try:
             while True:
-                done, _ = await asyncio.wait({getter}, timeout=self._rewind_check_seconds)
+                done, _ = await asyncio.wait({getter}, timeout=self.rewind_check_seconds)
                 if not done:
                     await self._check_rewind(generation)
                     continue

@@ -9,6 +9,8 @@ from services.query.adapters.memory import InMemoryEventFeed, InMemoryReadModel
 from services.query.application.errors import ReadModelUnavailableError
 from services.query.application.ports import FeedItem
 from services.query.application.projector import Projector
+from services.query.bootstrap import build
+from services.query.settings import QuerySettings
 from tests.unit.query.seed import rover_walk, seed_history
 from tests.unit.query.test_projector import eventually, project_all
 
@@ -152,3 +154,9 @@ async def test_an_unreachable_model_during_a_check_is_checked_again_later() -> N
     await project_all(feed, reference)
     await equal_eventually(model, reference)
     await stop(task)
+
+
+def test_the_service_checks_as_often_as_its_setting_says() -> None:
+    settings = QuerySettings(query_rewind_check_seconds=7.5)
+    app = build(settings, read_model=InMemoryReadModel(), feed=InMemoryEventFeed())
+    assert app.parts.projector.rewind_check_seconds == 7.5
