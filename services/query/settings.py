@@ -68,7 +68,7 @@ class QuerySettings(EventStoreClientSettings):
         default=1.0,
         gt=0,
         description="How often an idle projector checks whether Redis came back without some "
-        "of its writes (a new run_id and a checkpoint behind the one it saw); it then "
+        "of its writes (a new run_id, and fewer commits counted than it saw); it then "
         "re-projects from the stored checkpoint.",
     )
     query_retry_seconds: float = Field(

@@ -137,30 +137,35 @@ async def test_grid_document_is_the_serialised_grid_details(model: ReadModel) ->
         assert common_pb2.GridDetails.FromString(document.details) == grid_details_message(view)
 
 
-async def test_a_commit_behind_a_checkpoint_seen_before_writes_nothing(model: ReadModel) -> None:
+async def test_commits_are_counted_and_one_behind_a_count_seen_writes_nothing(
+    model: ReadModel,
+) -> None:
     generation = await model.active_generation()
     history = updates(seed_history("g"))
-    with pytest.raises(ReadModelRewoundError) as none_stored:  # seen one, none stored now
-        await model.commit(
-            generation, history[:1], Checkpoint(1), must_be_active=True, not_before=0
-        )
-    assert (none_stored.value.stored, none_stored.value.seen) == (None, 0)
-    assert await model.generation_rows(generation) == {}
-    await model.commit(generation, history[:2], Checkpoint(5, 1, 2), must_be_active=True)
+    assert await model.commit_count() == 0
+    assert (
+        await model.commit(generation, history[:2], Checkpoint(5, 1, 2), must_be_active=True) == 1
+    )
+    assert await model.commit(generation, [], Checkpoint(3), must_be_active=True, not_before=1) == 2
+    fresh = await model.new_generation()  # one count for every generation
+    assert await model.commit(fresh, [], Checkpoint(1), must_be_active=False) == 3
+    assert await model.commit_count() == 3
     before = await model.generation_rows(generation)
     with pytest.raises(ReadModelRewoundError) as behind:
         await model.commit(
-            generation, history[2:4], Checkpoint(9), must_be_active=True, not_before=6
+            generation, history[2:4], Checkpoint(9), must_be_active=True, not_before=4
         )
-    assert (behind.value.generation, behind.value.stored, behind.value.seen) == (generation, 5, 6)
+    assert (behind.value.generation, behind.value.stored, behind.value.seen) == (generation, 3, 4)
     with pytest.raises(ReadModelRewoundError):  # checked before the versions
         await model.commit(
-            generation, history[5:], Checkpoint(9), must_be_active=True, not_before=6
+            generation, history[5:], Checkpoint(9), must_be_active=True, not_before=4
         )
     assert await model.generation_rows(generation) == before
-    await model.commit(
-        generation, history[2:4], Checkpoint(9, 2, 4), must_be_active=True, not_before=5
+    assert await model.commit_count() == 3
+    count = await model.commit(
+        generation, history[2:4], Checkpoint(9, 2, 4), must_be_active=True, not_before=3
     )
+    assert count == 4
     assert await model.grid_versions(generation, ["g"]) == {"g": 4}
     assert await model.checkpoint(generation) == Checkpoint(9, 2, 4)
 

@@ -28,7 +28,7 @@ from services.query.dto import encode_view
 __all__ = ["InMemoryEventFeed", "InMemoryReadModel"]
 
 Rows = dict[str, dict[str, str]]
-Dump = tuple[dict[int, Rows], int | None, int]
+Dump = tuple[dict[int, Rows], int | None, int, int]
 
 
 class InMemoryReadModel:
@@ -44,15 +44,16 @@ class InMemoryReadModel:
         self._active: int | None = None
         self._counter = 0
         self._instance = 1
-        self.commits = 0
+        self._count = 0  # the port's commit_count: part of a dump
+        self.commits = 0  # commits this object took, for tests
 
     def dump(self) -> Dump:
         """A copy of everything, as SAVE writes it."""
-        return copy.deepcopy((self._generations, self._active, self._counter))
+        return copy.deepcopy((self._generations, self._active, self._counter, self._count))
 
     def restore(self, dump: Dump) -> None:
         """Come back as a new instance holding ``dump`` (writes after it are lost)."""
-        self._generations, self._active, self._counter = copy.deepcopy(dump)
+        self._generations, self._active, self._counter, self._count = copy.deepcopy(dump)
         self._instance += 1
 
     async def instance(self) -> str:
@@ -86,14 +87,11 @@ class InMemoryReadModel:
         *,
         must_be_active: bool,
         not_before: int | None = None,
-    ) -> None:
+    ) -> int:
         if must_be_active and generation != self._active:
             raise GenerationChangedError(f"generation {generation} is not active")
-        if not_before is not None:
-            stored_at = await self.checkpoint(generation)
-            if stored_at is None or stored_at.position < not_before:
-                position = stored_at.position if stored_at else None
-                raise ReadModelRewoundError(generation, position, not_before)
+        if not_before is not None and self._count < not_before:
+            raise ReadModelRewoundError(generation, self._count, not_before)
         rows = self._generations.setdefault(generation, {})
         seen: dict[str, int] = {}
         for update in updates:  # check everything first: all or nothing
@@ -129,6 +127,11 @@ class InMemoryReadModel:
                 "events": str(checkpoint.events),
             }
         self.commits += 1
+        self._count += 1
+        return self._count
+
+    async def commit_count(self) -> int:
+        return self._count
 
     async def swap(self, generation: int) -> int | None:
         active = await self.active_generation()

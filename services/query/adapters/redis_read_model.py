@@ -66,6 +66,7 @@ class RedisReadModel:
         self._prefix = prefix
         self._active_key = f"{prefix}:active"
         self._counter_key = f"{prefix}:generations"
+        self._commits_key = f"{prefix}:commits"
         self._base = f"{prefix}:g"
         self._commit = redis.register_script(redis_scripts.COMMIT)
         self._swap = redis.register_script(redis_scripts.SWAP)
@@ -132,7 +133,7 @@ class RedisReadModel:
         *,
         must_be_active: bool,
         not_before: int | None = None,
-    ) -> None:
+    ) -> int:
         states = await self._fold(generation, updates)
         prefix = self.generation_prefix(generation)
         args = redis_wire.commit_args(
@@ -144,13 +145,10 @@ class RedisReadModel:
             must_be_active=must_be_active,
             not_before=not_before,
         )
-        result = await self._commit(keys=[self._active_key], args=args)
+        result = await self._commit(keys=[self._active_key, self._commits_key], args=args)
         if result[0] == "REWOUND":
             self._states.pop(generation, None)  # folded from writes Redis no longer has
-            assert not_before is not None
-            raise ReadModelRewoundError(
-                generation, int(result[1]) if result[1] else None, not_before
-            )
+            raise ReadModelRewoundError(generation, int(result[1]), not_before or 0)
         if result[0] == "GEN":
             self._states.pop(generation, None)
             raise GenerationChangedError(
@@ -163,6 +161,11 @@ class RedisReadModel:
         if len(cache) > _MAX_CACHED_GRIDS:
             cache.clear()
         cache.update(states)
+        return int(result[1])
+
+    @redis_wire.unavailable_as_port_error
+    async def commit_count(self) -> int:
+        return int(await self._redis.get(self._commits_key) or 0)
 
     async def _fold(
         self, generation: int, updates: Sequence[HashUpdate]

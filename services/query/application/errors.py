@@ -66,16 +66,16 @@ class GapNotHealableError(Exception):
 
 
 class ReadModelRewoundError(Exception):
-    """The read model lost writes: its checkpoint is behind one a projector already saw there.
+    """The read model lost writes: it counts fewer commits than a projector already saw.
 
     What a restore from an older dump or a failover to a lagging replica does; ``stored`` is
-    the checkpoint position it holds now (None: none at all).
+    the commit count it holds now, ``seen`` the one the projector saw.
     """
 
-    def __init__(self, generation: int, stored: int | None, seen: int) -> None:
+    def __init__(self, generation: int, stored: int, seen: int) -> None:
         super().__init__(
-            f"generation {generation} of the read model is at checkpoint {stored}, "
-            f"behind {seen} seen there before: it lost writes"
+            f"the read model counts {stored} commits, fewer than the {seen} seen before: "
+            f"it lost writes (generation {generation})"
         )
         self.generation = generation
         self.stored = stored

@@ -169,16 +169,22 @@ class ReadModel(Protocol):
         *,
         must_be_active: bool,
         not_before: int | None = None,
-    ) -> None:
-        """Apply ``updates`` in order and move the checkpoint, all or nothing.
+    ) -> int:
+        """Apply ``updates`` in order and move the checkpoint, all or nothing; return the
+        model's commit count after this commit (see ``commit_count``).
 
         Each update must be its grid's next version, else nothing is written and
         VersionConflictError is raised; with ``must_be_active`` a generation that is no longer
         active raises GenerationChangedError. The checkpoint never moves backwards.
-        ``not_before`` is a checkpoint position the caller saw stored: when the stored one is
-        behind it (or gone), the model lost writes, nothing is written and
-        ReadModelRewoundError is raised (checked before the versions).
+        ``not_before`` is a commit count the caller has seen: when the model counts fewer, it
+        lost writes, nothing is written and ReadModelRewoundError is raised (checked before
+        the versions).
         """
+        ...
+
+    async def commit_count(self) -> int:
+        """How many commits the model has taken, over all generations (each adds one): a
+        model that lost writes counts fewer than it did."""
         ...
 
     async def instance(self) -> str:

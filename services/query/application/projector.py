@@ -61,10 +61,10 @@ class Projector:
     from its checkpoint when a rebuild swaps a new one in.
 
     A read model that lost writes (Redis restored from an older dump, or failed over to a
-    lagging replica) heals itself: the stored checkpoint is then behind the one this projector
-    last saw there. Every commit refuses to write in that state, and every
+    lagging replica) heals itself: it then counts fewer commits than this projector saw when
+    it read versions or committed. Every commit refuses to write in that state, and every
     ``rewind_check_seconds`` an idle projector asks for the store's instance id and, when it
-    changed, compares the checkpoint. Either way the projector starts over from the stored
+    changed, compares the count. Either way the projector starts over from the stored
     checkpoint: the events after it are re-delivered, the grids that kept their writes skip
     them as duplicates, and those that lost some apply them again.
     """
@@ -87,7 +87,7 @@ class Projector:
         self.rewind_check_seconds = rewind_check_seconds
         self._versions: dict[str, int] = {}
         self._events = 0
-        self._seen: int | None = None  # the furthest checkpoint position seen stored
+        self._seen = 0  # the highest commit count seen: what the cached versions rely on
         self._instance = ""
         self.checkpoint: Checkpoint | None = None
 
@@ -107,10 +107,10 @@ class Projector:
             )
             self._instance = await self._model.instance()  # before the checkpoint it vouches for
             self.checkpoint = await self._model.checkpoint(generation)
+            self._seen = await self._model.commit_count()  # after the checkpoint it covers
             self._versions.clear()
             self._events = self.checkpoint.events if self.checkpoint else 0
             after = self.checkpoint.position if self.checkpoint else None
-            self._seen = after
             _log.info("projector subscribing", generation=generation, after=after)
             try:
                 if await self._follow(generation, after, until, on_batch):
@@ -180,20 +180,20 @@ class Projector:
             await asyncio.gather(getter, reader, return_exceptions=True)
 
     async def _check_rewind(self, generation: int) -> None:
-        """ReadModelRewoundError when the store restarted without checkpoints seen there."""
+        """ReadModelRewoundError when the store restarted without commits seen there."""
         try:
             instance = await self._model.instance()
             if instance and instance == self._instance:
                 return
-            stored = await self._model.checkpoint(generation)  # "" (unknown): every time
+            stored = await self._model.commit_count()  # "" (unknown): every time
         except ReadModelUnavailableError as error:
             _log.warning("read model unreachable; checking for a rewind later", error=str(error))
             return
         if instance != self._instance:
             _log.info("read model instance changed", instance=instance)
             self._instance = instance
-        if self._seen is not None and (stored is None or stored.position < self._seen):
-            raise ReadModelRewoundError(generation, stored.position if stored else None, self._seen)
+        if stored < self._seen:
+            raise ReadModelRewoundError(generation, stored, self._seen)
 
     async def process(self, generation: int, batch: Sequence[FeedItem]) -> BatchOutcome:
         """Classify, heal and commit one batch (retrying when the model moved under us)."""
@@ -214,6 +214,8 @@ class Projector:
         unknown = {u.grid_id for u in events if u is not None and u.grid_id not in self._versions}
         if unknown:
             self._versions.update(await self._model.grid_versions(generation, sorted(unknown)))
+            # read after the versions: a model that counts fewer later may have lost them
+            self._seen = max(self._seen, await self._model.commit_count())
         versions = dict(self._versions)  # adopted only once the commit succeeded
         updates: list[HashUpdate] = []
         duplicates = healed = consumed = 0
@@ -245,14 +247,14 @@ class Projector:
             self._events = checkpoint.events
             self.checkpoint = Checkpoint(previous.position, previous.recorded_at_ms, self._events)
             return BatchOutcome(0, duplicates, 0, self.checkpoint)
-        await self._model.commit(
+        count = await self._model.commit(
             generation,
             updates,
             checkpoint,
             must_be_active=self._fixed_generation is None,
             not_before=self._seen,
         )
-        self._seen = max(checkpoint.position, self._seen or 0)
+        self._seen = max(self._seen, count)
         self._versions = versions
         self._events = checkpoint.events
         self.checkpoint = checkpoint

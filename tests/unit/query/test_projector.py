@@ -113,12 +113,13 @@ class CrashingReadModel(InMemoryReadModel):
         *,
         must_be_active: bool,
         not_before: int | None = None,
-    ) -> None:
-        await super().commit(
+    ) -> int:
+        count = await super().commit(
             generation, updates, checkpoint, must_be_active=must_be_active, not_before=not_before
         )
         if self.commits == self.crash_after:
             raise SystemExit("killed between the Redis write and the next event")
+        return count
 
 
 @pytest.mark.parametrize("crash_after", [1, 2, 5, 9])

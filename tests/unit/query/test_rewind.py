@@ -5,8 +5,10 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 
+import pytest
+
 from services.query.adapters.memory import InMemoryEventFeed, InMemoryReadModel
-from services.query.application.errors import ReadModelUnavailableError
+from services.query.application.errors import ReadModelRewoundError, ReadModelUnavailableError
 from services.query.application.ports import FeedItem
 from services.query.application.projector import Projector
 from services.query.bootstrap import build
@@ -85,7 +87,7 @@ async def test_an_idle_projector_notices_the_restart_and_re_projects_what_was_lo
     await stop(task)
 
 
-async def test_a_store_that_cannot_tell_its_instance_has_its_checkpoint_compared() -> None:
+async def test_a_store_that_cannot_tell_its_instance_has_its_commits_counted_every_time() -> None:
     feed, model = InMemoryEventFeed(), FlakyModel(tells=False)
     a = seed_history("a")
     feed.append(a[:3])
@@ -154,6 +156,25 @@ async def test_an_unreachable_model_during_a_check_is_checked_again_later() -> N
     await project_all(feed, reference)
     await equal_eventually(model, reference)
     await stop(task)
+
+
+async def test_a_writer_that_read_a_lost_version_is_refused_before_it_commits_past_it() -> None:
+    feed, model = InMemoryEventFeed(), InMemoryReadModel()
+    a, h = rover_walk("a", rovers=1, moves=5), seed_history("h")
+    first, grid_h, later = feed.append(a[:3]), feed.append(h[:2]), feed.append(a[3:4])
+    writer, other = Projector(feed, model), Projector(feed, model)  # two query services
+    generation = await model.active_generation()
+    await writer.process(generation, first)
+    dump = model.dump()
+    await writer.process(generation, grid_h)
+    other.checkpoint = await model.checkpoint(generation)  # started after h was projected
+    outcome = await other.process(generation, grid_h)  # h redelivered: read at 2, nothing written
+    assert (outcome.duplicates, model.commits) == (2, 2)
+    model.restore(dump)  # h is gone again
+    for projector in (other, writer):  # neither may move the checkpoint past the lost h
+        with pytest.raises(ReadModelRewoundError):
+            await projector.process(generation, later)
+    assert await model.grid_versions(generation, ["a", "h"]) == {"a": 3, "h": 0}
 
 
 def test_the_service_checks_as_often_as_its_setting_says() -> None:
