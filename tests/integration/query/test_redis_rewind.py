@@ -7,6 +7,7 @@ import asyncio
 import shutil
 import subprocess
 import tempfile
+import time
 from collections.abc import Callable
 from pathlib import Path
 from types import TracebackType
@@ -70,7 +71,7 @@ class RewindableRedis:
             except Exception as error:  # redis-py's ConnectionError, BusyLoadingError
                 if self._process.poll() is not None:
                     raise RuntimeError("redis-server exited") from error
-            subprocess.run(["sleep", "0.02"], check=True)
+            time.sleep(0.02)
         raise RuntimeError("redis-server did not answer")
 
     def save(self) -> None:
