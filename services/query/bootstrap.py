@@ -119,7 +119,13 @@ def build(
         max_wait_seconds=settings.query_min_version_wait_seconds,
         poll_seconds=settings.query_min_version_poll_seconds,
     )
-    projector = Projector(feed, read_model, batch_size=settings.query_batch_size, watch=watch)
+    projector = Projector(
+        feed,
+        read_model,
+        batch_size=settings.query_batch_size,
+        watch=watch,
+        rewind_check_seconds=settings.query_rewind_check_seconds,
+    )
     parts = QueryParts(
         read_model=read_model, feed=feed, watch=watch, queries=queries, projector=projector
     )

@@ -64,6 +64,13 @@ class QuerySettings(EventStoreClientSettings):
         description="Health service rover.v1.RoverQueryService/projection is NOT_SERVING "
         "while this far behind.",
     )
+    query_rewind_check_seconds: float = Field(
+        default=1.0,
+        gt=0,
+        description="How often an idle projector checks whether Redis came back without some "
+        "of its writes (a new run_id, and fewer commits counted than it saw); it then "
+        "re-projects from the stored checkpoint.",
+    )
     query_retry_seconds: float = Field(
         default=1.0, gt=0, description="Pause before the projector resubscribes after an error."
     )

@@ -11,7 +11,11 @@ from protos.rover.v1 import common_pb2
 from services.common.envelope import Envelope
 from services.query.adapters.memory import InMemoryReadModel
 from services.query.adapters.redis_read_model import RedisReadModel
-from services.query.application.errors import GenerationChangedError, VersionConflictError
+from services.query.application.errors import (
+    GenerationChangedError,
+    ReadModelRewoundError,
+    VersionConflictError,
+)
 from services.query.application.ports import Checkpoint, HashUpdate, ReadModel, RoverView
 from services.query.application.projection import project
 from services.query.dto import encode_view, grid_details_message
@@ -131,3 +135,44 @@ async def test_grid_document_is_the_serialised_grid_details(model: ReadModel) ->
         assert document.version == view.version
         assert document.details == encode_view(view)
         assert common_pb2.GridDetails.FromString(document.details) == grid_details_message(view)
+
+
+async def test_commits_are_counted_and_one_behind_a_count_seen_writes_nothing(
+    model: ReadModel,
+) -> None:
+    generation = await model.active_generation()
+    history = updates(seed_history("g"))
+    assert await model.commit_count() == 0
+    assert (
+        await model.commit(generation, history[:2], Checkpoint(5, 1, 2), must_be_active=True) == 1
+    )
+    assert await model.commit(generation, [], Checkpoint(3), must_be_active=True, not_before=1) == 2
+    fresh = await model.new_generation()  # one count for every generation
+    assert await model.commit(fresh, [], Checkpoint(1), must_be_active=False) == 3
+    assert await model.commit_count() == 3
+    before = await model.generation_rows(generation)
+    with pytest.raises(ReadModelRewoundError) as behind:
+        await model.commit(
+            generation, history[2:4], Checkpoint(9), must_be_active=True, not_before=4
+        )
+    assert (behind.value.generation, behind.value.stored, behind.value.seen) == (generation, 3, 4)
+    with pytest.raises(ReadModelRewoundError):  # checked before the versions
+        await model.commit(
+            generation, history[5:], Checkpoint(9), must_be_active=True, not_before=4
+        )
+    assert await model.generation_rows(generation) == before
+    assert await model.commit_count() == 3
+    count = await model.commit(
+        generation, history[2:4], Checkpoint(9, 2, 4), must_be_active=True, not_before=3
+    )
+    assert count == 4
+    assert await model.grid_versions(generation, ["g"]) == {"g": 4}
+    assert await model.checkpoint(generation) == Checkpoint(9, 2, 4)
+
+
+async def test_the_instance_id_stays_the_same_while_the_store_runs(model: ReadModel) -> None:
+    first = await model.instance()
+    assert first
+    generation = await model.active_generation()
+    await model.commit(generation, updates(seed_history("g")), Checkpoint(7), must_be_active=True)
+    assert await model.instance() == first

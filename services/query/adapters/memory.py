@@ -3,10 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+import copy
 from collections.abc import AsyncIterator, Iterable, Sequence
 
 from services.common.envelope import Envelope
-from services.query.application.errors import GenerationChangedError, VersionConflictError
+from services.query.application.errors import (
+    GenerationChangedError,
+    ReadModelRewoundError,
+    VersionConflictError,
+)
 from services.query.application.ports import (
     Checkpoint,
     FeedHead,
@@ -23,20 +28,36 @@ from services.query.dto import encode_view
 __all__ = ["InMemoryEventFeed", "InMemoryReadModel"]
 
 Rows = dict[str, dict[str, str]]
+Dump = tuple[dict[int, Rows], int | None, int, int]
 
 
 class InMemoryReadModel:
     """The ReadModel port over dictionaries, with the same key layout as Redis.
 
     Sets and sorted sets are rows whose fields are the members (value "1" / the score "0"),
-    which is also how ``generation_rows`` reports them for Redis.
+    which is also how ``generation_rows`` reports them for Redis. ``dump`` and ``restore``
+    play Redis restarted from an older dump (a new instance that lost later writes).
     """
 
     def __init__(self) -> None:
         self._generations: dict[int, Rows] = {}
         self._active: int | None = None
         self._counter = 0
-        self.commits = 0
+        self._instance = 1
+        self._count = 0  # the port's commit_count: part of a dump
+        self.commits = 0  # commits this object took, for tests
+
+    def dump(self) -> Dump:
+        """A copy of everything, as SAVE writes it."""
+        return copy.deepcopy((self._generations, self._active, self._counter, self._count))
+
+    def restore(self, dump: Dump) -> None:
+        """Come back as a new instance holding ``dump`` (writes after it are lost)."""
+        self._generations, self._active, self._counter, self._count = copy.deepcopy(dump)
+        self._instance += 1
+
+    async def instance(self) -> str:
+        return f"memory-{id(self)}-{self._instance}"
 
     async def active_generation(self) -> int:
         if self._active is None:
@@ -65,9 +86,12 @@ class InMemoryReadModel:
         checkpoint: Checkpoint,
         *,
         must_be_active: bool,
-    ) -> None:
+        not_before: int | None = None,
+    ) -> int:
         if must_be_active and generation != self._active:
             raise GenerationChangedError(f"generation {generation} is not active")
+        if not_before is not None and self._count < not_before:
+            raise ReadModelRewoundError(generation, self._count, not_before)
         rows = self._generations.setdefault(generation, {})
         seen: dict[str, int] = {}
         for update in updates:  # check everything first: all or nothing
@@ -103,6 +127,11 @@ class InMemoryReadModel:
                 "events": str(checkpoint.events),
             }
         self.commits += 1
+        self._count += 1
+        return self._count
+
+    async def commit_count(self) -> int:
+        return self._count
 
     async def swap(self, generation: int) -> int | None:
         active = await self.active_generation()

@@ -6,11 +6,16 @@ from collections.abc import Sequence
 from typing import Any
 
 from redis.asyncio import BlockingConnectionPool, Redis
+from redis.exceptions import ResponseError
 
 from services.query.adapters import redis_scripts, redis_wire
 from services.query.adapters.coalesced_reads import ReadCoalescer
 from services.query.adapters.details_codec import DetailsState
-from services.query.application.errors import GenerationChangedError, VersionConflictError
+from services.query.application.errors import (
+    GenerationChangedError,
+    ReadModelRewoundError,
+    VersionConflictError,
+)
 from services.query.application.ports import (
     Checkpoint,
     GridDocument,
@@ -61,6 +66,7 @@ class RedisReadModel:
         self._prefix = prefix
         self._active_key = f"{prefix}:active"
         self._counter_key = f"{prefix}:generations"
+        self._commits_key = f"{prefix}:commits"
         self._base = f"{prefix}:g"
         self._commit = redis.register_script(redis_scripts.COMMIT)
         self._swap = redis.register_script(redis_scripts.SWAP)
@@ -93,9 +99,20 @@ class RedisReadModel:
         assert active is not None
         return int(active)
 
+    @redis_wire.unavailable_as_port_error
+    async def instance(self) -> str:
+        """Redis's ``run_id`` (INFO server): new at every start of a server, so a restart from
+        a dump or a failover to a replica changes it."""
+        try:
+            info: dict[str, Any] = await self._redis.info("server")
+        except ResponseError:  # INFO renamed away or not granted: the projector falls back
+            return ""
+        return str(info.get("run_id", ""))
+
     async def new_generation(self) -> int:
         return int(await self._redis.incr(self._counter_key))
 
+    @redis_wire.unavailable_as_port_error
     async def checkpoint(self, generation: int) -> Checkpoint | None:
         row = await self._redis.hgetall(self.generation_prefix(generation) + "checkpoint")
         return redis_wire.checkpoint_row(row)
@@ -115,13 +132,23 @@ class RedisReadModel:
         checkpoint: Checkpoint,
         *,
         must_be_active: bool,
-    ) -> None:
+        not_before: int | None = None,
+    ) -> int:
         states = await self._fold(generation, updates)
         prefix = self.generation_prefix(generation)
         args = redis_wire.commit_args(
-            generation, prefix, checkpoint, updates, states, must_be_active=must_be_active
+            generation,
+            prefix,
+            checkpoint,
+            updates,
+            states,
+            must_be_active=must_be_active,
+            not_before=not_before,
         )
-        result = await self._commit(keys=[self._active_key], args=args)
+        result = await self._commit(keys=[self._active_key, self._commits_key], args=args)
+        if result[0] == "REWOUND":
+            self._states.pop(generation, None)  # folded from writes Redis no longer has
+            raise ReadModelRewoundError(generation, int(result[1]), not_before or 0)
         if result[0] == "GEN":
             self._states.pop(generation, None)
             raise GenerationChangedError(
@@ -134,6 +161,11 @@ class RedisReadModel:
         if len(cache) > _MAX_CACHED_GRIDS:
             cache.clear()
         cache.update(states)
+        return int(result[1])
+
+    @redis_wire.unavailable_as_port_error
+    async def commit_count(self) -> int:
+        return int(await self._redis.get(self._commits_key) or 0)
 
     async def _fold(
         self, generation: int, updates: Sequence[HashUpdate]

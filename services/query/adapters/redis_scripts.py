@@ -17,17 +17,21 @@ local function greater(a, b)
 end
 """
 
-# KEYS[1] active-generation key. ARGV: generation, prefix, must_be_active (0/1), checkpoint
-# position, recorded_at_ms, events, the updates as one JSON array (one argument, so the client
-# packs a batch cheaply), then grid id / serialised GridDetails pairs (binary) of the grids
-# the batch touched. Each update is [grid_id, sequence, flags (1 new grid, 2 new rover),
-# rover_id, [grid field, value, ...], [rover field, value, ...], [obstacle members]].
+# KEYS[1] active-generation key, KEYS[2] commit counter. ARGV: generation, prefix,
+# must_be_active (0/1), checkpoint position, recorded_at_ms, events, the updates as one JSON
+# array (one argument, so the client packs a batch cheaply), not_before (a commit count the
+# writer has seen, '' for none: a counter below it means Redis lost writes), then grid id /
+# serialised GridDetails pairs (binary) of the grids the batch touched. Each update is [grid_id,
+# sequence, flags (1 new grid, 2 new rover), rover_id, [grid field, value, ...],
+# [rover field, value, ...], [obstacle members]].
 COMMIT = (
     _GREATER
     + """
 local active = redis.call('GET', KEYS[1])
 if ARGV[3] == '1' and active ~= ARGV[1] then return {'GEN', active or ''} end
 local p = ARGV[2]
+local count = tonumber(redis.call('GET', KEYS[2]) or '0')
+if ARGV[8] ~= '' and count < tonumber(ARGV[8]) then return {'REWOUND', count} end
 local updates = cjson.decode(ARGV[7])
 local seen = {}
 for r = 1, #updates do
@@ -58,7 +62,7 @@ for r = 1, #updates do
     end
   end
 end
-for d = 8, #ARGV, 2 do
+for d = 9, #ARGV, 2 do
   redis.call('SET', p .. 'grid:' .. ARGV[d] .. ':details', ARGV[d + 1])
 end
 local ck = p .. 'checkpoint'
@@ -66,7 +70,7 @@ local stored = redis.call('HGET', ck, 'position')
 if not stored or greater(ARGV[4], stored) then
   redis.call('HSET', ck, 'position', ARGV[4], 'recorded_at_ms', ARGV[5], 'events', ARGV[6])
 end
-return {'OK'}
+return {'OK', redis.call('INCR', KEYS[2])}
 """
 )
 

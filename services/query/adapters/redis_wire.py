@@ -77,6 +77,7 @@ def commit_args(
     details: Mapping[str, DetailsState],
     *,
     must_be_active: bool,
+    not_before: int | None = None,
 ) -> list[Any]:
     """The COMMIT script's ARGV, in the order redis_scripts.COMMIT reads it."""
     args: list[Any] = [
@@ -87,6 +88,7 @@ def commit_args(
         checkpoint.recorded_at_ms,
         checkpoint.events,
         encode_updates(updates),
+        "" if not_before is None else not_before,
     ]
     for grid_id, state in details.items():
         args += (grid_id, state.render())

@@ -10,6 +10,7 @@ __all__ = [
     "GenerationChangedError",
     "InvalidQueryError",
     "QueryError",
+    "ReadModelRewoundError",
     "ReadModelUnavailableError",
     "VersionConflictError",
     "VersionNotReachedError",
@@ -62,3 +63,20 @@ class GenerationChangedError(Exception):
 
 class GapNotHealableError(Exception):
     """The store does not hold the events a gap needs; the projector waits and retries."""
+
+
+class ReadModelRewoundError(Exception):
+    """The read model lost writes: it counts fewer commits than a projector already saw.
+
+    What a restore from an older dump or a failover to a lagging replica does; ``stored`` is
+    the commit count it holds now, ``seen`` the one the projector saw.
+    """
+
+    def __init__(self, generation: int, stored: int, seen: int) -> None:
+        super().__init__(
+            f"the read model counts {stored} commits, fewer than the {seen} seen before: "
+            f"it lost writes (generation {generation})"
+        )
+        self.generation = generation
+        self.stored = stored
+        self.seen = seen

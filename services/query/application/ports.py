@@ -168,13 +168,29 @@ class ReadModel(Protocol):
         checkpoint: Checkpoint,
         *,
         must_be_active: bool,
-    ) -> None:
-        """Apply ``updates`` in order and move the checkpoint, all or nothing.
+        not_before: int | None = None,
+    ) -> int:
+        """Apply ``updates`` in order and move the checkpoint, all or nothing; return the
+        model's commit count after this commit (see ``commit_count``).
 
         Each update must be its grid's next version, else nothing is written and
         VersionConflictError is raised; with ``must_be_active`` a generation that is no longer
         active raises GenerationChangedError. The checkpoint never moves backwards.
+        ``not_before`` is a commit count the caller has seen: when the model counts fewer, it
+        lost writes, nothing is written and ReadModelRewoundError is raised (checked before
+        the versions).
         """
+        ...
+
+    async def commit_count(self) -> int:
+        """How many commits the model has taken, over all generations (each adds one): a
+        model that lost writes counts fewer than it did."""
+        ...
+
+    async def instance(self) -> str:
+        """An id of the running store instance; it changes when the store restarts or fails
+        over, the moments it may come back without some of its writes. "" when the store
+        cannot tell (a caller then compares checkpoints every time)."""
         ...
 
     async def swap(self, generation: int) -> int | None:

@@ -11,6 +11,8 @@ from services.common.logs import get_logger
 from services.query.application.errors import (
     GapNotHealableError,
     GenerationChangedError,
+    ReadModelRewoundError,
+    ReadModelUnavailableError,
     VersionConflictError,
 )
 from services.query.application.ports import (
@@ -57,6 +59,14 @@ class Projector:
 
     ``generation`` None means the live mode: follow the active generation, and start over
     from its checkpoint when a rebuild swaps a new one in.
+
+    A read model that lost writes (Redis restored from an older dump, or failed over to a
+    lagging replica) heals itself: it then counts fewer commits than this projector saw when
+    it read versions or committed. Every commit refuses to write in that state, and every
+    ``rewind_check_seconds`` an idle projector asks for the store's instance id and, when it
+    changed, compares the count. Either way the projector starts over from the stored
+    checkpoint: the events after it are re-delivered, the grids that kept their writes skip
+    them as duplicates, and those that lost some apply them again.
     """
 
     def __init__(
@@ -67,14 +77,18 @@ class Projector:
         batch_size: int = 500,
         watch: VersionWatch | None = None,
         generation: int | None = None,
+        rewind_check_seconds: float = 1.0,
     ) -> None:
         self._feed = feed
         self._model = read_model
         self._batch_size = batch_size
         self._watch = watch
         self._fixed_generation = generation
+        self.rewind_check_seconds = rewind_check_seconds
         self._versions: dict[str, int] = {}
         self._events = 0
+        self._seen = 0  # the highest commit count seen: what the cached versions rely on
+        self._instance = ""
         self.checkpoint: Checkpoint | None = None
 
     async def run(
@@ -91,25 +105,95 @@ class Projector:
                 if self._fixed_generation is not None
                 else await self._model.active_generation()
             )
+            self._instance = await self._model.instance()  # before the checkpoint it vouches for
             self.checkpoint = await self._model.checkpoint(generation)
+            self._seen = await self._model.commit_count()  # after the checkpoint it covers
             self._versions.clear()
             self._events = self.checkpoint.events if self.checkpoint else 0
             after = self.checkpoint.position if self.checkpoint else None
             _log.info("projector subscribing", generation=generation, after=after)
             try:
-                async for batch in self._feed.subscribe(after, self._batch_size):
-                    outcome = await self.process(generation, batch)
-                    if on_batch is not None:
-                        on_batch(outcome)
-                    if until is not None and until(outcome.checkpoint):
-                        return
+                if await self._follow(generation, after, until, on_batch):
+                    return
             except GenerationChangedError:
                 _log.info("read model generation changed; resuming from its checkpoint")
+                if self._watch is not None:
+                    self._watch.reset()
+            except ReadModelRewoundError as error:
+                _log.warning(
+                    "read model lost writes; re-projecting from its checkpoint",
+                    generation=error.generation,
+                    stored=error.stored,
+                    seen=error.seen,
+                )
                 if self._watch is not None:
                     self._watch.reset()
             except GapNotHealableError as error:
                 _log.error("gap cannot be healed yet; retrying", error=str(error))
                 await asyncio.sleep(retry_seconds)
+
+    async def _follow(
+        self,
+        generation: int,
+        after: int | None,
+        until: Callable[[Checkpoint], bool] | None,
+        on_batch: Callable[[BatchOutcome], None] | None,
+    ) -> bool:
+        """Project the feed after ``after`` (True once ``until`` holds, False if the feed
+        ends), checking for a rewind between batches."""
+
+        # The feed is read by a task of its own, so that a quiet feed leaves time to check;
+        # batches are processed here, one at a time, never beside a check.
+        batches: asyncio.Queue[list[FeedItem] | Exception | None] = asyncio.Queue(maxsize=1)
+
+        async def pump() -> None:
+            try:
+                async for batch in self._feed.subscribe(after, self._batch_size):
+                    await batches.put(batch)
+            except Exception as error:  # raised where the batches are processed
+                await batches.put(error)
+            else:
+                await batches.put(None)
+
+        reader = asyncio.ensure_future(pump())
+        getter = asyncio.ensure_future(batches.get())
+        try:
+            while True:
+                done, _ = await asyncio.wait({getter}, timeout=self.rewind_check_seconds)
+                if not done:
+                    await self._check_rewind(generation)
+                    continue
+                batch = getter.result()
+                if batch is None:
+                    return False
+                if isinstance(batch, Exception):
+                    raise batch
+                getter = asyncio.ensure_future(batches.get())
+                outcome = await self.process(generation, batch)
+                if on_batch is not None:
+                    on_batch(outcome)
+                if until is not None and until(outcome.checkpoint):
+                    return True
+        finally:
+            for task in (getter, reader):
+                task.cancel()
+            await asyncio.gather(getter, reader, return_exceptions=True)
+
+    async def _check_rewind(self, generation: int) -> None:
+        """ReadModelRewoundError when the store restarted without commits seen there."""
+        try:
+            instance = await self._model.instance()
+            if instance and instance == self._instance:
+                return
+            stored = await self._model.commit_count()  # "" (unknown): every time
+        except ReadModelUnavailableError as error:
+            _log.warning("read model unreachable; checking for a rewind later", error=str(error))
+            return
+        if instance != self._instance:
+            _log.info("read model instance changed", instance=instance)
+            self._instance = instance
+        if stored < self._seen:
+            raise ReadModelRewoundError(generation, stored, self._seen)
 
     async def process(self, generation: int, batch: Sequence[FeedItem]) -> BatchOutcome:
         """Classify, heal and commit one batch (retrying when the model moved under us)."""
@@ -130,6 +214,8 @@ class Projector:
         unknown = {u.grid_id for u in events if u is not None and u.grid_id not in self._versions}
         if unknown:
             self._versions.update(await self._model.grid_versions(generation, sorted(unknown)))
+            # read after the versions: a model that counts fewer later may have lost them
+            self._seen = max(self._seen, await self._model.commit_count())
         versions = dict(self._versions)  # adopted only once the commit succeeded
         updates: list[HashUpdate] = []
         duplicates = healed = consumed = 0
@@ -161,9 +247,14 @@ class Projector:
             self._events = checkpoint.events
             self.checkpoint = Checkpoint(previous.position, previous.recorded_at_ms, self._events)
             return BatchOutcome(0, duplicates, 0, self.checkpoint)
-        await self._model.commit(
-            generation, updates, checkpoint, must_be_active=self._fixed_generation is None
+        count = await self._model.commit(
+            generation,
+            updates,
+            checkpoint,
+            must_be_active=self._fixed_generation is None,
+            not_before=self._seen,
         )
+        self._seen = max(self._seen, count)
         self._versions = versions
         self._events = checkpoint.events
         self.checkpoint = checkpoint

@@ -122,11 +122,15 @@ class KilledAfterWrite(RedisReadModel):
         checkpoint: Checkpoint,
         *,
         must_be_active: bool,
-    ) -> None:
-        await super().commit(generation, updates, checkpoint, must_be_active=must_be_active)
+        not_before: int | None = None,
+    ) -> int:
+        count = await super().commit(
+            generation, updates, checkpoint, must_be_active=must_be_active, not_before=not_before
+        )
         KilledAfterWrite.commits += 1
         if KilledAfterWrite.commits == self.kill_after:
             raise SystemExit("killed between the Redis write and the next event")
+        return count
 
 
 @pytest.mark.parametrize("kill_after", [1, 4, 9])

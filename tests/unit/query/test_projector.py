@@ -112,10 +112,14 @@ class CrashingReadModel(InMemoryReadModel):
         checkpoint: Checkpoint,
         *,
         must_be_active: bool,
-    ) -> None:
-        await super().commit(generation, updates, checkpoint, must_be_active=must_be_active)
+        not_before: int | None = None,
+    ) -> int:
+        count = await super().commit(
+            generation, updates, checkpoint, must_be_active=must_be_active, not_before=not_before
+        )
         if self.commits == self.crash_after:
             raise SystemExit("killed between the Redis write and the next event")
+        return count
 
 
 @pytest.mark.parametrize("crash_after", [1, 2, 5, 9])
