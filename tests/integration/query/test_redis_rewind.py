@@ -5,12 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import shutil
-import subprocess
-import tempfile
-import time
 from collections.abc import Callable
-from pathlib import Path
-from types import TracebackType
 from typing import Any
 
 import pytest
@@ -23,9 +18,8 @@ from services.query.adapters.esdb_feed import EsdbEventFeed
 from services.query.adapters.redis_read_model import RedisReadModel
 from services.query.application.errors import ReadModelUnavailableError
 from services.query.application.rebuild import rebuild
-from services.up.redis_binary import find_redis_server
 from tests.integration.query.conftest import ServiceFactory, publish
-from tests.support.redis_server import free_port
+from tests.support.redis_server import RedisServer
 from tests.unit.query.seed import rover_walk, seed_history
 
 pytestmark = pytest.mark.slow
@@ -33,77 +27,23 @@ pytestmark = pytest.mark.slow
 Stubs = Callable[[int], "query_pb2_grpc.RoverQueryServiceAsyncStub"]
 
 
-class RewindableRedis:
-    """A redis-server that can be stopped and started again on its port from an older dump."""
+class RewindableRedis(RedisServer):
+    """A private redis-server that can come back on its port from an older dump."""
 
     def __init__(self, *config: str) -> None:
-        self._config = config  # more redis-server arguments
-        self._dir = Path(tempfile.mkdtemp(prefix="redis-rewind-"))
-        self.port = free_port()
-        self._process: subprocess.Popen[bytes] | None = None
-
-    @property
-    def url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}/0"
-
-    def start(self) -> None:
-        self._process = subprocess.Popen(
-            [
-                find_redis_server(),
-                "--port", str(self.port),
-                "--bind", "127.0.0.1",
-                "--dir", str(self._dir),
-                "--dbfilename", "dump.rdb",
-                "--save", "",
-                "--appendonly", "no",
-                *self._config,
-            ],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )  # fmt: skip
-        for _ in range(1_000):
-            try:
-                with SyncRedis(port=self.port, socket_timeout=1) as client:
-                    if client.ping():
-                        return
-            except OSError:
-                pass
-            except Exception as error:  # redis-py's ConnectionError, BusyLoadingError
-                if self._process.poll() is not None:
-                    raise RuntimeError("redis-server exited") from error
-            time.sleep(0.02)
-        raise RuntimeError("redis-server did not answer")
+        super().__init__(args=config)
 
     def save(self) -> None:
         """SAVE, then keep that dump aside."""
         with SyncRedis(port=self.port) as client:
             client.save()
-        shutil.copy(self._dir / "dump.rdb", self._dir / "older.rdb")
+        shutil.copy(self.dir / "dump.rdb", self.dir / "older.rdb")
 
     def rewind(self) -> None:
         """Stop, then start on the same port from the dump kept aside."""
         self.stop()
-        shutil.copy(self._dir / "older.rdb", self._dir / "dump.rdb")
+        shutil.copy(self.dir / "older.rdb", self.dir / "dump.rdb")
         self.start()
-
-    def stop(self) -> None:
-        process, self._process = self._process, None
-        if process is not None and process.poll() is None:
-            process.terminate()
-            process.wait(timeout=10)
-
-    def __enter__(self) -> RewindableRedis:
-        self.start()
-        return self
-
-    def __exit__(
-        self,
-        kind: type[BaseException] | None,
-        error: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        self.stop()
-        shutil.rmtree(self._dir, ignore_errors=True)
 
 
 async def reached(stub: Any, grid_id: str, version: int) -> None:
