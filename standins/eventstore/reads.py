@@ -8,7 +8,7 @@ history to live can neither miss nor repeat an event, and cancelling the call fr
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 
 from esdbclient.protos.Grpc import streams_pb2
 
@@ -115,38 +115,31 @@ class Reader:
         position = all_options.position.commit_position
         if which == "position" and not self._log.is_position(position):
             raise InvalidPositionError(position)
-        remaining = request.count
-        event_filter = request.filter
+        # Each reads at most N events beyond an exclusive cursor, in the read's direction.
+        read_batch: Callable[[int, int], list[RecordedEvent]]
         if request.backwards:
-            cursor = position if which == "position" else self._log.head + 1
             if which == "start":
                 return
-            while remaining > 0:
-                batch = self._log.read_all_backwards(cursor, _BATCH)
-                for event in batch:
-                    if event_filter is None or event_filter.matches(event):
-                        yield self._message(event, request)
-                        remaining -= 1
-                        if remaining == 0:
-                            return
-                if len(batch) < _BATCH:
-                    return
-                cursor = batch[-1].position
+            read_batch = self._log.read_all_backwards
+            cursor = position if which == "position" else self._log.head + 1
         else:
-            cursor = max(position - 1, 0) if which == "position" else 0
             if which == "end":
                 return
-            while remaining > 0:
-                batch = self._log.read_all(cursor, _BATCH)
-                for event in batch:
-                    if event_filter is None or event_filter.matches(event):
-                        yield self._message(event, request)
-                        remaining -= 1
-                        if remaining == 0:
-                            return
-                if len(batch) < _BATCH:
-                    return
-                cursor = batch[-1].position
+            read_batch = self._log.read_all
+            cursor = max(position - 1, 0) if which == "position" else 0
+        remaining = request.count
+        event_filter = request.filter
+        while remaining > 0:
+            batch = read_batch(cursor, _BATCH)
+            for event in batch:
+                if event_filter is None or event_filter.matches(event):
+                    yield self._message(event, request)
+                    remaining -= 1
+                    if remaining == 0:
+                        return
+            if len(batch) < _BATCH:
+                return
+            cursor = batch[-1].position
 
     # ----------------------------------------------------------------- subscriptions
     async def subscribe_stream(self, request: ReadRequest) -> AsyncIterator[streams_pb2.ReadResp]:
