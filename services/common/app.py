@@ -11,7 +11,7 @@ from typing import Any, Generic, TypeVar
 
 from services.common.grpc_server import GrpcServer, Service, wait_for_shutdown_signal
 from services.common.logs import get_logger
-from services.common.settings import ServiceSettings
+from services.common.settings import ServerSettings
 
 __all__ = ["App", "Lifecycle", "supervised"]
 
@@ -47,7 +47,7 @@ class App(Generic[P]):
     def __init__(
         self,
         name: str,
-        settings: ServiceSettings,
+        settings: ServerSettings,
         *,
         address: str,
         services: Sequence[Service],
@@ -57,7 +57,12 @@ class App(Generic[P]):
         self.name = name
         self.settings = settings
         self.parts = parts
-        self.server = GrpcServer(address, services)
+        self.server = GrpcServer(
+            address,
+            services,
+            share_port=settings.share_port,
+            instance_address=settings.instance_address,
+        )
         self.lifecycle = lifecycle or Lifecycle()
         self._host = address.rsplit(":", 1)[0]
         self._tasks: list[asyncio.Task[None]] = []

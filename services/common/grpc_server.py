@@ -24,7 +24,8 @@ _DEFAULT_OPTIONS: tuple[tuple[str, int], ...] = (
     ("grpc.http2.min_recv_ping_interval_without_data_ms", 5_000),
     ("grpc.http2.max_ping_strikes", 0),
     ("grpc.max_receive_message_length", 8 * 1024 * 1024),
-    # grpcio sets SO_REUSEPORT by default, so a second server would silently share the port.
+    # grpcio sets SO_REUSEPORT by default, so a second server would silently share the port;
+    # instances that mean to share it say so (``share_port``).
     ("grpc.so_reuseport", 0),
 )
 
@@ -50,10 +51,16 @@ class GrpcServer:
         services: Sequence[Service],
         *,
         options: Sequence[tuple[str, int]] = _DEFAULT_OPTIONS,
+        share_port: bool = False,
+        instance_address: str = "",
     ) -> None:
         self._address = address
         self._services = tuple(services)
-        self._options = list(options)
+        self._options = [o for o in options if not (share_port and o[0] == "grpc.so_reuseport")]
+        if share_port:
+            self._options.append(("grpc.so_reuseport", 1))
+        self._instance_address = instance_address
+        self._shares_port = share_port
         self._server: grpc.aio.Server | None = None  # made in start(): it binds to the loop
         self._health = health.aio.HealthServicer()
         self._port = 0
@@ -92,10 +99,22 @@ class GrpcServer:
             self._port = server.add_insecure_port(self._address)
         except RuntimeError as error:
             raise OSError(f"cannot listen on {self._address}: {error}") from error
+        if self._instance_address:
+            try:
+                server.add_insecure_port(self._instance_address)
+            except RuntimeError as error:
+                raise OSError(f"cannot listen on {self._instance_address}: {error}") from error
         # Health is set before the port accepts calls, so the first check sees the truth.
         await self.set_serving(serving)
         await server.start()
-        _log.info("grpc server started", address=self._address, port=self._port, services=names)
+        _log.info(
+            "grpc server started",
+            address=self._address,
+            port=self._port,
+            instance_address=self._instance_address or None,
+            shared=self._shares_port,
+            services=names,
+        )
         return self._port
 
     async def set_serving(self, serving: bool) -> None:

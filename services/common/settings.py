@@ -8,7 +8,7 @@ from esdbclient.connection_spec import NODE_PREFERENCE_LEADER, URI_SCHEME_ESDB, 
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-__all__ = ["EventStoreClientSettings", "ServiceSettings", "follows_leader"]
+__all__ = ["EventStoreClientSettings", "ServerSettings", "ServiceSettings", "follows_leader"]
 
 
 def follows_leader(uri: str) -> bool:
@@ -41,7 +41,28 @@ class ServiceSettings(BaseSettings):
     )
 
 
-class EventStoreClientSettings(ServiceSettings):
+class ServerSettings(ServiceSettings):
+    """Settings of a service that serves gRPC: how it shares its address with other instances."""
+
+    share_port: bool = Field(
+        default=False,
+        description=(
+            "Let several instances of this service listen on its one address (SO_REUSEPORT; "
+            "the kernel spreads new connections over them). Off: a second server on a busy "
+            "port fails to start."
+        ),
+    )
+    instance_address: str = Field(
+        default="",
+        description=(
+            "A second address only this process listens on (e.g. "
+            "unix:/run/rover/command-2.sock), to reach one instance among several sharing a "
+            "port: health checks, status. Empty: none."
+        ),
+    )
+
+
+class EventStoreClientSettings(ServerSettings):
     """Settings of a service that talks to the event store (``ROVER_EVENTSTORE_URI``)."""
 
     eventstore_uri: str = Field(

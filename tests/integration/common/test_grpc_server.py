@@ -157,3 +157,40 @@ async def test_a_server_can_start_not_serving_and_turn_serving_later() -> None:
             assert reply.status == health_pb2.HealthCheckResponse.SERVING
     finally:
         await server.stop(0)
+
+
+async def test_instances_that_share_a_port_each_answer_on_their_own_address(
+    tmp_path: Path,
+) -> None:
+    first = GrpcServer(
+        "127.0.0.1:0", [], share_port=True, instance_address=f"unix:{tmp_path}/one.sock"
+    )
+    port = await first.start()
+    second = GrpcServer(
+        f"127.0.0.1:{port}", [], share_port=True, instance_address=f"unix:{tmp_path}/two.sock"
+    )
+    try:
+        assert await second.start() == port
+        await second.set_serving(False)  # tells the two apart through their own addresses
+        for name, expected in (
+            ("one", health_pb2.HealthCheckResponse.SERVING),
+            ("two", health_pb2.HealthCheckResponse.NOT_SERVING),
+        ):
+            async with grpc.aio.insecure_channel(f"unix:{tmp_path}/{name}.sock") as channel:
+                stub = health_pb2_grpc.HealthStub(channel)
+                reply = await stub.Check(health_pb2.HealthCheckRequest(), timeout=2)
+                assert reply.status == expected
+    finally:
+        await second.stop(0)
+        await first.stop(0)
+
+
+async def test_a_port_is_shared_only_when_both_servers_say_so() -> None:
+    first = GrpcServer("127.0.0.1:0", [], share_port=True)
+    port = await first.start()
+    try:
+        second = GrpcServer(f"127.0.0.1:{port}", [])
+        with pytest.raises(OSError, match=f"cannot listen on 127.0.0.1:{port}"):
+            await second.start()
+    finally:
+        await first.stop(0)
