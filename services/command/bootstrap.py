@@ -41,6 +41,7 @@ from services.command.settings import CommandSettings
 from services.common.app import App, Lifecycle
 from services.common.esdb_cluster import warn_if_leader_unfollowable
 from services.common.grpc_server import Service
+from services.common.lease import LeaseTiming
 
 __all__ = ["CommandApp", "CommandParts", "build"]
 
@@ -116,7 +117,9 @@ def build(
             integration = EsdbIntegrationLog(client, timeout=timeout, appender=appender)
         if checkpoints is None:
             stream = settings.publisher_checkpoint_stream
-            checkpoints = EsdbCheckpointStore(client, stream, timeout=timeout)
+            checkpoints = EsdbCheckpointStore(
+                client, stream, timeout=timeout, ttl=settings.publisher_lease_seconds
+            )
     assert events is not None
     assert snapshots is not None
     assert feed is not None
@@ -147,6 +150,7 @@ def build(
             append_attempts=settings.publisher_append_attempts,
             checkpoint_every=settings.publisher_checkpoint_every,
             checkpoint_interval=settings.publisher_checkpoint_seconds,
+            lease=LeaseTiming.for_ttl(settings.publisher_lease_seconds),
         ),
     )
     handlers = Handlers(executor, ids)

@@ -42,6 +42,14 @@ class CommandSettings(EventStoreClientSettings):
         default="rover-publisher",
         description="where the publisher's position lives.",
     )
+    publisher_lease_seconds: float = Field(
+        default=5.0,
+        ge=0.5,
+        description=(
+            "with several instances, one publishes at a time: a standby takes over after the "
+            "active one has not renewed its lease (in the checkpoint stream) for this long."
+        ),
+    )
     publisher_checkpoint_every: int = Field(default=1_000, ge=1, description="events per save.")
     publisher_checkpoint_seconds: float = Field(default=1.0, gt=0, description="max time per save.")
     publisher_max_batch: int = Field(

@@ -10,6 +10,7 @@ from types import TracebackType
 from typing import Any, Generic, TypeVar
 
 from services.common.grpc_server import GrpcServer, Service, wait_for_shutdown_signal
+from services.common.lease import LeaseLostError
 from services.common.logs import get_logger
 from services.common.settings import ServerSettings
 
@@ -135,11 +136,15 @@ class App(Generic[P]):
 
 
 async def supervised(name: str, run: Step, retry_seconds: float) -> None:
-    """Keep a background loop alive: log a failure, pause, start it again."""
+    """Keep a background loop alive: log a failure, pause, start it again.
+
+    A lost lease is not a failure to retry here: it ends the loop for the lease's runner
+    (``services.common.lease.hold_and_run``) to stand by.
+    """
     while True:
         try:
             await run()
-        except asyncio.CancelledError:
+        except (asyncio.CancelledError, LeaseLostError):
             raise
         except Exception:
             _log.exception("background task failed; restarting", task=name)

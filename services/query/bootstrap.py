@@ -21,9 +21,12 @@ from protos.rover.v1 import query_pb2, query_pb2_grpc
 from services.common.app import App, Lifecycle, supervised
 from services.common.esdb_cluster import warn_if_leader_unfollowable
 from services.common.grpc_server import GrpcServer, Service
+from services.common.lease import Lease, LeaseTiming, hold_and_run
 from services.common.logs import get_logger
+from services.common.memory_lease import InMemoryLease
 from services.query.adapters.esdb_feed import EsdbEventFeed
-from services.query.adapters.redis_read_model import RedisReadModel
+from services.query.adapters.redis_lease import RedisLease
+from services.query.adapters.redis_read_model import RedisReadModel, lease_key
 from services.query.application.lag import LagLog, ProjectionLag, measure_lag
 from services.query.application.ports import EventFeed, ReadModel
 from services.query.application.projector import Projector
@@ -51,6 +54,7 @@ class QueryParts:
     queries: Queries
     projector: Projector
     lag: ProjectionLag | None = field(default=None)
+    projecting: bool = False  # whether this instance holds the projector's lease
 
 
 QueryApp = App[QueryParts]
@@ -81,6 +85,7 @@ def build(
     *,
     read_model: ReadModel | None = None,
     feed: EventFeed | None = None,
+    projector_lease: Lease | None = None,
     fast_projection: bool = True,
     fast_details: bool = True,
     coalesce_reads: bool = True,
@@ -92,12 +97,26 @@ def build(
     with the read model's stored bytes (the plain path parses them into a GridDetails).
     ``coalesce_reads`` lets concurrent GetGridDetails share one Redis round trip
     (adapters/coalesced_reads.py; the plain path makes one script call per request).
+
+    The live projector runs while this instance holds ``projector_lease`` (default: a Redis
+    key beside the read model that its commits are fenced by; an in-memory one when the read
+    model is overridden), so one instance projects at a time.
     """
     lifecycle = Lifecycle()
+    lease: Lease | None = projector_lease
     if read_model is None:
         client: Redis = Redis.from_url(settings.redis_url, decode_responses=True)  # lazy pool
+        redis_lease = RedisLease(
+            client,
+            lease_key(settings.redis_key_prefix),
+            ttl=settings.query_projector_lease_seconds,
+        )
+        lease = lease or redis_lease
         redis_model = RedisReadModel(
-            client, settings.redis_key_prefix, coalesce_reads=coalesce_reads
+            client,
+            settings.redis_key_prefix,
+            coalesce_reads=coalesce_reads,
+            lease=redis_lease,
         )
         lifecycle.close.append(redis_model.close)
         read_model = redis_model
@@ -146,9 +165,23 @@ def build(
     )
     retry = settings.query_retry_seconds
     if settings.query_projector_enabled:
+        held = lease or InMemoryLease(ttl=settings.query_projector_lease_seconds)
+        timing = LeaseTiming.for_ttl(settings.query_projector_lease_seconds)
+
+        async def project_while_held() -> None:
+            await supervised("projector", lambda: projector.run(retry_seconds=retry), retry)
+
+        def changed(active: bool) -> None:
+            parts.projecting = active
 
         async def project() -> None:
-            await supervised("projector", lambda: projector.run(retry_seconds=retry), retry)
+            await supervised(
+                "projector-lease",
+                lambda: hold_and_run(
+                    "projector", held, project_while_held, timing, on_change=changed
+                ),
+                retry,
+            )
 
         lifecycle.background.append(("projector", project))
 

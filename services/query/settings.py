@@ -35,6 +35,13 @@ class QuerySettings(EventStoreClientSettings):
     query_projector_enabled: bool = Field(
         default=True, description="Run the projector as a background task of the server."
     )
+    query_projector_lease_seconds: float = Field(
+        default=5.0,
+        ge=0.5,
+        description="With several instances, one projects at a time: it holds a Redis key "
+        "(<prefix>:lease:projector) with this expiry, renewed every second, and every commit "
+        "checks it; a standby takes over once the key expired or was released.",
+    )
     query_batch_size: int = Field(
         default=500, ge=1, le=10_000, description="Most events written in one Redis round trip."
     )

@@ -68,7 +68,9 @@ def harness(request: pytest.FixtureRequest) -> Harness:
         await EsdbSnapshotStore(esdb).save(grid_id, StoredSnapshot(snapshot_at(grid_id, 2)))
         log = EsdbIntegrationLog(esdb, appender=appender)
         await log.append(grid_id, rover_walk(grid_id, 1, 2)[:2])
-        await EsdbCheckpointStore(esdb, f"$publisher-{grid_id}").save(1)
+        checkpoints = EsdbCheckpointStore(esdb, f"$publisher-{grid_id}")
+        assert await checkpoints.acquire()
+        await checkpoints.save(1)
 
     store = EsdbEventStore(esdb, timeout=5.0, appender=appender)
     return Harness(EsdbDomainEventFeed(esdb), store, write_other_streams)

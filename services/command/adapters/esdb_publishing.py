@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
+import time
 import uuid
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
+from dataclasses import dataclass
 from typing import Literal
 
 from esdbclient import AsyncEventStoreDBClient, NewEvent, StreamState
@@ -13,6 +17,7 @@ from esdbclient.exceptions import NotFound
 from services.command.adapters.esdb_appends import Appender, StockAppender
 from services.command.adapters.esdb_errors import translated
 from services.command.adapters.esdb_store import stored_event
+from services.command.application.errors import ConcurrencyError
 from services.command.application.ports import DomainFeedItem, FeedCheckpoint
 from services.common.envelope import Envelope, integration_stream
 from services.common.integration import (
@@ -20,6 +25,7 @@ from services.common.integration import (
     integration_event_type,
     to_proto,
 )
+from services.common.lease import LeaseLostError, holder_is_gone, new_holder_id
 
 __all__ = ["EsdbCheckpointStore", "EsdbDomainEventFeed", "EsdbIntegrationLog"]
 
@@ -116,19 +122,137 @@ class EsdbIntegrationLog:
         return [r.id for r in found]
 
 
+@dataclass(frozen=True, slots=True)
+class _Latest:
+    """The checkpoint stream's last event: its revision and what it says."""
+
+    revision: int
+    position: int | None
+    holder: str
+    ttl: float | None
+
+
 class EsdbCheckpointStore:
-    """CheckpointStore on one small stream (``$maxCount`` 1): the latest commit position."""
+    """CheckpointStore and the publisher's Lease, on one small stream (``$maxCount`` 1).
+
+    Each event says the commit position published up to and which instance holds the lease
+    (``holder``, '' once released). Every write of the holder (checkpoint save or renewal)
+    appends at the revision of its previous write, so the store itself refuses a write after
+    another instance took over: the checkpoint has one writer and never moves backwards.
+
+    Expiry needs no clock shared between machines: a standby takes the lease once it has seen
+    the same last revision for the holder's ttl on its own monotonic clock (the holder renews
+    every second or so, and stops when it could not for that long).
+    """
 
     def __init__(
-        self, client: AsyncEventStoreDBClient, stream: str, *, timeout: float = 5.0
+        self,
+        client: AsyncEventStoreDBClient,
+        stream: str,
+        *,
+        timeout: float = 5.0,
+        holder: str | None = None,
+        ttl: float = 5.0,
+        monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         self._client = client
         self._stream = stream
         self._timeout = timeout
+        self._holder = holder or new_holder_id()
+        self._ttl = ttl
+        self._monotonic = monotonic
         self._capped = False
+        self._lock = asyncio.Lock()  # one write at a time: each expects the previous one
+        self._revision: int | None = None  # of our last write, while we hold the lease
+        self._position: int | None = None  # the last position written
+        self._seen: tuple[int, float] | None = None  # a revision and when we first saw it
+        self._last_holder = ""
+
+    @property
+    def holder(self) -> str:
+        return self._holder
+
+    def current_holder(self) -> str:
+        return self._last_holder
 
     async def load(self) -> int | None:
         """The last saved commit position, None if never saved."""
+        latest = await self._latest()
+        return latest.position if latest else None
+
+    async def save(self, position: int) -> None:
+        """Record ``position``; LeaseLostError unless this instance still holds the lease."""
+        async with self._lock:
+            if not await self._write(position, self._holder):
+                raise LeaseLostError(f"{self._stream} is held by another instance")
+            self._position = position
+
+    async def acquire(self) -> bool:
+        async with self._lock:
+            if self._revision is not None:  # held: confirmed by a write the store may refuse
+                return await self._write(self._position, self._holder)
+            latest = await self._latest()
+            if latest is None:
+                return await self._claim(None, StreamState.NO_STREAM)
+            self._last_holder = latest.holder
+            now = self._monotonic()
+            if self._seen is None or self._seen[0] != latest.revision:
+                self._seen = (latest.revision, now)
+            ttl = latest.ttl if latest.ttl is not None else self._ttl
+            free = not latest.holder or latest.holder == self._holder
+            if free or holder_is_gone(latest.holder) or now - self._seen[1] >= ttl:
+                return await self._claim(latest.position, latest.revision)
+            return False
+
+    async def renew(self) -> bool:
+        async with self._lock:
+            return await self._write(self._position, self._holder)
+
+    async def release(self) -> None:
+        async with self._lock:
+            with contextlib.suppress(ConcurrencyError):  # taken over already: nothing to give
+                await self._write(self._position, "")
+            self._revision = None
+
+    async def _claim(self, position: int | None, expected: int | StreamState) -> bool:
+        self._position = position
+        try:
+            self._revision = await self._append(position, self._holder, expected)
+        except ConcurrencyError:  # another standby was quicker
+            self._position = None
+            return False
+        self._last_holder = self._holder
+        return True
+
+    async def _write(self, position: int | None, holder: str) -> bool:
+        """Append at our last revision; False (and the lease dropped) when not ours."""
+        if self._revision is None:
+            return False
+        try:
+            self._revision = await self._append(position, holder, self._revision)
+        except ConcurrencyError:
+            self._revision = None
+            return False
+        return True
+
+    async def _append(self, position: int | None, holder: str, expected: int | StreamState) -> int:
+        ttl_ms = round(self._ttl * 1000)
+        data = json.dumps({"commit_position": position, "holder": holder, "ttl_ms": ttl_ms})
+        with translated(self._stream, expected if isinstance(expected, int) else -1):
+            if not self._capped:
+                await self._client.set_stream_metadata(
+                    self._stream, metadata={"$maxCount": 1}, timeout=self._timeout
+                )
+                self._capped = True
+            await self._client.append_to_stream(
+                self._stream,
+                current_version=expected,
+                events=[NewEvent(type="PublisherCheckpoint", data=data.encode())],
+                timeout=self._timeout,
+            )
+        return (expected + 1) if isinstance(expected, int) else 0
+
+    async def _latest(self) -> _Latest | None:
         with translated(self._stream):
             try:
                 found = await self._client.get_stream(
@@ -138,20 +262,12 @@ class EsdbCheckpointStore:
                 return None
         if not found:
             return None
-        return int(json.loads(found[0].data)["commit_position"])
-
-    async def save(self, position: int) -> None:
-        """Append the position (older ones are truncated by ``$maxCount``)."""
-        data = json.dumps({"commit_position": position}).encode()
-        with translated(self._stream):
-            if not self._capped:
-                await self._client.set_stream_metadata(
-                    self._stream, metadata={"$maxCount": 1}, timeout=self._timeout
-                )
-                self._capped = True
-            await self._client.append_to_stream(
-                self._stream,
-                current_version=StreamState.ANY,
-                events=[NewEvent(type="PublisherCheckpoint", data=data)],
-                timeout=self._timeout,
-            )
+        body = json.loads(found[0].data)
+        position = body.get("commit_position")
+        ttl_ms = body.get("ttl_ms")
+        return _Latest(
+            revision=found[0].stream_position,
+            position=None if position is None else int(position),
+            holder=str(body.get("holder", "")),
+            ttl=None if ttl_ms is None else ttl_ms / 1000,
+        )

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import time
 import uuid
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from services.command.adapters import codec
@@ -17,8 +19,11 @@ from services.command.application.ports import (
     StoredSnapshot,
 )
 from services.common.envelope import Envelope
+from services.common.lease import LeaseLostError
+from services.common.memory_lease import InMemoryLease, LeaseCell
 
 __all__ = [
+    "CheckpointCell",
     "CountingIds",
     "InMemoryCheckpointStore",
     "InMemoryEventStore",
@@ -147,21 +152,59 @@ class InMemoryIntegrationLog:
         return [e.event_id for e in stream[after_sequence : after_sequence + limit]]
 
 
-class InMemoryCheckpointStore:
-    """CheckpointStore in a variable."""
+@dataclass
+class CheckpointCell(LeaseCell):
+    """What the checkpoint stream holds, shared by the stores of several "instances"."""
 
-    def __init__(self) -> None:
-        self.position: int | None = None
+    position: int | None = None
+
+
+class InMemoryCheckpointStore:
+    """CheckpointStore and Lease in a variable (a ``cell`` shared between instances)."""
+
+    def __init__(
+        self,
+        cell: CheckpointCell | None = None,
+        *,
+        holder: str | None = None,
+        ttl: float = 5.0,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.cell = cell or CheckpointCell()
         self.saves = 0
+        self._lease = InMemoryLease(self.cell, holder=holder, ttl=ttl, monotonic=monotonic)
+
+    @property
+    def position(self) -> int | None:
+        """The last saved position."""
+        return self.cell.position
+
+    @property
+    def holder(self) -> str:
+        return self._lease.holder
+
+    def current_holder(self) -> str:
+        return self._lease.current_holder()
 
     async def load(self) -> int | None:
         """The last saved position."""
-        return self.position
+        return self.cell.position
 
     async def save(self, position: int) -> None:
-        """Remember ``position``."""
-        self.position = position
+        """Remember ``position``; LeaseLostError unless this store holds the lease."""
+        if not self._lease.write():
+            raise LeaseLostError("the checkpoint is held by another instance")
+        self.cell.position = position
         self.saves += 1
+
+    async def acquire(self) -> bool:
+        return await self._lease.acquire()
+
+    async def renew(self) -> bool:
+        return await self._lease.renew()
+
+    async def release(self) -> None:
+        await self._lease.release()
 
 
 class SteppingClock:

@@ -15,6 +15,7 @@ from typing import Protocol
 from domain.events import GridEvent
 from domain.snapshot import GridSnapshot
 from services.common.envelope import Envelope
+from services.common.lease import Lease
 
 __all__ = [
     "CheckpointStore",
@@ -177,13 +178,14 @@ class IntegrationLog(Protocol):
         ...
 
 
-class CheckpointStore(Protocol):
-    """Where the publisher remembers how far through the store it has published."""
+class CheckpointStore(Lease, Protocol):
+    """Where the publisher remembers how far through the store it has published, and the
+    lease that lets one instance's publisher run at a time (services/common/lease.py)."""
 
     async def load(self) -> int | None:
         """The last saved position; None before the first save."""
         ...
 
     async def save(self, position: int) -> None:
-        """Remember ``position``."""
+        """Remember ``position``; LeaseLostError unless this instance holds the lease."""
         ...

@@ -11,6 +11,10 @@ To keep up with the feed, the reading never waits for an append: each grid has a
 and at most one task appending its oldest events in one batch), and up to ``concurrency`` lanes
 append at once, so the store commits the grids' appends together. The checkpoint follows a
 low-water mark (``Watermark``): it never passes an event whose lane has not appended it yet.
+
+With several instances of the command service, one publisher runs at a time: the checkpoint
+store is also a lease (``services/common/lease.py``), ``run_forever`` publishes only while
+this instance holds it, and a save after another instance took over is refused by the store.
 """
 
 from __future__ import annotations
@@ -33,6 +37,7 @@ from services.command.application.ports import (
 )
 from services.command.application.watermark import Slot, Watermark
 from services.common.envelope import Envelope
+from services.common.lease import LeaseLostError, LeaseTiming, hold_and_run
 from services.common.logs import get_logger
 
 __all__ = ["Publisher", "PublisherSettings"]
@@ -53,6 +58,7 @@ class PublisherSettings:
     retry_delay: float = 0.05  # first backoff after a failed append (doubles per try) ...
     retry_max_delay: float = 1.0  # ... up to this
     restart_delay: float = 0.5  # after a failure (store down), before resubscribing
+    lease: LeaseTiming = field(default_factory=LeaseTiming)  # one active publisher at a time
 
 
 def _raise_if_cancelling() -> None:
@@ -96,6 +102,7 @@ class Publisher:
         self._progress = asyncio.Event()
         self._room = asyncio.Event()  # the reader may take more (pending below max_pending)
         self._due = asyncio.Event()  # enough events for a checkpoint save
+        self.active = False  # whether this instance holds the lease and publishes
 
     @property
     def position(self) -> int | None:
@@ -109,11 +116,25 @@ class Publisher:
             await self._progress.wait()
 
     async def run_forever(self) -> None:
-        """Publish until cancelled, resubscribing from the checkpoint after any failure."""
+        """Publish while this instance holds the lease, until cancelled."""
+
+        def changed(active: bool) -> None:
+            self.active = active
+
+        await hold_and_run(
+            "publisher",
+            self._checkpoints,
+            self._publish_while_held,
+            self._settings.lease,
+            on_change=changed,
+        )
+
+    async def _publish_while_held(self) -> None:
+        """Resubscribe from the checkpoint after any failure but a lost lease."""
         while True:
             try:
                 await self.run()
-            except asyncio.CancelledError:
+            except (asyncio.CancelledError, LeaseLostError):
                 raise
             except Exception as error:
                 _raise_if_cancelling()
@@ -123,9 +144,15 @@ class Publisher:
     async def run(self) -> None:
         """One subscription: load the checkpoint, then publish whatever the feed delivers.
 
+        Takes the lease first if this instance does not hold it yet (``run_forever`` does),
+        and raises LeaseLostError if another instance holds it.
+
         Raises the first failure (feed, append after its retries, checkpoint save); the lanes'
         appends still in flight are cancelled and the checkpoint covers only finished ones.
         """
+        if not await self._checkpoints.acquire():
+            holder = self._checkpoints.current_holder()
+            raise LeaseLostError(f"the publisher's lease is held by {holder}")
         start = await self._checkpoints.load()
         self._marks = Watermark(start)
         self._lanes = {}

@@ -8,9 +8,11 @@ from typing import Any
 from redis.asyncio import BlockingConnectionPool, Redis
 from redis.exceptions import ResponseError
 
+from services.common.lease import LeaseLostError
 from services.query.adapters import redis_scripts, redis_wire
 from services.query.adapters.coalesced_reads import ReadCoalescer
 from services.query.adapters.details_codec import DetailsState
+from services.query.adapters.redis_lease import RedisLease
 from services.query.application.errors import (
     GenerationChangedError,
     ReadModelRewoundError,
@@ -27,7 +29,7 @@ from services.query.application.ports import (
 from services.query.application.projection import grid_summary
 from services.query.dto import encode_view
 
-__all__ = ["RedisReadModel"]
+__all__ = ["RedisReadModel", "lease_key"]
 
 _MAX_CACHED_GRIDS = 10_000  # per generation; beyond it the cache starts over (reloads)
 
@@ -46,6 +48,11 @@ def _binary(redis: Redis) -> Redis:
     )
 
 
+def lease_key(prefix: str) -> str:
+    """The key of the live projector's lease under a read model's prefix."""
+    return f"{prefix}:lease:projector"
+
+
 class RedisReadModel:
     """The read model in Redis; key layout in docs/read-model.md.
 
@@ -60,10 +67,17 @@ class RedisReadModel:
     """
 
     def __init__(
-        self, redis: Redis, prefix: str = "rover:query", *, coalesce_reads: bool = True
+        self,
+        redis: Redis,
+        prefix: str = "rover:query",
+        *,
+        coalesce_reads: bool = True,
+        lease: RedisLease | None = None,
     ) -> None:
         self._redis = redis
         self._prefix = prefix
+        self._lease = lease  # when set, live commits are fenced by it
+        self._lease_key = lease.key if lease else lease_key(prefix)
         self._active_key = f"{prefix}:active"
         self._counter_key = f"{prefix}:generations"
         self._commits_key = f"{prefix}:commits"
@@ -144,8 +158,12 @@ class RedisReadModel:
             states,
             must_be_active=must_be_active,
             not_before=not_before,
+            fence=self._lease.fence if self._lease and must_be_active else "",
         )
-        result = await self._commit(keys=[self._active_key, self._commits_key], args=args)
+        keys = [self._active_key, self._commits_key, self._lease_key]
+        result = await self._commit(keys=keys, args=args)
+        if result[0] == "LEASE":
+            raise LeaseLostError(f"the projector's lease is held by {result[1] or 'nobody'}")
         if result[0] == "REWOUND":
             self._states.pop(generation, None)  # folded from writes Redis no longer has
             raise ReadModelRewoundError(generation, int(result[1]), not_before or 0)

@@ -6,7 +6,18 @@ the commit checks every sequence before writing anything, so it is all or nothin
 
 from __future__ import annotations
 
-__all__ = ["COMMIT", "GRID", "GRID_DETAILS_MANY", "GRID_IN", "LIST_GRIDS", "ROVER", "SWAP"]
+__all__ = [
+    "COMMIT",
+    "GRID",
+    "GRID_DETAILS_MANY",
+    "GRID_IN",
+    "LEASE_ACQUIRE",
+    "LEASE_RELEASE",
+    "LEASE_RENEW",
+    "LIST_GRIDS",
+    "ROVER",
+    "SWAP",
+]
 
 # Positions are decimal strings without leading zeros; compare them as such (they may not
 # fit a Lua double exactly).
@@ -17,16 +28,21 @@ local function greater(a, b)
 end
 """
 
-# KEYS[1] active-generation key, KEYS[2] commit counter. ARGV: generation, prefix,
-# must_be_active (0/1), checkpoint position, recorded_at_ms, events, the updates as one JSON
-# array (one argument, so the client packs a batch cheaply), not_before (a commit count the
-# writer has seen, '' for none: a counter below it means Redis lost writes), then grid id /
-# serialised GridDetails pairs (binary) of the grids the batch touched. Each update is [grid_id,
+# KEYS[1] active-generation key, KEYS[2] commit counter, KEYS[3] the projector's lease. ARGV:
+# generation, prefix, must_be_active (0/1), checkpoint position, recorded_at_ms, events, the
+# updates as one JSON array (one argument, so the client packs a batch cheaply), not_before (a
+# commit count the writer has seen, '' for none: a counter below it means Redis lost writes),
+# fence (the lease value the writer holds, '' for no check), then grid id / serialised
+# GridDetails pairs (binary) of the grids the batch touched. Each update is [grid_id,
 # sequence, flags (1 new grid, 2 new rover), rover_id, [grid field, value, ...],
 # [rover field, value, ...], [obstacle members]].
 COMMIT = (
     _GREATER
     + """
+if ARGV[9] ~= '' then
+  local holder = redis.call('GET', KEYS[3])
+  if holder ~= ARGV[9] then return {'LEASE', holder or ''} end
+end
 local active = redis.call('GET', KEYS[1])
 if ARGV[3] == '1' and active ~= ARGV[1] then return {'GEN', active or ''} end
 local p = ARGV[2]
@@ -62,7 +78,7 @@ for r = 1, #updates do
     end
   end
 end
-for d = 9, #ARGV, 2 do
+for d = 10, #ARGV, 2 do
   redis.call('SET', p .. 'grid:' .. ARGV[d] .. ':details', ARGV[d + 1])
 end
 local ck = p .. 'checkpoint'
@@ -169,4 +185,30 @@ local ids = redis.call('ZRANGE', p .. 'grids', start, '+', 'BYLEX', 'LIMIT', 0, 
 local out = {}
 for k = 1, #ids do out[k] = redis.call('HGETALL', p .. 'grid:' .. ids[k]) end
 return out
+"""
+
+# KEYS[1] lease key. ARGV: our value, ttl in ms, a value to replace (its holder is gone; ''
+# for none). Returns {1, our value} when we hold it now, else {0, the holder's value}.
+LEASE_ACQUIRE = """
+local current = redis.call('GET', KEYS[1])
+if not current or current == ARGV[1] or current == ARGV[3] then
+  redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+  return {1, ARGV[1]}
+end
+return {0, current}
+"""
+
+# KEYS[1] lease key. ARGV: our value, ttl in ms. 1 when renewed, 0 when not ours any more.
+LEASE_RENEW = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  redis.call('PEXPIRE', KEYS[1], ARGV[2])
+  return 1
+end
+return 0
+"""
+
+# KEYS[1] lease key. ARGV: our value. Deletes the lease only while it is ours.
+LEASE_RELEASE = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0
 """

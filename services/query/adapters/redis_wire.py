@@ -78,6 +78,7 @@ def commit_args(
     *,
     must_be_active: bool,
     not_before: int | None = None,
+    fence: str = "",
 ) -> list[Any]:
     """The COMMIT script's ARGV, in the order redis_scripts.COMMIT reads it."""
     args: list[Any] = [
@@ -89,6 +90,7 @@ def commit_args(
         checkpoint.events,
         encode_updates(updates),
         "" if not_before is None else not_before,
+        fence,
     ]
     for grid_id, state in details.items():
         args += (grid_id, state.render())

@@ -54,7 +54,7 @@ async def test_a_replay_from_an_old_checkpoint_publishes_nothing_twice(world: Wo
     await commands(world, "a", 5)
     await publish_until_caught_up(world, world.app.publisher)
     await commands(world, "b", 4)
-    world.checkpoints.position = 3  # as if the process died long before its last save
+    world.checkpoints.cell.position = 3  # as if the process died long before its last save
     fresh = Publisher(
         world.store,
         world.integration,

@@ -167,7 +167,7 @@ async def test_a_crash_mid_append_replays_without_duplicates(world: World) -> No
         await log.until(lambda: len(log.streams.get("a", [])) == len(positions_of(world, "a")))
         await log.until(lambda: log.busy_grids() == 1)
     assert "b" not in log.streams
-    checkpoints.position = None  # as if no checkpoint had ever been saved: replay it all
+    checkpoints.cell.position = None  # as if no checkpoint had ever been saved: replay it all
     log.gates = {}
     restarted = publisher_for(world, log, checkpoints, max_batch=2)
     async with running(restarted):
