@@ -320,6 +320,8 @@ class LeaderProxy:
         async def send() -> None:
             with contextlib.suppress(grpc.aio.AioRpcError, asyncio.InvalidStateError):
                 async for request in requests:
+                    if call.dropped.done():  # a node that stepped down takes no more requests
+                        return
                     await upstream.write(request)
                 await upstream.done_writing()
 
