@@ -326,13 +326,12 @@ class LeaderProxy:
                 await upstream.done_writing()
 
         sending = asyncio.ensure_future(send())
+        reading: asyncio.Future[Any] | None = None
         try:
             while True:
                 reading = asyncio.ensure_future(upstream.read())
                 await asyncio.wait((reading, call.dropped), return_when=asyncio.FIRST_COMPLETED)
                 if not reading.done():
-                    reading.cancel()
-                    upstream.cancel()
                     await context.abort(grpc.StatusCode.UNAVAILABLE, "Server Is Not Ready")
                 try:
                     response = reading.result()
@@ -349,9 +348,12 @@ class LeaderProxy:
                 await context.write(response)
         finally:
             upstream.cancel()
-            sending.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await sending
+            for task in (sending, reading):
+                if task is not None:
+                    task.cancel()
+            await asyncio.gather(
+                *(t for t in (sending, reading) if t is not None), return_exceptions=True
+            )
 
 
 class _Handler(grpc.GenericRpcHandler):
