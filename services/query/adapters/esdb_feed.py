@@ -12,7 +12,15 @@ from typing import TypeVar
 import grpc
 from esdbclient import AsyncEventStoreDBClient, RecordedEvent
 from esdbclient.events import Checkpoint as EsdbCheckpoint
-from esdbclient.exceptions import GrpcError, NodeIsNotLeader, NotFound, ServiceUnavailable
+from esdbclient.exceptions import (
+    CancelledByClient,
+    DeadlineExceeded,
+    DiscoveryFailed,
+    GrpcError,
+    NodeIsNotLeader,
+    NotFound,
+    ServiceUnavailable,
+)
 
 from protos.rover.v1.events_pb2 import IntegrationEvent
 from services.common.cancellation import raise_if_cancelling
@@ -24,6 +32,7 @@ from services.common.integration import (
 )
 from services.common.logs import get_logger
 from services.common.settings import follows_leader
+from services.common.store_errors import StoreUnavailableError
 from services.query.adapters.fast_projection import fast_update
 from services.query.application.ports import FeedHead, FeedItem
 
@@ -35,6 +44,29 @@ _log = get_logger(__name__)
 INTEGRATION_FILTER = (r"integration-.*",)
 _END = object()
 T = TypeVar("T")
+# What a subscription raises when its node went away, stepped down or has no leader yet, or
+# when another task's reconnect closed the client's channel under it (CancelledByClient, when
+# this task is not being cancelled: esdbclient closes the old channel on every reconnect).
+_UNAVAILABLE = (
+    CancelledByClient,
+    GrpcError,
+    DeadlineExceeded,
+    DiscoveryFailed,
+    NodeIsNotLeader,
+    grpc.RpcError,
+    grpc.aio.UsageError,
+)
+
+
+def _unavailable(error: BaseException | None) -> StoreUnavailableError:
+    """The port's error for a subscription the store dropped or refused (a leader change), or
+    one that ended quietly (esdbclient ends it so when the client's channel is closed).
+    Raises ``CancelledError`` instead when this task is being cancelled."""
+    raise_if_cancelling()
+    reason = "the subscription ended" if error is None else repr(error)
+    unavailable = StoreUnavailableError(f"event store unavailable ($all): {reason}")
+    unavailable.__cause__ = error
+    return unavailable
 
 
 async def _reconnecting(client: AsyncEventStoreDBClient, read: Callable[[], Awaitable[T]]) -> T:
@@ -132,12 +164,15 @@ class EsdbEventFeed:
 
     async def subscribe(self, after: int | None, max_batch: int) -> AsyncIterator[list[FeedItem]]:
         queue: asyncio.Queue[FeedItem | BaseException | object] = asyncio.Queue(self._buffer)
-        subscription = await self._client.subscribe_to_all(
-            commit_position=after,
-            filter_include=INTEGRATION_FILTER,
-            filter_by_stream_name=True,
-            include_checkpoints=True,
-        )
+        try:
+            subscription = await self._client.subscribe_to_all(
+                commit_position=after,
+                filter_include=INTEGRATION_FILTER,
+                filter_by_stream_name=True,
+                include_checkpoints=True,
+            )
+        except _UNAVAILABLE as error:
+            raise _unavailable(error) from error
 
         async def read() -> None:
             try:
@@ -147,6 +182,8 @@ class EsdbEventFeed:
                 await queue.put(_END)
             except asyncio.CancelledError:
                 raise
+            except _UNAVAILABLE as error:  # the caller subscribes again, after a pause
+                await queue.put(_unavailable(error))
             except Exception as error:  # handed to the consumer, which raises it
                 await queue.put(error)
 
@@ -172,8 +209,8 @@ class EsdbEventFeed:
                     yield batch
                 if isinstance(pending, BaseException):
                     raise pending
-                if pending is _END:
-                    raise ConnectionError("the event store ended the subscription")
+                if pending is _END:  # after another task's reconnect closed the channel
+                    raise _unavailable(None)
         finally:
             reader.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):

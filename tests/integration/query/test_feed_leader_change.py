@@ -11,13 +11,16 @@ import pytest
 from esdbclient import AsyncEventStoreDBClient
 from esdbclient.exceptions import NodeIsNotLeader
 
+from services.common.store_errors import StoreUnavailableError
 from services.query.adapters.esdb_feed import EsdbEventFeed
 from services.query.adapters.memory import InMemoryReadModel
+from services.query.application.ports import FeedItem
 from services.query.bootstrap import build
 from services.query.settings import QuerySettings
 from standins.eventstore.server import EventStoreServer
 from standins.eventstore.streams import StreamsService
 from tests.integration.query.conftest import publish
+from tests.support.leader_proxy import LeaderProxy
 from tests.unit.query.seed import rover_walk
 
 
@@ -179,3 +182,47 @@ async def test_the_lag_monitor_follows_the_leader(
                 await asyncio.sleep(0.01)
     finally:
         await app.stop()
+
+
+async def _first_batches(feed: EsdbEventFeed, count: int) -> AsyncIterator[list[FeedItem]]:
+    """The feed's subscription, once ``count`` events were delivered."""
+    batches = feed.subscribe(None, 100)
+    seen = 0
+    while seen < count:
+        seen += len([item for item in await anext(batches) if item.update or item.envelope])
+    return batches
+
+
+async def test_a_subscription_a_leader_change_drops_is_a_store_outage(
+    eventstore: EventStoreServer,
+) -> None:
+    """The projector's supervisor waits out StoreUnavailableError (a warning), where it
+    logged esdbclient's ServiceUnavailable as a failure with its traceback."""
+    async with LeaderProxy(f"{eventstore.host}:{eventstore.port}") as cluster:
+        client = await _connected(cluster.uri)
+        try:
+            history = rover_walk("dropped", 1, 2)
+            await publish(client, history)
+            batches = await _first_batches(EsdbEventFeed(client), len(history))
+            await cluster.change_leader()
+            with pytest.raises(StoreUnavailableError, match="ServiceUnavailable"):
+                await anext(batches)
+        finally:
+            await client.close()
+
+
+async def test_a_subscription_another_reconnect_ends_is_a_store_outage(
+    eventstore: EventStoreServer,
+) -> None:
+    """esdbclient's reconnect (another task's, after a NotLeader) closes the channel under the
+    subscription, which then ends quietly: not "the store ended it", an outage."""
+    client = await _connected(eventstore.uri)
+    try:
+        history = rover_walk("closed", 1, 2)
+        await publish(client, history)
+        batches = await _first_batches(EsdbEventFeed(client), len(history))
+        await client.reconnect()
+        with pytest.raises(StoreUnavailableError):
+            await anext(batches)
+    finally:
+        await client.close()
