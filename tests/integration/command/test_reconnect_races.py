@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from typing import Any
 
 import grpc
@@ -22,51 +22,13 @@ from services.command.adapters.esdb_appends import StockAppender
 from services.command.adapters.esdb_store import EsdbEventStore
 from services.command.adapters.pooled_appends import PooledAppender
 from standins.eventstore.server import EventStoreServer
-from standins.eventstore.streams import StreamsService
 from tests.integration.command.conftest import ServiceFactory, new_id
+from tests.support.held_reads import HeldReads, held_reads  # noqa: F401
 from tests.support.stubs import command_stub
 
 
-class _Hold:
-    """Test hook: the stand-in stops in the middle of the next read of a stream starting with
-    ``prefix`` (after its first event) until ``released``."""
-
-    def __init__(self) -> None:
-        self.prefix = "\0"
-        self.reached = asyncio.Event()
-        self.released = asyncio.Event()
-
-    def arm(self, prefix: str) -> None:
-        self.prefix = prefix
-
-    async def pause(self, stream: str) -> None:
-        if stream.startswith(self.prefix):
-            self.prefix = "\0"  # once
-            self.reached.set()
-            await self.released.wait()
-
-
 @pytest.fixture
-async def hold(monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[_Hold]:
-    hold = _Hold()
-    read = StreamsService.Read
-
-    async def read_held(self: StreamsService, request: Any, context: Any) -> AsyncIterator[Any]:
-        stream = request.options.stream.stream_identifier.stream_name.decode()
-        first = True
-        async for message in read(self, request, context):
-            yield message
-            if first and message.WhichOneof("content") == "event":
-                first = False
-                await hold.pause(stream)
-
-    monkeypatch.setattr(StreamsService, "Read", read_held)
-    yield hold
-    hold.released.set()
-
-
-@pytest.fixture
-async def eventstore(hold: _Hold) -> AsyncIterator[EventStoreServer]:
+async def eventstore(held_reads: HeldReads) -> AsyncIterator[EventStoreServer]:  # noqa: F811
     """The stand-in, started after the hooks are in place (gRPC binds handlers at start)."""
     async with EventStoreServer(db_path=None, port=0) as server:
         yield server
@@ -80,20 +42,10 @@ async def client(eventstore: EventStoreServer) -> AsyncIterator[AsyncEventStoreD
     await client.close()
 
 
-async def _reconnect_while_held(
-    client: AsyncEventStoreDBClient, hold: _Hold, call: Callable[[], Awaitable[Any]]
-) -> Any:
-    """Run ``call`` until the stand-in holds it, reconnect the client as another task would
-    after a NotLeader (closing the channel the call is on), then let the stand-in go on."""
-    task = asyncio.ensure_future(call())
-    await hold.reached.wait()
-    await client.reconnect()
-    hold.released.set()
-    return await task
-
-
 async def test_a_history_read_cut_short_is_read_again(
-    start_service: ServiceFactory, client: AsyncEventStoreDBClient, hold: _Hold
+    start_service: ServiceFactory,
+    client: AsyncEventStoreDBClient,
+    held_reads: HeldReads,  # noqa: F811
 ) -> None:
     service = await start_service()
     grid_id = new_id()
@@ -110,8 +62,8 @@ async def test_a_history_read_cut_short_is_read_again(
             )
             await stub.CreateRover(request)
     events = EsdbEventStore(client)
-    hold.arm(f"grid-{grid_id}")
-    loaded = await _reconnect_while_held(client, hold, lambda: events.load(grid_id))
+    held_reads.arm(f"grid-{grid_id}")
+    loaded = await held_reads.cut_short(client, lambda: events.load(grid_id))
     assert [e.version for e in loaded] == [1, 2, 3, 4]  # not [1]: the history, not a part
 
 
