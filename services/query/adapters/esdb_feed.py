@@ -7,6 +7,7 @@ import contextlib
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import datetime
+from functools import partial
 from typing import TypeVar
 
 import grpc
@@ -25,6 +26,7 @@ from esdbclient.exceptions import (
 from protos.rover.v1.events_pb2 import IntegrationEvent
 from services.common.cancellation import raise_if_cancelling
 from services.common.envelope import Envelope, integration_stream
+from services.common.esdb_reads import whole_read
 from services.common.integration import (
     IntegrationDecodeError,
     decode_integration_event,
@@ -229,11 +231,10 @@ class EsdbEventFeed:
                     found.append(decode_integration_event(recorded.data))
             return found
 
-        try:
-            found = await _reconnecting(self._client, read)
+        try:  # a read cut short (cancelled, or by another task's reconnect) is no gap healed
+            found = await whole_read(self._client, partial(_reconnecting, self._client, read))
         except NotFound:
             return []
-        raise_if_cancelling()  # a cancelled read ends early: never report a partial gap
         return found
 
     async def head(self) -> FeedHead | None:

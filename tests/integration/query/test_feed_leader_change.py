@@ -20,6 +20,7 @@ from services.query.settings import QuerySettings
 from standins.eventstore.server import EventStoreServer
 from standins.eventstore.streams import StreamsService
 from tests.integration.query.conftest import publish
+from tests.support.held_reads import HeldReads, held_reads  # noqa: F401
 from tests.support.leader_proxy import LeaderProxy
 from tests.unit.query.seed import rover_walk
 
@@ -224,5 +225,29 @@ async def test_a_subscription_another_reconnect_ends_is_a_store_outage(
         await client.reconnect()
         with pytest.raises(StoreUnavailableError):
             await anext(batches)
+    finally:
+        await client.close()
+
+
+@pytest.fixture
+async def held_store(held_reads: HeldReads) -> AsyncIterator[EventStoreServer]:  # noqa: F811
+    """A stand-in started after the hook (gRPC binds handlers at start)."""
+    async with EventStoreServer(db_path=None, port=0) as server:
+        yield server
+
+
+async def test_a_grid_read_another_reconnect_cut_short_is_read_again(
+    held_store: EventStoreServer,
+    held_reads: HeldReads,  # noqa: F811
+) -> None:
+    """A cut read looked complete: the gap it was to heal stayed open (an error logged)."""
+    client = await _connected(held_store.uri)
+    try:
+        history = rover_walk("held", 1, 3)
+        await publish(client, history)
+        feed = EsdbEventFeed(client)
+        held_reads.arm("integration-held")
+        grid = await held_reads.cut_short(client, lambda: feed.read_grid("held", 1, len(history)))
+        assert [e.sequence for e in grid] == [e.sequence for e in history]
     finally:
         await client.close()
