@@ -60,13 +60,14 @@ _UNAVAILABLE = (
 )
 
 
-def _unavailable(error: BaseException | None) -> StoreUnavailableError:
-    """The port's error for a subscription the store dropped or refused (a leader change), or
-    one that ended quietly (esdbclient ends it so when the client's channel is closed).
-    Raises ``CancelledError`` instead when this task is being cancelled."""
+def _unavailable(error: BaseException | None, what: str = "$all") -> StoreUnavailableError:
+    """The port's error for a subscription or read the store dropped or refused (a leader
+    change, an election), or a subscription that ended quietly (esdbclient ends it so when the
+    client's channel is closed). Raises ``CancelledError`` instead when this task is being
+    cancelled."""
     raise_if_cancelling()
     reason = "the subscription ended" if error is None else repr(error)
-    unavailable = StoreUnavailableError(f"event store unavailable ($all): {reason}")
+    unavailable = StoreUnavailableError(f"event store unavailable ({what}): {reason}")
     unavailable.__cause__ = error
     return unavailable
 
@@ -78,25 +79,32 @@ async def _reconnecting(client: AsyncEventStoreDBClient, read: Callable[[], Awai
     unavailable node surfaces while iterating, outside the client's own reconnect. Here the
     whole read is retried once: after reconnecting (to the leader the node named, when the URI
     lets the client follow one) for NotLeader, a node that went away or a closed channel, and
-    after a short pause for another gRPC error.
+    after a short pause for another gRPC error. If the retry is refused too, or no leader can
+    be found (an election), the store is unavailable: StoreUnavailableError.
     """
+    reconnect, leader = False, None
     try:
         return await read()
     except NodeIsNotLeader as error:
         if not follows_leader(client.connection_spec.uri):
             raise
         _log.info("event store node is not the leader; reconnecting", error=repr(error))
-        await client.reconnect(error.leader_grpc_target)
+        reconnect, leader = True, error.leader_grpc_target
     except ServiceUnavailable as error:
         _log.info("event store node unavailable; reconnecting", error=repr(error))
-        await client.reconnect()
+        reconnect = True
     except grpc.aio.UsageError as error:
         if "Channel is closed" not in str(error):
             raise
-        await client.reconnect()
+        reconnect = True
     except GrpcError:
         await asyncio.sleep(0.1)  # esdbclient's own pause before its one retry
-    return await read()
+    try:
+        if reconnect:
+            await client.reconnect(leader)
+        return await read()
+    except _UNAVAILABLE as error:
+        raise _unavailable(error, "a read") from error
 
 
 def _ms(moment: datetime | None) -> int:

@@ -251,3 +251,22 @@ async def test_a_grid_read_another_reconnect_cut_short_is_read_again(
         assert [e.sequence for e in grid] == [e.sequence for e in history]
     finally:
         await client.close()
+
+
+@pytest.mark.parametrize("refusal", ["not-leader", "unavailable"])
+async def test_a_read_refused_again_after_the_reconnect_is_a_store_outage(
+    leader_change: _LeaderChange, refusal: str
+) -> None:
+    """An election outlasting the one retry: the lag monitor's supervisor waits it out with a
+    warning, where it logged esdbclient's error as a failure with its traceback."""
+    assert leader_change.server is not None
+    client = await _connected(_seeds(leader_change.server))
+    try:
+        await publish(client, rover_walk("again", 1, 1))
+        leader_change.refusal = refusal
+        leader_change.times = 2
+        with pytest.raises(StoreUnavailableError, match="a read"):
+            await EsdbEventFeed(client).head()
+        assert leader_change.times == 0
+    finally:
+        await client.close()
