@@ -50,6 +50,7 @@ pytestmark = pytest.mark.slow
 GRIDS = 8
 CLIENTS_PER_GRID = 2  # 16 clients, each driving its own rover
 WATCHED = 3
+RESUME_EVERY = 10  # events a watcher receives before it leaves and resumes
 PROGRESS = 60  # commands acknowledged before each leader change, and after the last
 CALL_TIMEOUT = 10.0
 SAFETY = 120.0  # a bound on the whole test, so that a bug fails it instead of hanging it
@@ -148,17 +149,25 @@ async def _drive(load: Load, stub: CommandStub, grid_id: str, rover_id: str) -> 
 
 @dataclass
 class Watch:
-    """One grid watched from its start, resumed after every interruption."""
+    """One grid watched from its start; the watcher leaves every ``RESUME_EVERY`` events and
+    resumes from the last one it received, and resumes after every interruption too."""
 
     grid_id: str
     sequences: list[int] = field(default_factory=list)
     event_ids: list[str] = field(default_factory=list)
+    resumes: int = 0
     interruptions: Counter[grpc.StatusCode] = field(default_factory=Counter)
 
     async def run(self, address: str, final: Callable[[], int | None]) -> None:
         last = 0
         while True:
-            watcher = await Watcher(address, self.grid_id, from_version=last).run(final)
+            pause = last + RESUME_EVERY
+
+            def until(pause: int = pause) -> int:
+                done = final()
+                return pause if done is None else min(done, pause)
+
+            watcher = await Watcher(address, self.grid_id, from_version=last).run(until)
             self.sequences += watcher.sequences()
             self.event_ids += watcher.event_ids()
             last = watcher.last
@@ -171,7 +180,8 @@ class Watch:
                     grpc.StatusCode.UNAVAILABLE,
                     grpc.StatusCode.RESOURCE_EXHAUSTED,
                 ), watcher.error
-            await asyncio.sleep(0.05)
+                await asyncio.sleep(0.05)
+            self.resumes += 1
 
 
 @pytest.fixture
@@ -322,6 +332,7 @@ async def _check(
     load: Load,
     watches: list[Watch],
 ) -> None:
+    assert all(w.resumes > 0 for w in watches)
     # The leader changed three times, and the services noticed.
     assert cluster.leader == 0  # 0 -> 1 -> 2 -> 0
     assert sum(n.dropped for n in cluster.nodes) > 0
