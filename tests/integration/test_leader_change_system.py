@@ -52,7 +52,7 @@ CLIENTS_PER_GRID = 2  # 16 clients, each driving its own rover
 WATCHED = 3
 RESUME_EVERY = 10  # events a watcher receives before it leaves and resumes
 PROGRESS = 60  # commands acknowledged before each leader change, and after the last
-CALL_TIMEOUT = 10.0
+CALL_TIMEOUT = 30.0  # a command in a leader change can wait out a 5 s store deadline or two
 SAFETY = 120.0  # a bound on the whole test, so that a bug fails it instead of hanging it
 RETRYABLE = {grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.ABORTED}
 _R = command_pb2.CommandResult
@@ -195,16 +195,25 @@ async def _stored(client: AsyncEventStoreDBClient, stream: str) -> list[Any]:
     return list(await client.get_stream(stream))
 
 
+# Why the publisher restarts when a leader change drops or ends its subscription, as it logs
+# them: an outage, not a bug, but logged at ERROR by services/command/application/publisher.py
+# (run_forever). A subscription cut by another task's reconnect (esdbclient closes the old
+# channel under every call) fails untranslated at its start (CancelledByClient: the translation
+# belongs in services/command/adapters/esdb_errors.py) or ends quietly later ("the domain event
+# feed ended": services/command/adapters/esdb_publishing.py could say the store went away).
+# None of these files is this test's to fix.
+_PUBLISHER_OUTAGES = (
+    "StoreUnavailableError(",
+    "CancelledByClient(",
+    "PublicationError('the domain event feed ended')",
+)
+
+
 def _expected_outage(record: MutableMapping[str, Any]) -> bool:
-    """The publisher's restart after its subscription was dropped: an outage, not a bug, but
-    logged at ERROR by services/command/application/publisher.py (run_forever), and for a call
-    cut by another task's reconnect as an untranslated CancelledByClient (the translation
-    belongs in services/command/adapters/esdb_errors.py). Neither file is this test's to fix."""
+    """The publisher's restart after a leader change (see ``_PUBLISHER_OUTAGES``)."""
     return (
         record["event"] == "publisher failed; restarting from checkpoint"
-        and str(record.get("error", "")).startswith(
-            ("StoreUnavailableError(", "CancelledByClient(")
-        )
+        and str(record.get("error", "")).startswith(_PUBLISHER_OUTAGES)
         and "exception" not in record
     )
 
