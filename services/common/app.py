@@ -13,6 +13,7 @@ from services.common.grpc_server import GrpcServer, Service, wait_for_shutdown_s
 from services.common.lease import LeaseLostError
 from services.common.logs import get_logger
 from services.common.settings import ServerSettings
+from services.common.store_errors import StoreUnavailableError
 
 __all__ = ["App", "Lifecycle", "supervised"]
 
@@ -138,6 +139,8 @@ class App(Generic[P]):
 async def supervised(name: str, run: Step, retry_seconds: float) -> None:
     """Keep a background loop alive: log a failure, pause, start it again.
 
+    An event store that cannot be reached (a leader change, a node restarting) is an outage
+    to wait out, logged as a warning; any other failure is logged as an error with its trace.
     A lost lease is not a failure to retry here: it ends the loop for the lease's runner
     (``services.common.lease.hold_and_run``) to stand by.
     """
@@ -146,6 +149,14 @@ async def supervised(name: str, run: Step, retry_seconds: float) -> None:
             await run()
         except (asyncio.CancelledError, LeaseLostError):
             raise
+        except StoreUnavailableError as error:
+            _log.warning(
+                "background task lost the event store; restarting",
+                task=name,
+                error=str(error),
+                retry_in=retry_seconds,
+            )
+            await asyncio.sleep(retry_seconds)
         except Exception:
             _log.exception("background task failed; restarting", task=name)
             await asyncio.sleep(retry_seconds)

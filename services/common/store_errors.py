@@ -5,5 +5,8 @@ from __future__ import annotations
 __all__ = ["StoreUnavailableError"]
 
 
-class StoreUnavailableError(Exception):
-    """The event store could not be reached or did not answer in time; the caller may retry."""
+class StoreUnavailableError(ConnectionError):
+    """The event store could not be reached or did not answer in time; the caller may retry.
+
+    A ``ConnectionError`` (an ``OSError``): what catches a dependency that is down catches it.
+    """

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Callable
+from functools import partial
 
 from esdbclient import AsyncEventStoreDBClient
 from esdbclient.exceptions import EventStoreDBClientException, NotFound
@@ -15,6 +16,7 @@ from services.broadcaster.adapters.wire import StoredIntegrationEvent
 from services.broadcaster.application.ports import FeedEvent, StoreUnavailableError
 from services.common.cancellation import raise_if_cancelling
 from services.common.envelope import integration_stream
+from services.common.esdb_reads import whole_read
 from services.common.integration import IntegrationDecodeError
 from services.common.logs import get_logger
 
@@ -120,14 +122,19 @@ class EsdbGridHistory:
         revision = after  # the revision of sequence after + 1
         while True:
             try:
-                page = await self._client.get_stream(
-                    stream, stream_position=revision, limit=self._page_size
+                page = await whole_read(  # a page another task's reconnect cut is read again
+                    self._client,
+                    partial(
+                        self._client.get_stream,
+                        stream,
+                        stream_position=revision,
+                        limit=self._page_size,
+                    ),
                 )
             except NotFound:
                 raise GridNotFoundError(grid_id) from None
             except EventStoreDBClientException as error:
                 raise StoreUnavailableError(f"reading {stream}: {error!r}") from error
-            raise_if_cancelling()  # a cancelled get_stream returns a truncated page
             for recorded in page:
                 yield StoredIntegrationEvent(recorded.data)
             if len(page) < self._page_size:
@@ -136,15 +143,15 @@ class EsdbGridHistory:
 
     async def last_sequence(self, grid_id: GridId) -> int:
         """The grid's version: the revision of its last integration event plus one."""
+        read = partial(
+            self._client.get_stream, integration_stream(grid_id), backwards=True, limit=1
+        )
         try:
-            last = await self._client.get_stream(
-                integration_stream(grid_id), backwards=True, limit=1
-            )
+            last = await whole_read(self._client, read)  # cut short, it could read as no grid
         except NotFound:
             raise GridNotFoundError(grid_id) from None
         except EventStoreDBClientException as error:
             raise StoreUnavailableError(f"reading {grid_id!r}: {error!r}") from error
-        raise_if_cancelling()
         if not last:
             raise GridNotFoundError(grid_id)
         return last[0].stream_position + 1

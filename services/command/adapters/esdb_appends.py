@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Sequence
 from typing import Protocol
 
@@ -9,6 +10,8 @@ from esdbclient import AsyncEventStoreDBClient, NewEvent, StreamState
 from esdbclient.exceptions import EventStoreDBClientException, ServiceUnavailable, UnknownError
 from esdbclient.protos.Grpc import shared_pb2, status_pb2
 from google.protobuf import any_pb2
+
+from services.common.cancellation import raise_if_cancelling
 
 __all__ = ["Appender", "StockAppender", "is_refusal"]
 
@@ -80,7 +83,26 @@ class StockAppender:
         *,
         deadline: float,
     ) -> int:
-        """Append atomically; the commit position. Raises what esdbclient raises."""
+        """Append atomically; the commit position. Raises what esdbclient raises.
+
+        A call whose channel another task's reconnect closed (esdbclient closes the old channel
+        under every call in flight, and this one then ends in a ``CancelledError`` although no
+        one cancelled this task) is sent once more, on the new channel: the same event ids make
+        a repeat of an append the store already committed a no-op.
+        """
+        try:
+            return await self._append_once(stream, current_version, events, deadline)
+        except asyncio.CancelledError:
+            raise_if_cancelling()
+        return await self._append_once(stream, current_version, events, deadline)
+
+    async def _append_once(
+        self,
+        stream: str,
+        current_version: int | StreamState,
+        events: Sequence[NewEvent],
+        deadline: float,
+    ) -> int:
         try:
             position: int = await self._client.append_to_stream(
                 stream, current_version=current_version, events=events, timeout=deadline

@@ -23,6 +23,7 @@ from services.command.application.ports import (
     StoredSnapshot,
 )
 from services.common.envelope import grid_stream, snapshot_stream
+from services.common.esdb_reads import whole_read
 
 __all__ = ["EsdbEventStore", "EsdbSnapshotStore", "stored_event"]
 
@@ -60,18 +61,23 @@ class EsdbEventStore:
     async def load(
         self, grid_id: str, after_version: int = 0, limit: int | None = None
     ) -> list[StoredEvent]:
-        """Read ``grid-{id}`` from revision ``after_version``."""
+        """Read ``grid-{id}`` from revision ``after_version`` (again, if another task's
+        reconnect cut the read short: a truncated history could even read as no grid)."""
         stream = grid_stream(grid_id)
-        with translated(stream):
+
+        async def read() -> Sequence[RecordedEvent]:
             try:
-                recorded = await self._client.get_stream(
+                return await self._client.get_stream(
                     stream,
                     stream_position=after_version or None,
                     limit=sys.maxsize if limit is None else limit,
                     timeout=self._timeout,
                 )
             except NotFound:
-                return []
+                return ()
+
+        with translated(stream):
+            recorded = await whole_read(self._client, read)
         return [stored_event(r, grid_id) for r in recorded]
 
     async def append(

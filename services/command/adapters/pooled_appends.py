@@ -34,6 +34,7 @@ from esdbclient import AsyncEventStoreDBClient, NewEvent, StreamState
 from esdbclient.exceptions import DeadlineExceeded, ServiceUnavailable
 
 from services.command.adapters.esdb_appends import StockAppender, is_refusal
+from services.common.cancellation import raise_if_cancelling
 from services.common.logs import get_logger
 
 __all__ = ["PooledAppender", "missing_internals"]
@@ -179,7 +180,11 @@ class PooledAppender:
         except TimeoutError:
             call.cancel()
             raise DeadlineExceeded from None
-        except (asyncio.CancelledError, KeyboardInterrupt, SystemExit):
+        except asyncio.CancelledError:
+            call.cancel()
+            raise_if_cancelling()  # else another task's reconnect closed the call's channel
+            return await self._fallback(stream, current_version, events, deadline)
+        except (KeyboardInterrupt, SystemExit):
             call.cancel()
             raise
         except Exception:  # the kept-open call broke (server restart, leader change, ...)

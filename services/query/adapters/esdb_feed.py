@@ -7,16 +7,26 @@ import contextlib
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import datetime
+from functools import partial
 from typing import TypeVar
 
 import grpc
 from esdbclient import AsyncEventStoreDBClient, RecordedEvent
 from esdbclient.events import Checkpoint as EsdbCheckpoint
-from esdbclient.exceptions import GrpcError, NodeIsNotLeader, NotFound, ServiceUnavailable
+from esdbclient.exceptions import (
+    CancelledByClient,
+    DeadlineExceeded,
+    DiscoveryFailed,
+    GrpcError,
+    NodeIsNotLeader,
+    NotFound,
+    ServiceUnavailable,
+)
 
 from protos.rover.v1.events_pb2 import IntegrationEvent
 from services.common.cancellation import raise_if_cancelling
 from services.common.envelope import Envelope, integration_stream
+from services.common.esdb_reads import whole_read
 from services.common.integration import (
     IntegrationDecodeError,
     decode_integration_event,
@@ -24,6 +34,7 @@ from services.common.integration import (
 )
 from services.common.logs import get_logger
 from services.common.settings import follows_leader
+from services.common.store_errors import StoreUnavailableError
 from services.query.adapters.fast_projection import fast_update
 from services.query.application.ports import FeedHead, FeedItem
 
@@ -35,6 +46,30 @@ _log = get_logger(__name__)
 INTEGRATION_FILTER = (r"integration-.*",)
 _END = object()
 T = TypeVar("T")
+# What a subscription raises when its node went away, stepped down or has no leader yet, or
+# when another task's reconnect closed the client's channel under it (CancelledByClient, when
+# this task is not being cancelled: esdbclient closes the old channel on every reconnect).
+_UNAVAILABLE = (
+    CancelledByClient,
+    GrpcError,
+    DeadlineExceeded,
+    DiscoveryFailed,
+    NodeIsNotLeader,
+    grpc.RpcError,
+    grpc.aio.UsageError,
+)
+
+
+def _unavailable(error: BaseException | None, what: str = "$all") -> StoreUnavailableError:
+    """The port's error for a subscription or read the store dropped or refused (a leader
+    change, an election), or a subscription that ended quietly (esdbclient ends it so when the
+    client's channel is closed). Raises ``CancelledError`` instead when this task is being
+    cancelled."""
+    raise_if_cancelling()
+    reason = "the subscription ended" if error is None else repr(error)
+    unavailable = StoreUnavailableError(f"event store unavailable ({what}): {reason}")
+    unavailable.__cause__ = error
+    return unavailable
 
 
 async def _reconnecting(client: AsyncEventStoreDBClient, read: Callable[[], Awaitable[T]]) -> T:
@@ -44,25 +79,32 @@ async def _reconnecting(client: AsyncEventStoreDBClient, read: Callable[[], Awai
     unavailable node surfaces while iterating, outside the client's own reconnect. Here the
     whole read is retried once: after reconnecting (to the leader the node named, when the URI
     lets the client follow one) for NotLeader, a node that went away or a closed channel, and
-    after a short pause for another gRPC error.
+    after a short pause for another gRPC error. If the retry is refused too, or no leader can
+    be found (an election), the store is unavailable: StoreUnavailableError.
     """
+    reconnect, leader = False, None
     try:
         return await read()
     except NodeIsNotLeader as error:
         if not follows_leader(client.connection_spec.uri):
             raise
         _log.info("event store node is not the leader; reconnecting", error=repr(error))
-        await client.reconnect(error.leader_grpc_target)
+        reconnect, leader = True, error.leader_grpc_target
     except ServiceUnavailable as error:
         _log.info("event store node unavailable; reconnecting", error=repr(error))
-        await client.reconnect()
+        reconnect = True
     except grpc.aio.UsageError as error:
         if "Channel is closed" not in str(error):
             raise
-        await client.reconnect()
+        reconnect = True
     except GrpcError:
         await asyncio.sleep(0.1)  # esdbclient's own pause before its one retry
-    return await read()
+    try:
+        if reconnect:
+            await client.reconnect(leader)
+        return await read()
+    except _UNAVAILABLE as error:
+        raise _unavailable(error, "a read") from error
 
 
 def _ms(moment: datetime | None) -> int:
@@ -132,12 +174,15 @@ class EsdbEventFeed:
 
     async def subscribe(self, after: int | None, max_batch: int) -> AsyncIterator[list[FeedItem]]:
         queue: asyncio.Queue[FeedItem | BaseException | object] = asyncio.Queue(self._buffer)
-        subscription = await self._client.subscribe_to_all(
-            commit_position=after,
-            filter_include=INTEGRATION_FILTER,
-            filter_by_stream_name=True,
-            include_checkpoints=True,
-        )
+        try:
+            subscription = await self._client.subscribe_to_all(
+                commit_position=after,
+                filter_include=INTEGRATION_FILTER,
+                filter_by_stream_name=True,
+                include_checkpoints=True,
+            )
+        except _UNAVAILABLE as error:
+            raise _unavailable(error) from error
 
         async def read() -> None:
             try:
@@ -147,6 +192,8 @@ class EsdbEventFeed:
                 await queue.put(_END)
             except asyncio.CancelledError:
                 raise
+            except _UNAVAILABLE as error:  # the caller subscribes again, after a pause
+                await queue.put(_unavailable(error))
             except Exception as error:  # handed to the consumer, which raises it
                 await queue.put(error)
 
@@ -172,8 +219,8 @@ class EsdbEventFeed:
                     yield batch
                 if isinstance(pending, BaseException):
                     raise pending
-                if pending is _END:
-                    raise ConnectionError("the event store ended the subscription")
+                if pending is _END:  # after another task's reconnect closed the channel
+                    raise _unavailable(None)
         finally:
             reader.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
@@ -192,11 +239,10 @@ class EsdbEventFeed:
                     found.append(decode_integration_event(recorded.data))
             return found
 
-        try:
-            found = await _reconnecting(self._client, read)
+        try:  # a read cut short (cancelled, or by another task's reconnect) is no gap healed
+            found = await whole_read(self._client, partial(_reconnecting, self._client, read))
         except NotFound:
             return []
-        raise_if_cancelling()  # a cancelled read ends early: never report a partial gap
         return found
 
     async def head(self) -> FeedHead | None:

@@ -11,13 +11,17 @@ import pytest
 from esdbclient import AsyncEventStoreDBClient
 from esdbclient.exceptions import NodeIsNotLeader
 
+from services.common.store_errors import StoreUnavailableError
 from services.query.adapters.esdb_feed import EsdbEventFeed
 from services.query.adapters.memory import InMemoryReadModel
+from services.query.application.ports import FeedItem
 from services.query.bootstrap import build
 from services.query.settings import QuerySettings
 from standins.eventstore.server import EventStoreServer
 from standins.eventstore.streams import StreamsService
 from tests.integration.query.conftest import publish
+from tests.support.held_reads import HeldReads, held_reads  # noqa: F401
+from tests.support.leader_proxy import LeaderProxy
 from tests.unit.query.seed import rover_walk
 
 
@@ -179,3 +183,90 @@ async def test_the_lag_monitor_follows_the_leader(
                 await asyncio.sleep(0.01)
     finally:
         await app.stop()
+
+
+async def _first_batches(feed: EsdbEventFeed, count: int) -> AsyncIterator[list[FeedItem]]:
+    """The feed's subscription, once ``count`` events were delivered."""
+    batches = feed.subscribe(None, 100)
+    seen = 0
+    while seen < count:
+        seen += len([item for item in await anext(batches) if item.update or item.envelope])
+    return batches
+
+
+async def test_a_subscription_a_leader_change_drops_is_a_store_outage(
+    eventstore: EventStoreServer,
+) -> None:
+    """The projector's supervisor waits out StoreUnavailableError (a warning), where it
+    logged esdbclient's ServiceUnavailable as a failure with its traceback."""
+    async with LeaderProxy(f"{eventstore.host}:{eventstore.port}") as cluster:
+        client = await _connected(cluster.uri)
+        try:
+            history = rover_walk("dropped", 1, 2)
+            await publish(client, history)
+            batches = await _first_batches(EsdbEventFeed(client), len(history))
+            await cluster.change_leader()
+            with pytest.raises(StoreUnavailableError, match="ServiceUnavailable"):
+                await anext(batches)
+        finally:
+            await client.close()
+
+
+async def test_a_subscription_another_reconnect_ends_is_a_store_outage(
+    eventstore: EventStoreServer,
+) -> None:
+    """esdbclient's reconnect (another task's, after a NotLeader) closes the channel under the
+    subscription, which then ends quietly: not "the store ended it", an outage."""
+    client = await _connected(eventstore.uri)
+    try:
+        history = rover_walk("closed", 1, 2)
+        await publish(client, history)
+        batches = await _first_batches(EsdbEventFeed(client), len(history))
+        await client.reconnect()
+        with pytest.raises(StoreUnavailableError):
+            await anext(batches)
+    finally:
+        await client.close()
+
+
+@pytest.fixture
+async def held_store(held_reads: HeldReads) -> AsyncIterator[EventStoreServer]:  # noqa: F811
+    """A stand-in started after the hook (gRPC binds handlers at start)."""
+    async with EventStoreServer(db_path=None, port=0) as server:
+        yield server
+
+
+async def test_a_grid_read_another_reconnect_cut_short_is_read_again(
+    held_store: EventStoreServer,
+    held_reads: HeldReads,  # noqa: F811
+) -> None:
+    """A cut read looked complete: the gap it was to heal stayed open (an error logged)."""
+    client = await _connected(held_store.uri)
+    try:
+        history = rover_walk("held", 1, 3)
+        await publish(client, history)
+        feed = EsdbEventFeed(client)
+        held_reads.arm("integration-held")
+        grid = await held_reads.cut_short(client, lambda: feed.read_grid("held", 1, len(history)))
+        assert [e.sequence for e in grid] == [e.sequence for e in history]
+    finally:
+        await client.close()
+
+
+@pytest.mark.parametrize("refusal", ["not-leader", "unavailable"])
+async def test_a_read_refused_again_after_the_reconnect_is_a_store_outage(
+    leader_change: _LeaderChange, refusal: str
+) -> None:
+    """An election outlasting the one retry: the lag monitor's supervisor waits it out with a
+    warning, where it logged esdbclient's error as a failure with its traceback."""
+    assert leader_change.server is not None
+    client = await _connected(_seeds(leader_change.server))
+    try:
+        await publish(client, rover_walk("again", 1, 1))
+        leader_change.refusal = refusal
+        leader_change.times = 2
+        with pytest.raises(StoreUnavailableError, match="a read"):
+            await EsdbEventFeed(client).head()
+        assert leader_change.times == 0
+    finally:
+        await client.close()
