@@ -7,6 +7,7 @@ from collections.abc import Iterator
 
 import grpc
 from esdbclient.exceptions import (
+    CancelledByClient,
     DeadlineExceeded,
     DiscoveryFailed,
     GrpcError,
@@ -20,6 +21,9 @@ from services.common.cancellation import raise_if_cancelling
 __all__ = ["translated"]
 
 _UNAVAILABLE = (
+    # esdbclient raises it when another task's reconnect closed the shared channel under a
+    # call; a cancellation of this task is re-raised as such by raise_if_cancelling first.
+    CancelledByClient,
     GrpcError,
     DeadlineExceeded,
     DiscoveryFailed,
@@ -43,4 +47,5 @@ def translated(stream: str, expected: int = -1) -> Iterator[None]:
     except WrongCurrentVersion:
         raise ConcurrencyError(stream, expected) from None
     except _UNAVAILABLE as error:
+        raise_if_cancelling()
         raise StoreUnavailableError(f"event store unavailable ({stream}): {error!r}") from error

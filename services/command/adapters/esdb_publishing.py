@@ -17,9 +17,11 @@ from esdbclient.exceptions import NotFound
 from services.command.adapters.esdb_appends import Appender, StockAppender
 from services.command.adapters.esdb_errors import translated
 from services.command.adapters.esdb_store import stored_event
-from services.command.application.errors import ConcurrencyError
+from services.command.application.errors import ConcurrencyError, StoreUnavailableError
 from services.command.application.ports import DomainFeedItem, FeedCheckpoint
+from services.common.cancellation import raise_if_cancelling
 from services.common.envelope import Envelope, integration_stream
+from services.common.esdb_reads import whole_read
 from services.common.integration import (
     INTEGRATION_CONTENT_TYPE,
     integration_event_type,
@@ -58,6 +60,10 @@ class EsdbDomainEventFeed:
                         continue
                     grid_id = recorded.stream_name.removeprefix(_GRID_PREFIX)
                     yield stored_event(recorded, grid_id)
+            # A subscription to $all never ends by itself: esdbclient ended it quietly because
+            # another task's reconnect closed the channel (or we are being cancelled).
+            raise_if_cancelling()
+            raise StoreUnavailableError("the $all subscription was cut off by a reconnect")
         finally:
             await subscription.stop()
 
@@ -99,8 +105,11 @@ class EsdbIntegrationLog:
         stream = integration_stream(grid_id)
         with translated(stream):
             try:
-                found = await self._client.get_stream(
-                    stream, backwards=True, limit=1, timeout=self._timeout
+                found = await whole_read(
+                    self._client,
+                    lambda: self._client.get_stream(
+                        stream, backwards=True, limit=1, timeout=self._timeout
+                    ),
                 )
             except NotFound:
                 return 0
@@ -111,11 +120,14 @@ class EsdbIntegrationLog:
         stream = integration_stream(grid_id)
         with translated(stream):
             try:
-                found = await self._client.get_stream(
-                    stream,
-                    stream_position=after_sequence or None,
-                    limit=limit,
-                    timeout=self._timeout,
+                found = await whole_read(
+                    self._client,
+                    lambda: self._client.get_stream(
+                        stream,
+                        stream_position=after_sequence or None,
+                        limit=limit,
+                        timeout=self._timeout,
+                    ),
                 )
             except NotFound:
                 return []
@@ -255,8 +267,11 @@ class EsdbCheckpointStore:
     async def _latest(self) -> _Latest | None:
         with translated(self._stream):
             try:
-                found = await self._client.get_stream(
-                    self._stream, backwards=True, limit=1, timeout=self._timeout
+                found = await whole_read(
+                    self._client,
+                    lambda: self._client.get_stream(
+                        self._stream, backwards=True, limit=1, timeout=self._timeout
+                    ),
                 )
             except NotFound:
                 return None

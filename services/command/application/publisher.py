@@ -26,7 +26,11 @@ from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
-from services.command.application.errors import ConcurrencyError, PublicationError
+from services.command.application.errors import (
+    ConcurrencyError,
+    PublicationError,
+    StoreUnavailableError,
+)
 from services.command.application.executor import stored_envelope
 from services.command.application.ports import (
     CheckpointStore,
@@ -136,6 +140,13 @@ class Publisher:
                 await self.run()
             except (asyncio.CancelledError, LeaseLostError):
                 raise
+            except StoreUnavailableError as error:  # an outage (a leader change): wait it out
+                _raise_if_cancelling()
+                _log.warning(
+                    "publisher lost the event store; restarting from checkpoint",
+                    error=str(error),
+                )
+                await asyncio.sleep(self._settings.restart_delay)
             except Exception as error:
                 _raise_if_cancelling()
                 _log.error("publisher failed; restarting from checkpoint", error=repr(error))
