@@ -33,6 +33,8 @@ SERVICES = {
     "broadcaster": "rover.v1.RoverLiveService",
 }
 INSTANCES = [f"{service}-{n}" for service in SERVICES for n in (1, 2)]
+# A channel with a subchannel pool of its own opens a connection of its own.
+_OWN_CONNECTION = [("grpc.use_local_subchannel_pool", 1)]
 
 
 @pytest.fixture
@@ -86,7 +88,7 @@ async def _create_grids(address: str, count: int) -> list[command_pb2.CommandRes
     over the instances sharing the port)."""
     results = []
     for _ in range(count):
-        async with grpc.aio.insecure_channel(address) as channel:
+        async with grpc.aio.insecure_channel(address, options=_OWN_CONNECTION) as channel:
             request = command_pb2.CreateGridRequest(
                 request_id=str(uuid.uuid4()), grid_id=f"g{uuid.uuid4().hex[:12]}", width=5, height=5
             )
@@ -97,7 +99,7 @@ async def _create_grids(address: str, count: int) -> list[command_pb2.CommandRes
 async def _visible(address: str, results: list[command_pb2.CommandResult]) -> None:
     """Each grid reads back through the shared query address, at its written version."""
     for result in results:
-        async with grpc.aio.insecure_channel(address) as channel:
+        async with grpc.aio.insecure_channel(address, options=_OWN_CONNECTION) as channel:
             stub: query_pb2_grpc.RoverQueryServiceAsyncStub = query_pb2_grpc.RoverQueryServiceStub(
                 channel
             )
