@@ -87,6 +87,21 @@ def _table(system: System, title: str) -> str:
     return "\n".join(lines)
 
 
+async def _read(query: query_pb2_grpc.RoverQueryServiceAsyncStub, grid: str, version: int) -> None:
+    """GetGridDetails at ``version`` or later, retried while the projection catches up."""
+    deadline = time.monotonic() + 120
+    while True:
+        try:
+            await query.GetGridDetails(
+                query_pb2.GetGridDetailsRequest(grid_id=grid, min_version=version), timeout=30
+            )
+        except grpc.aio.AioRpcError as error:
+            if error.code() != grpc.StatusCode.UNAVAILABLE or time.monotonic() > deadline:
+                raise
+        else:
+            return
+
+
 async def _drive(system: System, args: argparse.Namespace, report: Callable[[], None]) -> str:
     """Grids, rovers and moves through the shared command address, a watcher per grid on
     the shared broadcaster address, and reads on the shared query address."""
@@ -112,6 +127,7 @@ async def _drive(system: System, args: argparse.Namespace, report: Callable[[], 
         nonlocal updates
         stub: live_pb2_grpc.RoverLiveServiceAsyncStub = live_pb2_grpc.RoverLiveServiceStub(channel)
         call = stub.WatchGrid(live_pb2.WatchGridRequest(grid_id=grid))
+        calls.append(call)
         try:
             async for update in call:
                 updates += 1
@@ -131,6 +147,11 @@ async def _drive(system: System, args: argparse.Namespace, report: Callable[[], 
             ),
             timeout=30,
         )
+        query: query_pb2_grpc.RoverQueryServiceAsyncStub = query_pb2_grpc.RoverQueryServiceStub(
+            queries[index % args.clients]
+        )
+        # Once projected, the grid's integration stream exists: the broadcaster knows it.
+        await _read(query, grid, result.version)
         watchers.append(asyncio.create_task(watch(grid, lives[index % args.clients])))
         for rover in range(args.rovers):
             result = await stub.CreateRover(
@@ -154,17 +175,16 @@ async def _drive(system: System, args: argparse.Namespace, report: Callable[[], 
                     result = await stub.TurnRoverRight(
                         command_pb2.TurnRoverRightRequest(**ids), timeout=30
                     )
-        query: query_pb2_grpc.RoverQueryServiceAsyncStub = query_pb2_grpc.RoverQueryServiceStub(
-            queries[index % args.clients]
-        )
         for _ in range(3):
-            await query.GetGridDetails(
-                query_pb2.GetGridDetailsRequest(grid_id=grid, min_version=result.version),
-                timeout=30,
-            )
-        return int(result.version)
+            await _read(query, grid, result.version)
+        final[grid] = int(result.version)
+        if seen.get(grid, 0) >= final[grid]:
+            reached[grid].set()
+        await asyncio.wait_for(reached[grid].wait(), 60)  # its watcher got every event
+        return final[grid]
 
     watchers: list[asyncio.Task[None]] = []
+    calls: list[grpc.aio.UnaryStreamCall[live_pb2.WatchGridRequest, live_pb2.GridUpdate]] = []
     lanes = asyncio.Semaphore(args.clients * 2)
 
     async def lane(index: int, grid: str) -> int:
@@ -175,8 +195,8 @@ async def _drive(system: System, args: argparse.Namespace, report: Callable[[], 
     events = sum(versions)
     seconds = time.monotonic() - began
     report()  # the clients still connected, every watcher still open
-    for task in watchers:
-        task.cancel()
+    for call in calls:  # the calls, not their tasks: grpc.aio then closes its channels
+        call.cancel()
     await asyncio.gather(*watchers, return_exceptions=True)
     for channel in (*commands, *lives, *queries):
         await channel.close()
@@ -184,7 +204,7 @@ async def _drive(system: System, args: argparse.Namespace, report: Callable[[], 
     return (
         f"load: {args.grids} grids x {args.rovers} rovers x {args.moves} moves = "
         f"{commands_sent} commands, {events} events, {len(watchers)} watchers got {updates} "
-        f"updates, {3 * args.grids} GetGridDetails, {args.clients} connections a service, "
+        f"updates, {4 * args.grids} GetGridDetails, {args.clients} connections a service, "
         f"in {seconds:.1f} s"
     )
 

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import signal
+import subprocess
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import replace
@@ -16,6 +19,9 @@ from services.up.redis_binary import find_redis_server
 from services.up.supervisor import Supervisor, tail
 
 from .conftest import free_port
+
+ROOT = Path(__file__).resolve().parents[3]
+SUPERVISE = Path(__file__).with_name("supervise.py")
 
 Standin = Callable[..., ChildSpec]
 
@@ -284,3 +290,65 @@ async def test_instances_of_one_service_start_together(standin: Standin, tmp_pat
     go.touch()
     assert await asyncio.wait_for(running, 60) == 0
     assert supervisor.stopped == ["next", "svc-3", "svc-2", "svc-1"]
+
+
+def test_a_restarted_instance_still_dies_with_the_supervisor(
+    standin: Standin, tmp_path: Path
+) -> None:
+    """A restart goes through the parent-death launcher too: no orphan holds the port."""
+    state = tmp_path / "running.json"
+    children = [
+        {
+            "name": spec.name,
+            "argv": list(spec.argv),
+            "endpoint": [spec.endpoint.host, spec.endpoint.port, spec.endpoint.setting],
+            "probe": spec.probe,
+            "log_path": str(spec.log_path),
+            "service": spec.service,
+            "restart": spec.restart,
+        }
+        for spec in _instances(standin, "svc", 2)
+    ]
+    supervisor = subprocess.Popen(
+        [sys.executable, str(SUPERVISE), "--state", str(state), json.dumps(children)],
+        cwd=ROOT,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )
+
+    def running() -> dict[str, int]:
+        assert supervisor.poll() is None
+        return json.loads(state.read_text()) if state.exists() else {}
+
+    orphans: dict[str, int] = {}
+    try:
+        _wait(lambda: set(running()) == {"svc-1", "svc-2"})
+        first = running()["svc-1"]
+        os.kill(first, signal.SIGKILL)
+        _wait(lambda: running().get("svc-1", first) != first)
+        orphans = running()  # svc-2 as first started, svc-1 restarted
+        supervisor.kill()
+        supervisor.wait(timeout=10)
+        # The launcher armed SIGTERM on the supervisor's death, in the restart too.
+        _wait(lambda: all(_gone(pid) for pid in orphans.values()))
+    finally:
+        if supervisor.poll() is None:
+            supervisor.kill()
+            supervisor.wait()
+        for pid in orphans.values():  # only if the test failed: none may outlive it
+            if not _gone(pid):
+                os.kill(pid, signal.SIGKILL)
+
+
+def _wait(condition: Callable[[], bool], seconds: float = 30.0) -> None:
+    deadline = time.monotonic() + seconds
+    while not condition():
+        assert time.monotonic() < deadline, "condition not met in time"
+        time.sleep(0.05)
+
+
+def _gone(pid: int) -> bool:
+    """Whether ``pid`` has exited (a zombie waiting for its new parent counts as gone)."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().split(") ", 1)[1].startswith("Z")
+    except (FileNotFoundError, ProcessLookupError):
+        return True
