@@ -293,7 +293,9 @@ class Supervisor:
         except _StopRequestedError:
             return
         except StartupError as error:
-            self._log.error("restarted instance is not ready; killing it", error=str(error))
+            self._log.error(
+                "restarted instance is not ready; killing it", child=spec.name, error=str(error)
+            )
             if not child.exited.done():
                 with contextlib.suppress(ProcessLookupError):
                     child.process.kill()
