@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import shlex
 import shutil
 import sys
+from itertools import groupby
 from pathlib import Path
 
-from services.up.plan import Plan
+from services.up.plan import ChildSpec, Plan
 from services.up.settings import UpSettings
 
 __all__ = ["grpcurl_command", "render_banner", "venv_command"]
@@ -35,21 +37,44 @@ def grpcurl_command() -> str:
     return venv_command("grpcurl")
 
 
+def grpcurl_target(address: str) -> str:
+    """grpcurl's words for a gRPC address: ``-unix PATH`` (``@NAME`` if abstract) or host:port."""
+    if address.startswith("unix:"):
+        return f"-unix {shlex.quote(address.removeprefix('unix:'))}"
+    if address.startswith("unix-abstract:"):
+        return f"-unix @{shlex.quote(address.removeprefix('unix-abstract:'))}"
+    return address
+
+
+def _service_lines(children: list[ChildSpec]) -> list[str]:
+    """One service (or the store, or Redis): where it listens, its instances, their logs."""
+    first = children[0]
+    if first.name == "eventstore":
+        where = f"esdb://{first.endpoint.dial}?tls=false"
+    elif first.name == "redis":
+        where = f"redis://{first.endpoint.dial}/0"
+    else:
+        where = f"{first.endpoint.dial}  {first.grpc_service}"
+    lines = [f"  {first.group:<12} {where}"]
+    if len(children) == 1:
+        return [*lines, f"  {'':<12} log: {first.log_path}"]
+    lines.append(f"  {'':<12} {len(children)} instances share it; each also on its own address:")
+    width = max(len(child.name) for child in children)
+    for child in children:
+        lines.append(f"  {'':<12} {child.name:<{width}}  {child.instance_address}")
+        lines.append(f"  {'':<12} {'':<{width}}  log: {child.log_path}")
+    return lines
+
+
 def render_banner(plan: Plan, grpcurl: str = "grpcurl", rover: str = "rover") -> str:
     """The startup banner for ``plan``, whose children are all ready."""
     lines = ["", f"Mars Rover is up. Data: {plan.data_dir}", ""]
-    for child in plan.children:
-        if child.name == "eventstore":
-            where = f"esdb://{child.endpoint.dial}?tls=false"
-        elif child.name == "redis":
-            where = f"redis://{child.endpoint.dial}/0"
-        else:
-            where = f"{child.endpoint.dial}  {child.grpc_service}"
-        lines.append(f"  {child.name:<12} {where}")
-        lines.append(f"  {'':<12} log: {child.log_path}")
+    groups = [list(group) for _, group in groupby(plan.children, key=lambda c: c.group)]
+    for group in groups:
+        lines += _service_lines(group)
     for name in plan.skipped:
         lines.append(f"  {name:<12} skipped: services/{name} has no __main__ yet")
-    services = {c.name: c for c in plan.children}
+    services = {group[0].group: group[0] for group in groups}
     lines += ["", "Try:"]
     command = services.get("command")
     query = services.get("query")
@@ -69,6 +94,10 @@ def render_banner(plan: Plan, grpcurl: str = "grpcurl", rover: str = "rover") ->
             else f" --query-address {query.endpoint.dial}"
         )
         lines.append(f"  {rover}{where} grids")
+    instance = next((c for c in plan.children if c.instance_address), None)
+    if instance is not None:  # one instance among several, through its own address
+        target = grpcurl_target(instance.instance_address)
+        lines.append(f"  {grpcurl} -plaintext {target} grpc.health.v1.Health/Check")
     lines += [
         "",
         "`make shell` opens a shell with rover and grpcurl on PATH.",

@@ -18,7 +18,7 @@ from services.up.data_lock import LOCK_NAME, DataDirBusyError, DataDirLock
 
 __all__ = ["main"]
 
-OURS = frozenset({"eventstore", "redis", "logs", LOCK_NAME})
+OURS = frozenset({"eventstore", "redis", "logs", "run", LOCK_NAME})
 """Entries ``make run`` creates in its data folder; a folder with anything else is refused."""
 
 

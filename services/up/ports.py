@@ -1,4 +1,7 @@
-"""Before starting anything: is every port free, and does no two children share one?"""
+"""Before starting anything: is every port free, and do no two services share one?
+
+Instances of one service share its port on purpose (``ROVER_SHARE_PORT``); it is checked once.
+"""
 
 from __future__ import annotations
 
@@ -37,16 +40,18 @@ def check_ports(children: Sequence[ChildSpec]) -> None:
     for child in children:
         endpoint = child.endpoint
         other = owners.get(endpoint.port)
+        if other is not None and other.group == child.group:
+            continue  # another instance of the same service: checked with the first
         if other is not None:
             problems.append(
-                f"{child.name} and {other.name} are both set to port {endpoint.port}: "
+                f"{child.group} and {other.group} are both set to port {endpoint.port}: "
                 f"change {endpoint.setting} or {other.endpoint.setting}"
             )
             continue
         owners[endpoint.port] = child
         if not port_is_free(endpoint.host, endpoint.port):
             problems.append(
-                f"port {endpoint.port} on {endpoint.host} ({child.name}) is already in use: "
+                f"port {endpoint.port} on {endpoint.host} ({child.group}) is already in use: "
                 f"stop what listens there (`ss -ltnp 'sport = :{endpoint.port}'`) "
                 f"or set {endpoint.setting} to a free port"
             )

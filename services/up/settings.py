@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Literal
 
@@ -36,6 +37,18 @@ class UpSettings(ServiceSettings):
     command_address: str = Field(default="127.0.0.1:50051", description="Command service.")
     query_address: str = Field(default="127.0.0.1:50052", description="Query service.")
     broadcaster_address: str = Field(default="127.0.0.1:50053", description="Broadcaster.")
+    command_instances: int = Field(
+        default=1,
+        description="Processes of the command service, sharing its address (auto: one per CPU).",
+    )
+    query_instances: int = Field(
+        default=1,
+        description="Processes of the query service, sharing its address (auto: one per CPU).",
+    )
+    broadcaster_instances: int = Field(
+        default=1,
+        description="Processes of the broadcaster, sharing its address (auto: one per CPU).",
+    )
     up_start_timeout: float = Field(
         default=30.0, gt=0, description="Seconds each child gets to report SERVING."
     )
@@ -48,6 +61,17 @@ class UpSettings(ServiceSettings):
     def _host_and_port(cls, value: str, info: ValidationInfo) -> str:
         parse_address(value, f"ROVER_{(info.field_name or '').upper()}")
         return value
+
+    @field_validator("command_instances", "query_instances", "broadcaster_instances", mode="before")
+    @classmethod
+    def _count_or_auto(cls, value: object) -> int:
+        """A whole number >= 1, or ``auto``: one per CPU (``os.cpu_count()``)."""
+        if isinstance(value, str) and value.strip().lower() == "auto":
+            return os.cpu_count() or 1
+        text = str(value).strip()
+        if isinstance(value, bool) or not (text.isascii() and text.isdigit()) or int(text) < 1:
+            raise ValueError("expected a whole number >= 1, or auto (one per CPU)")
+        return int(text)
 
 
 ENV_NAMES: dict[str, str] = env_names(UpSettings)

@@ -2,8 +2,11 @@
 
 Children run in their own process group, so a Ctrl-C in the terminal reaches the supervisor
 alone and the children are stopped one by one, last started first, each with SIGTERM and
-SIGKILL after a timeout. A child that dies on its own stops the others and the supervisor
-exits non-zero.
+SIGKILL after a timeout. The instances of one service start together and must all be ready
+before the next service starts. A child that dies on its own stops the others and the
+supervisor exits non-zero, unless it is one of several instances of a service: that one is
+logged with the tail of its log and started again after a backoff (1 s, doubling up to 30 s)
+while the others keep serving.
 """
 
 from __future__ import annotations
@@ -13,10 +16,13 @@ import contextlib
 import os
 import signal
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass, field
+from itertools import groupby
+from pathlib import Path
 
 from services.common.logs import get_logger
+from services.up.backoff import Backoff
 from services.up.launch import wrap
 from services.up.plan import ChildSpec
 from services.up.probes import GrpcHealthProbe, redis_pong
@@ -34,14 +40,23 @@ class _StopRequestedError(Exception):
     """A stop was requested while children were still starting."""
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, eq=False)
 class _Running:
     spec: ChildSpec
     process: asyncio.subprocess.Process
+    began: float = field(default_factory=time.monotonic)
+    reported: bool = False
+    """Its death was logged and a restart planned: not a failure to report again at stop."""
     exited: asyncio.Task[int] = field(init=False)
 
     def __post_init__(self) -> None:
         self.exited = asyncio.create_task(self.process.wait(), name=f"wait-{self.spec.name}")
+
+
+def _groups(children: Sequence[ChildSpec]) -> Iterator[list[ChildSpec]]:
+    """The children in order, the instances of one service together."""
+    for _, group in groupby(children, key=lambda spec: spec.group):
+        yield list(group)
 
 
 def tail(path: os.PathLike[str] | str, lines: int = 15) -> str:
@@ -66,16 +81,23 @@ class Supervisor:
         start_timeout: float = 30.0,
         stop_timeout: float = 15.0,
         poll_interval: float = 0.1,
+        restart_delay: float = 1.0,
+        restart_delay_max: float = 30.0,
     ) -> None:
         self._children = tuple(children)
         self._start_timeout = start_timeout
         self._stop_timeout = stop_timeout
         self._poll = poll_interval
-        self._running: list[_Running] = []
+        self._restart_delays = (restart_delay, restart_delay_max)
+        self._running: list[_Running] = []  # one slot per started child, in start order
+        self._restarts: dict[int, asyncio.Task[None]] = {}  # slot -> its restart under way
+        self._backoffs: dict[str, Backoff] = {}
         # Bound here, not at import: a logger bound before configure_logging keeps the defaults.
         self._log = get_logger(__name__)
         self.stopped: list[str] = []
         """Names in the order they were stopped (for callers and tests)."""
+        self.restarted: list[str] = []
+        """Names of the instances started again after they died, in that order."""
 
     async def run(
         self,
@@ -111,40 +133,53 @@ class Supervisor:
             status = status or 1
         return status
 
+    async def _spawn(self, spec: ChildSpec, verb: str = "starts") -> _Running:
+        """Start ``spec``'s process (through the parent-death launcher), logging to its file."""
+        spec.log_path.parent.mkdir(parents=True, exist_ok=True)
+        if spec.instance_address.startswith("unix:"):
+            Path(spec.instance_address.removeprefix("unix:")).parent.mkdir(
+                parents=True, exist_ok=True
+            )
+        with spec.log_path.open("ab") as log:
+            stamp = time.strftime("%Y-%m-%d %H:%M:%S")
+            log.write(f"\n===== {stamp} services.up {verb} {spec.name} =====\n".encode())
+            log.flush()
+            process = await asyncio.create_subprocess_exec(
+                *wrap(spec.argv, os.getpid()),
+                stdin=asyncio.subprocess.DEVNULL,
+                stdout=log,
+                stderr=asyncio.subprocess.STDOUT,
+                env={**os.environ, **spec.env},
+                process_group=0,  # the terminal's Ctrl-C is ours to handle, not theirs
+            )
+        self._log.info("child started", child=spec.name, pid=process.pid, log=str(spec.log_path))
+        return _Running(spec, process)
+
     async def _start_all(self, stop: asyncio.Event) -> None:
-        for spec in self._children:
+        for group in _groups(self._children):
             if stop.is_set():
                 raise _StopRequestedError
-            spec.log_path.parent.mkdir(parents=True, exist_ok=True)
-            with spec.log_path.open("ab") as log:
-                stamp = time.strftime("%Y-%m-%d %H:%M:%S")
-                log.write(f"\n===== {stamp} services.up starts {spec.name} =====\n".encode())
-                log.flush()
-                process = await asyncio.create_subprocess_exec(
-                    *wrap(spec.argv, os.getpid()),
-                    stdin=asyncio.subprocess.DEVNULL,
-                    stdout=log,
-                    stderr=asyncio.subprocess.STDOUT,
-                    env={**os.environ, **spec.env},
-                    process_group=0,  # the terminal's Ctrl-C is ours to handle, not theirs
-                )
-            running = _Running(spec, process)
-            self._running.append(running)
-            self._log.info(
-                "child started", child=spec.name, pid=process.pid, log=str(spec.log_path)
-            )
-            began = time.monotonic()
-            await self._wait_ready(running, stop)
-            self._log.info(
-                "child ready",
-                child=spec.name,
-                address=spec.endpoint.dial,
-                seconds=round(time.monotonic() - began, 2),
-            )
+            started = []
+            for spec in group:
+                running = await self._spawn(spec)
+                self._running.append(running)
+                started.append(running)
+            await self._all_ready(started, stop)
+
+    async def _all_ready(self, children: Sequence[_Running], stop: asyncio.Event) -> None:
+        """Wait until every one of ``children`` is ready; the first failure is raised."""
+        waits = [asyncio.create_task(self._wait_ready(child, stop)) for child in children]
+        try:
+            for ready in asyncio.as_completed(waits):
+                await ready
+        finally:
+            for wait in waits:
+                wait.cancel()
+            await asyncio.gather(*waits, return_exceptions=True)
 
     async def _wait_ready(self, child: _Running, stop: asyncio.Event) -> None:
         spec = child.spec
-        probe = GrpcHealthProbe(spec.endpoint.dial) if spec.probe == "grpc" else None
+        probe = GrpcHealthProbe(spec.probe_address) if spec.probe == "grpc" else None
         deadline = time.monotonic() + self._start_timeout
         what = "answer PING" if spec.probe == "redis" else "report SERVING over gRPC health"
         try:
@@ -161,10 +196,16 @@ class Supervisor:
                 else:
                     ready = await redis_pong(spec.endpoint.host, spec.endpoint.port)
                 if ready:
+                    self._log.info(
+                        "child ready",
+                        child=spec.name,
+                        address=spec.probe_address,
+                        seconds=round(time.monotonic() - child.began, 2),
+                    )
                     return
                 if time.monotonic() > deadline:
                     raise StartupError(
-                        f"{spec.name} did not {what} on {spec.endpoint.dial} within "
+                        f"{spec.name} did not {what} on {spec.probe_address} within "
                         f"{self._start_timeout:g}s ({spec.endpoint.setting}); see its log "
                         f"{spec.log_path}:\n{tail(spec.log_path)}"
                     )
@@ -175,21 +216,101 @@ class Supervisor:
                 await probe.close()
 
     async def _watch(self, stop: asyncio.Event) -> _Running | None:
-        """Wait for ``stop`` (None) or the first child to exit (that child)."""
+        """Wait for ``stop`` (None) or the death of a child that stops everything (that child);
+        an instance of a service running several is started again meanwhile."""
         stopping = asyncio.create_task(stop.wait(), name="stop-requested")
         try:
-            by_task = {child.exited: child for child in self._running}
-            done, _ = await asyncio.wait([stopping, *by_task], return_when=asyncio.FIRST_COMPLETED)
+            while not stop.is_set():
+                watched = {
+                    child.exited: (slot, child)
+                    for slot, child in enumerate(self._running)
+                    if slot not in self._restarts
+                }
+                await asyncio.wait(
+                    [stopping, *watched, *self._restarts.values()],
+                    return_when=asyncio.FIRST_COMPLETED,
+                )
+                if stop.is_set():
+                    break
+                for slot, restart in list(self._restarts.items()):
+                    if restart.done():
+                        del self._restarts[slot]
+                        restart.result()  # a bug in the restart itself is not swallowed
+                for exited, (slot, child) in watched.items():
+                    if not exited.done():
+                        continue
+                    if not child.spec.restart:
+                        return child
+                    self._restart_later(slot, child, stop)
         finally:
             stopping.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await stopping
-        if stopping in done and stop.is_set():
-            return None
-        return next(by_task[task] for task in by_task if task in done)
+        return None
+
+    def _restart_later(self, slot: int, child: _Running, stop: asyncio.Event) -> None:
+        """Log the death of an instance and plan its restart after its backoff."""
+        spec = child.spec
+        backoff = self._backoffs.setdefault(spec.name, Backoff(*self._restart_delays))
+        delay = backoff.next(time.monotonic() - child.began)
+        child.reported = True
+        self._log.error(
+            "instance exited unexpectedly; the others keep serving, restarting it",
+            child=spec.name,
+            exit_code=child.process.returncode,
+            restart_in=delay,
+            log=str(spec.log_path),
+            log_tail=tail(spec.log_path),
+        )
+        self._restarts[slot] = asyncio.create_task(
+            self._restart(slot, delay, backoff, stop), name=f"restart-{spec.name}"
+        )
+
+    async def _restart(
+        self, slot: int, delay: float, backoff: Backoff, stop: asyncio.Event
+    ) -> None:
+        """After ``delay``, start the slot's child again and wait until it is ready; one that
+        does not get ready in time is killed, so its death plans the next restart."""
+        spec = self._running[slot].spec
+        while True:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), delay)
+            if stop.is_set():
+                return
+            try:
+                child = await self._spawn(spec, "restarts")
+            except OSError as error:
+                delay = backoff.next(0.0)
+                self._log.error(
+                    "could not restart instance", child=spec.name, error=str(error), retry_in=delay
+                )
+                continue
+            break
+        self._running[slot] = child
+        self.restarted.append(spec.name)
+        try:
+            await self._wait_ready(child, stop)
+        except _StopRequestedError:
+            return
+        except StartupError as error:
+            self._log.error(
+                "restarted instance is not ready; killing it", child=spec.name, error=str(error)
+            )
+            if not child.exited.done():
+                with contextlib.suppress(ProcessLookupError):
+                    child.process.kill()
 
     async def stop_all(self) -> bool:
-        """Stop every started child, last started first; True if all exited cleanly in time."""
+        """Stop every started child, last started first; True if all exited cleanly in time.
+
+        An instance that died and was waiting for its restart has been reported already: it
+        does not make the stop unclean.
+        """
+        restarts = list(self._restarts.values())
+        self._restarts.clear()
+        for restart in restarts:
+            restart.cancel()
+        await asyncio.gather(*restarts, return_exceptions=True)
         clean = True
         for child in reversed(self._running):
             name = child.spec.name
@@ -198,7 +319,7 @@ class Supervisor:
                     "child already exited", child=name, exit_code=child.process.returncode
                 )
                 self.stopped.append(name)
-                clean = clean and child.process.returncode in _CLEAN_EXITS
+                clean = clean and (child.reported or child.process.returncode in _CLEAN_EXITS)
                 continue
             self._log.info("stopping child", child=name, pid=child.process.pid)
             with contextlib.suppress(ProcessLookupError):
@@ -216,6 +337,14 @@ class Supervisor:
             self._log.info("child stopped", child=name, exit_code=code)
         self._running.clear()
         return clean
+
+    def running(self) -> dict[str, int]:
+        """Name -> pid of every child whose process is running now."""
+        return {c.spec.name: c.process.pid for c in self._running if not c.exited.done()}
+
+    def pending_restarts(self) -> list[str]:
+        """Names of the instances that died and are waiting to be started again (or starting)."""
+        return [self._running[slot].spec.name for slot in sorted(self._restarts)]
 
     def kill_all(self) -> None:
         """SIGKILL every child still running (a second Ctrl-C: do not wait any longer)."""

@@ -167,3 +167,52 @@ def test_volumes_and_networks_are_declared_and_variables_have_defaults() -> None
     text = (ROOT / "docker-compose.yml").read_text()
     for variable in re.findall(r"\$\{([^}]*)\}", text):
         assert ":-" in variable, f"${{{variable}}} needs a default"
+
+
+def _published(entry: str | dict[str, Any]) -> str:
+    """The host port an entry of ``ports`` publishes; '' when Docker picks a free one."""
+    if isinstance(entry, dict):
+        return str(entry.get("published") or "")
+    parts = str(entry).split(":")  # [[host_ip:]host_port:]container_port
+    return parts[-2] if len(parts) >= 2 else ""
+
+
+@pytest.mark.parametrize(
+    ("entry", "published"),
+    [
+        ("50051", ""),
+        ("127.0.0.1::50051", ""),
+        ("50051:50051", "50051"),
+        ("127.0.0.1:6380:6379", "6380"),
+        ("50151-50152:50051", "50151-50152"),
+        ({"target": 50051}, ""),
+        ({"target": 50051, "published": "8080"}, "8080"),
+    ],
+)
+def test_published_reads_both_port_syntaxes(entry: str | dict[str, Any], published: str) -> None:
+    assert _published(entry) == published
+
+
+def test_replicated_services_publish_no_fixed_host_port() -> None:
+    # Two containers cannot publish one host port; a host port range per replica is racy in
+    # Compose v2 (docker/compose#8530, #10246), so replicas get ports Docker picks.
+    for name, service in SERVICES.items():
+        if service.get("deploy", {}).get("replicas", 1) > 1:
+            assert "container_name" not in service, name
+            fixed = [e for e in service.get("ports", []) if _published(e)]
+            assert fixed == [], f"{name}: every replica would publish {fixed}"
+
+
+def test_the_cluster_profile_runs_two_replicas_of_each_service() -> None:
+    cluster = {n: s for n, s in OURS.items() if "cluster" in s.get("profiles", [])}
+    assert {_module(s) for s in cluster.values()} == {
+        "services.command",
+        "services.query",
+        "services.broadcaster",
+    }
+    for name, service in cluster.items():
+        assert service["deploy"]["replicas"] >= 2, name
+        env = service["environment"]
+        # A container is a network namespace of its own: replicas need not share a port.
+        assert not {"ROVER_SHARE_PORT", "ROVER_INSTANCE_ADDRESS"} & set(env), name
+        assert env["ROVER_EVENTSTORE_URI"].startswith("esdb+discover://"), name

@@ -20,6 +20,7 @@ def main() -> int:
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--record", type=Path, help="append '<name>' here on SIGTERM")
     parser.add_argument("--not-serving", action="store_true")
+    parser.add_argument("--serve-when", type=Path, help="NOT_SERVING until this file exists")
     parser.add_argument("--exit-after", type=float, default=0.0)
     parser.add_argument("--exit-when", type=Path, help="exit (with --exit-code) once this exists")
     parser.add_argument("--exit-code", type=int, default=0)
@@ -32,7 +33,8 @@ def main() -> int:
     server = grpc.server(futures.ThreadPoolExecutor(max_workers=2))
     servicer = health.HealthServicer()
     status = health_pb2.HealthCheckResponse
-    servicer.set("", status.NOT_SERVING if args.not_serving else status.SERVING)
+    waits = args.not_serving or args.serve_when is not None
+    servicer.set("", status.NOT_SERVING if waits else status.SERVING)
     health_pb2_grpc.add_HealthServicer_to_server(servicer, server)
     server.add_insecure_port(f"127.0.0.1:{args.port}")
     server.start()
@@ -50,6 +52,8 @@ def main() -> int:
     waited = 0.0
     while not terminated.wait(0.05):
         waited += 0.05
+        if args.serve_when is not None and args.serve_when.exists():
+            servicer.set("", status.SERVING)
         due = args.exit_after and waited >= args.exit_after
         if due or (args.exit_when is not None and args.exit_when.exists()):
             print(f"{args.name}: giving up", flush=True)

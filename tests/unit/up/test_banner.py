@@ -60,3 +60,34 @@ def test_another_program_of_the_same_name_on_path_is_not_suggested(
     monkeypatch.setenv("PATH", str(tmp_path))
     assert venv_command("rover") != "rover"
     assert venv_command("rover").endswith("bin/rover")
+
+
+def test_banner_names_each_instance_its_address_and_its_log(tmp_path: Path) -> None:
+    settings = UpSettings.model_validate(
+        {"data_dir": tmp_path, "command_instances": 2, "broadcaster_instances": 3}
+    )
+    plan = build_plan(settings, redis_server="redis-server", available=lambda m: True)
+    text = render_banner(plan, grpcurl="grpcurl")
+    run, logs = tmp_path.resolve() / "run", tmp_path.resolve() / "logs"
+    assert "  command      127.0.0.1:50051  rover.v1.RoverCommandService\n" in text
+    assert "2 instances share it; each also on its own address:" in text
+    assert "3 instances share it; each also on its own address:" in text
+    for name in ("command-1", "command-2", "broadcaster-1", "broadcaster-2", "broadcaster-3"):
+        assert f" {name}  unix:{run / name}.sock\n" in text
+        assert f"log: {logs / name}.log" in text
+    assert f"log: {logs / 'query'}.log" in text  # one instance: named as before
+    assert text.count("log: ") == 8
+    assert "grpcurl -plaintext 127.0.0.1:50051 list" in text
+    assert f"grpcurl -plaintext -unix {run / 'command-1'}.sock grpc.health.v1.Health/Check" in text
+
+
+def test_banner_says_how_grpcurl_reaches_an_abstract_socket(tmp_path: Path) -> None:
+    data = tmp_path / ("d" * 120)
+    settings = UpSettings.model_validate({"data_dir": data, "query_instances": 2})
+    plan = build_plan(settings, redis_server="redis-server", available=lambda m: True)
+    first = next(c for c in plan.children if c.name == "query-1")
+    name = first.instance_address.removeprefix("unix-abstract:")
+    assert name != first.instance_address
+    text = render_banner(plan, grpcurl="grpcurl")
+    assert f" query-1  unix-abstract:{name}\n" in text
+    assert f"grpcurl -plaintext -unix @{name} grpc.health.v1.Health/Check" in text

@@ -68,7 +68,7 @@ def test_a_released_lock_can_be_taken_again(tmp_path: Path) -> None:
 
 def _data_folder(tmp_path: Path) -> Path:
     folder = tmp_path / "rover-data"
-    for part in ("eventstore", "redis", "logs"):
+    for part in ("eventstore", "redis", "logs", "run"):  # run: instance sockets
         (folder / part).mkdir(parents=True)
     (folder / "eventstore" / "rover.db").write_bytes(b"x" * 2048)
     return folder

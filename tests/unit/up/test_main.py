@@ -66,3 +66,11 @@ def test_bad_settings_exit_2(tmp_path: Path) -> None:
     bad_address = _up(tmp_path, ROVER_QUERY_ADDRESS="nowhere")
     assert bad_address.returncode == 2
     assert "ROVER_QUERY_ADDRESS='nowhere' is not host:port" in bad_address.stderr
+
+
+def test_a_bad_instance_count_exits_2_naming_the_variable(tmp_path: Path) -> None:
+    done = _up(tmp_path, ROVER_COMMAND_INSTANCES="many")
+    assert done.returncode == 2
+    assert "ROVER_COMMAND_INSTANCES='many': " in done.stderr
+    assert "a whole number >= 1, or auto" in done.stderr
+    assert not (tmp_path / "data").exists()

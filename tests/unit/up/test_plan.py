@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+import os
+import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from services.up.plan import build_plan, module_available, parse_address
+from services.common.grpc_server import GrpcServer
+from services.common.settings_text import SettingsError, load_settings
+from services.up.plan import Plan, build_plan, instance_address, module_available, parse_address
+from services.up.probes import GrpcHealthProbe
 from services.up.settings import ENV_NAMES, UpSettings
 
 
@@ -114,3 +120,141 @@ def test_parse_address(text: str, host: str, port: int, dial: str) -> None:
 def test_parse_address_names_the_setting(text: str) -> None:
     with pytest.raises(ValueError, match="ROVER_COMMAND_ADDRESS"):
         parse_address(text, "ROVER_COMMAND_ADDRESS")
+
+
+def _plan(tmp_path: Path, **overrides: object) -> Plan:
+    return build_plan(
+        _settings(tmp_path, **overrides),
+        redis_server="redis-server",
+        python="/py",
+        available=lambda module: True,
+    )
+
+
+def test_several_instances_share_the_address_and_each_has_its_own(tmp_path: Path) -> None:
+    plan = _plan(tmp_path, command_instances=3, broadcaster_instances=2)
+    assert [c.name for c in plan.children] == [
+        "eventstore",
+        "redis",
+        "command-1",
+        "command-2",
+        "command-3",
+        "query",
+        "broadcaster-1",
+        "broadcaster-2",
+    ]
+    data = (tmp_path / "data").resolve()
+    commands = [c for c in plan.children if c.group == "command"]
+    assert {c.endpoint for c in commands} == {commands[0].endpoint}
+    assert commands[0].endpoint.dial == "127.0.0.1:50051"
+    for number, child in enumerate(commands, start=1):
+        own = f"unix:{data / 'run' / f'command-{number}.sock'}"
+        assert child.instance_address == own
+        assert child.probe_address == own  # readiness is asked of this instance alone
+        assert child.env["ROVER_INSTANCE_ADDRESS"] == own
+        assert child.env["ROVER_SHARE_PORT"] == "true"
+        assert child.env["ROVER_COMMAND_ADDRESS"] == "127.0.0.1:50051"
+        assert child.log_path == data / "logs" / f"command-{number}.log"
+        assert child.argv == ("/py", "-m", "services.command")
+        assert child.restart
+        assert child.grpc_service == "rover.v1.RoverCommandService"
+    query = next(c for c in plan.children if c.group == "query")
+    assert (query.name, query.log_path) == ("query", data / "logs" / "query.log")
+    assert "ROVER_SHARE_PORT" not in query.env
+    assert "ROVER_INSTANCE_ADDRESS" not in query.env
+    assert query.probe_address == "127.0.0.1:50052"
+    assert not query.restart
+    assert not any(c.restart for c in plan.children[:2])  # the store and Redis
+
+
+def test_one_instance_is_planned_as_before(tmp_path: Path) -> None:
+    plan = _plan(tmp_path, command_instances=1, query_instances=1, broadcaster_instances=1)
+    assert [c.name for c in plan.children][2:] == ["command", "query", "broadcaster"]
+    assert all(not c.instance_address and not c.restart for c in plan.children)
+
+
+def _data_dir_for(socket_path_length: int, base: Path) -> Path:
+    """A data folder whose command-2 socket path is exactly ``socket_path_length`` bytes."""
+    tail = len("/run/command-2.sock")
+    folder = base / ("d" * (socket_path_length - tail - len(str(base)) - 1))
+    assert len(str(folder / "run" / "command-2.sock")) == socket_path_length
+    return folder
+
+
+@pytest.fixture
+def short_base() -> Iterator[Path]:
+    """A folder with a short path (pytest's own may be near the socket limit already)."""
+    with tempfile.TemporaryDirectory(prefix="up-", dir="/tmp") as folder:
+        yield Path(folder)
+
+
+def test_a_socket_path_too_long_for_sun_path_becomes_an_abstract_socket(
+    short_base: Path,
+) -> None:
+    fits = _data_dir_for(107, short_base)
+    assert instance_address(fits, "command-2") == f"unix:{fits}/run/command-2.sock"
+    too_long = _data_dir_for(108, short_base)
+    abstract = instance_address(too_long, "command-2")
+    assert abstract.startswith("unix-abstract:rover-")
+    assert abstract.endswith("-command-2")
+    assert len(abstract.removeprefix("unix-abstract:")) < 40
+    other = instance_address(too_long.with_name(too_long.name[:-1] + "e"), "command-2")
+    assert other != abstract  # named after the data folder: two make runs never collide
+    assert instance_address(too_long, "command-2") == abstract  # the same on every start
+    assert instance_address(too_long, "command-2", platform="darwin").startswith("unix:/")
+
+
+def test_a_long_data_folder_plans_abstract_sockets(short_base: Path) -> None:
+    data = _data_dir_for(150, short_base)
+    plan = build_plan(
+        UpSettings.model_validate({"data_dir": data, "query_instances": 2}),
+        redis_server="redis-server",
+        available=lambda module: True,
+    )
+    queries = [c for c in plan.children if c.group == "query"]
+    assert [c.instance_address.split("-")[-2:] for c in queries] == [["query", "1"], ["query", "2"]]
+    assert all(c.instance_address.startswith("unix-abstract:rover-") for c in queries)
+    assert all(c.env["ROVER_INSTANCE_ADDRESS"] == c.instance_address for c in queries)
+
+
+@pytest.mark.parametrize("length", [107, 108, 150])
+async def test_grpc_listens_where_the_plan_says(short_base: Path, length: int) -> None:
+    address = instance_address(_data_dir_for(length, short_base), "command-2")
+    if address.startswith("unix:"):
+        Path(address.removeprefix("unix:")).parent.mkdir(parents=True)
+    server = GrpcServer("127.0.0.1:0", [], share_port=True, instance_address=address)
+    await server.start()
+    probe = GrpcHealthProbe(address)
+    try:
+        assert await probe(2.0)
+    finally:
+        await probe.close()
+        await server.stop(0)
+
+
+@pytest.mark.parametrize(
+    ("given", "expected"),
+    [("1", 1), ("4", 4), (" 2 ", 2), ("auto", os.cpu_count()), ("AUTO", os.cpu_count())],
+)
+def test_instance_counts_are_whole_numbers_or_auto(
+    monkeypatch: pytest.MonkeyPatch, given: str, expected: int
+) -> None:
+    for name in ENV_NAMES.values():
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("ROVER_QUERY_INSTANCES", given)
+    settings = load_settings(UpSettings)
+    assert settings.query_instances == expected
+    assert (settings.command_instances, settings.broadcaster_instances) == (1, 1)
+
+
+@pytest.mark.parametrize("given", ["0", "-1", "two", "1.5", "", "true"])
+def test_a_bad_instance_count_names_its_variable(
+    monkeypatch: pytest.MonkeyPatch, given: str
+) -> None:
+    monkeypatch.setenv("ROVER_BROADCASTER_INSTANCES", given)
+    with pytest.raises(SettingsError) as caught:
+        load_settings(UpSettings)
+    assert str(caught.value) == (
+        f"ROVER_BROADCASTER_INSTANCES={given!r}: "
+        "Value error, expected a whole number >= 1, or auto (one per CPU)"
+    )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import socket
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -50,3 +51,21 @@ def test_two_children_on_one_port_are_reported() -> None:
                 _child("query", port, "ROVER_QUERY_ADDRESS"),
             ]
         )
+
+
+def test_instances_of_one_service_share_its_port_but_services_do_not() -> None:
+    port = free_port()
+    shared = [
+        replace(_child(f"command-{n}", port, "ROVER_COMMAND_ADDRESS"), service="command")
+        for n in (1, 2, 3)
+    ]
+    check_ports(shared)
+    with pytest.raises(PortInUseError) as caught:
+        check_ports(
+            [*shared, replace(_child("query", port, "ROVER_QUERY_ADDRESS"), service="query")]
+        )
+    assert str(caught.value) == (
+        "ports in use:\n"
+        f"  - query and command are both set to port {port}: "
+        "change ROVER_QUERY_ADDRESS or ROVER_COMMAND_ADDRESS"
+    )

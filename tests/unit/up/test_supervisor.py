@@ -3,7 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 
 from services.up.plan import ChildSpec, Endpoint
@@ -12,6 +19,9 @@ from services.up.redis_binary import find_redis_server
 from services.up.supervisor import Supervisor, tail
 
 from .conftest import free_port
+
+ROOT = Path(__file__).resolve().parents[3]
+SUPERVISE = Path(__file__).with_name("supervise.py")
 
 Standin = Callable[..., ChildSpec]
 
@@ -161,3 +171,184 @@ def test_tail_reads_the_last_lines(tmp_path: Path) -> None:
     log.write_text("".join(f"line {i}\n" for i in range(100)))
     assert tail(log, 2) == "line 98\nline 99"
     assert tail(tmp_path / "missing.log") == ""
+
+
+def _instances(standin: Standin, service: str, count: int, *flags: str) -> list[ChildSpec]:
+    """``count`` stand-ins planned as instances of one service (each on a port of its own)."""
+    return [
+        replace(standin(f"{service}-{n}", *flags), service=service, restart=True)
+        for n in range(1, count + 1)
+    ]
+
+
+async def _until(condition: Callable[[], bool], seconds: float = 30.0) -> None:
+    deadline = time.monotonic() + seconds
+    while not condition():
+        assert time.monotonic() < deadline, "condition not met in time"
+        await asyncio.sleep(0.05)
+
+
+async def _serving(spec: ChildSpec) -> bool:
+    probe = GrpcHealthProbe(spec.probe_address)
+    try:
+        return await probe(2.0)
+    finally:
+        await probe.close()
+
+
+async def test_an_instance_that_dies_is_restarted_while_the_others_serve(
+    standin: Standin, record: Path
+) -> None:
+    store = standin("store")
+    first, second = _instances(standin, "svc", 2)
+    supervisor = Supervisor([store, first, second], start_timeout=20, restart_delay=0.3)
+    stop, ready = asyncio.Event(), asyncio.Event()
+    running = asyncio.create_task(supervisor.run(stop, ready.set))
+    await asyncio.wait_for(ready.wait(), 60)
+    killed = supervisor.running()["svc-1"]
+    os.kill(killed, signal.SIGKILL)
+    await _until(lambda: supervisor.pending_restarts() == ["svc-1"])
+    assert await _serving(second)
+    await _until(lambda: supervisor.running().get("svc-1", killed) != killed)
+    await _until(lambda: supervisor.pending_restarts() == [])  # ready again
+    assert await _serving(first)
+    assert supervisor.restarted == ["svc-1"]
+    assert not running.done()
+    assert _text(first.log_path).count("services.up restarts svc-1") == 1
+    stop.set()
+    assert await asyncio.wait_for(running, 60) == 0
+    assert supervisor.stopped == ["svc-2", "svc-1", "store"]
+    assert _names(record) == ["svc-2", "svc-1", "store"]
+
+
+async def test_a_crash_looping_instance_is_retried_until_it_serves(
+    standin: Standin, tmp_path: Path
+) -> None:
+    broken = tmp_path / "broken"
+    flaky, steady = _instances(standin, "svc", 2, "--exit-when", str(broken), "--exit-code", "4")
+    supervisor = Supervisor(
+        [flaky, replace(steady, argv=steady.argv[:-4])],  # steady never looks at the file
+        start_timeout=20,
+        restart_delay=0.1,
+        restart_delay_max=0.4,
+    )
+    stop, ready = asyncio.Event(), asyncio.Event()
+    running = asyncio.create_task(supervisor.run(stop, ready.set))
+    await asyncio.wait_for(ready.wait(), 60)
+    broken.touch()
+    await _until(lambda: len(supervisor.restarted) >= 3)
+    assert set(supervisor.restarted) == {"svc-1"}
+    assert await _serving(steady)
+    broken.unlink()
+    await _until(lambda: "svc-1" in supervisor.running() and not supervisor.pending_restarts())
+    assert await _serving(flaky)
+    stop.set()
+    assert await asyncio.wait_for(running, 60) == 0
+
+
+async def test_a_stop_while_an_instance_waits_for_its_restart_is_clean(
+    standin: Standin,
+) -> None:
+    first, second = _instances(standin, "svc", 2)
+    supervisor = Supervisor([first, second], start_timeout=20, restart_delay=30)
+    stop, ready = asyncio.Event(), asyncio.Event()
+    running = asyncio.create_task(supervisor.run(stop, ready.set))
+    await asyncio.wait_for(ready.wait(), 60)
+    os.kill(supervisor.running()["svc-2"], signal.SIGKILL)
+    await _until(lambda: supervisor.pending_restarts() == ["svc-2"])
+    stop.set()
+    assert await asyncio.wait_for(running, 20) == 0  # not after the 30 s backoff
+    assert supervisor.restarted == []
+    assert supervisor.stopped == ["svc-2", "svc-1"]
+
+
+async def test_a_single_service_dying_still_stops_everything(
+    standin: Standin, tmp_path: Path
+) -> None:
+    everyone_ready = tmp_path / "everyone-ready"
+    children = [
+        *_instances(standin, "svc", 2),
+        standin("single", "--exit-when", str(everyone_ready), "--exit-code", "4"),
+    ]
+    supervisor = Supervisor(children, start_timeout=20, restart_delay=0.1)
+    status = await asyncio.wait_for(
+        supervisor.run(asyncio.Event(), on_ready=everyone_ready.touch), 60
+    )
+    assert status == 1
+    assert supervisor.restarted == []
+    assert supervisor.stopped == ["single", "svc-2", "svc-1"]
+
+
+async def test_instances_of_one_service_start_together(standin: Standin, tmp_path: Path) -> None:
+    go = tmp_path / "go"
+    children = [*_instances(standin, "svc", 3, "--serve-when", str(go)), standin("next")]
+    supervisor = Supervisor(children, start_timeout=30)
+    stop = asyncio.Event()
+    running = asyncio.create_task(supervisor.run(stop, stop.set))
+    # All three run before any is ready; the next service waits for all three.
+    await _until(lambda: set(supervisor.running()) == {"svc-1", "svc-2", "svc-3"})
+    go.touch()
+    assert await asyncio.wait_for(running, 60) == 0
+    assert supervisor.stopped == ["next", "svc-3", "svc-2", "svc-1"]
+
+
+def test_a_restarted_instance_still_dies_with_the_supervisor(
+    standin: Standin, tmp_path: Path
+) -> None:
+    """A restart goes through the parent-death launcher too: no orphan holds the port."""
+    state = tmp_path / "running.json"
+    children = [
+        {
+            "name": spec.name,
+            "argv": list(spec.argv),
+            "endpoint": [spec.endpoint.host, spec.endpoint.port, spec.endpoint.setting],
+            "probe": spec.probe,
+            "log_path": str(spec.log_path),
+            "service": spec.service,
+            "restart": spec.restart,
+        }
+        for spec in _instances(standin, "svc", 2)
+    ]
+    supervisor = subprocess.Popen(
+        [sys.executable, str(SUPERVISE), "--state", str(state), json.dumps(children)],
+        cwd=ROOT,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )
+
+    def running() -> dict[str, int]:
+        assert supervisor.poll() is None
+        return json.loads(state.read_text()) if state.exists() else {}
+
+    orphans: dict[str, int] = {}
+    try:
+        _wait(lambda: set(running()) == {"svc-1", "svc-2"})
+        first = running()["svc-1"]
+        os.kill(first, signal.SIGKILL)
+        _wait(lambda: running().get("svc-1", first) != first)
+        orphans = running()  # svc-2 as first started, svc-1 restarted
+        supervisor.kill()
+        supervisor.wait(timeout=10)
+        # The launcher armed SIGTERM on the supervisor's death, in the restart too.
+        _wait(lambda: all(_gone(pid) for pid in orphans.values()))
+    finally:
+        if supervisor.poll() is None:
+            supervisor.kill()
+            supervisor.wait()
+        for pid in orphans.values():  # only if the test failed: none may outlive it
+            if not _gone(pid):
+                os.kill(pid, signal.SIGKILL)
+
+
+def _wait(condition: Callable[[], bool], seconds: float = 30.0) -> None:
+    deadline = time.monotonic() + seconds
+    while not condition():
+        assert time.monotonic() < deadline, "condition not met in time"
+        time.sleep(0.05)
+
+
+def _gone(pid: int) -> bool:
+    """Whether ``pid`` has exited (a zombie waiting for its new parent counts as gone)."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().split(") ", 1)[1].startswith("Z")
+    except (FileNotFoundError, ProcessLookupError):
+        return True
