@@ -29,6 +29,7 @@ __all__ = ["BatchOutcome", "Projector", "projected"]
 
 _log = get_logger(__name__)
 _MAX_CONFLICT_RETRIES = 5
+_MAX_CACHED_VERSIONS = 100_000  # grids whose version is kept; beyond it they are read again
 
 
 @dataclass(frozen=True, slots=True)
@@ -211,6 +212,8 @@ class Projector:
 
     async def _process_once(self, generation: int, batch: Sequence[FeedItem]) -> BatchOutcome:
         events = [projected(item) for item in batch]
+        if len(self._versions) > _MAX_CACHED_VERSIONS:  # bounded memory: re-read on demand
+            self._versions.clear()
         unknown = {u.grid_id for u in events if u is not None and u.grid_id not in self._versions}
         if unknown:
             self._versions.update(await self._model.grid_versions(generation, sorted(unknown)))

@@ -190,3 +190,24 @@ async def test_a_live_projector_follows_a_swap_from_the_new_checkpoint() -> None
     view = await model.grid("a")
     assert view is not None
     assert view.version == 7
+
+
+async def test_the_cached_versions_stay_bounded_and_the_model_stays_right(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr("services.query.application.projector._MAX_CACHED_VERSIONS", 2)
+    feed, model = InMemoryEventFeed(), InMemoryReadModel()
+    for grid in ("a", "b", "c", "d"):
+        feed.append(rover_walk(grid, rovers=1, moves=3))
+    projector = Projector(feed, model, batch_size=2)
+    last = feed.stored[-1].position
+    sizes: list[int] = []
+    await projector.run(
+        until=lambda cp: cp.position >= last,
+        on_batch=lambda _: sizes.append(len(projector._versions)),
+    )
+    assert max(sizes) <= 3  # cleared once above 2, then refilled by one batch
+    for grid in ("a", "b", "c", "d"):
+        view = await model.grid(grid)
+        assert view is not None
+        assert view.version == 5
