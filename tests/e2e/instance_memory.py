@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import signal
 import sys
 import tempfile
@@ -29,19 +28,8 @@ from protos.rover.v1 import (
     query_pb2,
     query_pb2_grpc,
 )
-from tests.e2e.system import System
+from tests.e2e.system import System, established
 from tests.support.stubs import CommandStub, command_stub
-
-
-def _pids(system: System) -> dict[str, int]:
-    """Each child's pid (the last it was started with)."""
-    pids: dict[str, int] = {}
-    for line in system.err.read_text().splitlines():
-        if line.startswith("{"):
-            record = json.loads(line)
-            if record.get("event") == "child started":
-                pids[record["child"]] = int(record["pid"])
-    return pids
 
 
 def _status_kib(pid: int, field: str) -> int:
@@ -51,27 +39,6 @@ def _status_kib(pid: int, field: str) -> int:
     raise LookupError(f"{field} not in /proc/{pid}/status")
 
 
-def _established(pid: int, port: int) -> int:
-    """TCP connections ``pid`` holds that were accepted on ``port`` (how the kernel spread
-    the clients' connections over the instances sharing it)."""
-    inodes = set()
-    for fd in Path(f"/proc/{pid}/fd").iterdir():
-        try:
-            target = fd.readlink().name
-        except OSError:
-            continue
-        if target.startswith("socket:["):
-            inodes.add(target[len("socket:[") : -1])
-    count = 0
-    for table in ("tcp", "tcp6"):
-        for line in Path(f"/proc/{pid}/net/{table}").read_text().splitlines()[1:]:
-            fields = line.split()
-            local_port = int(fields[1].rsplit(":", 1)[1], 16)
-            if local_port == port and fields[3] == "01" and fields[9] in inodes:  # ESTABLISHED
-                count += 1
-    return count
-
-
 def _table(system: System, title: str) -> str:
     ports = {
         service: int(system.env[f"ROVER_{service.upper()}_ADDRESS"].rsplit(":", 1)[1])
@@ -79,10 +46,10 @@ def _table(system: System, title: str) -> str:
     }
     header = f"  {'child':<14} {'VmRSS MiB':>10} {'VmHWM MiB':>10} {'connections':>12}"
     lines = [f"{title}:", header]
-    for name, pid in _pids(system).items():
+    for name, pid in system.pids().items():
         rss, peak = _status_kib(pid, "VmRSS"), _status_kib(pid, "VmHWM")
         port = ports.get(name.rsplit("-", 1)[0])
-        connections = "" if port is None else str(_established(pid, port))
+        connections = "" if port is None else str(established(pid, port))
         lines.append(f"  {name:<14} {rss / 1024:>10.1f} {peak / 1024:>10.1f} {connections:>12}")
     return "\n".join(lines)
 

@@ -16,7 +16,7 @@ ROOT = Path(__file__).resolve().parents[2]
 GRPCURL = Path(sys.executable).parent / "grpcurl"
 START_ORDER = ["eventstore", "redis", "command", "query", "broadcaster"]
 
-__all__ = ["GRPCURL", "ROOT", "START_ORDER", "System", "free_port"]
+__all__ = ["GRPCURL", "ROOT", "START_ORDER", "System", "established", "free_port"]
 
 
 def free_port() -> int:
@@ -25,6 +25,27 @@ def free_port() -> int:
         probe.bind(("127.0.0.1", 0))
         port: int = probe.getsockname()[1]
         return port
+
+
+def established(pid: int, port: int) -> int:
+    """TCP connections ``pid`` holds that were accepted on ``port`` (how the kernel spread
+    the clients' connections over the instances sharing it)."""
+    inodes = set()
+    for fd in Path(f"/proc/{pid}/fd").iterdir():
+        try:
+            target = fd.readlink().name
+        except OSError:
+            continue
+        if target.startswith("socket:["):
+            inodes.add(target[len("socket:[") : -1])
+    count = 0
+    for table in ("tcp", "tcp6"):
+        for line in Path(f"/proc/{pid}/net/{table}").read_text().splitlines()[1:]:
+            fields = line.split()
+            local_port = int(fields[1].rsplit(":", 1)[1], 16)
+            if local_port == port and fields[3] == "01" and fields[9] in inodes:  # ESTABLISHED
+                count += 1
+    return count
 
 
 class System:
@@ -64,6 +85,16 @@ class System:
             assert code is None, f"services.up exited {code}:\n{self.err.read_text()[-4000:]}"
             assert time.monotonic() < deadline, f"not up in {timeout}s:\n{self.err.read_text()}"
             time.sleep(0.2)
+
+    def pids(self) -> dict[str, int]:
+        """Each child's pid, the last it was started with (services.up's JSON records)."""
+        pids: dict[str, int] = {}
+        for line in self.err.read_text().splitlines():
+            if line.startswith("{"):
+                record = json.loads(line)
+                if record.get("event") == "child started":
+                    pids[record["child"]] = int(record["pid"])
+        return pids
 
     def stop(self) -> tuple[int, list[str]]:
         """SIGTERM; the exit status and the children in the order they were stopped."""

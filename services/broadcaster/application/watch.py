@@ -9,6 +9,7 @@ is missed; the skip removes the overlap, so nothing is sent twice.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncGenerator
 from dataclasses import dataclass
 from typing import Generic, TypeAlias, TypeVar
@@ -18,7 +19,7 @@ from domain.fast_fold import GridFold
 from domain.snapshot import GridSnapshot
 from domain.values import GridId
 from services.broadcaster.application.hub import Hub, HubClosedError
-from services.broadcaster.application.ports import GridHistory
+from services.broadcaster.application.ports import GridHistory, StoreUnavailableError
 from services.broadcaster.application.subscription import (
     EndReason,
     Published,
@@ -89,13 +90,23 @@ class WatchGrid(Generic[T]):
     ) -> AsyncGenerator[Update[T], None]:
         """The grid's updates until the caller stops iterating.
 
-        Raises GridNotFoundError, FromVersionInvalidError before the first update and
+        Raises GridNotFoundError, FromVersionInvalidError, StoreUnavailableError (not live
+        within a heartbeat) before the first update and
         HubClosedError (at any point) when the broadcaster shuts down. A watcher that falls
         behind gets FellBehind as its last update.
         """
         if from_version is not None and from_version < 0:
             raise FromVersionInvalidError(from_version, None)
-        await self._hub.wait_live()
+        try:
+            # A watcher hears something within a heartbeat: an instance that is not following
+            # the store (starting, or cut off from it) says so, and the client tries again,
+            # perhaps on another instance, instead of waiting on a silent stream.
+            async with asyncio.timeout(self._heartbeat):
+                await self._hub.wait_live()
+        except TimeoutError:
+            raise StoreUnavailableError(
+                "this broadcaster is not following the event store yet; retry"
+            ) from None
         subscription = self._hub.subscribe(grid_id, heartbeat_seconds=self._heartbeat)
         try:
             if from_version is None:

@@ -10,6 +10,7 @@ from domain import replay
 from domain.errors import GridNotFoundError
 from domain.values import GridId
 from services.broadcaster.application.hub import Hub, HubClosedError
+from services.broadcaster.application.ports import StoreUnavailableError
 from services.broadcaster.application.subscription import EndReason, SubscriptionEndedError
 from services.broadcaster.application.watch import (
     FellBehind,
@@ -203,3 +204,10 @@ def test_the_hub_reports_each_change_of_the_feeds_connection_once() -> None:
     hub.set_live()
     assert seen == [True, False, True]
     assert hub.connected
+
+
+async def test_a_watch_on_a_hub_that_is_not_live_is_refused_within_a_heartbeat() -> None:
+    rig = Rig(heartbeat=0.05)  # its feed is never started: the hub never becomes live
+    with pytest.raises(StoreUnavailableError, match="not following the event store"):
+        async with asyncio.timeout(10):  # a hang guard: without the refusal it waits forever
+            await anext(rig.watch.watch(GridId("a"), None))
