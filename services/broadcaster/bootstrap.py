@@ -23,6 +23,7 @@ from services.broadcaster.grpc.fast_updates import PreSerializedLiveServicer
 from services.broadcaster.grpc.servicer import RoverLiveServicer
 from services.broadcaster.settings import BroadcasterSettings
 from services.common.app import App, Lifecycle
+from services.common.esdb_client import LeaderFollowingClient
 from services.common.esdb_cluster import warn_if_leader_unfollowable
 from services.common.grpc_server import GrpcServer
 from services.common.logs import get_logger
@@ -75,7 +76,7 @@ def build(
     """
     client: AsyncEventStoreDBClient | None = None
     if feed is None or history is None:
-        client = AsyncEventStoreDBClient(settings.eventstore_uri)
+        client = LeaderFollowingClient(settings.eventstore_uri)
     if feed is None:
         assert client is not None
         feed = EsdbIntegrationFeed(client)

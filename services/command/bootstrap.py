@@ -10,8 +10,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from esdbclient import AsyncEventStoreDBClient
-
 from protos.rover.v1 import command_pb2, command_pb2_grpc
 from services.command.adapters.esdb_appends import Appender, StockAppender
 from services.command.adapters.esdb_publishing import (
@@ -39,6 +37,7 @@ from services.command.consumer_groups import ensure_consumer_groups, load_consum
 from services.command.grpc.servicer import RoverCommandServicer
 from services.command.settings import CommandSettings
 from services.common.app import App, Lifecycle
+from services.common.esdb_client import LeaderFollowingClient
 from services.common.esdb_cluster import warn_if_leader_unfollowable
 from services.common.grpc_server import Service
 from services.common.lease import LeaseTiming
@@ -84,7 +83,7 @@ def build(
     """
     lifecycle = Lifecycle()
     if None in (events, snapshots, feed, integration, checkpoints):
-        client = AsyncEventStoreDBClient(settings.eventstore_uri)  # connects in open()
+        client = LeaderFollowingClient(settings.eventstore_uri)  # connects in open()
         timeout = settings.eventstore_timeout_seconds
         if pooled_appends is None:
             pooled_appends = settings.command_pooled_appends

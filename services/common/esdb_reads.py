@@ -6,6 +6,10 @@ esdbclient then ends such a read quietly, as if it were complete: ``get_stream``
 truncated tuple (an empty one reads as "no such stream"). ``whole_read`` reads again when the
 client's connection changed while it read.
 
+The services' ``LeaderFollowingClient`` (esdb_client.py) retires the old connection instead,
+so a read is cut only when it outlives the retirement's grace, or when that client fell back
+to esdbclient's reconnect; ``whole_read`` still covers both (a read again costs little).
+
 The connection is esdbclient's ``_connection`` attribute; if an upgrade removed it, nothing is
 compared and a read is returned as esdbclient returned it (the public behaviour).
 """

@@ -13,12 +13,12 @@ from dataclasses import dataclass, field
 from functools import partial
 
 import grpc
-from esdbclient import AsyncEventStoreDBClient
 from grpc_health.v1 import health_pb2
 from redis.asyncio import Redis
 
 from protos.rover.v1 import query_pb2, query_pb2_grpc
 from services.common.app import App, Lifecycle, supervised
+from services.common.esdb_client import LeaderFollowingClient
 from services.common.esdb_cluster import warn_if_leader_unfollowable
 from services.common.grpc_server import GrpcServer, Service
 from services.common.lease import Lease, LeaseTiming, hold_and_run
@@ -121,7 +121,7 @@ def build(
         lifecycle.close.append(redis_model.close)
         read_model = redis_model
     if feed is None:
-        store = AsyncEventStoreDBClient(settings.eventstore_uri)
+        store = LeaderFollowingClient(settings.eventstore_uri)
         lifecycle.open.append(store.connect)
         lifecycle.open.append(partial(warn_if_leader_unfollowable, store))
         lifecycle.close.append(store.close)

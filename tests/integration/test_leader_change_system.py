@@ -8,8 +8,8 @@ of them through the broadcaster. The leader changes three times while commands f
 after an election without a leader). Then: no client saw INTERNAL or UNKNOWN (they retry
 UNAVAILABLE and ABORTED with the same request_id); every acknowledged command is stored
 exactly once; the publisher, the read model and the watchers hold exactly the stored events;
-no service logged an error (a lost store is a warning), but for asyncio's complaint that
-``_grpc_request_task`` names (esdbclient's, see its docstring).
+no service logged an error (a lost store is a warning), and nothing else logged one either
+(asyncio's "Task was destroyed but it is pending!" included).
 """
 
 from __future__ import annotations
@@ -52,7 +52,8 @@ CLIENTS_PER_GRID = 2  # 16 clients, each driving its own rover
 WATCHED = 3
 RESUME_EVERY = 10  # events a watcher receives before it leaves and resumes
 PROGRESS = 60  # commands acknowledged before each leader change, and after the last
-CALL_TIMEOUT = 30.0  # a command in a leader change can wait out a 5 s store deadline or two
+CALL_TIMEOUT = 10.0  # a bound: commands took 1.5 s at most in the changes (6.6 s when a reconnect
+# still closed the old channel under other tasks' calls: they waited for its 5 s close)
 SAFETY = 120.0  # a bound on the whole test, so that a bug fails it instead of hanging it
 RETRYABLE = {grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.ABORTED}
 _R = command_pb2.CommandResult
@@ -195,15 +196,6 @@ async def _stored(client: AsyncEventStoreDBClient, stream: str) -> list[Any]:
     return list(await client.get_stream(stream))
 
 
-def _grpc_request_task(message: str) -> bool:
-    """asyncio's complaint about grpc's task that writes the requests of esdbclient's
-    BatchAppend (``iter([request])``), when another task's reconnect closed the channel before
-    the call had started: the call is gone, its task never ran. Not ours to fix (esdbclient)."""
-    return message.startswith("Task was destroyed but it is pending!") and (
-        "_consume_request_iterator" in message
-    )
-
-
 def _errors(records: list[MutableMapping[str, Any]]) -> list[str]:
     """What the services logged at ERROR or above, each with its traceback's last lines."""
     return [
@@ -226,7 +218,7 @@ async def test_three_leader_changes_under_load(
     errors = _errors(logs)
     assert errors == [], "\n\n".join(errors)
     logged = [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR]
-    assert [m for m in logged if not _grpc_request_task(m)] == []
+    assert logged == []
 
 
 async def _run_system(

@@ -278,6 +278,9 @@ class LeaderProxy:
     ) -> None:
         """BatchAppend without a leader: each request answered in-band, the call kept open
         until the election ends (then UNAVAILABLE, as the node changes state)."""
+        # A write cancelled half done still holds gRPC core's send: the abort's status would
+        # overlap it (ExecuteBatchError, GRPC_CALL_ERROR_TOO_MANY_OPERATIONS).
+        writing = asyncio.Lock()
 
         async def answer() -> None:
             request = first
@@ -290,7 +293,8 @@ class LeaderProxy:
                     stream_identifier=batch.options.stream_identifier,
                     error=status_pb2.Status(message=NO_LEADER, details=detail),
                 )
-                await context.write(response.SerializeToString())
+                async with writing:
+                    await context.write(response.SerializeToString())
                 request = await anext(requests, None)
             await asyncio.Future()  # the client half-closed: wait for the end of the election
 
@@ -298,9 +302,10 @@ class LeaderProxy:
         try:
             await asyncio.wait((answering, call.dropped), return_when=asyncio.FIRST_COMPLETED)
         finally:
-            answering.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await answering
+            async with writing:  # cancelled between writes, never in one
+                answering.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await answering
         await context.abort(grpc.StatusCode.UNAVAILABLE, "Server Is Not Ready")
 
     async def _forward(
