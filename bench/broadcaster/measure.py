@@ -36,6 +36,7 @@ class Target:
     pid: int  # the server's process
     feeders: dict[str, int] = field(default_factory=dict)  # e.g. the store, the appender
     versions: list[int] = field(default_factory=list)  # every grid's version after the last run
+    connections: int = 0  # the watchers' own connections (0: 10 channels sharing one)
 
     async def produce(self, kind: str, count: int) -> Acked:
         """Have the producer publish ``count`` events; when each was acknowledged."""
@@ -114,7 +115,7 @@ async def measure(name: str, target: Target, kind: str, count: int) -> Result:
     parent, child = context.Pipe()
     process = context.Process(
         target=watchers_process,
-        args=(child, target.address, target.method, target.grids),
+        args=(child, target.address, target.method, target.grids, target.connections),
         daemon=True,
     )
     process.start()
