@@ -119,6 +119,7 @@ async def measure(name: str, target: Target, kind: str, count: int) -> Result:
         daemon=True,
     )
     process.start()
+    child.close()  # the child's now: its exit ends our recv (EOFError) instead of hanging it
     loop = asyncio.get_running_loop()
     assert await loop.run_in_executor(None, parent.recv) == "ready"
     assert process.pid is not None

@@ -27,12 +27,12 @@ class Fanout:
 
     def __init__(self, store_uri: str) -> None:
         context = multiprocessing.get_context("spawn")
-        self._to_appender, appender_end = context.Pipe()
-        self._to_bare, bare_end = context.Pipe()
+        self._to_appender, self._appender_end = context.Pipe()
+        self._to_bare, self._bare_end = context.Pipe()
         self._appender = context.Process(
-            target=appender_process, args=(appender_end, store_uri), daemon=True
+            target=appender_process, args=(self._appender_end, store_uri), daemon=True
         )
-        self._bare = context.Process(target=bare_process, args=(bare_end,), daemon=True)
+        self._bare = context.Process(target=bare_process, args=(self._bare_end,), daemon=True)
         self.grids: list[str] = []
         self.bare: Target | None = None
 
@@ -46,6 +46,9 @@ class Fanout:
         loop = asyncio.get_running_loop()
         self._appender.start()
         self._bare.start()
+        # The children's ends now: their exit ends our recv (EOFError) instead of hanging it.
+        self._appender_end.close()
+        self._bare_end.close()
         self.grids = await loop.run_in_executor(None, self._to_appender.recv)
         port, grids = await loop.run_in_executor(None, self._to_bare.recv)
         self.bare = Target(

@@ -177,6 +177,7 @@ class Clients:
             parent, child = context.Pipe()
             process = context.Process(target=client_process, args=(child,), daemon=True)
             process.start()
+            child.close()  # the worker's now: its exit ends our recv instead of hanging it
             self._workers.append((process, parent))
 
     @property
