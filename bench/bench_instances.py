@@ -90,7 +90,7 @@ def _options(argv: list[str]) -> Options:
         instances=tuple(int(n) for n in args.instances.split(",")),
         seconds=args.seconds or (0.5 if args.quick else 3.0),
         pairs=args.pairs or (1 if args.quick else 2),
-        events=400 if args.quick else 4_000,
+        events=400 if args.quick else 3_000,
         client_processes=args.client_processes,
         json=args.json,
     )

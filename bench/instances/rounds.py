@@ -69,6 +69,7 @@ class Bench:
         finally:
             fleet.stop()
             self._rounds += 1
+        _say(f"  [{n}] round done in {time.perf_counter() - started:.0f} s")
         return result
 
     def _services(self, fleet: Fleet) -> dict[str, int]:
