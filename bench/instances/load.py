@@ -21,10 +21,11 @@ from typing import Literal
 import grpc
 from esdbclient import AsyncEventStoreDBClient
 
+from bench.broadcaster.measure import machine_busy
 from bench.channels import connection
 from bench.command.timing import percentile, timed
 from bench.command.workloads import appender, create_grid
-from bench.instances.usage import OTHER, cpu_of, machine_busy, spent
+from bench.instances.usage import OTHER, cpu_of, spent
 from bench.servers import ECHO_METHOD
 from protos.rover.v1 import command_pb2, query_pb2, query_pb2_grpc
 from tests.support.stubs import CommandStub, command_stub

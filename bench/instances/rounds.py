@@ -153,7 +153,8 @@ class Bench:
 
         def run(name: str, target: Target, backlog: list[float]) -> Run[Result]:
             async def one() -> Result:
-                outcome = await measure(f"[{fleet.count}] {name}", target, "full", self.events)
+                label = f"[{fleet.count}] {name}"
+                outcome = await measure(label, target, "full", self.events, other=True)
                 backlog.append(await settle(self._services(fleet)))
                 return outcome
 

@@ -13,18 +13,11 @@ from types import TracebackType
 
 from bench.broadcaster.measure import cpu_seconds
 
-__all__ = ["OTHER", "Spread", "cpu_of", "established", "group", "machine_busy", "settle", "spent"]
+__all__ = ["OTHER", "Spread", "cpu_of", "established", "group", "settle", "spent"]
 
 _ESTABLISHED = "01"  # the st column of /proc/net/tcp
 OTHER = "other"
 """The label of CPU time the machine spent outside the labelled processes (others' work)."""
-
-
-def machine_busy() -> float:
-    """CPU seconds all cores of the machine have been busy so far (/proc/stat)."""
-    fields = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:9]]
-    idle = fields[3] + fields[4]  # idle, iowait
-    return (sum(fields) - idle) / os.sysconf("SC_CLK_TCK")
 
 
 def cpu_of(processes: Mapping[str, int]) -> dict[str, float]:
