@@ -76,7 +76,7 @@ def _options(argv: list[str]) -> Options:
     )
     parser.add_argument("--instances", default="1,2,4", help="instance counts (1,2,4)")
     parser.add_argument("--quick", action="store_true", help="a short smoke run")
-    parser.add_argument("--seconds", type=float, help="window per run (3; --quick 0.5)")
+    parser.add_argument("--seconds", type=float, help="window per run (2.5; --quick 0.5)")
     parser.add_argument("--pairs", type=int, help="alternating pairs per figure (2; --quick 1)")
     parser.add_argument(
         "--client-processes",
@@ -88,9 +88,9 @@ def _options(argv: list[str]) -> Options:
     args = parser.parse_args(argv)
     return Options(
         instances=tuple(int(n) for n in args.instances.split(",")),
-        seconds=args.seconds or (0.5 if args.quick else 3.0),
+        seconds=args.seconds or (0.5 if args.quick else 2.5),
         pairs=args.pairs or (1 if args.quick else 2),
-        events=400 if args.quick else 3_000,
+        events=400 if args.quick else 2_500,
         client_processes=args.client_processes,
         json=args.json,
     )
