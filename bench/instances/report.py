@@ -88,7 +88,12 @@ class Round:
 def table(rounds: list[Round], cores: int) -> list[str]:
     """The figures as lines: rates and ratios per round, scaling, reach, where the cores went."""
     first = rounds[0]
-    lines = ["", f"results ({cores} cores; ratio = median of the pairs' contender/baseline)"]
+    lines = [
+        "",
+        f"results ({cores} cores); ratio: median of the pairs' contender/baseline; scaling: "
+        f"rate vs {first.instances} instance(s) (of ratios: ratio vs its ratio, which takes "
+        "out what slowed the whole machine in one round)",
+    ]
     for key, (what, baseline) in FIGURES.items():
         lines.append(f"  {what} (baseline: {baseline})")
         for r in rounds:
@@ -98,10 +103,11 @@ def table(rounds: list[Round], cores: int) -> list[str]:
                 failed = f", {f.failed:,} lost or duplicated"
             if f.backlog >= 0.1:
                 failed += f"; services busy {f.backlog:.1f} s more"
+            one = first.figures[key]
             lines.append(
                 f"    {r.instances} instance(s): {f.rate:>9,.0f}/s  baseline {f.baseline:>9,.0f}/s"
-                f"  ratio {f.ratio:4.2f}x  vs {first.instances} instance(s) "
-                f"{f.rate / first.figures[key].rate:4.2f}x{failed}"
+                f"  ratio {f.ratio:4.2f}x  scaling {f.rate / one.rate:4.2f}x "
+                f"(of ratios {f.ratio / one.ratio:4.2f}x){failed}"
             )
     lines.append("  load reached every instance (peak connections on the shared port, CPU-s):")
     for r in rounds:
