@@ -17,6 +17,7 @@ from typing import TypeVar
 import grpc
 
 from bench.broadcaster.measure import Result, Target, measure
+from bench.command.workloads import create_grid
 from bench.instances.fanout import Fanout, cpu_by_label
 from bench.instances.fleet import SERVICES, Fleet
 from bench.instances.load import Clients, Job, Outcome
@@ -204,18 +205,14 @@ def _reach(result: Round, service: str, spread: Spread, cpu: list[dict[str, floa
 
 
 async def _create_grid(stub: CommandStub, grid: str, rovers: int) -> None:
-    """A 1,000 x 1,000 grid with rover "r" and ``rovers`` more."""
-    await stub.CreateGrid(
-        command_pb2.CreateGridRequest(
-            grid_id=grid, width=1000, height=1000, topology=common_pb2.TOPOLOGY_TOROIDAL
-        )
-    )
-    for n in range(rovers + 1):
+    """bench_command's grid (1,000 x 1,000, rover "r" at 1,1) with ``rovers`` more in a row."""
+    await create_grid(stub, grid)
+    for n in range(2, rovers + 2):
         await stub.CreateRover(
             command_pb2.CreateRoverRequest(
                 grid_id=grid,
-                rover_id="r" if n == 0 else f"r{n:03d}",
-                position=common_pb2.Position(x=n + 1, y=1),
+                rover_id=f"r{n:03d}",
+                position=common_pb2.Position(x=n, y=1),
                 facing=common_pb2.DIRECTION_NORTH,
             )
         )
