@@ -33,9 +33,7 @@ import socket
 import statistics
 import subprocess
 import sys
-
-import grpc
-from grpc_health.v1 import health_pb2, health_pb2_grpc
+from collections.abc import Awaitable, Callable
 
 from bench.broadcaster.measure import Result, Target, measure, median_cpu
 from bench.broadcaster.parties import (
@@ -47,6 +45,8 @@ from bench.broadcaster.parties import (
     bare_process,
     store_fed_process,
 )
+from bench.pairs import alternate
+from bench.servers import wait_serving
 from services.common.logs import configure_logging
 from standins.eventstore.process import EventStoreProcess
 
@@ -69,22 +69,6 @@ def _free_port() -> int:
         return port
 
 
-async def _wait_serving(address: str, process: subprocess.Popen[bytes]) -> None:
-    async with grpc.aio.insecure_channel(address) as channel:
-        stub = health_pb2_grpc.HealthStub(channel)
-        for _ in range(600):
-            if process.poll() is not None:
-                raise RuntimeError("the broadcaster exited at start-up")
-            try:
-                response = await stub.Check(health_pb2.HealthCheckRequest(), timeout=1.0)
-                if response.status == health_pb2.HealthCheckResponse.SERVING:
-                    return
-            except grpc.aio.AioRpcError:
-                pass
-            await asyncio.sleep(0.1)
-    raise RuntimeError("the broadcaster never reported SERVING")
-
-
 def _start_broadcaster(uri: str, port: int) -> subprocess.Popen[bytes]:
     env = {
         **os.environ,
@@ -100,15 +84,11 @@ def _start_broadcaster(uri: str, port: int) -> subprocess.Popen[bytes]:
 
 async def _pairs(contender: Target, bare: Target, count: int, pairs: int) -> list[Result]:
     """Full-speed runs of ``contender`` and ``bare``, alternating: [c, b, b, c, c, b, ...]."""
-    results: list[Result] = []
-    for pair in range(pairs):
-        order = (contender, bare) if pair % 2 == 0 else (bare, contender)
-        outcome = {}
-        for target in order:
-            name = f"{target.name}, full speed"
-            outcome[target.name] = await measure(name, target, "full", count)
-        results += [outcome[contender.name], outcome[bare.name]]
-    return results
+
+    def run(target: Target) -> Callable[[], Awaitable[Result]]:
+        return lambda: measure(f"{target.name}, full speed", target, "full", count)
+
+    return [result for pair in await alternate(pairs, run(contender), run(bare)) for result in pair]
 
 
 def _ratios(results: list[Result], per_cpu: bool = False) -> list[float]:
@@ -168,7 +148,7 @@ async def _phases(quick: bool) -> None:
         port = _free_port()
         broadcaster = _start_broadcaster(store.uri, port)
         try:
-            await _wait_serving(f"127.0.0.1:{port}", broadcaster)
+            await wait_serving(f"127.0.0.1:{port}", broadcaster, "the broadcaster")
             ours = Target(
                 "broadcaster",
                 f"127.0.0.1:{port}",

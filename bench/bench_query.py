@@ -28,6 +28,7 @@ import grpc
 from esdbclient import AsyncEventStoreDBClient
 from redis.asyncio import Redis
 
+from bench.servers import ECHO_METHOD, start_echo
 from protos.rover.v1 import command_pb2, command_pb2_grpc, common_pb2, query_pb2, query_pb2_grpc
 from services.command.bootstrap import build
 from services.command.settings import CommandSettings
@@ -50,22 +51,6 @@ VISIBILITY_COMMANDS = int(os.environ.get("BENCH_QUERY_VISIBILITY_COMMANDS", "200
 VISIBILITY_GRIDS = 20  # one rover each; commands go round-robin over them
 # BENCH_QUERY_ONLY=projection: only the catch-up projection pairs (quick iterations)
 ONLY = os.environ.get("BENCH_QUERY_ONLY", "")
-
-_ECHO = """
-import asyncio, grpc, sys
-async def main():
-    server = grpc.aio.server(options=[("grpc.so_reuseport", 0)])
-    handler = grpc.unary_unary_rpc_method_handler(_echo)
-    server.add_generic_rpc_handlers(
-        [grpc.method_handlers_generic_handler("bench.Echo", {"Echo": handler})])
-    server.add_insecure_port("127.0.0.1:" + sys.argv[1])
-    await server.start()
-    print("ready", flush=True)
-    await server.wait_for_termination()
-async def _echo(request, context):
-    return request
-asyncio.run(main())
-"""
 
 
 async def populate(client: AsyncEventStoreDBClient) -> None:
@@ -257,13 +242,9 @@ async def main() -> None:
             "ROVER_QUERY_ADDRESS": f"127.0.0.1:{query_port}",
             "ROVER_LOG_LEVEL": "WARNING",
         }
+        echo = start_echo(echo_port)
         query = subprocess.Popen([sys.executable, "-m", "services.query"], env=env)  # noqa: ASYNC220
-        echo = subprocess.Popen(  # noqa: ASYNC220
-            [sys.executable, "-c", _ECHO, str(echo_port)], stdout=subprocess.PIPE
-        )
         try:
-            assert echo.stdout is not None
-            echo.stdout.readline()
             channel = grpc.aio.insecure_channel(f"127.0.0.1:{query_port}")
             stub = query_pb2_grpc.RoverQueryServiceStub(channel)
             grid_request = query_pb2.GetGridDetailsRequest(grid_id="bench000")
@@ -273,7 +254,7 @@ async def main() -> None:
             )
             print(f"query grid: {len(first.rovers)} rovers, version {first.version}", flush=True)
             echo_channel = grpc.aio.insecure_channel(f"127.0.0.1:{echo_port}")
-            echo_call: object = echo_channel.unary_unary("/bench.Echo/Echo")
+            echo_call: object = echo_channel.unary_unary(ECHO_METHOD)
             payload = grid_request.SerializeToString()
             query_figures, echo_figures = [], []
             for pair in range(PAIRS):

@@ -21,7 +21,15 @@ from typing import Any
 
 from bench.broadcaster.parties import Acked, watchers_process
 
-__all__ = ["Result", "Target", "context_switches", "cpu_seconds", "measure", "median_cpu"]
+__all__ = [
+    "Result",
+    "Target",
+    "context_switches",
+    "cpu_seconds",
+    "machine_busy",
+    "measure",
+    "median_cpu",
+]
 
 
 @dataclass
@@ -36,6 +44,7 @@ class Target:
     pid: int  # the server's process
     feeders: dict[str, int] = field(default_factory=dict)  # e.g. the store, the appender
     versions: list[int] = field(default_factory=list)  # every grid's version after the last run
+    connections: int = 0  # the watchers' own connections (0: 10 channels sharing one)
 
     async def produce(self, kind: str, count: int) -> Acked:
         """Have the producer publish ``count`` events; when each was acknowledged."""
@@ -108,27 +117,43 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-async def measure(name: str, target: Target, kind: str, count: int) -> Result:
-    """Start 1,000 watchers on ``target``, produce ``count`` events, collect the figures."""
+def machine_busy() -> float:
+    """CPU seconds all the machine's cores have been busy so far, whoever's (/proc/stat)."""
+    fields = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:9]]
+    idle = fields[3] + fields[4]  # idle, iowait
+    return (sum(fields) - idle) / os.sysconf("SC_CLK_TCK")
+
+
+async def measure(
+    name: str, target: Target, kind: str, count: int, *, other: bool = False
+) -> Result:
+    """Start 1,000 watchers on ``target``, produce ``count`` events, collect the figures.
+
+    ``other``: also count, as party "other", what the rest of the machine spent meanwhile.
+    """
     context = multiprocessing.get_context("spawn")
     parent, child = context.Pipe()
     process = context.Process(
         target=watchers_process,
-        args=(child, target.address, target.method, target.grids),
+        args=(child, target.address, target.method, target.grids, target.connections),
         daemon=True,
     )
     process.start()
+    child.close()  # the child's now: its exit ends our recv (EOFError) instead of hanging it
     loop = asyncio.get_running_loop()
     assert await loop.run_in_executor(None, parent.recv) == "ready"
     assert process.pid is not None
     parties = {"server": target.pid, "watchers": process.pid, **target.feeders}
     before = {party: cpu_seconds(pid) for party, pid in parties.items()}
+    machine = machine_busy()
     switches = context_switches(target.pid)
     started = time.monotonic()
     acked = await target.produce(kind, count)
     parent.send(dict(enumerate(target.versions)))
     assert await loop.run_in_executor(None, parent.recv) == "done"
     cpu = {party: cpu_seconds(pid) - before[party] for party, pid in parties.items()}
+    if other:
+        cpu["other"] = max(0.0, machine_busy() - machine - sum(cpu.values()))
     switches = context_switches(target.pid) - switches
     outcome: dict[str, Any] = await loop.run_in_executor(None, parent.recv)
     process.join(timeout=2)

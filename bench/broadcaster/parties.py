@@ -1,8 +1,10 @@
 """The processes of the broadcaster benchmark, each driven over a pipe.
 
 - ``watchers``: one client process per measurement, 1,000 WatchGrid streams (or the bare
-  equivalent) over 10 channels; it says "done" once every stream has its last update, then
-  cancels them and checks every stream's sequences (lost, duplicated).
+  equivalent) over 10 channels that share one connection (or over ``connections`` channels
+  of their own, which SO_REUSEPORT spreads over instances sharing a port); it says "done"
+  once every stream has its last update, then cancels them and checks every stream's
+  sequences (lost, duplicated).
 - ``appender``: appends the grids' integration events to the store through the command
   service's own adapter (EsdbIntegrationLog: pooled BatchAppend calls), paced or full speed.
 - ``bare``: a grpc.aio fan-out with one unbounded queue per stream that produces the same
@@ -27,6 +29,7 @@ import grpc
 from esdbclient import AsyncEventStoreDBClient
 
 from bench.broadcaster.events import Grids
+from bench.channels import connection
 from protos.rover.v1 import common_pb2, live_pb2
 from services.broadcaster.adapters.esdb import INTEGRATION_STREAM_FILTER
 from services.broadcaster.adapters.fast_wire import encode_change
@@ -58,13 +61,20 @@ Acked = dict[tuple[int, int], float]
 # --- the watchers ----------------------------------------------------------------------------
 
 
-def watchers_process(conn: Connection, target: str, method: str, grids: list[str]) -> None:
+def watchers_process(
+    conn: Connection, target: str, method: str, grids: list[str], connections: int = 0
+) -> None:
     """Watch every grid with WATCHERS streams; report what each received."""
-    asyncio.run(_watchers(conn, target, method, grids))
+    asyncio.run(_watchers(conn, target, method, grids, connections))
 
 
-async def _watchers(conn: Connection, target: str, method: str, grids: list[str]) -> None:
-    channels = [grpc.aio.insecure_channel(target) for _ in range(10)]
+async def _watchers(
+    conn: Connection, target: str, method: str, grids: list[str], connections: int
+) -> None:
+    if connections:
+        channels = [connection(target) for _ in range(connections)]
+    else:
+        channels = [grpc.aio.insecure_channel(target) for _ in range(10)]
     received: list[list[tuple[int, float]]] = [[] for _ in range(WATCHERS)]
     starts = [0] * WATCHERS
     ready = asyncio.Event()

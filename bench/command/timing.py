@@ -19,19 +19,29 @@ def percentile(values: list[float], q: float) -> float:
 
 
 async def timed(
-    workers: int, seconds: float, make: Callable[[int], Callable[[], Awaitable[object]]]
+    workers: int,
+    seconds: float,
+    make: Callable[[int], Callable[[], Awaitable[object]]],
+    *,
+    start_at: float | None = None,
 ) -> tuple[float, list[float]]:
-    """Run ``workers`` loops of their operation for ``seconds``; rate and latencies."""
+    """Run ``workers`` loops of their operation for ``seconds``; rate and latencies.
+
+    ``start_at`` (a ``time.perf_counter()`` instant, CLOCK_MONOTONIC and so the same in every
+    process on Linux) starts the loops then instead of now: several processes share a window.
+    """
     latencies: list[float] = []
+    operations = [make(i) for i in range(workers)]
+    if start_at is not None:
+        await asyncio.sleep(max(0.0, start_at - time.perf_counter()))
     deadline = time.perf_counter() + seconds
 
-    async def loop(index: int) -> None:
-        operation = make(index)
+    async def loop(operation: Callable[[], Awaitable[object]]) -> None:
         while time.perf_counter() < deadline:
             started = time.perf_counter()
             await operation()
             latencies.append(time.perf_counter() - started)
 
     started = time.perf_counter()
-    await asyncio.gather(*(loop(i) for i in range(workers)))
+    await asyncio.gather(*(loop(o) for o in operations))
     return len(latencies) / (time.perf_counter() - started), latencies

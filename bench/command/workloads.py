@@ -16,6 +16,7 @@ from tests.support.stubs import CommandStub
 __all__ = [
     "LATENCY_SAMPLES",
     "SECONDS",
+    "appender",
     "command_rate",
     "create_grid",
     "raw_appends",
@@ -26,20 +27,23 @@ SECONDS = 6.0  # per throughput phase
 LATENCY_SAMPLES = 400
 
 
+def appender(client: AsyncEventStoreDBClient) -> Callable[[], Awaitable[None]]:
+    """One raw appender: single-event appends to a stream of its own, at the expected version
+    (as the command service appends a command's event)."""
+    stream = f"rawbench-{uuid.uuid4().hex}"
+    version: list[int | StreamState] = [StreamState.NO_STREAM]
+
+    async def append() -> None:
+        event = NewEvent(type="RoverTurnedLeft.v1", data=b'{"rover_id":"r"}')
+        await client.append_to_stream(stream, current_version=version[0], events=[event])
+        current = version[0]
+        version[0] = 0 if isinstance(current, StreamState) else current + 1
+
+    return append
+
+
 async def raw_appends(client: AsyncEventStoreDBClient, workers: int) -> float:
-    def make(index: int) -> Callable[[], Awaitable[object]]:
-        stream = f"rawbench-{uuid.uuid4().hex}"
-        version: list[int | StreamState] = [StreamState.NO_STREAM]
-
-        async def append() -> None:
-            event = NewEvent(type="RoverTurnedLeft.v1", data=b'{"rover_id":"r"}')
-            await client.append_to_stream(stream, current_version=version[0], events=[event])
-            current = version[0]
-            version[0] = 0 if isinstance(current, StreamState) else current + 1
-
-        return append
-
-    rate, _ = await timed(workers, SECONDS, make)
+    rate, _ = await timed(workers, SECONDS, lambda _: appender(client))
     return rate
 
 

@@ -62,6 +62,12 @@ class RedisServer:
         self.port = 0
 
     @property
+    def pid(self) -> int:
+        """The running server's process id."""
+        assert self._process is not None, "not started"
+        return self._process.pid
+
+    @property
     def url(self) -> str:
         """``redis://127.0.0.1:<port>/0``."""
         return f"redis://127.0.0.1:{self.port}/0"

@@ -1,0 +1,1 @@
+"""The parts of the multi-instance benchmark (``bench/bench_instances.py`` runs them)."""
