@@ -1,9 +1,8 @@
 """N processes of each service, each service's sharing one address (``ROVER_SHARE_PORT``).
 
 Every process also listens on a unix socket of its own (``ROVER_INSTANCE_ADDRESS``), where
-the fleet waits for it to report SERVING. Only the first command instance runs the
-integration publisher and only the first query instance the projector: one of each, as a
-leader would, instead of every instance repeating the same work.
+the fleet waits for it to report SERVING. Every instance runs as ``make run`` runs it: the
+integration publisher and the projector each work on the one instance holding their lease.
 """
 
 from __future__ import annotations
@@ -72,15 +71,12 @@ class Fleet:
 
     def _spawn(self, service: str, index: int) -> Instance:
         label = f"{service}-{index}"
-        first = "true" if index == 1 else "false"
         env = self._env | {
             "ROVER_SHARE_PORT": "true",
             "ROVER_INSTANCE_ADDRESS": f"unix:{self.folder}/{label}.sock",
             "ROVER_LOG_LEVEL": "WARNING",
             "ROVER_LOG_FORMAT": "json",
             "ROVER_SHUTDOWN_GRACE_SECONDS": "1",
-            "ROVER_PUBLISHER_ENABLED": first,
-            "ROVER_QUERY_PROJECTOR_ENABLED": first,
             "ROVER_BROADCASTER_HEARTBEAT_SECONDS": "60",
         }
         log = self.folder / f"{label}.log"
