@@ -10,11 +10,14 @@ import asyncio
 import uuid
 from collections.abc import Sequence
 
-from opentelemetry.sdk.trace import ReadableSpan
+from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from opentelemetry.sdk.trace.sampling import ALWAYS_ON
 from opentelemetry.trace import SpanKind
 
 from protos.rover.v1 import command_pb2
+from services.common import tracing_setup
 from tests.integration.broadcaster.helpers import Watcher
 from tests.integration.tracing.system import SAFETY, running_system
 
@@ -107,3 +110,25 @@ async def test_one_command_is_one_trace_through_every_hop(
     assert redis
     assert all(s.kind is SpanKind.CLIENT for s in redis)
     assert {s.attributes.get("db.system") for s in redis if s.attributes} == {"redis"}
+
+
+async def test_tracing_turned_off_makes_no_spans(esdb_uri: str, redis_url: str) -> None:
+    """Off (here: on, then off again) no hop makes a span, Redis calls included."""
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider(sampler=ALWAYS_ON)
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    tracing_setup.enable(provider)
+    tracing_setup.disable()
+    grid_id = f"untraced-{uuid.uuid4().hex[:8]}"
+    async with running_system(esdb_uri, redis_url) as system:
+        await system.create_grid_with_rover(grid_id)
+        watcher = Watcher(system.live_address, grid_id, from_version=0)
+        watching = asyncio.create_task(watcher.run(until=3))
+        await system.commands.MoveRoverForward(
+            command_pb2.MoveRoverForwardRequest(grid_id=grid_id, rover_id="r1"), timeout=SAFETY
+        )
+        await system.visible(grid_id, 3)
+        await watching
+    assert watcher.sequences() == [1, 2, 3]
+    assert exporter.get_finished_spans() == ()
+    provider.shutdown()
