@@ -8,7 +8,7 @@ from collections.abc import Sequence
 
 from services.broadcaster.bootstrap import build
 from services.broadcaster.settings import BroadcasterSettings
-from services.common.entrypoint import parse_command_line
+from services.common.entrypoint import parse_command_line, start_tracing
 from services.common.logs import configure_logging
 
 __all__ = ["main"]
@@ -27,6 +27,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         argv,
     )
     configure_logging(level=settings.log_level, fmt=settings.log_format, service="broadcaster")
+    start_tracing("python -m services.broadcaster", "broadcaster")
     asyncio.run(_serve(settings))
     return 0
 

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 
 from services.command.bootstrap import build
 from services.command.settings import CommandSettings
-from services.common.entrypoint import parse_command_line
+from services.common.entrypoint import parse_command_line, start_tracing
 from services.common.logs import configure_logging, get_logger
 
 __all__ = ["main"]
@@ -29,6 +29,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         CommandSettings,
         argv,
     )
+    start_tracing("python -m services.command", "command")
     asyncio.run(_serve(settings))
     return 0
 

@@ -10,8 +10,9 @@ from typing import TypeVar
 from pydantic_settings import BaseSettings
 
 from services.common.settings_text import SettingsError, load_settings, settings_help
+from services.common.tracing_setup import TracingSettingsError, configure_tracing
 
-__all__ = ["parse_command_line"]
+__all__ = ["parse_command_line", "start_tracing"]
 
 S = TypeVar("S", bound=BaseSettings)
 
@@ -48,3 +49,13 @@ def parse_command_line(
             sys.stderr.write(f"{prog}: invalid setting {line}\n")
         raise SystemExit(BAD_SETTINGS_STATUS) from None
     return args, settings
+
+
+def start_tracing(prog: str, service: str) -> bool:
+    """Tracing as the ``OTEL_*`` variables ask (off without ``OTEL_TRACES_EXPORTER``); whether
+    on. An exporter that is not installed is a bad setting like any other: exit 2, one line."""
+    try:
+        return configure_tracing(service)
+    except TracingSettingsError as error:
+        sys.stderr.write(f"{prog}: invalid setting {error}\n")
+        raise SystemExit(BAD_SETTINGS_STATUS) from None

@@ -7,11 +7,12 @@ mapping to the public ``rover.v1.IntegrationEvent`` lives in ``services.common.i
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 
 from domain.events import GridEvent
 from domain.values import GridId
+from services.common.correlation import TraceParent
 
 __all__ = [
     "Envelope",
@@ -55,3 +56,8 @@ class Envelope:
     sequence: int  # the grid's version after this event: 1 for GridCreated
     occurred_at: datetime  # timezone-aware UTC
     event: GridEvent
+    # Why it exists (services/common/correlation.py), stored in the event's metadata, not in
+    # the public message: "" / None where unknown (an envelope decoded from the message).
+    correlation_id: str = field(default="", compare=False)
+    causation_id: str = field(default="", compare=False)
+    trace: TraceParent | None = field(default=None, compare=False)

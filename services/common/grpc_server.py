@@ -13,6 +13,7 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
 from services.common.logs import get_logger
+from services.common.tracing_setup import server_interceptors
 
 __all__ = ["GrpcServer", "Service", "wait_for_shutdown_signal"]
 
@@ -82,7 +83,10 @@ class GrpcServer:
         A service whose dependency is not ready yet starts with ``serving=False`` and calls
         :meth:`set_serving` later, so no health check ever sees a premature SERVING.
         """
-        server = self._server = grpc.aio.server(options=self._options)
+        # With tracing on (services/common/tracing_setup.py), a SERVER span per call.
+        server = self._server = grpc.aio.server(
+            options=self._options, interceptors=server_interceptors()
+        )
         for service in self._services:
             service.register(server)
         health_pb2_grpc.add_HealthServicer_to_server(self._health, server)

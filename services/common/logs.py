@@ -11,6 +11,8 @@ from typing import Any, TextIO
 
 import structlog
 
+from services.common.tracing import add_trace_ids
+
 __all__ = ["SafeStream", "configure_logging", "get_logger"]
 
 
@@ -78,6 +80,7 @@ def configure_logging(*, level: str = "INFO", fmt: str = "json", service: str = 
         structlog.contextvars.merge_contextvars,
         structlog.processors.add_log_level,
         _logger_name,
+        add_trace_ids,  # inside a span (tracing on): its trace_id and span_id
         structlog.processors.TimeStamper(fmt="iso", utc=True),
     ]
     stream = SafeStream(sys.stderr)

@@ -14,6 +14,8 @@ from google.protobuf.message import Message
 from google.rpc import error_details_pb2, status_pb2
 from grpc_status import rpc_status
 
+from services.common import tracing
+
 __all__ = [
     "ErrorStatus",
     "abort",
@@ -119,6 +121,7 @@ async def abort(
     *details: Message,
 ) -> NoReturn:
     """End the call with a rich status; never returns."""
+    tracing.rpc_failed(code.value[0], message)  # the call's span, when tracing
     await context.abort_with_status(rich_status(code, message, *details))
     raise AssertionError("unreachable: abort_with_status raises")  # pragma: no cover
 

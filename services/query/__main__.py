@@ -19,7 +19,7 @@ import grpc
 from esdbclient.exceptions import EventStoreDBClientException
 from redis.exceptions import RedisError
 
-from services.common.entrypoint import parse_command_line
+from services.common.entrypoint import parse_command_line, start_tracing
 from services.common.logs import configure_logging
 from services.query.application.errors import ReadModelUnavailableError
 from services.query.application.lag import measure_lag
@@ -119,6 +119,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     configure_logging(level=level, fmt=settings.log_format, service="query")
     runner = {"serve": _serve, "rebuild": _rebuild, "status": _status}[args.command]
     if args.command == "serve":
+        start_tracing("python -m services.query", "query")
         asyncio.run(runner(settings))
         return 0
     try:

@@ -17,6 +17,7 @@ from grpc_health.v1 import health_pb2
 from redis.asyncio import Redis
 
 from protos.rover.v1 import query_pb2, query_pb2_grpc
+from services.common import tracing
 from services.common.app import App, Lifecycle, supervised
 from services.common.esdb_client import LeaderFollowingClient
 from services.common.esdb_cluster import warn_if_leader_unfollowable
@@ -186,7 +187,8 @@ def build(
         lifecycle.background.append(("projector", project))
 
     async def monitor() -> None:
-        await supervised("lag-monitor", lambda: _monitor(parts, app.server, settings), retry)
+        with tracing.untraced():  # a check every interval: no trace of its own each time
+            await supervised("lag-monitor", lambda: _monitor(parts, app.server, settings), retry)
 
     lifecycle.background.append(("lag-monitor", monitor))
     return app

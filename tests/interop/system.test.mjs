@@ -156,6 +156,15 @@ test("the KurrentDB client consumes the grid's integration events and acks them"
         [7, "roverTurnedLeft"],
       ],
     );
+    // EventStoreDB's correlation conventions, readable by any client: the command's request
+    // id as $correlationId, the domain event that caused it as $causationId.
+    const uuid = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+    for (const e of events) {
+      assert.equal(typeof e.metadata, "object", "integration metadata is JSON");
+      assert.match(e.metadata.$correlationId, uuid, "our commands send UUID request ids");
+      assert.match(e.metadata.$causationId, uuid);
+      assert.notEqual(e.metadata.$causationId, e.eventId, "caused by the domain event");
+    }
   } finally {
     await client.dispose();
   }

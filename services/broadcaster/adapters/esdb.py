@@ -14,6 +14,7 @@ from domain.errors import GridNotFoundError
 from domain.values import GridId
 from services.broadcaster.adapters.wire import StoredIntegrationEvent
 from services.broadcaster.application.ports import FeedEvent, StoreUnavailableError
+from services.common import tracing
 from services.common.cancellation import raise_if_cancelling
 from services.common.envelope import integration_stream
 from services.common.esdb_reads import whole_read
@@ -90,7 +91,7 @@ class EsdbIntegrationFeed:
                                 error=str(error),
                             )
                             continue
-                        on_event(event)
+                        _deliver(on_event, event, recorded.metadata)
                 finally:
                     with contextlib.suppress(Exception):
                         await subscription.stop()
@@ -107,6 +108,20 @@ class EsdbIntegrationFeed:
                 )
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, self._retry_max)
+
+
+def _deliver(on_event: Callable[[FeedEvent], None], event: FeedEvent, metadata: bytes) -> None:
+    """Hand one event to the hub; with tracing on, in a span continuing its command's trace
+    (one span per event fanned out, whatever the number of watchers)."""
+    if not tracing.enabled():
+        on_event(event)
+        return
+    with tracing.consumer_span(
+        "rover.broadcast",
+        (tracing.parent_in(metadata),),
+        {"rover.grid_id": event.grid_id, "rover.sequence": event.sequence},
+    ):
+        on_event(event)
 
 
 class EsdbGridHistory:

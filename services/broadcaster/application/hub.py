@@ -22,6 +22,7 @@ from domain.values import GridId
 from services.broadcaster.application.cache import GridCache
 from services.broadcaster.application.ports import FeedEvent, IntegrationFeed
 from services.broadcaster.application.subscription import EndReason, Published, Subscription
+from services.common import tracing
 
 __all__ = ["Hub", "HubClosedError"]
 
@@ -91,6 +92,7 @@ class Hub(Generic[T]):
         watchers = self._watchers.get(event.grid_id)
         if not watchers:
             return
+        tracing.annotate("rover.watchers", len(watchers))  # on the feed's span, if tracing
         item = self.wrap(event)
         overflowed = [w for w in watchers if not w.offer(item)]
         for watcher in overflowed:

@@ -1,4 +1,8 @@
-"""The JSON metadata stored beside every domain event: why and when it was recorded."""
+"""The JSON metadata stored beside every domain event: why and when it was recorded.
+
+``{occurred_at, command, request_id, fingerprint, $correlationId, $causationId}`` plus
+``$traceId``/``$spanId`` when the append was traced (services/common/correlation.py).
+"""
 
 from __future__ import annotations
 
@@ -6,6 +10,7 @@ import json
 from datetime import datetime
 
 from services.command.application.ports import EventMetadata
+from services.common.correlation import CAUSATION_ID, CORRELATION_ID, read_trace, write_correlation
 
 __all__ = ["decode_metadata", "encode_metadata"]
 
@@ -18,6 +23,12 @@ def encode_metadata(metadata: EventMetadata) -> bytes:
         "request_id": metadata.request_id,
         "fingerprint": metadata.fingerprint,
     }
+    write_correlation(
+        body,
+        correlation_id=metadata.correlation_id,
+        causation_id=metadata.causation_id,
+        trace=metadata.trace,
+    )
     return json.dumps(body, separators=(",", ":")).encode()
 
 
@@ -29,4 +40,7 @@ def decode_metadata(data: bytes) -> EventMetadata:
         command=str(body.get("command", "")),
         request_id=str(body.get("request_id", "")),
         fingerprint=str(body.get("fingerprint", "")),
+        correlation_id=str(body.get(CORRELATION_ID, "")),
+        causation_id=str(body.get(CAUSATION_ID, "")),
+        trace=read_trace(body),
     )

@@ -19,7 +19,9 @@ from services.command.adapters.esdb_errors import translated
 from services.command.adapters.esdb_store import stored_event
 from services.command.application.errors import ConcurrencyError, StoreUnavailableError
 from services.command.application.ports import DomainFeedItem, FeedCheckpoint
+from services.common import tracing
 from services.common.cancellation import raise_if_cancelling
+from services.common.correlation import write_correlation
 from services.common.envelope import Envelope, integration_stream
 from services.common.esdb_reads import whole_read
 from services.common.integration import (
@@ -83,22 +85,32 @@ class EsdbIntegrationLog:
         self._appender = appender or StockAppender(client)
 
     async def append(self, grid_id: str, envelopes: Sequence[Envelope]) -> None:
-        """Append at revision ``sequence - 1`` of the first envelope; re-sends are no-ops."""
+        """Append at revision ``sequence - 1`` of the first envelope; re-sends are no-ops.
+
+        Traced as a PRODUCER span continuing the domain events' trace (services/common/
+        tracing.consumer_span), which each integration event's metadata names.
+        """
         stream = integration_stream(grid_id)
         first = envelopes[0].sequence
         current: int | StreamState = StreamState.NO_STREAM if first == 1 else first - 2
-        events = [
-            NewEvent(
-                type=integration_event_type(e.event),
-                data=to_proto(e).SerializeToString(),
-                metadata=json.dumps({"occurred_at": e.occurred_at.isoformat()}).encode(),
-                content_type=_OCTETS,
-                id=e.event_id,
-            )
-            for e in envelopes
-        ]
-        with translated(stream, first - 1):
-            await self._appender.append(stream, current, events, deadline=self._timeout)
+        with tracing.consumer_span(
+            "rover.publish",
+            (e.trace for e in envelopes),
+            {"rover.grid_id": grid_id, "messaging.batch.message_count": len(envelopes)},
+            kind=tracing.SpanKind.PRODUCER,
+        ):
+            events = [
+                NewEvent(
+                    type=integration_event_type(e.event),
+                    data=to_proto(e).SerializeToString(),
+                    metadata=_metadata(e),
+                    content_type=_OCTETS,
+                    id=e.event_id,
+                )
+                for e in envelopes
+            ]
+            with translated(stream, first - 1):
+                await self._appender.append(stream, current, events, deadline=self._timeout)
 
     async def last_sequence(self, grid_id: str) -> int:
         """Revision of the last event + 1; 0 for no stream."""
@@ -132,6 +144,17 @@ class EsdbIntegrationLog:
             except NotFound:
                 return []
         return [r.id for r in found]
+
+
+def _metadata(envelope: Envelope) -> bytes:
+    """An integration event's JSON metadata: when, and why (services/common/correlation.py)."""
+    body = write_correlation(
+        {"occurred_at": envelope.occurred_at.isoformat()},
+        correlation_id=envelope.correlation_id,
+        causation_id=envelope.causation_id,
+        trace=tracing.continuing(envelope.trace),
+    )
+    return json.dumps(body, separators=(",", ":")).encode()
 
 
 @dataclass(frozen=True, slots=True)

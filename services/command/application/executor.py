@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import random
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
@@ -29,6 +30,7 @@ from services.command.application.ports import (
     StoredEvent,
 )
 from services.command.application.repository import GridRepository, LoadedGrid, RequestWindow
+from services.common import tracing
 from services.common.envelope import Envelope, integration_event_id
 from services.common.logs import get_logger
 
@@ -68,6 +70,11 @@ def check_request_id(request_id: str) -> None:
         )
     if not request_id.isprintable():
         raise InvalidRequestIdError("request_id must not contain control characters")
+
+
+def _loading(grid_id: GridId) -> contextlib.AbstractContextManager[object]:
+    """The span of getting a grid to decide on: from the cache, or the store (a reload)."""
+    return tracing.span("rover.grid.load", {"rover.grid_id": grid_id})
 
 
 Decide = Callable[[Grid], CommandOutcome]
@@ -110,13 +117,17 @@ class CommandExecutor:
         """Apply ``decide`` to the existing grid, or ``create`` a new one."""
         check_request_id(command.request_id)
         digest = fingerprint(command) if command.request_id else ""
+        # The conversation's id and the command's: the request's id, or one made for it.
+        command_id = command.request_id or str(self._ids.event_id())
         repository = self._repository
         attempt = 0
         async with repository.locked(grid_id):
-            loaded = repository.cached(grid_id)
-            fresh = loaded is None
-            if loaded is None:
-                loaded = await repository.load(grid_id)
+            with _loading(grid_id):
+                loaded = repository.cached(grid_id)
+                fresh = loaded is None
+                tracing.annotate("rover.grid.cached", not fresh)
+                if loaded is None:
+                    loaded = await repository.load(grid_id)
             while True:
                 # Where a retry can start from without a full load (the aggregate gets dirty).
                 base = None
@@ -124,7 +135,13 @@ class CommandExecutor:
                     base = loaded.grid.snapshot()
                 try:
                     return await self._attempt(
-                        grid_id, command, digest=digest, loaded=loaded, decide=decide, create=create
+                        grid_id,
+                        command,
+                        command_id=command_id,
+                        digest=digest,
+                        loaded=loaded,
+                        decide=decide,
+                        create=create,
                     )
                 except ConcurrencyError:
                     attempt += 1
@@ -132,10 +149,11 @@ class CommandExecutor:
                     if attempt >= self._retry.max_attempts:
                         raise CommandAbortedError(grid_id, attempt) from None
                     await self._sleep(self._retry.delay(attempt))
-                    if loaded is not None and base is not None:
-                        loaded = await repository.catch_up(grid_id, loaded, base)
-                    else:
-                        loaded = await repository.load(grid_id)
+                    with _loading(grid_id):
+                        if loaded is not None and base is not None:
+                            loaded = await repository.catch_up(grid_id, loaded, base)
+                        else:
+                            loaded = await repository.load(grid_id)
                     if loaded is not None:
                         repository.other_writer_seen(loaded)
                     fresh = True
@@ -145,7 +163,8 @@ class CommandExecutor:
                         raise
                     # The cached grid may be behind another writer: answer from fresh state.
                     repository.evict(grid_id)
-                    loaded = await repository.load(grid_id)
+                    with _loading(grid_id):
+                        loaded = await repository.load(grid_id)
                     fresh = True
 
     async def _attempt(
@@ -153,6 +172,7 @@ class CommandExecutor:
         grid_id: GridId,
         command: AnyCommand,
         *,
+        command_id: str,
         digest: str,
         loaded: LoadedGrid | None,
         decide: Decide | None,
@@ -174,7 +194,9 @@ class CommandExecutor:
                 raise GridNotFoundError(grid_id)
             assert decide is not None
             outcome = decide(loaded.grid)
-        return await self._store(grid_id, command, digest, loaded, outcome)
+        return await self._store(
+            grid_id, command, command_id=command_id, digest=digest, loaded=loaded, outcome=outcome
+        )
 
     def _repository_window(self) -> int:
         return self._repository.request_window
@@ -183,29 +205,40 @@ class CommandExecutor:
         self,
         grid_id: GridId,
         command: AnyCommand,
+        *,
+        command_id: str,
         digest: str,
         loaded: LoadedGrid,
         outcome: CommandOutcome | None,
     ) -> CommandResult:
         grid = loaded.grid
         before = grid.version
-        metadata = EventMetadata(
-            occurred_at=self._clock.now(),
-            command=type(command).__name__,
-            request_id=command.request_id,
-            fingerprint=digest,
-        )
-        pending = [
-            PendingEvent(event_id=self._ids.event_id(), event=e, metadata=metadata)
-            for e in grid.changes
-        ]
-        try:
-            await self._events.append(grid_id, before, pending)
-        except BaseException:
-            # Conflict, outage or cancellation: the outcome may be unknown, the aggregate holds
-            # undecided changes. Either way only a reload can be trusted.
-            self._repository.evict(grid_id)
-            raise
+        # The events name this span ($traceId/$spanId): their consumers continue from it.
+        with tracing.span(
+            "rover.grid.append",
+            {"rover.grid_id": grid_id, "rover.grid.expected_version": before},
+            kind=tracing.SpanKind.CLIENT,
+        ):
+            metadata = EventMetadata(
+                occurred_at=self._clock.now(),
+                command=type(command).__name__,
+                request_id=command.request_id,
+                fingerprint=digest,
+                correlation_id=command_id,
+                causation_id=command_id,
+                trace=tracing.current_parent(),
+            )
+            pending = [
+                PendingEvent(event_id=self._ids.event_id(), event=e, metadata=metadata)
+                for e in grid.changes
+            ]
+            try:
+                await self._events.append(grid_id, before, pending)
+            except BaseException:
+                # Conflict, outage or cancellation: the outcome may be unknown, the aggregate
+                # holds undecided changes. Either way only a reload can be trusted.
+                self._repository.evict(grid_id)
+                raise
         grid.clear_changes()
         for offset, event in enumerate(pending, start=before + 1):
             loaded.requests.observe(offset, event.metadata)
@@ -254,11 +287,15 @@ def _envelopes(
 
 
 def stored_envelope(stored: StoredEvent) -> Envelope:
-    """The integration envelope of a stored domain event (what the publisher appends)."""
+    """The integration envelope of a stored domain event (what the publisher appends): the
+    same conversation, caused by the domain event, in the trace of the span that stored it."""
     return Envelope(
         event_id=integration_event_id(stored.event_id),
         grid_id=GridId(stored.grid_id),
         sequence=stored.version,
         occurred_at=stored.metadata.occurred_at,
         event=stored.event,
+        correlation_id=stored.metadata.correlation_id,
+        causation_id=str(stored.event_id),
+        trace=stored.metadata.trace,
     )

@@ -14,6 +14,7 @@ from typing import Protocol
 
 from domain.events import GridEvent
 from domain.snapshot import GridSnapshot
+from services.common.correlation import TraceParent
 from services.common.envelope import Envelope
 from services.common.lease import Lease
 
@@ -43,6 +44,12 @@ class EventMetadata:
     command: str  # the command's name, e.g. "MoveRoverBackward"
     request_id: str = ""  # empty: the client asked for no deduplication
     fingerprint: str = ""  # digest of the command's arguments, to spot a reused request_id
+    # services/common/correlation.py: the request's id (or one generated for a request without
+    # one), the command's id (the same: the command starts the conversation), and the span
+    # that appended the event, when traced. "" / None for events stored before they existed.
+    correlation_id: str = ""
+    causation_id: str = ""
+    trace: TraceParent | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -24,6 +24,7 @@ from esdbclient.exceptions import (
 )
 
 from protos.rover.v1.events_pb2 import IntegrationEvent
+from services.common import tracing
 from services.common.cancellation import raise_if_cancelling
 from services.common.envelope import Envelope, integration_stream
 from services.common.esdb_reads import whole_read
@@ -119,8 +120,9 @@ def _item(recorded: RecordedEvent, fast: bool = True) -> FeedItem:
         message = IntegrationEvent.FromString(recorded.data)
     except Exception:  # protobuf raises DecodeError, a bare Exception subclass
         message = None
+    trace = tracing.parent_in(recorded.metadata)  # None at once when tracing is off
     if fast and message is not None and (update := fast_update(message)) is not None:
-        return FeedItem(position, None, _ms(recorded.recorded_at), update)
+        return FeedItem(position, None, _ms(recorded.recorded_at), update, trace)
     try:
         envelope: Envelope | None = (
             from_proto(message) if message is not None else decode_integration_event(recorded.data)
@@ -133,7 +135,7 @@ def _item(recorded: RecordedEvent, fast: bool = True) -> FeedItem:
             error=str(error),
         )
         envelope = None
-    return FeedItem(position, envelope, _ms(recorded.recorded_at))
+    return FeedItem(position, envelope, _ms(recorded.recorded_at), trace=trace)
 
 
 class EsdbEventFeed:

@@ -13,6 +13,7 @@ from typing import Any
 
 from redis.asyncio import Redis
 
+from services.common import tracing
 from services.common.lease import holder_is_gone, new_holder_id
 from services.query.adapters import redis_scripts
 from services.query.adapters.redis_wire import unavailable_as_port_error
@@ -24,7 +25,10 @@ _NOT_HELD = "\x00not held"
 
 
 class RedisLease:
-    """Lease on ``key``; ``fence`` is the value commits must find there."""
+    """Lease on ``key``; ``fence`` is the value commits must find there.
+
+    Its calls (every second, outside any request) make no spans of their own when tracing.
+    """
 
     def __init__(
         self, redis: Redis, key: str, *, holder: str | None = None, ttl: float = 5.0
@@ -62,14 +66,18 @@ class RedisLease:
         return held
 
     async def _call_acquire(self, value: str, replaceable: str) -> tuple[bool, str]:
-        reply: Any = await self._acquire(keys=[self.key], args=[value, self._ttl_ms, replaceable])
+        with tracing.untraced():
+            reply: Any = await self._acquire(
+                keys=[self.key], args=[value, self._ttl_ms, replaceable]
+            )
         return reply[0] == 1, _text(reply[1])
 
     @unavailable_as_port_error
     async def renew(self) -> bool:
         if not self._value:
             return False
-        reply: Any = await self._renew(keys=[self.key], args=[self._value, self._ttl_ms])
+        with tracing.untraced():
+            reply: Any = await self._renew(keys=[self.key], args=[self._value, self._ttl_ms])
         renewed = int(reply) == 1
         if not renewed:
             self._value = ""
@@ -79,7 +87,8 @@ class RedisLease:
     async def release(self) -> None:
         value, self._value = self._value, ""
         if value:
-            await self._release(keys=[self.key], args=[value])
+            with tracing.untraced():
+                await self._release(keys=[self.key], args=[value])
 
 
 def _text(value: Any) -> str:

@@ -8,6 +8,7 @@ from typing import Any
 from redis.asyncio import BlockingConnectionPool, Redis
 from redis.exceptions import ResponseError
 
+from services.common import tracing
 from services.common.lease import LeaseLostError
 from services.query.adapters import redis_scripts, redis_wire
 from services.query.adapters.coalesced_reads import ReadCoalescer
@@ -118,7 +119,8 @@ class RedisReadModel:
         """Redis's ``run_id`` (INFO server): new at every start of a server, so a restart from
         a dump or a failover to a replica changes it."""
         try:
-            info: dict[str, Any] = await self._redis.info("server")
+            with tracing.untraced():  # polled every second by an idle projector
+                info: dict[str, Any] = await self._redis.info("server")
         except ResponseError:  # INFO renamed away or not granted: the projector falls back
             return ""
         return str(info.get("run_id", ""))

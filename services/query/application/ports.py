@@ -6,6 +6,7 @@ from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from services.common.correlation import TraceParent
 from services.common.envelope import Envelope
 
 __all__ = [
@@ -37,12 +38,14 @@ class FeedItem:
 
     A feed may hand over the event's projection ``update`` (exactly ``project(envelope)``)
     instead of its envelope, when it can make it more cheaply than decoding the event.
+    ``trace`` is the span the event's metadata names, read only when tracing is on.
     """
 
     position: int
     envelope: Envelope | None
     recorded_at_ms: int = 0
     update: HashUpdate | None = None
+    trace: TraceParent | None = None
 
 
 @dataclass(frozen=True, slots=True)

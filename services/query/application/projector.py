@@ -6,6 +6,7 @@ import asyncio
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+from services.common import tracing
 from services.common.envelope import Envelope
 from services.common.logs import get_logger
 from services.query.application.errors import (
@@ -197,7 +198,20 @@ class Projector:
             raise ReadModelRewoundError(generation, stored, self._seen)
 
     async def process(self, generation: int, batch: Sequence[FeedItem]) -> BatchOutcome:
-        """Classify, heal and commit one batch (retrying when the model moved under us)."""
+        """Classify, heal and commit one batch (retrying when the model moved under us).
+
+        Traced (when on) as one span per batch of events, continuing their commands' traces.
+        """
+        if not tracing.enabled() or all(i.envelope is None and i.update is None for i in batch):
+            return await self._process(generation, batch)
+        with tracing.consumer_span(
+            "rover.project", (i.trace for i in batch), {"messaging.batch.message_count": len(batch)}
+        ):
+            outcome = await self._process(generation, batch)
+            tracing.annotate("rover.applied", outcome.applied)
+            return outcome
+
+    async def _process(self, generation: int, batch: Sequence[FeedItem]) -> BatchOutcome:
         for _ in range(_MAX_CONFLICT_RETRIES):
             try:
                 return await self._process_once(generation, batch)

@@ -79,3 +79,19 @@ def test_bad_settings_name_each_variable_on_one_line_and_exit_2(
     )
     assert "Traceback" not in done.stderr
     assert done.stdout == ""
+
+
+SERVERS = [(args, address) for args, _, address in PROGRAMS if args[-1] != "rebuild"]
+
+
+@pytest.mark.parametrize(("args", "address_variable"), SERVERS)
+def test_a_tracing_exporter_that_is_not_installed_is_a_bad_setting(
+    args: list[str], address_variable: str, taken_address: str
+) -> None:
+    # On the taken address, a program that went on to serve would fail otherwise, not hang.
+    done = _run(args, OTEL_TRACES_EXPORTER="console,zipkin", **{address_variable: taken_address})
+    assert done.returncode == 2, done.stderr
+    (line,) = done.stderr.splitlines()
+    assert line.startswith(f"python -m {args[0]}: invalid setting OTEL_TRACES_EXPORTER: ")
+    assert "'zipkin'" in line
+    assert done.stdout == ""

@@ -27,7 +27,8 @@ export async function createIntegrationGroup(lib, client, group) {
 // Read the group until every expected grid has sequences 1..count, acking everything (events
 // of other grids too, they are someone else's test data). With `retryFirst`, the first event
 // of the first grid is nacked with RETRY once and must come back with retryCount 1.
-// Returns { byGrid: Map<gridId, decoded[]>, deliveries, redelivered }.
+// Returns { byGrid: Map<gridId, decoded[]>, deliveries, redelivered }; each decoded event
+// also holds the event's metadata as the client parsed it.
 export async function consumeIntegrationEvents(lib, client, group, expected, { retryFirst } = {}) {
   const wanted = new Map(Object.entries(expected)); // gridId -> number of events
   const byGrid = new Map([...wanted.keys()].map((id) => [id, new Map()]));
@@ -64,7 +65,8 @@ export async function consumeIntegrationEvents(lib, client, group, expected, { r
       if (decoded.eventId === nacked && redelivered === null) {
         redelivered = resolved.retryCount;
       }
-      byGrid.get(gridId).set(decoded.eventId, decoded); // dedupe by event_id
+      // The client parses JSON metadata: $correlationId, $causationId (and $traceId/$spanId).
+      byGrid.get(gridId).set(decoded.eventId, { ...decoded, metadata: event.metadata }); // dedupe by event_id
       await subscription.ack(resolved);
       if (done()) break;
     }
