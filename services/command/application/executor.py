@@ -73,7 +73,7 @@ def check_request_id(request_id: str) -> None:
 
 
 def _loading(grid_id: GridId) -> contextlib.AbstractContextManager[object]:
-    """The span of getting a grid to decide on: from the cache, or the store (a reload)."""
+    """The span of reading a grid from the store (a warm cache entry needs none)."""
     return tracing.span("rover.grid.load", {"rover.grid_id": grid_id})
 
 
@@ -122,11 +122,11 @@ class CommandExecutor:
         repository = self._repository
         attempt = 0
         async with repository.locked(grid_id):
-            with _loading(grid_id):
-                loaded = repository.cached(grid_id)
-                fresh = loaded is None
-                tracing.annotate("rover.grid.cached", not fresh)
-                if loaded is None:
+            loaded = repository.cached(grid_id)
+            fresh = loaded is None
+            tracing.annotate("rover.grid.cached", not fresh)  # on the call's span
+            if loaded is None:
+                with _loading(grid_id):
                     loaded = await repository.load(grid_id)
             while True:
                 # Where a retry can start from without a full load (the aggregate gets dirty).

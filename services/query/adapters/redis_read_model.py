@@ -105,6 +105,7 @@ class RedisReadModel:
         await self._redis.aclose()
         await self._raw.aclose()
 
+    @redis_wire.cancelled_is_cancelled
     async def active_generation(self) -> int:
         active = await self._redis.get(self._active_key)
         if active is None:
@@ -125,6 +126,7 @@ class RedisReadModel:
             return ""
         return str(info.get("run_id", ""))
 
+    @redis_wire.cancelled_is_cancelled
     async def new_generation(self) -> int:
         return int(await self._redis.incr(self._counter_key))
 
@@ -133,6 +135,7 @@ class RedisReadModel:
         row = await self._redis.hgetall(self.generation_prefix(generation) + "checkpoint")
         return redis_wire.checkpoint_row(row)
 
+    @redis_wire.cancelled_is_cancelled
     async def grid_versions(self, generation: int, grid_ids: Sequence[str]) -> dict[str, int]:
         prefix = self.generation_prefix(generation) + "grid:"
         async with self._redis.pipeline(transaction=False) as pipe:
@@ -141,6 +144,7 @@ class RedisReadModel:
             versions = await pipe.execute()
         return {g: int(v or 0) for g, v in zip(grid_ids, versions, strict=True)}
 
+    @redis_wire.cancelled_is_cancelled
     async def commit(
         self,
         generation: int,
@@ -218,12 +222,14 @@ class RedisReadModel:
             states[update.grid_id].apply(update)
         return states
 
+    @redis_wire.cancelled_is_cancelled
     async def swap(self, generation: int) -> int | None:
         replaced = await self._swap(keys=[self._active_key], args=[generation, self._base])
         if replaced is None:
             return None
         return int(replaced) if replaced else 0
 
+    @redis_wire.cancelled_is_cancelled
     async def drop_generation(self, generation: int) -> None:
         active = await self._redis.get(self._active_key)
         if active is not None and int(active) == generation:
@@ -273,6 +279,7 @@ class RedisReadModel:
         rows = await self._list(keys=[self._active_key], args=[self._base, after, limit])
         return [grid_summary(redis_wire.pairs(r)) for r in rows]
 
+    @redis_wire.cancelled_is_cancelled
     async def generation_rows(self, generation: int) -> dict[str, dict[str, str]]:
         prefix = self.generation_prefix(generation)
         rows: dict[str, dict[str, str]] = {}

@@ -10,12 +10,14 @@ from typing import Any, ParamSpec, TypeVar
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
+from services.common.cancellation import raise_if_cancelling
 from services.query.adapters.details_codec import DetailsState
 from services.query.application.errors import ReadModelUnavailableError
 from services.query.application.ports import Checkpoint, GridView, HashUpdate, RoverView
 from services.query.application.projection import grid_view, rover_view
 
 __all__ = [
+    "cancelled_is_cancelled",
     "checkpoint_row",
     "commit_args",
     "grid_reply",
@@ -33,14 +35,36 @@ _NEW_GRID, _NEW_ROVER = 1, 2
 def unavailable_as_port_error(
     method: Callable[_P, Coroutine[Any, Any, _T]],
 ) -> Callable[_P, Coroutine[Any, Any, _T]]:
-    """Report Redis being unreachable as the port's ReadModelUnavailableError (UNAVAILABLE)."""
+    """Report Redis being unreachable as the port's ReadModelUnavailableError (UNAVAILABLE),
+    and a cancellation redis-py lost as a cancellation (``cancelled_is_cancelled``)."""
 
     @functools.wraps(method)
     async def call(*args: _P.args, **kwargs: _P.kwargs) -> _T:
         try:
-            return await method(*args, **kwargs)
+            result = await method(*args, **kwargs)
         except (RedisConnectionError, RedisTimeoutError, OSError) as error:
             raise ReadModelUnavailableError(f"the read model is unavailable: {error}") from error
+        raise_if_cancelling()
+        return result
+
+    return call
+
+
+def cancelled_is_cancelled(
+    method: Callable[_P, Coroutine[Any, Any, _T]],
+) -> Callable[_P, Coroutine[Any, Any, _T]]:
+    """Re-raise a cancellation that redis-py turned into a normal return.
+
+    redis-py's asyncio client (8.x) sometimes hands a reply to a task that is being cancelled
+    and the cancellation is lost: a projector stopped during a commit would carry on, and its
+    service's stop wait for it (tests/integration/query/test_redis_cancellation.py).
+    """
+
+    @functools.wraps(method)
+    async def call(*args: _P.args, **kwargs: _P.kwargs) -> _T:
+        result = await method(*args, **kwargs)
+        raise_if_cancelling()
+        return result
 
     return call
 

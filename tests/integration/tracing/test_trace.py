@@ -10,6 +10,9 @@ import asyncio
 import uuid
 from collections.abc import Sequence
 
+import grpc
+import pytest
+from grpc_health.v1 import health_pb2, health_pb2_grpc
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
@@ -57,6 +60,7 @@ async def test_one_command_is_one_trace_through_every_hop(
         async with asyncio.timeout(SAFETY):
             while system.broadcaster.parts.hub.watcher_count == 0:  # noqa: ASYNC110 - the hub's
                 await asyncio.sleep(0.01)
+        system.command.parts.repository.evict(grid_id)  # read from the store, as after a restart
         spans.clear()
 
         result = await system.commands.MoveRoverForward(
@@ -102,6 +106,8 @@ async def test_one_command_is_one_trace_through_every_hop(
     assert _parent_id(project) == publish.context.span_id
     assert _parent_id(broadcast) == publish.context.span_id
     assert (project.kind, broadcast.kind) == (SpanKind.CONSUMER, SpanKind.CONSUMER)
+    assert server.attributes is not None
+    assert server.attributes["rover.grid.cached"] is False
     assert broadcast.attributes is not None
     assert broadcast.attributes["rover.watchers"] == 1
     assert broadcast.attributes["rover.sequence"] == 3
@@ -132,3 +138,26 @@ async def test_tracing_turned_off_makes_no_spans(esdb_uri: str, redis_url: str) 
     assert watcher.sequences() == [1, 2, 3]
     assert exporter.get_finished_spans() == ()
     provider.shutdown()
+
+
+async def test_health_checks_and_excluded_services_make_no_spans(
+    esdb_uri: str,
+    redis_url: str,
+    spans: InMemorySpanExporter,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("OTEL_PYTHON_GRPC_EXCLUDED_SERVICES", "rover.v1.RoverQueryService")
+    grid_id = f"filtered-{uuid.uuid4().hex[:8]}"
+    async with running_system(esdb_uri, redis_url) as system:
+        await system.create_grid_with_rover(grid_id)  # GetGridDetails: excluded
+        async with grpc.aio.insecure_channel(
+            system.command.address, interceptors=tracing_setup.client_interceptors()
+        ) as channel:
+            health = health_pb2_grpc.HealthStub(channel)
+            answer = await health.Check(health_pb2.HealthCheckRequest(), timeout=SAFETY)
+        assert answer.status == health_pb2.HealthCheckResponse.SERVING
+    names = {s.name for s in spans.get_finished_spans()}
+    assert "/rover.v1.RoverCommandService/CreateRover" in names  # traced, as before
+    assert not any(
+        name.startswith(("/grpc.health.", "/rover.v1.RoverQueryService/")) for name in names
+    )
