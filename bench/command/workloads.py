@@ -63,7 +63,9 @@ async def create_grid(stub: CommandStub, grid_id: str) -> None:
     )
 
 
-async def command_rate(stub: CommandStub, workers: int) -> tuple[float, list[float]]:
+async def command_rate(
+    stub: CommandStub, workers: int, seconds: float = SECONDS
+) -> tuple[float, list[float]]:
     grids = [f"bench-{uuid.uuid4().hex[:10]}" for _ in range(workers)]
     await asyncio.gather(*(create_grid(stub, g) for g in grids))
 
@@ -75,7 +77,7 @@ async def command_rate(stub: CommandStub, workers: int) -> tuple[float, list[flo
 
         return move
 
-    return await timed(workers, SECONDS, make)
+    return await timed(workers, seconds, make)
 
 
 async def turn_latencies(stub: CommandStub, grid_id: str) -> list[float]:

@@ -54,8 +54,7 @@ def test_one_rover_command_is_one_trace_in_the_three_services_logs(system: Syste
         assert done.returncode == 0, done.stderr
     logs = Path(system.env["ROVER_DATA_DIR"]) / "logs"
     wanted = {
-        # no rover.grid.load: the drive finds the grid in the command service's cache
-        "command": {DRIVE_RPC, "rover.grid.append", "rover.publish"},
+        "command": {DRIVE_RPC, "rover.grid.append", "rover.publish"},  # the grid is cached
         "query": {"rover.project"},
         "broadcaster": {"rover.broadcast"},
     }
