@@ -30,14 +30,35 @@ import inspect
 from collections.abc import Callable
 from typing import Any
 
+import grpc
 import grpc.aio
 from esdbclient import AsyncEventStoreDBClient
 from esdbclient.connection import AsyncESDBConnection
+from esdbclient.exceptions import (
+    CancelledByClient,
+    DeadlineExceeded,
+    DiscoveryFailed,
+    GrpcError,
+    NodeIsNotLeader,
+)
 
 from services.common import grpc_request_writers
 from services.common.logs import get_logger
 
-__all__ = ["LeaderFollowingClient"]
+__all__ = ["STORE_UNREACHABLE", "LeaderFollowingClient"]
+
+# What an esdbclient call raises when its node went away, stepped down or has no leader yet,
+# or when another task's reconnect closed the client's channel under it (CancelledByClient;
+# callers re-raise a cancellation of their own task first): an outage to wait out.
+STORE_UNREACHABLE: tuple[type[BaseException], ...] = (
+    CancelledByClient,
+    GrpcError,
+    DeadlineExceeded,
+    DiscoveryFailed,
+    NodeIsNotLeader,
+    grpc.RpcError,
+    grpc.aio.UsageError,
+)
 
 RETIRE_GRACE_SECONDS = 5.0
 """Longest a retired connection stays open for the calls still in flight on it."""

@@ -5,33 +5,17 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Iterator
 
-import grpc
 from esdbclient.exceptions import (
-    CancelledByClient,
-    DeadlineExceeded,
-    DiscoveryFailed,
-    GrpcError,
-    NodeIsNotLeader,
     WrongCurrentVersion,
 )
 
 from services.command.application.errors import ConcurrencyError, StoreUnavailableError
 from services.common.cancellation import raise_if_cancelling
+from services.common.esdb_client import STORE_UNREACHABLE
 
 __all__ = ["translated"]
 
-_UNAVAILABLE = (
-    # esdbclient raises it when another task's reconnect closed the shared channel under a
-    # call; a cancellation of this task is re-raised as such by raise_if_cancelling first.
-    CancelledByClient,
-    GrpcError,
-    DeadlineExceeded,
-    DiscoveryFailed,
-    NodeIsNotLeader,
-    grpc.RpcError,
-    grpc.aio.UsageError,
-    OSError,
-)
+_UNAVAILABLE: tuple[type[BaseException], ...] = (*STORE_UNREACHABLE, OSError)
 
 
 @contextlib.contextmanager

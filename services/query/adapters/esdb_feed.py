@@ -14,9 +14,6 @@ import grpc
 from esdbclient import AsyncEventStoreDBClient, RecordedEvent
 from esdbclient.events import Checkpoint as EsdbCheckpoint
 from esdbclient.exceptions import (
-    CancelledByClient,
-    DeadlineExceeded,
-    DiscoveryFailed,
     GrpcError,
     NodeIsNotLeader,
     NotFound,
@@ -27,6 +24,7 @@ from protos.rover.v1.events_pb2 import IntegrationEvent
 from services.common import tracing
 from services.common.cancellation import raise_if_cancelling
 from services.common.envelope import Envelope, integration_stream
+from services.common.esdb_client import STORE_UNREACHABLE
 from services.common.esdb_reads import whole_read
 from services.common.integration import (
     IntegrationDecodeError,
@@ -47,18 +45,7 @@ _log = get_logger(__name__)
 INTEGRATION_FILTER = (r"integration-.*",)
 _END = object()
 T = TypeVar("T")
-# What a subscription raises when its node went away, stepped down or has no leader yet, or
-# when another task's reconnect closed the client's channel under it (CancelledByClient, when
-# this task is not being cancelled: esdbclient closes the old channel on every reconnect).
-_UNAVAILABLE = (
-    CancelledByClient,
-    GrpcError,
-    DeadlineExceeded,
-    DiscoveryFailed,
-    NodeIsNotLeader,
-    grpc.RpcError,
-    grpc.aio.UsageError,
-)
+_UNAVAILABLE = STORE_UNREACHABLE  # a subscription or read cut off: an outage
 
 
 def _unavailable(error: BaseException | None, what: str = "$all") -> StoreUnavailableError:
