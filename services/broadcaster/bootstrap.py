@@ -15,6 +15,7 @@ from esdbclient.exceptions import EventStoreDBClientException
 
 from services.broadcaster.adapters import fast_wire, wire
 from services.broadcaster.adapters.esdb import EsdbGridHistory, EsdbIntegrationFeed
+from services.broadcaster.adapters.prometheus import register_broadcaster_metrics
 from services.broadcaster.application.cache import GridCache
 from services.broadcaster.application.hub import Hub
 from services.broadcaster.application.ports import GridHistory, IntegrationFeed
@@ -27,6 +28,8 @@ from services.common.esdb_client import LeaderFollowingClient
 from services.common.esdb_cluster import warn_if_leader_unfollowable
 from services.common.grpc_server import GrpcServer
 from services.common.logs import get_logger
+from services.common.metrics import Metrics
+from services.common.settings_text import env_name
 
 __all__ = ["BroadcasterApp", "build"]
 
@@ -34,7 +37,7 @@ _log = get_logger(__name__)
 _RETRY_INITIAL, _RETRY_MAX = 0.1, 5.0
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(slots=True, kw_only=True)
 class BroadcasterParts:
     """The wired broadcaster: its hub (one feed fanned out), its use case and its ports."""
 
@@ -42,6 +45,7 @@ class BroadcasterParts:
     watch: WatchGrid[bytes]
     feed: IntegrationFeed
     history: GridHistory
+    parked_count: int = 0  # events the feed parked (rover_parked_events)
 
 
 BroadcasterApp = App[BroadcasterParts]
@@ -91,13 +95,20 @@ def build(
     watch = WatchGrid(hub, history, heartbeat_seconds=settings.broadcaster_heartbeat_seconds)
     servicer = (PreSerializedLiveServicer if fast_updates else RoverLiveServicer)(watch)
     lifecycle = Lifecycle(serving_at_start=lambda: hub.connected)
+    parts = BroadcasterParts(hub=hub, watch=watch, feed=feed, history=history)
+    metrics = Metrics(
+        settings.broadcaster_metrics_address,
+        setting=env_name(BroadcasterSettings, "broadcaster_metrics_address"),
+    )
+    register_broadcaster_metrics(metrics, hub, watch, lambda: parts.parked_count)
     app = App(
         "broadcaster",
         settings,
         address=settings.broadcaster_address,
         services=[servicer.service()],
-        parts=BroadcasterParts(hub=hub, watch=watch, feed=feed, history=history),
+        parts=parts,
         lifecycle=lifecycle,
+        metrics=metrics,
     )
     health_changed = asyncio.Event()
     hub.on_connected(lambda _: health_changed.set())

@@ -25,13 +25,17 @@ from services.common.grpc_server import GrpcServer, Service
 from services.common.lease import Lease, LeaseTiming, hold_and_run
 from services.common.logs import get_logger
 from services.common.memory_lease import InMemoryLease
+from services.common.metrics import Metrics
+from services.common.settings_text import env_name
 from services.query.adapters.esdb_feed import EsdbEventFeed
+from services.query.adapters.prometheus import register_query_metrics
 from services.query.adapters.redis_lease import RedisLease
 from services.query.adapters.redis_read_model import RedisReadModel, lease_key
 from services.query.application.lag import LagLog, ProjectionLag, measure_lag
 from services.query.application.ports import EventFeed, ReadModel
-from services.query.application.projector import Projector
+from services.query.application.projector import BatchOutcome, Projector
 from services.query.application.queries import Queries
+from services.query.application.rebuild import RebuildProgress
 from services.query.application.watch import VersionWatch
 from services.query.grpc.fast_details import StoredDetailsServicer, add_stored_details_servicer
 from services.query.grpc.servicer import QueryServicer
@@ -56,6 +60,18 @@ class QueryParts:
     projector: Projector
     lag: ProjectionLag | None = field(default=None)
     projecting: bool = False  # whether this instance holds the projector's lease
+    events_applied: int = 0  # by the live projector of this process (a metric)
+    # The running or last rebuild in this process, set from its on_progress (a metric).
+    rebuild: RebuildProgress | None = None
+    parked_count: int = 0  # events the projector parked (rover_parked_events)
+
+    def count_batch(self, outcome: BatchOutcome) -> None:
+        """The live projector's on_batch: count what it applied."""
+        self.events_applied += outcome.applied
+
+    def rebuild_progressed(self, progress: RebuildProgress) -> None:
+        """A rebuild's on_progress: the progress the metrics report."""
+        self.rebuild = progress
 
 
 QueryApp = App[QueryParts]
@@ -156,6 +172,11 @@ def build(
         servicer = QueryServicer(queries)
         register = partial(query_pb2_grpc.add_RoverQueryServiceServicer_to_server, servicer)
     service = Service(SERVICE_NAME, register)
+    metrics = Metrics(
+        settings.query_metrics_address,
+        setting=env_name(QuerySettings, "query_metrics_address"),
+    )
+    register_query_metrics(metrics, parts)
     app = App(
         "query",
         settings,
@@ -163,6 +184,7 @@ def build(
         services=[service],
         parts=parts,
         lifecycle=lifecycle,
+        metrics=metrics,
     )
     retry = settings.query_retry_seconds
     if settings.query_projector_enabled:
@@ -170,7 +192,11 @@ def build(
         timing = LeaseTiming.for_ttl(settings.query_projector_lease_seconds)
 
         async def project_while_held() -> None:
-            await supervised("projector", lambda: projector.run(retry_seconds=retry), retry)
+            await supervised(
+                "projector",
+                lambda: projector.run(retry_seconds=retry, on_batch=parts.count_batch),
+                retry,
+            )
 
         def changed(active: bool) -> None:
             parts.projecting = active
