@@ -107,11 +107,11 @@ class _MethodMetrics:
 
 
 class RpcMetricsInterceptor(grpc.aio.ServerInterceptor):
-    """Counts unary and server-streaming RPCs: started, handled by status, handling seconds.
+    """Counts every RPC: started, handled by status, handling seconds.
 
-    Client- and bidi-streaming handlers (only reflection has them here) pass through
-    uncounted. The status is the one the handler aborted with or set; an exception without
-    one is UNKNOWN (what gRPC answers), a cancelled call CANCELLED.
+    Health and reflection are included (probes are calls too, and cost little). The status is
+    the one the handler aborted with or set; an exception without one is UNKNOWN (what gRPC
+    answers), a cancelled call CANCELLED.
     """
 
     def __init__(self, registry: CollectorRegistry) -> None:
@@ -142,29 +142,46 @@ class RpcMetricsInterceptor(grpc.aio.ServerInterceptor):
         handler_call_details: grpc.HandlerCallDetails,
     ) -> grpc.RpcMethodHandler[Any, Any] | None:
         handler = await continuation(handler_call_details)
-        if handler is None or handler.request_streaming:
-            return handler
+        if handler is None:
+            return None
         method: str = handler_call_details.method
         metrics = self._methods.get(method)
+        kind = _KINDS[handler.request_streaming, handler.response_streaming]
         if metrics is None:
             service, _, name = method.lstrip("/").rpartition("/")
-            kind = "server_stream" if handler.response_streaming else "unary"
             metrics = self._methods[method] = _MethodMetrics(self, (kind, service, name))
-        if handler.response_streaming:
+        options = {
+            "request_deserializer": handler.request_deserializer,
+            "response_serializer": handler.response_serializer,
+        }
+        if kind == "unary":
+            assert handler.unary_unary is not None
+            return grpc.unary_unary_rpc_method_handler(
+                _unary(handler.unary_unary, metrics), **options
+            )
+        if kind == "server_stream":
             assert handler.unary_stream is not None
             return grpc.unary_stream_rpc_method_handler(
-                _streamed(handler.unary_stream, metrics),
-                request_deserializer=handler.request_deserializer,
-                response_serializer=handler.response_serializer,
+                _streamed(handler.unary_stream, metrics), **options
             )
-        assert handler.unary_unary is not None
-        return grpc.unary_unary_rpc_method_handler(
-            _unary(handler.unary_unary, metrics),
-            request_deserializer=handler.request_deserializer,
-            response_serializer=handler.response_serializer,
+        if kind == "client_stream":
+            assert handler.stream_unary is not None
+            return grpc.stream_unary_rpc_method_handler(
+                _unary(handler.stream_unary, metrics), **options
+            )
+        assert handler.stream_stream is not None
+        return grpc.stream_stream_rpc_method_handler(
+            _streamed(handler.stream_stream, metrics), **options
         )
 
 
+# go-grpc-prometheus's grpc_type, by (request streaming, response streaming).
+_KINDS = {
+    (False, False): "unary",
+    (False, True): "server_stream",
+    (True, False): "client_stream",
+    (True, True): "bidi_stream",
+}
 Context = grpc.aio.ServicerContext[Any, Any]
 
 

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import urllib.request
+from collections.abc import Callable
 
 from prometheus_client.parser import text_string_to_metric_families
 
-__all__ = ["Scrape", "scrape", "scrape_text"]
+__all__ = ["Scrape", "scrape", "scrape_text", "scrape_until"]
 
 Labels = tuple[tuple[str, str], ...]
 
@@ -48,3 +49,14 @@ def scrape_text(url: str) -> str:
 async def scrape(url: str) -> Scrape:
     """GET and parse ``url`` without blocking the event loop (the servers share it)."""
     return Scrape(await asyncio.to_thread(scrape_text, url))
+
+
+async def scrape_until(url: str, ready: Callable[[Scrape], bool], rounds: int = 1_500) -> Scrape:
+    """Scrape every 20 ms until ``ready`` holds (what a background measurement or a stream's
+    end takes to show); AssertionError after ``rounds`` scrapes."""
+    for _ in range(rounds):
+        scraped = await scrape(url)
+        if ready(scraped):
+            return scraped
+        await asyncio.sleep(0.02)
+    raise AssertionError(f"{url} never showed what was expected")

@@ -10,7 +10,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.metrics_core import Metric
 
 from services.broadcaster.application.hub import Hub
-from services.broadcaster.application.watch import CUT_OFF_REASONS, WatchGrid
+from services.broadcaster.application.watch import WatchGrid
 from services.common.metrics import Metrics, parked_family
 
 __all__ = ["register_broadcaster_metrics"]
@@ -39,8 +39,9 @@ def register_broadcaster_metrics(
             "(the feed skipped a sequence: told to resume), shutdown.",
             labels=["reason"],
         )
-        for reason in CUT_OFF_REASONS:
-            cut_off.add_metric([reason], watch.cut_off[reason])
+        cut_off.add_metric(["slow"], hub.dropped)
+        for reason, count in watch.cut_off.items():
+            cut_off.add_metric([reason], count)
         yield cut_off
         yield CounterMetricFamily(
             "rover_watch_heartbeats_total",

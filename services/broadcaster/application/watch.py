@@ -27,20 +27,9 @@ from services.broadcaster.application.subscription import (
     SubscriptionEndedError,
 )
 
-__all__ = [
-    "CUT_OFF_REASONS",
-    "FellBehind",
-    "FromVersionInvalidError",
-    "Heartbeat",
-    "Snapshot",
-    "Update",
-    "WatchGrid",
-]
+__all__ = ["FellBehind", "FromVersionInvalidError", "Heartbeat", "Snapshot", "Update", "WatchGrid"]
 
 T = TypeVar("T")
-# Why a stream was ended by the broadcaster: its queue overflowed (a slow watcher), the feed
-# skipped a sequence (the client re-reads), or the broadcaster shut down.
-CUT_OFF_REASONS = ("slow", "gap", "shutdown")
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,7 +88,9 @@ class WatchGrid(Generic[T]):
         self.watching = 0  # streams subscribed to the hub now
         self.updates_sent = 0  # snapshots and events handed to streams
         self.heartbeats = 0
-        self.cut_off = dict.fromkeys(CUT_OFF_REASONS, 0)
+        # Streams ended here: the feed skipped a sequence, or the broadcaster shut down (the
+        # hub counts those it dropped for a full queue: Hub.dropped).
+        self.cut_off = {"gap": 0, "shutdown": 0}
 
     async def watch(
         self, grid_id: GridId, from_version: int | None
@@ -160,7 +151,6 @@ class WatchGrid(Generic[T]):
                         if ended.reason is EndReason.CLOSED:
                             self.cut_off["shutdown"] += 1
                             raise HubClosedError("the broadcaster is shutting down") from None
-                        self.cut_off["slow"] += 1
                         yield FellBehind(last, "the watcher fell behind: its queue overflowed")
                         return
                     if item is None:

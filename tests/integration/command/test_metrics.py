@@ -11,7 +11,7 @@ from esdbclient import AsyncEventStoreDBClient
 from protos.rover.v1 import command_pb2, common_pb2
 from services.command.bootstrap import CommandApp
 from tests.integration.command.conftest import ServiceFactory, new_id
-from tests.support.metrics import Scrape, scrape
+from tests.support.metrics import Scrape, scrape, scrape_until
 from tests.support.stubs import CommandStub, command_stub
 
 SERVICE = "rover.v1.RoverCommandService"
@@ -33,14 +33,15 @@ async def _turn(stub: CommandStub, grid: str) -> None:
 
 async def _publishing(*apps: CommandApp) -> tuple[CommandApp, Scrape]:
     """The instance that holds the publisher's lease, once it has measured its lag."""
-    while True:
+    for _ in range(1_500):
         for app in apps:
             scraped = await scrape(app.metrics.url)
             if scraped.value("rover_publisher_active") == 1 and scraped.has(
                 "rover_publisher_lag_events"
             ):
                 return app, scraped
-        await asyncio.sleep(0.05)
+        await asyncio.sleep(0.02)
+    raise AssertionError("no instance took the publisher's lease")
 
 
 async def test_commands_conflicts_aborts_and_the_publisher_move_their_metrics(
@@ -117,17 +118,19 @@ async def test_commands_conflicts_aborts_and_the_publisher_move_their_metrics(
         assert handled(hasty_now, "TurnRoverLeft", "OK") == 1
 
     # One instance publishes (the other stands by, without lag gauges); everything gets out.
-    active, scraped = await _publishing(patient, hasty)
+    active, _ = await _publishing(patient, hasty)
     standby = hasty if active is patient else patient
     idle = await scrape(standby.metrics.url)
     assert idle.value("rover_publisher_active") == 0
     assert not idle.has("rover_publisher_lag_events")
-    while (
-        scraped.value("rover_publisher_lag_events")
-        or scraped.value("rover_publisher_published_total") < 4
-    ):  # created, landed, two turns (the aborted one wrote nothing)
-        await asyncio.sleep(0.05)
-        scraped = await scrape(active.metrics.url)
+    # Created, landed, two turns (the aborted one wrote nothing): all published, none behind.
+    scraped = await scrape_until(
+        active.metrics.url,
+        lambda s: (
+            s.value("rover_publisher_published_total") == 4
+            and s.value("rover_publisher_lag_events") == 0
+        ),
+    )
     assert scraped.value("rover_publisher_lag_seconds") == 0
     assert scraped.value("rover_publisher_published_total") == 4
     assert scraped.family_type("rover_publisher_published") == "counter"
