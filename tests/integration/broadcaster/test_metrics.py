@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import grpc
 import pytest
 
@@ -14,6 +16,12 @@ from tests.support.metrics import scrape, scrape_until
 from tests.unit.broadcaster.scripts import GridScript
 
 pytestmark = pytest.mark.slow
+
+
+async def _update(call: grpc.aio.UnaryStreamCall[Any, Any]) -> live_pb2.GridUpdate:
+    update = await call.read()
+    assert isinstance(update, live_pb2.GridUpdate)
+    return update
 
 
 async def test_watchers_updates_heartbeats_and_cut_offs_move_their_metrics(
@@ -52,16 +60,15 @@ async def test_watchers_updates_heartbeats_and_cut_offs_move_their_metrics(
             == 1
         )
         # Idle: a heartbeat comes, and is counted.
-        assert (await call.read()).WhichOneof("update") == "heartbeat"  # type: ignore[union-attr]
+        assert (await _update(call)).WhichOneof("update") == "heartbeat"
         assert (await scrape(url)).value("rover_watch_heartbeats_total") >= 1
         # An event: one more update sent.
         await appender.append(script.next())
-        while (update := await call.read()).WhichOneof("update") == "heartbeat":  # type: ignore[union-attr]
+        while (await _update(call)).WhichOneof("update") == "heartbeat":
             pass
         assert (await scrape(url)).value("rover_watch_updates_sent_total") == 2
         call.cancel()
         gone = await scrape_until(url, lambda s: s.value("rover_watchers_connected") == 0)
-        assert update is not None
         assert gone.value("rover_watchers_cut_off_total", reason="slow") == 0
 
     # A watcher that does not take its updates (queue of one) is cut off as slow.
