@@ -25,13 +25,7 @@ from prometheus_client.registry import Collector
 
 from services.common.logs import get_logger
 
-__all__ = [
-    "Metrics",
-    "MetricsAddressError",
-    "RpcMetricsInterceptor",
-    "parked_family",
-    "state_collector",
-]
+__all__ = ["Metrics", "MetricsAddressError", "parked_family"]
 
 _log = get_logger(__name__)
 # Latency buckets (seconds): a warm command takes about a millisecond; a WatchGrid lasts hours.

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
-__all__ = ["APPEND_RESULTS", "READ_KINDS", "SUBSCRIPTION_KINDS", "StoreMetrics"]
+__all__ = ["StoreMetrics"]
 
 APPEND_RESULTS = ("success", "wrong_expected_version", "stream_deleted", "error")
 READ_KINDS = ("stream", "all")

@@ -19,7 +19,7 @@ from services.command.adapters.esdb_errors import translated
 from services.command.application.publisher import Publisher
 from services.common.esdb_reads import whole_read
 
-__all__ = ["EsdbPublisherLag", "PublisherLag"]
+__all__ = ["EsdbPublisherLag"]
 
 _GRID_FILTER = (r"grid-.*",)
 

@@ -13,7 +13,7 @@ from services.common.metrics import Metrics, parked_family
 from services.query.application.lag import ProjectionLag
 from services.query.application.rebuild import RebuildProgress
 
-__all__ = ["QueryState", "register_query_metrics"]
+__all__ = ["register_query_metrics"]
 
 
 class QueryState(Protocol):
