@@ -2,18 +2,16 @@
 
 The services' metrics endpoints default to 127.0.0.1:9101-9104 (``make run``); tests that run
 services in this process or as children would collide there with each other and with a
-developer's ``make run``, so they start with the endpoints off. Tests of metrics ask for
-port 0; tests/e2e/system.py gives ``make run`` free ports of its own.
+developer's ``make run``, so they start with the endpoints off (bench.METRICS_OFF, as the
+benchmarks do). Tests of metrics ask for port 0; tests/e2e/test_metrics.py gives ``make run``
+free ports.
 """
 
 from __future__ import annotations
 
 import os
 
-for _variable in (
-    "ROVER_COMMAND_METRICS_ADDRESS",
-    "ROVER_QUERY_METRICS_ADDRESS",
-    "ROVER_BROADCASTER_METRICS_ADDRESS",
-    "ROVER_EVENTSTORE_METRICS_ADDRESS",
-):
-    os.environ.setdefault(_variable, "")
+from bench import METRICS_OFF
+
+for _name, _value in METRICS_OFF.items():
+    os.environ.setdefault(_name, _value)

@@ -126,7 +126,7 @@ class RpcMetricsInterceptor(grpc.aio.ServerInterceptor):
             buckets=_BUCKETS,
             registry=registry,
         )
-        self._methods: dict[str, _MethodMetrics] = {}
+        self._wrapped: dict[str, tuple[object, grpc.RpcMethodHandler[Any, Any]]] = {}
 
     async def intercept_service(
         self,
@@ -139,11 +139,19 @@ class RpcMetricsInterceptor(grpc.aio.ServerInterceptor):
         if handler is None:
             return None
         method: str = handler_call_details.method
-        metrics = self._methods.get(method)
+        known = self._wrapped.get(method)
+        if known is not None and known[0] is handler:
+            return known[1]  # the registered handlers are kept: wrap each once
+        wrapped = self._wrap(method, handler)
+        self._wrapped[method] = (handler, wrapped)
+        return wrapped
+
+    def _wrap(
+        self, method: str, handler: grpc.RpcMethodHandler[Any, Any]
+    ) -> grpc.RpcMethodHandler[Any, Any]:
         kind = _KINDS[handler.request_streaming, handler.response_streaming]
-        if metrics is None:
-            service, _, name = method.lstrip("/").rpartition("/")
-            metrics = self._methods[method] = _MethodMetrics(self, (kind, service, name))
+        service, _, name = method.lstrip("/").rpartition("/")
+        metrics = _MethodMetrics(self, (kind, service, name))
         options = {
             "request_deserializer": handler.request_deserializer,
             "response_serializer": handler.response_serializer,

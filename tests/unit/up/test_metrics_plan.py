@@ -8,8 +8,10 @@ from pathlib import Path
 
 import pytest
 
+from bench import METRICS_OFF
 from services.broadcaster.settings import BroadcasterSettings
 from services.command.settings import CommandSettings
+from services.common.settings_text import env_name
 from services.query.settings import QuerySettings
 from services.up.banner import render_banner
 from services.up.plan import Endpoint, build_plan, instance_metrics
@@ -38,6 +40,17 @@ def test_make_run_defaults_are_the_services_own() -> None:
     }
     for name, field in own.items():
         assert UpSettings.model_fields[name].default == field.default == DEFAULTS[name]
+
+
+def test_benchmarks_and_tests_turn_off_every_metrics_endpoint() -> None:
+    assert set(METRICS_OFF) == {
+        env_name(CommandSettings, "command_metrics_address"),
+        env_name(QuerySettings, "query_metrics_address"),
+        env_name(BroadcasterSettings, "broadcaster_metrics_address"),
+        env_name(EventStoreSettings, "metrics_address"),
+        *(env_name(UpSettings, name) for name in DEFAULTS),
+    }
+    assert set(METRICS_OFF.values()) == {""}
 
 
 def test_one_instance_each_serves_the_base_ports_named_in_the_banner(tmp_path: Path) -> None:
