@@ -76,23 +76,23 @@ def _host_port(address: str) -> tuple[str, int]:
     return split.hostname, split.port
 
 
-def _exprs(node: Any) -> list[str]:
-    """Every PromQL expression (``expr``) anywhere in a dashboard or a rules file."""
+def _under(node: Any, key: str) -> list[Any]:
+    """Every value stored under ``key`` anywhere in a parsed JSON or YAML document."""
     if isinstance(node, dict):
-        found = [node["expr"]] if isinstance(node.get("expr"), str) else []
-        return found + [e for value in node.values() for e in _exprs(value)]
+        found = [node[key]] if key in node else []
+        return found + [v for value in node.values() for v in _under(value, key)]
     if isinstance(node, list):
-        return [e for value in node for e in _exprs(value)]
+        return [v for value in node for v in _under(value, key)]
     return []
 
 
-def _datasources(node: Any) -> list[dict[str, Any]]:
-    if isinstance(node, dict):
-        found = [node["datasource"]] if isinstance(node.get("datasource"), dict) else []
-        return found + [d for value in node.values() for d in _datasources(value)]
-    if isinstance(node, list):
-        return [d for value in node for d in _datasources(value)]
-    return []
+def _exprs(document: Any) -> list[str]:
+    """Every PromQL expression (``expr``) of a dashboard or a rules file."""
+    return [e for e in _under(document, "expr") if isinstance(e, str)]
+
+
+def _datasources(document: Any) -> list[dict[str, Any]]:
+    return [d for d in _under(document, "datasource") if isinstance(d, dict)]
 
 
 def _rules() -> dict[str, Any]:
