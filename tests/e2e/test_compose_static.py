@@ -6,6 +6,7 @@ variable, host and port against the services' own settings classes.
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from typing import Any
 from urllib.parse import urlsplit
@@ -201,3 +202,25 @@ def test_the_cluster_profile_runs_two_replicas_of_each_service() -> None:
         # A container is a network namespace of its own: replicas need not share a port.
         assert not {"ROVER_SHARE_PORT", "ROVER_INSTANCE_ADDRESS"} & set(env), name
         assert env["ROVER_EVENTSTORE_URI"].startswith("esdb+discover://"), name
+
+
+def test_fixed_addresses_lie_outside_the_range_docker_hands_out() -> None:
+    """A container Docker gives an address on a network must never take a node's fixed one."""
+    fixed_seen = 0
+    for network_name, network in (COMPOSE.get("networks") or {}).items():
+        for pool in (network or {}).get("ipam", {}).get("config", []):
+            subnet = ipaddress.ip_network(pool["subnet"])
+            handed_out = ipaddress.ip_network(pool.get("ip_range", pool["subnet"]))
+            assert handed_out.subnet_of(subnet)  # type: ignore[arg-type]
+            for name, service in SERVICES.items():
+                attached = service.get("networks") or {}
+                if not isinstance(attached, dict) or network_name not in attached:
+                    continue
+                address = (attached[network_name] or {}).get("ipv4_address")
+                if address is None:
+                    continue
+                fixed_seen += 1
+                ip = ipaddress.ip_address(address)
+                assert ip in subnet, f"{name}: {ip} is outside {subnet}"
+                assert ip not in handed_out, f"{name}: {ip} may be handed to another container"
+    assert fixed_seen == 3  # the cluster profile's three EventStoreDB nodes
