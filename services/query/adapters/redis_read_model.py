@@ -89,6 +89,7 @@ class RedisReadModel:
         self._rover = redis.register_script(redis_scripts.ROVER)
         self._list = redis.register_script(redis_scripts.LIST_GRIDS)
         self._grid_in = redis.register_script(redis_scripts.GRID_IN)
+        self._replace = redis.register_script(redis_scripts.REPLACE_GRID)
         self._raw = _binary(redis)
         self._details = self._raw.register_script(redis_scripts.GRID_DETAILS_MANY)
         self._states: dict[int, dict[str, DetailsState]] = {}
@@ -185,6 +186,28 @@ class RedisReadModel:
         if len(cache) > _MAX_CACHED_GRIDS:
             cache.clear()
         cache.update(states)
+        return int(result[1])
+
+    @redis_wire.unavailable_as_port_error
+    async def replace_grid(
+        self,
+        generation: int,
+        grid_id: str,
+        updates: Sequence[HashUpdate],
+        *,
+        expected_version: int,
+    ) -> int:
+        state = DetailsState()
+        for update in updates:
+            state.apply(update)
+        self._states.get(generation, {}).pop(grid_id, None)  # the commits' next fold re-reads
+        args = [generation, self.generation_prefix(generation), grid_id, expected_version]
+        args += [redis_wire.encode_updates(updates), state.render()]
+        result = await self._replace(keys=[self._active_key, self._commits_key], args=args)
+        if result[0] == "GEN":
+            raise GenerationChangedError(f"generation {generation} is no longer active")
+        if result[0] == "CONFLICT":
+            raise VersionConflictError(grid_id, int(result[2]))
         return int(result[1])
 
     @redis_wire.unavailable_as_port_error

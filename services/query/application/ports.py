@@ -185,6 +185,26 @@ class ReadModel(Protocol):
         """
         ...
 
+    async def replace_grid(
+        self,
+        generation: int,
+        grid_id: str,
+        updates: Sequence[HashUpdate],
+        *,
+        expected_version: int,
+    ) -> int:
+        """Replace all ``generation`` holds of ``grid_id`` with the fold of ``updates`` (the
+        grid's events from its first; none: the grid is removed), in one atomic step, and
+        return the commit count after it (a replacement counts as a commit).
+
+        Only while the grid is still at ``expected_version`` (0: absent): otherwise nothing is
+        written and VersionConflictError is raised with the version found; a generation that
+        is not active raises GenerationChangedError. Not fenced by the projector's lease: a
+        live projector meeting the new version re-reads it (a conflict) and skips what the
+        replacement already holds as duplicates.
+        """
+        ...
+
     async def commit_count(self) -> int:
         """How many commits the model has taken, over all generations (each adds one): a
         model that lost writes counts fewer than it did."""
