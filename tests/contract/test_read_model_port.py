@@ -196,6 +196,7 @@ async def test_replace_grid_makes_the_entry_exactly_the_fold_of_its_events(
     await fresh.commit(fresh_generation, short, Checkpoint(1), must_be_active=True)
     rows = await model.generation_rows(generation)
     wanted = await fresh.generation_rows(fresh_generation)
+
     def of_g(found: dict[str, dict[str, str]]) -> dict[str, dict[str, str]]:
         # the details document is checked below (the fake keeps none)
         return {k: v for k, v in found.items() if k.startswith("grid:g") and "details" not in k}
@@ -204,7 +205,8 @@ async def test_replace_grid_makes_the_entry_exactly_the_fold_of_its_events(
     assert {k: v for k, v in rows.items() if ":h" in k} == expected_h  # other grids untouched
     view = await model.grid("g")
     document = await model.grid_document("g")
-    assert view is not None and document is not None
+    assert view is not None
+    assert document is not None
     assert (view.version, [r.rover_id for r in view.rovers]) == (len(short), ["r0000"])
     assert document.details == encode_view(view)
     assert [g.grid_id for g in await model.list_grids("", 10)] == ["g", "h"]

@@ -7,6 +7,7 @@ import copy
 from collections.abc import AsyncIterator, Iterable, Sequence
 
 from services.common.envelope import Envelope
+from services.common.publisher_checkpoint import PublisherCheckpoint
 from services.query.application.errors import (
     GenerationChangedError,
     ReadModelRewoundError,
@@ -25,7 +26,7 @@ from services.query.application.ports import (
 from services.query.application.projection import grid_summary, grid_view, rover_view
 from services.query.dto import encode_view
 
-__all__ = ["InMemoryEventFeed", "InMemoryReadModel"]
+__all__ = ["InMemoryEventFeed", "InMemoryPublisherProgress", "InMemoryReadModel"]
 
 Rows = dict[str, dict[str, str]]
 Dump = tuple[dict[int, Rows], int | None, int, int]
@@ -280,3 +281,18 @@ class InMemoryEventFeed:
     async def count_after(self, position: int, cap: int) -> tuple[int, int]:
         after = [i for i in self.stored if i.position > position]
         return min(len(after), cap), (after[0].recorded_at_ms if after else 0)
+
+
+class InMemoryPublisherProgress:
+    """The PublisherProgress port with a checkpoint and a count set by the caller (a query
+    service built without an event store has no publisher to observe)."""
+
+    def __init__(self, checkpoint: PublisherCheckpoint | None = None, behind: int = 0) -> None:
+        self.last = checkpoint
+        self.behind = behind
+
+    async def checkpoint(self) -> PublisherCheckpoint | None:
+        return self.last
+
+    async def count_after(self, position: int | None, cap: int) -> tuple[int, int]:
+        return min(self.behind, cap), 0

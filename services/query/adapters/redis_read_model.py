@@ -30,7 +30,7 @@ from services.query.application.ports import (
 from services.query.application.projection import grid_summary
 from services.query.dto import encode_view
 
-__all__ = ["RedisReadModel", "lease_key"]
+__all__ = ["RedisReadModel", "lease_holder", "lease_key", "rebuild_lease_key"]
 
 _MAX_CACHED_GRIDS = 10_000  # per generation; beyond it the cache starts over (reloads)
 
@@ -52,6 +52,17 @@ def _binary(redis: Redis) -> Redis:
 def lease_key(prefix: str) -> str:
     """The key of the live projector's lease under a read model's prefix."""
     return f"{prefix}:lease:projector"
+
+
+def rebuild_lease_key(prefix: str) -> str:
+    """The key of the lease that lets one admin rebuild run at a time."""
+    return f"{prefix}:lease:rebuild"
+
+
+async def lease_holder(redis: Redis, key: str) -> str:
+    """The instance holding the lease at ``key`` ("" when none): its value is ``holder#n``."""
+    value = await redis.get(key)
+    return str(value).rpartition("#")[0] if value else ""
 
 
 class RedisReadModel:
@@ -201,7 +212,12 @@ class RedisReadModel:
         for update in updates:
             state.apply(update)
         self._states.get(generation, {}).pop(grid_id, None)  # the commits' next fold re-reads
-        args = [generation, self.generation_prefix(generation), grid_id, expected_version]
+        args: list[Any] = [
+            generation,
+            self.generation_prefix(generation),
+            grid_id,
+            expected_version,
+        ]
         args += [redis_wire.encode_updates(updates), state.render()]
         result = await self._replace(keys=[self._active_key, self._commits_key], args=args)
         if result[0] == "GEN":

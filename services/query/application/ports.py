@@ -8,6 +8,7 @@ from typing import Protocol
 
 from services.common.correlation import TraceParent
 from services.common.envelope import Envelope
+from services.common.publisher_checkpoint import PublisherCheckpoint
 
 __all__ = [
     "Checkpoint",
@@ -18,6 +19,7 @@ __all__ = [
     "GridSummaryView",
     "GridView",
     "HashUpdate",
+    "PublisherProgress",
     "ReadModel",
     "RoverView",
 ]
@@ -245,4 +247,17 @@ class ReadModel(Protocol):
 
     async def generation_rows(self, generation: int) -> dict[str, dict[str, str]]:
         """Every key of ``generation`` (relative to its prefix) with its fields, for audits."""
+        ...
+
+
+class PublisherProgress(Protocol):
+    """Where the command service's publisher stands (for admin status; read-only)."""
+
+    async def checkpoint(self) -> PublisherCheckpoint | None:
+        """Its last checkpoint record; None when it never wrote one."""
+        ...
+
+    async def count_after(self, position: int | None, cap: int) -> tuple[int, int]:
+        """How many domain events lie after ``position`` (None: all; counting stops at
+        ``cap``), and when the first of them was recorded (epoch ms; 0 when none)."""
         ...
