@@ -18,8 +18,7 @@ from services.cli.render import table
 __all__ = ["add_admin_commands", "render_audit", "render_subscriptions", "run_admin"]
 
 Out = Callable[[str], None]
-Group = argparse._SubParsersAction[argparse.ArgumentParser]
-Sub = Callable[[Group, str, str], argparse.ArgumentParser]
+Sub = Callable[..., argparse.ArgumentParser]  # parser.build_parser's sub(group, name, text)
 
 _STATES = {
     admin_pb2.SUBSCRIPTION_STATE_UNSPECIFIED: "unknown",

@@ -20,6 +20,7 @@ __all__ = [
     "cancelled_is_cancelled",
     "checkpoint_row",
     "commit_args",
+    "encode_updates",
     "grid_reply",
     "pairs",
     "rover_reply",

@@ -14,19 +14,27 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from domain.errors import GridNotFoundError
-from services.common.parked import BROADCASTER, PROJECTOR, ParkedEvent, ParkedEvents
+from services.common.parked import (
+    BROADCASTER,
+    PROJECTOR,
+    ParkedEvent,
+    ParkedEvents,
+    PoisonEventError,
+    grid_of_stream,
+)
 from services.query.application.audit import store_history
 from services.query.application.errors import GapNotHealableError, InvalidQueryError
 from services.query.application.ports import EventFeed, ReadModel
 from services.query.application.repair import RepairContendedError, repair_grid
 from services.query.application.watch import VersionWatch
 
-__all__ = ["CONSUMERS", "ParkedReplay", "ReplayOutcome"]
+__all__ = ["ParkedReplay"]
 
 CONSUMERS = (PROJECTOR, BROADCASTER)
 # What a replay meets when an event still cannot be read or applied: the record stays.
 _STILL_FAILING: tuple[type[Exception], ...] = (
-    ValueError,  # undecodable: IntegrationDecodeError, services.common.parked.PoisonEventError
+    PoisonEventError,
+    ValueError,  # undecodable (IntegrationDecodeError is one)
     GapNotHealableError,
     GridNotFoundError,
     RepairContendedError,
@@ -97,7 +105,7 @@ class ParkedReplay:
         return outcomes
 
     async def _replay_one(self, entry: ParkedEvent) -> str:
-        grid_id = entry.event.grid_id
+        grid_id = entry.event.grid_id or grid_of_stream(entry.event.stream)
         if not grid_id:
             raise GapNotHealableError(f"{entry.event.stream} is not a grid's stream")
         if entry.consumer == PROJECTOR:
