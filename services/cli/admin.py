@@ -8,12 +8,12 @@ from __future__ import annotations
 
 import argparse
 import sys
-import time
 from collections.abc import Callable, Iterable, Sequence
 
 from protos.rover.v1 import admin_pb2, admin_pb2_grpc
 from services.cli.errors import EXIT_FOUND_PROBLEMS, EXIT_OK
 from services.cli.render import table
+from services.common.progress import ProgressBar
 
 __all__ = ["add_admin_commands", "render_audit", "render_subscriptions", "run_admin"]
 
@@ -80,25 +80,6 @@ def render_audit(audits: Sequence[admin_pb2.AuditGridsResponse]) -> str:
     return "\n".join(lines)
 
 
-class _Bar:
-    """The rebuild's progress bar on stderr (by commit position; counts are not known ahead)."""
-
-    def __init__(self) -> None:
-        self._last = 0.0
-
-    def __call__(self, step: admin_pb2.RebuildResponse) -> None:
-        now = time.monotonic()
-        if now - self._last < 0.2 and step.position < step.target:
-            return
-        self._last = now
-        share = min(1.0, step.position / step.target) if step.target else 1.0
-        filled = int(share * 30)
-        sys.stderr.write(
-            f"\rrebuild [{'#' * filled}{'.' * (30 - filled)}] {share:6.1%} {step.events:,} events"
-        )
-        sys.stderr.flush()
-
-
 def run_admin(
     args: argparse.Namespace, stub: admin_pb2_grpc.RoverAdminServiceStub, timeout: float, out: Out
 ) -> int:
@@ -108,7 +89,7 @@ def run_admin(
         reply = stub.ListSubscriptions(admin_pb2.ListSubscriptionsRequest(), timeout=timeout)
         out(render_subscriptions(reply.subscriptions))
     elif command == "rebuild":
-        bar = _Bar()
+        bar = ProgressBar()
         for step in stub.Rebuild(admin_pb2.RebuildRequest()):  # no deadline: it takes long
             if step.done:
                 sys.stderr.write("\n")
@@ -117,7 +98,7 @@ def run_admin(
                     f"{step.events:,} events in {step.seconds:.1f}s"
                 )
             else:
-                bar(step)
+                bar.show(step.events, step.position, step.target)
     elif command == "audit":
         request = admin_pb2.AuditGridsRequest(grid_ids=args.grids, drifted_only=not args.all_grids)
         audits = list(stub.AuditGrids(request))

@@ -23,6 +23,7 @@ from services.common import tracing
 from services.common.cancellation import raise_if_cancelling
 from services.common.correlation import write_correlation
 from services.common.envelope import Envelope, integration_stream
+from services.common.esdb_publisher_checkpoint import read_checkpoint
 from services.common.esdb_reads import whole_read
 from services.common.integration import (
     INTEGRATION_CONTENT_TYPE,
@@ -32,7 +33,6 @@ from services.common.integration import (
 from services.common.lease import LeaseLostError, holder_is_gone, new_holder_id
 from services.common.publisher_checkpoint import (
     CHECKPOINT_EVENT_TYPE,
-    decode_checkpoint,
     encode_checkpoint,
 )
 
@@ -293,20 +293,12 @@ class EsdbCheckpointStore:
 
     async def _latest(self) -> _Latest | None:
         with translated(self._stream):
-            try:
-                found = await whole_read(
-                    self._client,
-                    lambda: self._client.get_stream(
-                        self._stream, backwards=True, limit=1, timeout=self._timeout
-                    ),
-                )
-            except NotFound:
-                return None
-        if not found:
+            found = await read_checkpoint(self._client, self._stream, self._timeout)
+        if found is None:
             return None
-        body = decode_checkpoint(found[0].data)
+        revision, body = found
         return _Latest(
-            revision=found[0].stream_position,
+            revision=revision,
             position=body.position,
             holder=body.holder,
             ttl=None if body.ttl_ms is None else body.ttl_ms / 1000,

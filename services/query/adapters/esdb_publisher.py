@@ -10,12 +10,12 @@ from __future__ import annotations
 from datetime import datetime
 
 from esdbclient import AsyncEventStoreDBClient
-from esdbclient.exceptions import NotFound
 
 from services.common.envelope import grid_stream
 from services.common.esdb_client import STORE_UNREACHABLE
+from services.common.esdb_publisher_checkpoint import read_checkpoint
 from services.common.esdb_reads import whole_read
-from services.common.publisher_checkpoint import PublisherCheckpoint, decode_checkpoint
+from services.common.publisher_checkpoint import PublisherCheckpoint
 from services.common.store_errors import StoreUnavailableError
 
 __all__ = ["EsdbPublisherProgress"]
@@ -40,17 +40,10 @@ class EsdbPublisherProgress:
 
     async def checkpoint(self) -> PublisherCheckpoint | None:
         try:
-            found = await whole_read(
-                self._client,
-                lambda: self._client.get_stream(
-                    self._stream, backwards=True, limit=1, timeout=self._timeout
-                ),
-            )
-        except NotFound:
-            return None
+            found = await read_checkpoint(self._client, self._stream, self._timeout)
         except STORE_UNREACHABLE as error:
             raise StoreUnavailableError(f"event store unavailable: {error!r}") from error
-        return decode_checkpoint(found[0].data) if found else None
+        return found[1] if found else None
 
     async def count_after(self, position: int | None, cap: int) -> tuple[int, int]:
         async def read() -> tuple[int, int]:
