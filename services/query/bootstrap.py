@@ -30,13 +30,8 @@ from services.common.parked import InMemoryParkedEvents, ParkedEvents
 from services.query.adapters.esdb_feed import EsdbEventFeed
 from services.query.adapters.esdb_publisher import EsdbPublisherProgress
 from services.query.adapters.memory import InMemoryPublisherProgress
-from services.query.adapters.redis_lease import RedisLease
-from services.query.adapters.redis_read_model import (
-    RedisReadModel,
-    lease_holder,
-    lease_key,
-    rebuild_lease_key,
-)
+from services.query.adapters.redis_lease import RedisLease, lease_holder, rebuild_lease_key
+from services.query.adapters.redis_read_model import RedisReadModel, lease_key
 from services.query.application.audit import Auditor
 from services.query.application.lag import LagLog, ProjectionLag, measure_lag
 from services.query.application.parked_replay import ParkedReplay

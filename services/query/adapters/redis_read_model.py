@@ -30,7 +30,7 @@ from services.query.application.ports import (
 from services.query.application.projection import grid_summary
 from services.query.dto import encode_view
 
-__all__ = ["RedisReadModel", "lease_holder", "lease_key", "rebuild_lease_key"]
+__all__ = ["RedisReadModel", "lease_key"]
 
 _MAX_CACHED_GRIDS = 10_000  # per generation; beyond it the cache starts over (reloads)
 
@@ -52,17 +52,6 @@ def _binary(redis: Redis) -> Redis:
 def lease_key(prefix: str) -> str:
     """The key of the live projector's lease under a read model's prefix."""
     return f"{prefix}:lease:projector"
-
-
-def rebuild_lease_key(prefix: str) -> str:
-    """The key of the lease that lets one admin rebuild run at a time."""
-    return f"{prefix}:lease:rebuild"
-
-
-async def lease_holder(redis: Redis, key: str) -> str:
-    """The instance holding the lease at ``key`` ("" when none): its value is ``holder#n``."""
-    value = await redis.get(key)
-    return str(value).rpartition("#")[0] if value else ""
 
 
 class RedisReadModel:
@@ -320,22 +309,4 @@ class RedisReadModel:
 
     @redis_wire.cancelled_is_cancelled
     async def generation_rows(self, generation: int) -> dict[str, dict[str, str]]:
-        prefix = self.generation_prefix(generation)
-        rows: dict[str, dict[str, str]] = {}
-        async for key in self._redis.scan_iter(match=prefix + "*", count=1000):
-            kind = await self._redis.type(key)
-            name = str(key)[len(prefix) :]
-            if kind == "hash":
-                found: dict[Any, Any] = await self._redis.hgetall(key)
-                rows[name] = {str(k): str(v) for k, v in found.items()}
-            elif kind == "set":
-                members: set[Any] = await self._redis.smembers(key)
-                rows[name] = dict.fromkeys((str(m) for m in members), "1")
-            elif kind == "string":
-                value = await self._raw.get(key)
-                if isinstance(value, bytes):
-                    rows[name] = {"bytes": value.hex()}
-            elif kind == "zset":
-                scored: list[Any] = await self._redis.zrange(key, 0, -1, withscores=True)
-                rows[name] = {str(m): format(score, "g") for m, score in scored}
-        return rows
+        return await redis_wire.key_rows(self._redis, self._raw, self.generation_prefix(generation))
