@@ -70,6 +70,7 @@ class QueryParts:
     lag: ProjectionLag | None = field(default=None)
     projecting: bool = False  # whether this instance holds the projector's lease
     rebuild: RebuildProgress | None = None  # an admin rebuild running here, and how far
+    rebuilds: ExclusiveRebuild | None = None  # what starts admin rebuilds (one at a time)
 
 
 QueryApp = App[QueryParts]
@@ -195,6 +196,7 @@ def build(
         on_progress=rebuilding,
     )
     lifecycle.close.insert(0, rebuilds.close)
+    parts.rebuilds = rebuilds
     parked = parked or InMemoryParkedEvents()
     admin = AdminServicer(
         AdminUseCases(

@@ -102,6 +102,10 @@ class ExclusiveRebuild:
             except Exception as error:  # an outage: the rebuild fails on its own reads too
                 _log.warning("rebuild lease not renewed", error=repr(error))
 
+    async def finished(self) -> None:
+        """Return once no rebuild started here is running (whatever their outcome)."""
+        await asyncio.gather(*self._running, return_exceptions=True)
+
     async def close(self) -> None:
         """Cancel a running rebuild (the service stops); its lease is released."""
         for task in list(self._running):

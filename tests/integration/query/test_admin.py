@@ -106,6 +106,28 @@ async def test_rebuild_streams_progress_swaps_and_a_second_one_is_refused(
             await redis.aclose()
 
 
+async def test_a_rebuild_whose_client_went_away_carries_on_to_its_swap(
+    esdb: AsyncEventStoreDBClient, query_service: ServiceFactory
+) -> None:
+    await publish(esdb, rover_walk("walk", 3, 1500))
+    async with query_service() as running, admin_stub(running) as (admin, queries):
+        await projected(queries, "walk", 1504)
+        before = await running.parts.read_model.active_generation()
+        call = admin.Rebuild(admin_pb2.RebuildRequest())
+        first = await call.read()
+        assert isinstance(first, admin_pb2.RebuildResponse)
+        assert not first.done
+        assert running.parts.rebuild is not None  # still replaying when the client leaves
+        call.cancel()
+        assert running.parts.rebuilds is not None
+        await running.parts.rebuilds.finished()
+        assert await running.parts.read_model.active_generation() != before
+        assert await running.parts.read_model.generation_rows(before) == {}
+        assert running.parts.rebuild is None
+        details = await queries.GetGridDetails(query_pb2.GetGridDetailsRequest(grid_id="walk"))
+        assert details.version == 1504
+
+
 async def test_status_lists_the_subscriptions_with_their_positions_and_lag(
     esdb: AsyncEventStoreDBClient, query_service: ServiceFactory, settings: QuerySettings
 ) -> None:
