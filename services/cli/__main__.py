@@ -12,6 +12,7 @@ from dataclasses import dataclass
 import grpc
 
 from protos.rover.v1 import (
+    admin_pb2_grpc,
     command_pb2,
     command_pb2_grpc,
     common_pb2,
@@ -20,6 +21,7 @@ from protos.rover.v1 import (
     query_pb2,
     query_pb2_grpc,
 )
+from services.cli.admin import run_admin
 from services.cli.errors import (
     EXIT_INTERRUPTED,
     EXIT_OK,
@@ -68,8 +70,11 @@ class _Client:
     def queries(self) -> query_pb2_grpc.RoverQueryServiceStub:
         return query_pb2_grpc.RoverQueryServiceStub(grpc.insecure_channel(self.query.address))
 
+    def admin(self) -> admin_pb2_grpc.RoverAdminServiceStub:
+        return admin_pb2_grpc.RoverAdminServiceStub(grpc.insecure_channel(self.query.address))
+
     def target_of(self, command: str) -> _Target:
-        if command in ("show", "grids"):
+        if command in ("show", "grids", "admin"):
             return self.query
         return self.live if command == "watch" else self.command
 
@@ -129,6 +134,8 @@ def _run(args: argparse.Namespace, client: _Client, out: Out) -> int:
         _list_grids(client, out)
     elif args.command == "watch":
         return _watch(args, client, out)
+    elif args.command == "admin":
+        return run_admin(args, client.admin(), client.timeout, out)
     return EXIT_OK
 
 

@@ -12,6 +12,7 @@ from google.rpc import error_details_pb2
 from services.common.rich_errors import details_of
 
 __all__ = [
+    "EXIT_FOUND_PROBLEMS",
     "EXIT_INTERRUPTED",
     "EXIT_OK",
     "EXIT_REJECTED",
@@ -26,6 +27,7 @@ EXIT_OK = 0
 EXIT_REJECTED = 1  # the service answered with an error status
 EXIT_USAGE = 2  # bad command line or ROVER_* value (argparse's own code)
 EXIT_UNREACHABLE = 3  # no answer: UNAVAILABLE or DEADLINE_EXCEEDED, or watch gave up
+EXIT_FOUND_PROBLEMS = 4  # admin audit found drift; admin parked replay left events parked
 EXIT_INTERRUPTED = 130  # Ctrl-C
 
 _UNREACHABLE = {grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED}

@@ -7,6 +7,7 @@ import re
 from collections.abc import Sequence
 
 from protos.rover.v1 import common_pb2
+from services.cli.admin import add_admin_commands
 from services.cli.settings import CliSettings
 from services.common.settings_text import settings_help
 
@@ -18,6 +19,7 @@ EXIT_CODES = """exit status:
   1    the service refused (the line says why)
   2    bad command line or ROVER_* value
   3    a service could not be reached (watch: the live service did not come back)
+  4    admin audit found drift; admin parked replay left events parked
   130  interrupted (Ctrl-C)"""
 
 _FACINGS = {
@@ -156,4 +158,6 @@ def build_parser(settings: CliSettings) -> argparse.ArgumentParser:
         help="after losing the live service, give up if it is not back within SECONDS "
         f"(default: {settings.cli_watch_retry_seconds:g})",
     )  # fmt: skip
+    admin = sub(commands, "admin", "operator's toolbox: status, rebuild, audit, repair, parked")
+    add_admin_commands(admin, sub)
     return parser

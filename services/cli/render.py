@@ -8,7 +8,14 @@ from typing import assert_never
 
 from protos.rover.v1 import command_pb2, common_pb2, events_pb2, query_pb2
 
-__all__ = ["describe_event", "describe_result", "render_grid", "render_grid_list", "rover_labels"]
+__all__ = [
+    "describe_event",
+    "describe_result",
+    "render_grid",
+    "render_grid_list",
+    "rover_labels",
+    "table",
+]
 
 ARROWS: dict[int, str] = {
     common_pb2.DIRECTION_NORTH: "^",
@@ -204,8 +211,12 @@ def render_grid_list(grids: Sequence[query_pb2.GridSummary]) -> str:
         rows.append(
             (g.grid_id, f"{g.width}x{g.height}", topology, str(g.rover_count), str(g.version))
         )
+    return table(rows, left=(True, False, True, False, False))
+
+
+def table(rows: Sequence[Sequence[str]], *, left: Sequence[bool]) -> str:
+    """Rows as columns as wide as their widest cell; ``left[i]``: column i flush left."""
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
-    left = (True, False, True, False, False)
     return "\n".join(
         " ".join(
             cell.ljust(width) if flush else cell.rjust(width)

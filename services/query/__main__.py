@@ -12,8 +12,7 @@ import argparse
 import asyncio
 import json
 import sys
-import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import grpc
 from esdbclient.exceptions import EventStoreDBClientException
@@ -21,6 +20,7 @@ from redis.exceptions import RedisError
 
 from services.common.entrypoint import parse_command_line, start_tracing
 from services.common.logs import configure_logging
+from services.common.progress import ProgressBar
 from services.query.application.errors import ReadModelUnavailableError
 from services.query.application.lag import measure_lag
 from services.query.application.rebuild import RebuildProgress, rebuild
@@ -34,24 +34,9 @@ async def _serve(settings: QuerySettings) -> None:
     await build(settings).run_until_signal()
 
 
-class _ProgressBar:
-    """A one-line progress bar on stderr (by commit position: counts are not known ahead)."""
-
-    def __init__(self) -> None:
-        self._last = 0.0
-
-    def __call__(self, progress: RebuildProgress) -> None:
-        now = time.monotonic()
-        if now - self._last < 0.2 and progress.position < progress.target:
-            return
-        self._last = now
-        share = min(1.0, progress.position / progress.target) if progress.target else 1.0
-        filled = int(share * 30)
-        sys.stderr.write(
-            f"\rrebuild [{'#' * filled}{'.' * (30 - filled)}] {share:6.1%} "
-            f"{progress.events:,} events"
-        )
-        sys.stderr.flush()
+def _progress_bar() -> Callable[[RebuildProgress], None]:
+    bar = ProgressBar()
+    return lambda progress: bar.show(progress.events, progress.position, progress.target)
 
 
 async def _rebuild(settings: QuerySettings) -> None:
@@ -62,7 +47,7 @@ async def _rebuild(settings: QuerySettings) -> None:
             app.parts.feed,
             app.parts.read_model,
             batch_size=settings.query_batch_size,
-            on_progress=_ProgressBar(),
+            on_progress=_progress_bar(),
         )
     finally:
         await app.stop()

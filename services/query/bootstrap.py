@@ -16,27 +16,38 @@ import grpc
 from grpc_health.v1 import health_pb2
 from redis.asyncio import Redis
 
-from protos.rover.v1 import query_pb2, query_pb2_grpc
+from protos.rover.v1 import admin_pb2, admin_pb2_grpc, query_pb2, query_pb2_grpc
 from services.common import tracing
 from services.common.app import App, Lifecycle, supervised
 from services.common.esdb_client import LeaderFollowingClient
 from services.common.esdb_cluster import warn_if_leader_unfollowable
+from services.common.esdb_parked import EsdbParkedEvents
 from services.common.grpc_server import GrpcServer, Service
 from services.common.lease import Lease, LeaseTiming, hold_and_run
 from services.common.logs import get_logger
 from services.common.memory_lease import InMemoryLease
 from services.common.metrics import Metrics
+from services.common.parked import InMemoryParkedEvents, ParkedEvents
 from services.common.settings_text import env_name
 from services.query.adapters.esdb_feed import EsdbEventFeed
+from services.query.adapters.esdb_publisher import EsdbPublisherProgress
+from services.query.adapters.memory import InMemoryPublisherProgress
 from services.query.adapters.prometheus import register_query_metrics
-from services.query.adapters.redis_lease import RedisLease
+from services.query.adapters.redis_lease import RedisLease, lease_holder, rebuild_lease_key
 from services.query.adapters.redis_read_model import RedisReadModel, lease_key
+from services.query.application.audit import Auditor
 from services.query.application.lag import LagLog, ProjectionLag, measure_lag
-from services.query.application.ports import EventFeed, ReadModel
+from services.query.application.parked_replay import ParkedReplay
+from services.query.application.ports import EventFeed, PublisherProgress, ReadModel
 from services.query.application.projector import BatchOutcome, Projector
-from services.query.application.queries import Queries
+from services.query.application.queries import Queries, parse_grid_id
 from services.query.application.rebuild import RebuildProgress
+from services.query.application.rebuild_once import ExclusiveRebuild
+from services.query.application.repair import repair_grid
+from services.query.application.subscriptions import Subscriptions
 from services.query.application.watch import VersionWatch
+from services.query.dto import decode_view
+from services.query.grpc.admin import AdminServicer, AdminUseCases
 from services.query.grpc.fast_details import StoredDetailsServicer, add_stored_details_servicer
 from services.query.grpc.servicer import QueryServicer
 from services.query.settings import QuerySettings
@@ -45,6 +56,7 @@ __all__ = ["QueryApp", "build"]
 
 _log = get_logger(__name__)
 SERVICE_NAME = query_pb2.DESCRIPTOR.services_by_name["RoverQueryService"].full_name
+ADMIN_SERVICE_NAME = admin_pb2.DESCRIPTOR.services_by_name["RoverAdminService"].full_name
 # Health service name that reports whether the projection keeps up with the store.
 PROJECTION_HEALTH = "rover.v1.RoverQueryService/projection"
 
@@ -60,18 +72,14 @@ class QueryParts:
     projector: Projector
     lag: ProjectionLag | None = field(default=None)
     projecting: bool = False  # whether this instance holds the projector's lease
+    rebuild: RebuildProgress | None = None  # an admin rebuild running here, and how far
+    rebuilds: ExclusiveRebuild | None = None  # what starts admin rebuilds (one at a time)
     events_applied: int = 0  # by the live projector of this process (a metric)
-    # The running or last rebuild in this process, set from its on_progress (a metric).
-    rebuild: RebuildProgress | None = None
     parked_count: int = 0  # events the projector parked (rover_parked_events)
 
     def count_batch(self, outcome: BatchOutcome) -> None:
         """The live projector's on_batch: count what it applied."""
         self.events_applied += outcome.applied
-
-    def rebuild_progressed(self, progress: RebuildProgress) -> None:
-        """A rebuild's on_progress: the progress the metrics report."""
-        self.rebuild = progress
 
 
 QueryApp = App[QueryParts]
@@ -103,6 +111,8 @@ def build(
     read_model: ReadModel | None = None,
     feed: EventFeed | None = None,
     projector_lease: Lease | None = None,
+    parked: ParkedEvents | None = None,
+    publisher: PublisherProgress | None = None,
     fast_projection: bool = True,
     fast_details: bool = True,
     coalesce_reads: bool = True,
@@ -121,6 +131,12 @@ def build(
     """
     lifecycle = Lifecycle()
     lease: Lease | None = projector_lease
+    ttl = settings.query_projector_lease_seconds
+    rebuild_lease: Lease = InMemoryLease(ttl=ttl)
+
+    async def projector_holder() -> str:
+        return lease.current_holder() if lease else ""
+
     if read_model is None:
         client: Redis = Redis.from_url(settings.redis_url, decode_responses=True)  # lazy pool
         redis_lease = RedisLease(
@@ -137,6 +153,8 @@ def build(
         )
         lifecycle.close.append(redis_model.close)
         read_model = redis_model
+        rebuild_lease = RedisLease(client, rebuild_lease_key(settings.redis_key_prefix), ttl=ttl)
+        projector_holder = partial(lease_holder, client, redis_lease.key)
     if feed is None:
         store = LeaderFollowingClient(settings.eventstore_uri)
         lifecycle.open.append(store.connect)
@@ -148,6 +166,8 @@ def build(
             linger_seconds=settings.query_catchup_linger_seconds,
             fast_projection=fast_projection,
         )
+        parked = parked or EsdbParkedEvents(store)
+        publisher = publisher or EsdbPublisherProgress(store, settings.publisher_checkpoint_stream)
     watch = VersionWatch()
     queries = Queries(
         read_model,
@@ -172,6 +192,41 @@ def build(
         servicer = QueryServicer(queries)
         register = partial(query_pb2_grpc.add_RoverQueryServiceServicer_to_server, servicer)
     service = Service(SERVICE_NAME, register)
+
+    def rebuilding(progress: RebuildProgress | None) -> None:
+        parts.rebuild = progress
+
+    rebuilds = ExclusiveRebuild(
+        feed,
+        read_model,
+        rebuild_lease,
+        batch_size=settings.query_batch_size,
+        renew_every=LeaseTiming.for_ttl(ttl).renew_every,
+        on_progress=rebuilding,
+    )
+    lifecycle.close.insert(0, rebuilds.close)
+    parts.rebuilds = rebuilds
+    parked = parked or InMemoryParkedEvents()
+    admin = AdminServicer(
+        AdminUseCases(
+            subscriptions=Subscriptions(
+                feed=feed,
+                read_model=read_model,
+                publisher=publisher or InMemoryPublisherProgress(),
+                parked=parked,
+                projector_holder=projector_holder,
+                cap=settings.query_lag_count_cap,
+            ),
+            rebuilds=rebuilds,
+            auditor=Auditor(feed, read_model, decode_view),
+            repair=partial(repair_grid, feed, read_model, watch=watch),
+            parked=ParkedReplay(parked, feed, read_model, watch=watch),
+            parse_grid_id=parse_grid_id,
+        )
+    )
+    admin_service = Service(
+        ADMIN_SERVICE_NAME, partial(admin_pb2_grpc.add_RoverAdminServiceServicer_to_server, admin)
+    )
     metrics = Metrics(
         settings.query_metrics_address,
         setting=env_name(QuerySettings, "query_metrics_address"),
@@ -181,7 +236,7 @@ def build(
         "query",
         settings,
         address=settings.query_address,
-        services=[service],
+        services=[service, admin_service],
         parts=parts,
         lifecycle=lifecycle,
         metrics=metrics,

@@ -9,7 +9,14 @@ from __future__ import annotations
 from protos.rover.v1 import common_pb2
 from services.query.application.ports import GridView, RoverView
 
-__all__ = ["DIRECTIONS", "TOPOLOGIES", "encode_view", "grid_details_message", "rover_message"]
+__all__ = [
+    "DIRECTIONS",
+    "TOPOLOGIES",
+    "decode_view",
+    "encode_view",
+    "grid_details_message",
+    "rover_message",
+]
 
 DIRECTIONS = {
     "N": common_pb2.DIRECTION_NORTH,
@@ -45,3 +52,27 @@ def grid_details_message(view: GridView) -> common_pb2.GridDetails:
 def encode_view(view: GridView) -> bytes:
     """The serialised GridDetails of a grid view."""
     return grid_details_message(view).SerializeToString()
+
+
+def decode_view(details: bytes) -> GridView:
+    """A serialised GridDetails back as a grid view (the inverse of ``encode_view``)."""
+    message = common_pb2.GridDetails.FromString(details)
+    facings = {number: letter for letter, number in DIRECTIONS.items()}
+    topologies = {number: name for name, number in TOPOLOGIES.items()}
+    return GridView(
+        grid_id=message.grid_id,
+        width=message.width,
+        height=message.height,
+        topology=topologies.get(message.topology, str(message.topology)),
+        obstacles=tuple(sorted((p.x, p.y) for p in message.obstacles)),
+        rovers=tuple(
+            sorted(
+                (
+                    RoverView(r.rover_id, r.position.x, r.position.y, facings.get(r.facing, "?"))
+                    for r in message.rovers
+                ),
+                key=lambda v: v.rover_id,
+            )
+        ),
+        version=message.version,
+    )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pydantic import Field
 
+from services.common.publisher_checkpoint import DEFAULT_CHECKPOINT_STREAM
 from services.common.settings import EventStoreClientSettings, metrics_address_field
 
 __all__ = ["QuerySettings"]
@@ -78,6 +79,11 @@ class QuerySettings(EventStoreClientSettings):
         description="How often an idle projector checks whether Redis came back without some "
         "of its writes (a new run_id, and fewer commits counted than it saw); it then "
         "re-projects from the stored checkpoint.",
+    )
+    publisher_checkpoint_stream: str = Field(
+        default=DEFAULT_CHECKPOINT_STREAM,
+        description="The command service's publisher checkpoint stream, read by "
+        "`rover admin status` (the same variable as the command service's).",
     )
     query_retry_seconds: float = Field(
         default=1.0, gt=0, description="Pause before the projector resubscribes after an error."

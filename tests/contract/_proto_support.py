@@ -5,7 +5,7 @@ from __future__ import annotations
 from google.protobuf.descriptor import FileDescriptor
 
 from protos import generate
-from protos.rover.v1 import command_pb2, common_pb2, events_pb2, live_pb2, query_pb2
+from protos.rover.v1 import admin_pb2, command_pb2, common_pb2, events_pb2, live_pb2, query_pb2
 
 __all__ = ["CONTRACT_FILES", "PACKAGE", "REPO_ROOT"]
 
@@ -17,4 +17,5 @@ CONTRACT_FILES: tuple[FileDescriptor, ...] = (
     command_pb2.DESCRIPTOR,
     query_pb2.DESCRIPTOR,
     live_pb2.DESCRIPTOR,
+    admin_pb2.DESCRIPTOR,
 )

@@ -176,3 +176,64 @@ async def test_the_instance_id_stays_the_same_while_the_store_runs(model: ReadMo
     generation = await model.active_generation()
     await model.commit(generation, updates(seed_history("g")), Checkpoint(7), must_be_active=True)
     assert await model.instance() == first
+
+
+async def test_replace_grid_makes_the_entry_exactly_the_fold_of_its_events(
+    model: ReadModel,
+) -> None:
+    generation = await model.active_generation()
+    walk = updates(rover_walk("g", 3, 9))
+    await model.commit(generation, walk, Checkpoint(9), must_be_active=True)
+    await model.commit(generation, updates(seed_history("h")), Checkpoint(20), must_be_active=True)
+    expected_h = {k: v for k, v in (await model.generation_rows(generation)).items() if ":h" in k}
+    # a model that drifted: the replacement is a different, shorter history of "g"
+    short = updates(rover_walk("g", 1, 4))
+    version = (await model.grid_versions(generation, ["g"]))["g"]
+    count = await model.replace_grid(generation, "g", short, expected_version=version)
+    assert count == await model.commit_count()
+    fresh = InMemoryReadModel()
+    fresh_generation = await fresh.active_generation()
+    await fresh.commit(fresh_generation, short, Checkpoint(1), must_be_active=True)
+    rows = await model.generation_rows(generation)
+    wanted = await fresh.generation_rows(fresh_generation)
+
+    def of_g(found: dict[str, dict[str, str]]) -> dict[str, dict[str, str]]:
+        # the details document is checked below (the fake keeps none)
+        return {k: v for k, v in found.items() if k.startswith("grid:g") and "details" not in k}
+
+    assert of_g(rows) == of_g(wanted)
+    assert {k: v for k, v in rows.items() if ":h" in k} == expected_h  # other grids untouched
+    view = await model.grid("g")
+    document = await model.grid_document("g")
+    assert view is not None
+    assert document is not None
+    assert (view.version, [r.rover_id for r in view.rovers]) == (len(short), ["r0000"])
+    assert document.details == encode_view(view)
+    assert [g.grid_id for g in await model.list_grids("", 10)] == ["g", "h"]
+    assert await model.checkpoint(generation) == Checkpoint(20)  # the checkpoint is not moved
+
+
+async def test_replace_grid_writes_nothing_when_the_grid_moved_or_the_generation_changed(
+    model: ReadModel,
+) -> None:
+    generation = await model.active_generation()
+    history = updates(seed_history("g"))
+    await model.commit(generation, history[:5], Checkpoint(5), must_be_active=True)
+    before = await model.generation_rows(generation)
+    with pytest.raises(VersionConflictError) as conflict:
+        await model.replace_grid(generation, "g", history, expected_version=4)
+    assert (conflict.value.grid_id, conflict.value.actual) == ("g", 5)
+    with pytest.raises(VersionConflictError):
+        await model.replace_grid(generation, "new", history, expected_version=1)
+    fresh = await model.new_generation()
+    with pytest.raises(GenerationChangedError):
+        await model.replace_grid(fresh, "g", history, expected_version=0)
+    assert await model.generation_rows(generation) == before
+    assert await model.generation_rows(fresh) == {}
+    await model.replace_grid(generation, "g", history, expected_version=5)
+    # the live projector's next event is then a duplicate: a commit of version 6 conflicts
+    with pytest.raises(VersionConflictError):
+        await model.commit(generation, history[5:6], Checkpoint(6), must_be_active=True)
+    await model.replace_grid(generation, "g", [], expected_version=7)
+    assert await model.grid("g") is None
+    assert await model.list_grids("", 10) == []

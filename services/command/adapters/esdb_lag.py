@@ -55,16 +55,17 @@ class EsdbPublisherLag:
     async def run(self) -> None:
         """Measure until cancelled (the bootstrap supervises it)."""
         while True:
-            position = self._publisher.position
-            if self._publisher.active and position is not None:
-                self.latest = await self.measure(position)
+            if self._publisher.active:  # position None: nothing published yet
+                self.latest = await self.measure(self._publisher.position)
             else:
                 self.latest = None
             await asyncio.sleep(self._interval)
 
-    async def measure(self, position: int) -> PublisherLag:
-        """The lag of a publisher that has published everything up to ``position``."""
+    async def measure(self, position: int | None) -> PublisherLag:
+        """The lag of a publisher that has published everything up to ``position`` (None:
+        nothing yet, so every domain event counts)."""
         client = self._client
+        after = -1 if position is None else position
 
         async def newest() -> int:
             events = await client.read_all(
@@ -80,7 +81,7 @@ class EsdbPublisherLag:
 
         async def behind() -> tuple[int, float]:
             events = await client.read_all(
-                commit_position=position,
+                commit_position=position,  # None: from the first event
                 filter_include=_GRID_FILTER,
                 filter_by_stream_name=True,
                 limit=self._cap + 1,
@@ -88,7 +89,7 @@ class EsdbPublisherLag:
             count, oldest = 0, 0.0
             async with events:
                 async for recorded in events:
-                    if (recorded.commit_position or 0) <= position:
+                    if (recorded.commit_position or 0) <= after:
                         continue  # the read starts at the position itself
                     if count == 0 and recorded.recorded_at is not None:
                         oldest = recorded.recorded_at.timestamp()
@@ -98,7 +99,7 @@ class EsdbPublisherLag:
             return count, oldest
 
         with translated("$all"):
-            if await whole_read(client, newest) <= position:
+            if await whole_read(client, newest) <= after:
                 return PublisherLag(0, 0.0, capped=False)
             count, oldest = await whole_read(client, behind)
         waited = max(0.0, self._now() - oldest) if count and oldest else 0.0

@@ -23,6 +23,7 @@ from services.common import tracing
 from services.common.cancellation import raise_if_cancelling
 from services.common.correlation import write_correlation
 from services.common.envelope import Envelope, integration_stream
+from services.common.esdb_publisher_checkpoint import read_checkpoint
 from services.common.esdb_reads import whole_read
 from services.common.integration import (
     INTEGRATION_CONTENT_TYPE,
@@ -30,6 +31,10 @@ from services.common.integration import (
     to_proto,
 )
 from services.common.lease import LeaseLostError, holder_is_gone, new_holder_id
+from services.common.publisher_checkpoint import (
+    CHECKPOINT_EVENT_TYPE,
+    encode_checkpoint,
+)
 
 __all__ = ["EsdbCheckpointStore", "EsdbDomainEventFeed", "EsdbIntegrationLog"]
 
@@ -271,8 +276,7 @@ class EsdbCheckpointStore:
         return True
 
     async def _append(self, position: int | None, holder: str, expected: int | StreamState) -> int:
-        ttl_ms = round(self._ttl * 1000)
-        data = json.dumps({"commit_position": position, "holder": holder, "ttl_ms": ttl_ms})
+        data = encode_checkpoint(position, holder, round(self._ttl * 1000))
         with translated(self._stream, expected if isinstance(expected, int) else -1):
             if not self._capped:
                 await self._client.set_stream_metadata(
@@ -282,30 +286,20 @@ class EsdbCheckpointStore:
             await self._client.append_to_stream(
                 self._stream,
                 current_version=expected,
-                events=[NewEvent(type="PublisherCheckpoint", data=data.encode())],
+                events=[NewEvent(type=CHECKPOINT_EVENT_TYPE, data=data)],
                 timeout=self._timeout,
             )
         return (expected + 1) if isinstance(expected, int) else 0
 
     async def _latest(self) -> _Latest | None:
         with translated(self._stream):
-            try:
-                found = await whole_read(
-                    self._client,
-                    lambda: self._client.get_stream(
-                        self._stream, backwards=True, limit=1, timeout=self._timeout
-                    ),
-                )
-            except NotFound:
-                return None
-        if not found:
+            found = await read_checkpoint(self._client, self._stream, self._timeout)
+        if found is None:
             return None
-        body = json.loads(found[0].data)
-        position = body.get("commit_position")
-        ttl_ms = body.get("ttl_ms")
+        revision, body = found
         return _Latest(
-            revision=found[0].stream_position,
-            position=None if position is None else int(position),
-            holder=str(body.get("holder", "")),
-            ttl=None if ttl_ms is None else ttl_ms / 1000,
+            revision=revision,
+            position=body.position,
+            holder=body.holder,
+            ttl=None if body.ttl_ms is None else body.ttl_ms / 1000,
         )

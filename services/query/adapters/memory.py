@@ -7,6 +7,7 @@ import copy
 from collections.abc import AsyncIterator, Iterable, Sequence
 
 from services.common.envelope import Envelope
+from services.common.publisher_checkpoint import PublisherCheckpoint
 from services.query.application.errors import (
     GenerationChangedError,
     ReadModelRewoundError,
@@ -25,7 +26,7 @@ from services.query.application.ports import (
 from services.query.application.projection import grid_summary, grid_view, rover_view
 from services.query.dto import encode_view
 
-__all__ = ["InMemoryEventFeed", "InMemoryReadModel"]
+__all__ = ["InMemoryEventFeed", "InMemoryPublisherProgress", "InMemoryReadModel"]
 
 Rows = dict[str, dict[str, str]]
 Dump = tuple[dict[int, Rows], int | None, int, int]
@@ -102,23 +103,7 @@ class InMemoryReadModel:
                 raise VersionConflictError(update.grid_id, current)
             seen[update.grid_id] = update.sequence
         for update in updates:
-            grid_key = f"grid:{update.grid_id}"
-            rows.setdefault(grid_key, {}).update(update.grid_fields)
-            if update.new_grid:
-                rows.setdefault("grids", {})[update.grid_id] = "0"
-                if update.obstacles:
-                    rows.setdefault(f"{grid_key}:obstacles", {}).update(
-                        dict.fromkeys(update.obstacles, "1")
-                    )
-            if update.rover_id:
-                rover_key = f"{grid_key}:rover:{update.rover_id}"
-                rows.setdefault(rover_key, {}).update(update.rover_fields)
-                if update.new_rover:
-                    members = rows.setdefault(f"{grid_key}:rovers", {})
-                    if update.rover_id not in members:
-                        members[update.rover_id] = "0"
-                        grid = rows[grid_key]
-                        grid["rover_count"] = str(int(grid.get("rover_count", "0")) + 1)
+            _apply(rows, update)
         stored = rows.get("checkpoint")
         if stored is None or int(stored["position"]) < checkpoint.position:
             rows["checkpoint"] = {
@@ -131,6 +116,29 @@ class InMemoryReadModel:
         return self._count
 
     async def commit_count(self) -> int:
+        return self._count
+
+    async def replace_grid(
+        self,
+        generation: int,
+        grid_id: str,
+        updates: Sequence[HashUpdate],
+        *,
+        expected_version: int,
+    ) -> int:
+        if generation != self._active:
+            raise GenerationChangedError(f"generation {generation} is not active")
+        rows = self._generations.setdefault(generation, {})
+        grid_key = f"grid:{grid_id}"
+        current = int(rows.get(grid_key, {}).get("version", "0"))
+        if current != expected_version:
+            raise VersionConflictError(grid_id, current)
+        for key in [k for k in rows if k == grid_key or k.startswith(grid_key + ":")]:
+            del rows[key]
+        rows.get("grids", {}).pop(grid_id, None)
+        for update in updates:
+            _apply(rows, update)
+        self._count += 1
         return self._count
 
     async def swap(self, generation: int) -> int | None:
@@ -178,6 +186,27 @@ class InMemoryReadModel:
 
     async def generation_rows(self, generation: int) -> dict[str, dict[str, str]]:
         return {k: dict(v) for k, v in self._generations.get(generation, {}).items() if v}
+
+
+def _apply(rows: Rows, update: HashUpdate) -> None:
+    """One update into a generation's rows, as the Redis COMMIT script applies it."""
+    grid_key = f"grid:{update.grid_id}"
+    rows.setdefault(grid_key, {}).update(update.grid_fields)
+    if update.new_grid:
+        rows.setdefault("grids", {})[update.grid_id] = "0"
+        if update.obstacles:
+            rows.setdefault(f"{grid_key}:obstacles", {}).update(
+                dict.fromkeys(update.obstacles, "1")
+            )
+    if update.rover_id:
+        rover_key = f"{grid_key}:rover:{update.rover_id}"
+        rows.setdefault(rover_key, {}).update(update.rover_fields)
+        if update.new_rover:
+            members = rows.setdefault(f"{grid_key}:rovers", {})
+            if update.rover_id not in members:
+                members[update.rover_id] = "0"
+                grid = rows[grid_key]
+                grid["rover_count"] = str(int(grid.get("rover_count", "0")) + 1)
 
 
 class InMemoryEventFeed:
@@ -252,3 +281,18 @@ class InMemoryEventFeed:
     async def count_after(self, position: int, cap: int) -> tuple[int, int]:
         after = [i for i in self.stored if i.position > position]
         return min(len(after), cap), (after[0].recorded_at_ms if after else 0)
+
+
+class InMemoryPublisherProgress:
+    """The PublisherProgress port with a checkpoint and a count set by the caller (a query
+    service built without an event store has no publisher to observe)."""
+
+    def __init__(self, checkpoint: PublisherCheckpoint | None = None, behind: int = 0) -> None:
+        self.last = checkpoint
+        self.behind = behind
+
+    async def checkpoint(self) -> PublisherCheckpoint | None:
+        return self.last
+
+    async def count_after(self, position: int | None, cap: int) -> tuple[int, int]:
+        return min(self.behind, cap), 0

@@ -18,10 +18,21 @@ from services.common.lease import holder_is_gone, new_holder_id
 from services.query.adapters import redis_scripts
 from services.query.adapters.redis_wire import unavailable_as_port_error
 
-__all__ = ["RedisLease"]
+__all__ = ["RedisLease", "lease_holder", "rebuild_lease_key"]
 
 # What a commit compares the lease with when this instance holds none: matches no value.
 _NOT_HELD = "\x00not held"
+
+
+def rebuild_lease_key(prefix: str) -> str:
+    """The key of the lease that lets one admin rebuild run at a time."""
+    return f"{prefix}:lease:rebuild"
+
+
+async def lease_holder(redis: Redis, key: str) -> str:
+    """The instance holding the lease at ``key`` ("" when none): its value is ``holder#n``."""
+    value = await redis.get(key)
+    return str(value).rpartition("#")[0] if value else ""
 
 
 class RedisLease:

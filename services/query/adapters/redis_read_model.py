@@ -89,6 +89,7 @@ class RedisReadModel:
         self._rover = redis.register_script(redis_scripts.ROVER)
         self._list = redis.register_script(redis_scripts.LIST_GRIDS)
         self._grid_in = redis.register_script(redis_scripts.GRID_IN)
+        self._replace = redis.register_script(redis_scripts.REPLACE_GRID)
         self._raw = _binary(redis)
         self._details = self._raw.register_script(redis_scripts.GRID_DETAILS_MANY)
         self._states: dict[int, dict[str, DetailsState]] = {}
@@ -188,6 +189,33 @@ class RedisReadModel:
         return int(result[1])
 
     @redis_wire.unavailable_as_port_error
+    async def replace_grid(
+        self,
+        generation: int,
+        grid_id: str,
+        updates: Sequence[HashUpdate],
+        *,
+        expected_version: int,
+    ) -> int:
+        state = DetailsState()
+        for update in updates:
+            state.apply(update)
+        self._states.get(generation, {}).pop(grid_id, None)  # the commits' next fold re-reads
+        args: list[Any] = [
+            generation,
+            self.generation_prefix(generation),
+            grid_id,
+            expected_version,
+        ]
+        args += [redis_wire.encode_updates(updates), state.render()]
+        result = await self._replace(keys=[self._active_key, self._commits_key], args=args)
+        if result[0] == "GEN":
+            raise GenerationChangedError(f"generation {generation} is no longer active")
+        if result[0] == "CONFLICT":
+            raise VersionConflictError(grid_id, int(result[2]))
+        return int(result[1])
+
+    @redis_wire.unavailable_as_port_error
     async def commit_count(self) -> int:
         return int(await self._redis.get(self._commits_key) or 0)
 
@@ -281,22 +309,4 @@ class RedisReadModel:
 
     @redis_wire.cancelled_is_cancelled
     async def generation_rows(self, generation: int) -> dict[str, dict[str, str]]:
-        prefix = self.generation_prefix(generation)
-        rows: dict[str, dict[str, str]] = {}
-        async for key in self._redis.scan_iter(match=prefix + "*", count=1000):
-            kind = await self._redis.type(key)
-            name = str(key)[len(prefix) :]
-            if kind == "hash":
-                found: dict[Any, Any] = await self._redis.hgetall(key)
-                rows[name] = {str(k): str(v) for k, v in found.items()}
-            elif kind == "set":
-                members: set[Any] = await self._redis.smembers(key)
-                rows[name] = dict.fromkeys((str(m) for m in members), "1")
-            elif kind == "string":
-                value = await self._raw.get(key)
-                if isinstance(value, bytes):
-                    rows[name] = {"bytes": value.hex()}
-            elif kind == "zset":
-                scored: list[Any] = await self._redis.zrange(key, 0, -1, withscores=True)
-                rows[name] = {str(m): format(score, "g") for m, score in scored}
-        return rows
+        return await redis_wire.key_rows(self._redis, self._raw, self.generation_prefix(generation))

@@ -15,6 +15,7 @@ __all__ = [
     "LEASE_RELEASE",
     "LEASE_RENEW",
     "LIST_GRIDS",
+    "REPLACE_GRID",
     "ROVER",
     "SWAP",
 ]
@@ -28,6 +29,29 @@ local function greater(a, b)
 end
 """
 
+# One update (see COMMIT) applied to the generation under prefix ``p``: the one place that
+# says how an update lands in the keys (COMMIT and REPLACE_GRID both apply updates so).
+_APPLY = """
+local function apply(p, u)
+  local g, flags, rover = u[1], u[3], u[4]
+  local gk = p .. 'grid:' .. g
+  redis.call('HSET', gk, unpack(u[5]))
+  if flags % 2 == 1 then
+    redis.call('ZADD', p .. 'grids', 0, g)
+    local obstacles = u[7]
+    for o = 1, #obstacles, 1000 do
+      redis.call('SADD', gk .. ':obstacles', unpack(obstacles, o, math.min(o + 999, #obstacles)))
+    end
+  end
+  if rover ~= '' then
+    redis.call('HSET', gk .. ':rover:' .. rover, unpack(u[6]))
+    if flags >= 2 and redis.call('ZADD', gk .. ':rovers', 'NX', 0, rover) == 1 then
+      redis.call('HINCRBY', gk, 'rover_count', 1)
+    end
+  end
+end
+"""
+
 # KEYS[1] active-generation key, KEYS[2] commit counter, KEYS[3] the projector's lease. ARGV:
 # generation, prefix, must_be_active (0/1), checkpoint position, recorded_at_ms, events, the
 # updates as one JSON array (one argument, so the client packs a batch cheaply), not_before (a
@@ -38,6 +62,7 @@ end
 # [rover field, value, ...], [obstacle members]].
 COMMIT = (
     _GREATER
+    + _APPLY
     + """
 if ARGV[9] ~= '' then
   local holder = redis.call('GET', KEYS[3])
@@ -59,25 +84,7 @@ for r = 1, #updates do
   if seq ~= current + 1 then return {'CONFLICT', g, tostring(current)} end
   seen[g] = seq
 end
-for r = 1, #updates do
-  local u = updates[r]
-  local g, flags, rover = u[1], u[3], u[4]
-  local gk = p .. 'grid:' .. g
-  redis.call('HSET', gk, unpack(u[5]))
-  if flags % 2 == 1 then
-    redis.call('ZADD', p .. 'grids', 0, g)
-    local obstacles = u[7]
-    for o = 1, #obstacles, 1000 do
-      redis.call('SADD', gk .. ':obstacles', unpack(obstacles, o, math.min(o + 999, #obstacles)))
-    end
-  end
-  if rover ~= '' then
-    redis.call('HSET', gk .. ':rover:' .. rover, unpack(u[6]))
-    if flags >= 2 and redis.call('ZADD', gk .. ':rovers', 'NX', 0, rover) == 1 then
-      redis.call('HINCRBY', gk, 'rover_count', 1)
-    end
-  end
-end
+for r = 1, #updates do apply(p, updates[r]) end
 for d = 10, #ARGV, 2 do
   redis.call('SET', p .. 'grid:' .. ARGV[d] .. ':details', ARGV[d + 1])
 end
@@ -86,6 +93,31 @@ local stored = redis.call('HGET', ck, 'position')
 if not stored or greater(ARGV[4], stored) then
   redis.call('HSET', ck, 'position', ARGV[4], 'recorded_at_ms', ARGV[5], 'events', ARGV[6])
 end
+return {'OK', redis.call('INCR', KEYS[2])}
+"""
+)
+
+# KEYS[1] active-generation key, KEYS[2] commit counter. ARGV: generation, its prefix, the
+# grid id, the version the grid must still be at, the updates (COMMIT's JSON: the grid's events
+# from its first), the serialised GridDetails of the result. Deletes every key of the grid,
+# then applies the updates: the grid's entry becomes exactly their fold, in one step. Returns
+# {'OK', commit count}, {'GEN', active} or {'CONFLICT', grid id, version}.
+REPLACE_GRID = (
+    _APPLY
+    + """
+local active = redis.call('GET', KEYS[1])
+if active ~= ARGV[1] then return {'GEN', active or ''} end
+local p, g = ARGV[2], ARGV[3]
+local gk = p .. 'grid:' .. g
+local current = redis.call('HGET', gk, 'version') or '0'
+if current ~= ARGV[4] then return {'CONFLICT', g, current} end
+local rovers = redis.call('ZRANGE', gk .. ':rovers', 0, -1)
+for k = 1, #rovers do redis.call('DEL', gk .. ':rover:' .. rovers[k]) end
+redis.call('DEL', gk, gk .. ':obstacles', gk .. ':rovers', gk .. ':details')
+redis.call('ZREM', p .. 'grids', g)
+local updates = cjson.decode(ARGV[5])
+for r = 1, #updates do apply(p, updates[r]) end
+if #updates > 0 then redis.call('SET', gk .. ':details', ARGV[6]) end
 return {'OK', redis.call('INCR', KEYS[2])}
 """
 )

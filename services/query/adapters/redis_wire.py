@@ -7,6 +7,7 @@ import json
 from collections.abc import Callable, Coroutine, Mapping, Sequence
 from typing import Any, ParamSpec, TypeVar
 
+from redis.asyncio import Redis
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
@@ -20,7 +21,9 @@ __all__ = [
     "cancelled_is_cancelled",
     "checkpoint_row",
     "commit_args",
+    "encode_updates",
     "grid_reply",
+    "key_rows",
     "pairs",
     "rover_reply",
     "unavailable_as_port_error",
@@ -144,3 +147,27 @@ def rover_reply(rover_id: str, found: Any) -> tuple[RoverView | None, int] | Non
         return None
     version, fields = found
     return (rover_view(rover_id, pairs(fields)) if fields else None), int(version)
+
+
+async def key_rows(redis: Redis, raw: Redis, prefix: str) -> dict[str, dict[str, str]]:
+    """Every key under ``prefix`` (named relative to it) with its fields: hashes as they are,
+    sets as members -> "1", sorted sets as members -> score, strings (read through ``raw``,
+    a client that returns bytes) as {"bytes": hex}."""
+    rows: dict[str, dict[str, str]] = {}
+    async for key in redis.scan_iter(match=prefix + "*", count=1000):
+        kind = await redis.type(key)
+        name = str(key)[len(prefix) :]
+        if kind == "hash":
+            found: dict[Any, Any] = await redis.hgetall(key)
+            rows[name] = {str(k): str(v) for k, v in found.items()}
+        elif kind == "set":
+            members: set[Any] = await redis.smembers(key)
+            rows[name] = dict.fromkeys((str(m) for m in members), "1")
+        elif kind == "string":
+            value = await raw.get(key)
+            if isinstance(value, bytes):
+                rows[name] = {"bytes": value.hex()}
+        elif kind == "zset":
+            scored: list[Any] = await redis.zrange(key, 0, -1, withscores=True)
+            rows[name] = {str(m): format(score, "g") for m, score in scored}
+    return rows

@@ -8,6 +8,7 @@ from typing import Protocol
 
 from services.common.correlation import TraceParent
 from services.common.envelope import Envelope
+from services.common.publisher_checkpoint import PublisherCheckpoint
 
 __all__ = [
     "Checkpoint",
@@ -18,6 +19,7 @@ __all__ = [
     "GridSummaryView",
     "GridView",
     "HashUpdate",
+    "PublisherProgress",
     "ReadModel",
     "RoverView",
 ]
@@ -185,6 +187,26 @@ class ReadModel(Protocol):
         """
         ...
 
+    async def replace_grid(
+        self,
+        generation: int,
+        grid_id: str,
+        updates: Sequence[HashUpdate],
+        *,
+        expected_version: int,
+    ) -> int:
+        """Replace all ``generation`` holds of ``grid_id`` with the fold of ``updates`` (the
+        grid's events from its first; none: the grid is removed), in one atomic step, and
+        return the commit count after it (a replacement counts as a commit).
+
+        Only while the grid is still at ``expected_version`` (0: absent): otherwise nothing is
+        written and VersionConflictError is raised with the version found; a generation that
+        is not active raises GenerationChangedError. Not fenced by the projector's lease: a
+        live projector meeting the new version re-reads it (a conflict) and skips what the
+        replacement already holds as duplicates.
+        """
+        ...
+
     async def commit_count(self) -> int:
         """How many commits the model has taken, over all generations (each adds one): a
         model that lost writes counts fewer than it did."""
@@ -225,4 +247,17 @@ class ReadModel(Protocol):
 
     async def generation_rows(self, generation: int) -> dict[str, dict[str, str]]:
         """Every key of ``generation`` (relative to its prefix) with its fields, for audits."""
+        ...
+
+
+class PublisherProgress(Protocol):
+    """Where the command service's publisher stands (for admin status; read-only)."""
+
+    async def checkpoint(self) -> PublisherCheckpoint | None:
+        """Its last checkpoint record; None when it never wrote one."""
+        ...
+
+    async def count_after(self, position: int | None, cap: int) -> tuple[int, int]:
+        """How many domain events lie after ``position`` (None: all; counting stops at
+        ``cap``), and when the first of them was recorded (epoch ms; 0 when none)."""
         ...

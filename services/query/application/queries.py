@@ -16,7 +16,7 @@ from services.query.application.errors import (
 from services.query.application.ports import GridDocument, GridSummaryView, ReadModel, RoverView
 from services.query.application.watch import VersionWatch
 
-__all__ = ["Queries", "decode_page_token", "encode_page_token"]
+__all__ = ["Queries", "decode_page_token", "encode_page_token", "parse_grid_id"]
 
 DEFAULT_PAGE_SIZE = 50
 MAX_PAGE_SIZE = 1_000
@@ -45,7 +45,8 @@ def decode_page_token(token: str) -> str:
         raise invalid from None
 
 
-def _grid_id(value: str) -> str:
+def parse_grid_id(value: str) -> str:
+    """A grid id argument, checked; InvalidQueryError (field grid_id) when malformed."""
     try:
         return str(GridId(value))
     except DomainError as error:
@@ -91,7 +92,7 @@ class Queries:
         Waits at most the setting, or the call's remaining time when that is shorter;
         VersionNotReachedError says which of the two ran out.
         """
-        grid_id = _grid_id(grid_id)
+        grid_id = parse_grid_id(grid_id)
         if min_version < 0:
             raise InvalidQueryError(
                 "min_version must not be negative", field="min_version", reason="MIN_VERSION"
@@ -120,7 +121,7 @@ class Queries:
 
     async def rover(self, grid_id: str, rover_id: str) -> tuple[RoverView, int]:
         """A rover and the version of its grid."""
-        grid_id, rover_id = _grid_id(grid_id), _rover_id(rover_id)
+        grid_id, rover_id = parse_grid_id(grid_id), _rover_id(rover_id)
         found = await self._model.rover(grid_id, rover_id)
         if found is None:
             raise GridNotFoundError(grid_id)

@@ -10,7 +10,7 @@ from services.common.logs import get_logger
 from services.query.application.ports import Checkpoint, EventFeed, ReadModel
 from services.query.application.projector import BatchOutcome, Projector
 
-__all__ = ["RebuildProgress", "rebuild"]
+__all__ = ["RebuildProgress", "RebuildResult", "rebuild"]
 
 _log = get_logger(__name__)
 

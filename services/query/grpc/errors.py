@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import grpc
 from google.protobuf.duration_pb2 import Duration
 from google.rpc import error_details_pb2
@@ -16,7 +18,7 @@ from services.query.application.errors import (
     VersionNotReachedError,
 )
 
-__all__ = ["ANSWERED", "STATUS"]
+__all__ = ["ANSWERED", "QUERY_RULES", "STATUS"]
 
 # What a query raises to be answered with a status (anything else is a bug: INTERNAL).
 ANSWERED = (QueryError, GridNotFoundError, RoverNotFoundError)
@@ -32,30 +34,29 @@ def _version_not_reached(error: VersionNotReachedError) -> ErrorStatus:
     return ErrorStatus(grpc.StatusCode.UNAVAILABLE, str(error), (info, retry))
 
 
-STATUS = StatusTable(
-    "query",
-    [
-        Rule(
-            ReadModelUnavailableError,
-            lambda e: ErrorStatus(
-                grpc.StatusCode.UNAVAILABLE,
-                str(e),
-                (
-                    error_info("READ_MODEL_UNAVAILABLE"),
-                    error_details_pb2.RetryInfo(retry_delay=Duration(seconds=1)),
-                ),
+# The rules of the query service's errors (the admin table starts from them too).
+QUERY_RULES: tuple[Rule[Any], ...] = (
+    Rule(
+        ReadModelUnavailableError,
+        lambda e: ErrorStatus(
+            grpc.StatusCode.UNAVAILABLE,
+            str(e),
+            (
+                error_info("READ_MODEL_UNAVAILABLE"),
+                error_details_pb2.RetryInfo(retry_delay=Duration(seconds=1)),
             ),
         ),
-        Rule(
-            InvalidQueryError,
-            lambda e: ErrorStatus(
-                grpc.StatusCode.INVALID_ARGUMENT,
-                str(e),
-                (bad_request([(e.field, str(e))]), error_info(e.reason)),
-            ),
+    ),
+    Rule(
+        InvalidQueryError,
+        lambda e: ErrorStatus(
+            grpc.StatusCode.INVALID_ARGUMENT,
+            str(e),
+            (bad_request([(e.field, str(e))]), error_info(e.reason)),
         ),
-        Rule(RoverNotFoundError, lambda e: not_found(e.grid_id, e.rover_id)),
-        Rule(GridNotFoundError, lambda e: not_found(e.grid_id)),
-        Rule(VersionNotReachedError, _version_not_reached),
-    ],
+    ),
+    Rule(RoverNotFoundError, lambda e: not_found(e.grid_id, e.rover_id)),
+    Rule(GridNotFoundError, lambda e: not_found(e.grid_id)),
+    Rule(VersionNotReachedError, _version_not_reached),
 )
+STATUS = StatusTable("query", QUERY_RULES)

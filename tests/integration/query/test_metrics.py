@@ -9,7 +9,7 @@ import pytest
 from esdbclient import AsyncEventStoreDBClient
 
 from protos.rover.v1 import query_pb2, query_pb2_grpc
-from services.query.application.rebuild import rebuild
+from services.query.application.rebuild import RebuildProgress, rebuild
 from tests.integration.query.conftest import ServiceFactory, publish
 from tests.support.metrics import Scrape, scrape, scrape_until
 from tests.unit.query.seed import seed_history
@@ -67,12 +67,12 @@ async def test_projection_queries_lag_and_rebuild_move_their_metrics(
         assert details(after, "NOT_FOUND") == 1
         assert details(after, "OK") == 1
 
-        # A rebuild reports its progress through QueryParts.rebuild, set by on_progress.
-        result = await rebuild(
-            running.parts.feed,
-            running.parts.read_model,
-            on_progress=running.parts.rebuild_progressed,
-        )
+        # A rebuild reports its progress through QueryParts.rebuild, set by on_progress (as
+        # the admin rebuild does).
+        def progressed(progress: RebuildProgress) -> None:
+            running.parts.rebuild = progress
+
+        result = await rebuild(running.parts.feed, running.parts.read_model, on_progress=progressed)
         rebuilt = await scrape(url)
         assert rebuilt.value("rover_rebuild_events") == result.events == 7
         assert rebuilt.value("rover_rebuild_progress_ratio") == 1

@@ -1,0 +1,71 @@
+"""EsdbPublisherProgress: where the command service's publisher stands, read from the store.
+
+Its checkpoint stream (format: services/common/publisher_checkpoint.py) and the domain events
+(``grid-*``) after the position it names; the query service reads both for admin status and
+never imports the command service.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from esdbclient import AsyncEventStoreDBClient
+
+from services.common.envelope import grid_stream
+from services.common.esdb_client import STORE_UNREACHABLE
+from services.common.esdb_publisher_checkpoint import read_checkpoint
+from services.common.esdb_reads import whole_read
+from services.common.publisher_checkpoint import PublisherCheckpoint
+from services.common.store_errors import StoreUnavailableError
+
+__all__ = ["EsdbPublisherProgress"]
+
+_DOMAIN_FILTER = (grid_stream(".*"),)  # esdbclient anchors it: names starting "grid-"
+
+
+def _ms(moment: datetime | None) -> int:
+    return int(moment.timestamp() * 1000) if moment is not None else 0
+
+
+class EsdbPublisherProgress:
+    """The PublisherProgress port: the checkpoint stream's last event, and domain events
+    counted in ``$all`` after a position."""
+
+    def __init__(
+        self, client: AsyncEventStoreDBClient, stream: str, *, timeout: float = 5.0
+    ) -> None:
+        self._client = client
+        self._stream = stream
+        self._timeout = timeout
+
+    async def checkpoint(self) -> PublisherCheckpoint | None:
+        try:
+            found = await read_checkpoint(self._client, self._stream, self._timeout)
+        except STORE_UNREACHABLE as error:
+            raise StoreUnavailableError(f"event store unavailable: {error!r}") from error
+        return found[1] if found else None
+
+    async def count_after(self, position: int | None, cap: int) -> tuple[int, int]:
+        async def read() -> tuple[int, int]:
+            events = await self._client.read_all(
+                commit_position=position,
+                filter_include=_DOMAIN_FILTER,
+                filter_by_stream_name=True,
+                limit=cap + 1,
+                timeout=self._timeout,
+            )
+            count, first_ms = 0, 0
+            async with events:
+                async for recorded in events:
+                    if position is not None and (recorded.commit_position or 0) <= position:
+                        continue
+                    first_ms = first_ms or _ms(recorded.recorded_at)
+                    count += 1
+                    if count >= cap:
+                        break
+            return count, first_ms
+
+        try:
+            return await whole_read(self._client, read)
+        except STORE_UNREACHABLE as error:
+            raise StoreUnavailableError(f"event store unavailable: {error!r}") from error

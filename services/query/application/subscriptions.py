@@ -1,0 +1,143 @@
+"""Subscriptions use case: where each subscription of the system stands, for operators.
+
+Three subscriptions read the store: the command service's publisher (domain events, its
+checkpoint in the event store), the query service's projector (integration events, its
+checkpoint in the read model) and the broadcaster (integration events, followed live from
+the end: no checkpoint, so no position or lag to report; its parked events are).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from enum import Enum
+
+from services.common.parked import BROADCASTER, PROJECTOR, ParkedEvents
+from services.query.application.lag import measure_lag
+from services.query.application.ports import EventFeed, PublisherProgress, ReadModel
+
+__all__ = ["SubscriptionState", "SubscriptionStatus", "Subscriptions"]
+
+PUBLISHER = "publisher"
+
+
+class SubscriptionState(Enum):
+    """What a subscription is doing (see admin.proto SubscriptionState)."""
+
+    UNKNOWN = "unknown"  # not observable from here (the broadcaster without parked events)
+    ACTIVE = "active"  # caught up
+    STANDBY = "standby"  # no instance holds its lease
+    CATCHING_UP = "catching up"  # behind the store
+    DEGRADED = "degraded"  # unresolved parked events
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SubscriptionStatus:
+    """One subscription: its position, lag, state, parked count and lease holder."""
+
+    name: str
+    source: str
+    position: int
+    has_checkpoint: bool
+    lag_events: int
+    lag_capped: bool
+    lag_seconds: float
+    state: SubscriptionState
+    parked: int
+    holder: str
+
+
+def _now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+def _state(holder: str, behind: int, parked: int) -> SubscriptionState:
+    if not holder:
+        return SubscriptionState.STANDBY
+    if parked:
+        return SubscriptionState.DEGRADED
+    return SubscriptionState.CATCHING_UP if behind else SubscriptionState.ACTIVE
+
+
+class Subscriptions:
+    """Reads every subscription's state; ``projector_holder`` names the instance holding the
+    projector's lease ("" when none)."""
+
+    def __init__(
+        self,
+        *,
+        feed: EventFeed,
+        read_model: ReadModel,
+        publisher: PublisherProgress,
+        parked: ParkedEvents | None,
+        projector_holder: Callable[[], Awaitable[str]],
+        cap: int,
+        now_ms: Callable[[], int] = _now_ms,
+    ) -> None:
+        self._feed = feed
+        self._model = read_model
+        self._publisher = publisher
+        self._parked = parked
+        self._projector_holder = projector_holder
+        self._cap = cap
+        self._now_ms = now_ms
+
+    async def _parked_count(self, consumer: str) -> int:
+        return await self._parked.count(consumer) if self._parked is not None else 0
+
+    async def statuses(self) -> list[SubscriptionStatus]:
+        """Publisher, projector and broadcaster, in that order."""
+        return [await self._publisher_status(), await self._projector(), await self._broadcaster()]
+
+    async def _publisher_status(self) -> SubscriptionStatus:
+        checkpoint = await self._publisher.checkpoint()
+        position = checkpoint.position if checkpoint else None
+        behind, first_ms = await self._publisher.count_after(position, self._cap)
+        holder = checkpoint.holder if checkpoint else ""
+        return SubscriptionStatus(
+            name=PUBLISHER,
+            source="$all grid-*",
+            position=position or 0,
+            has_checkpoint=position is not None,
+            lag_events=behind,
+            lag_capped=behind >= self._cap,
+            lag_seconds=max(0, self._now_ms() - first_ms) / 1000 if behind and first_ms else 0.0,
+            state=_state(holder, behind, 0),
+            parked=0,
+            holder=holder,
+        )
+
+    async def _projector(self) -> SubscriptionStatus:
+        lag = await measure_lag(self._feed, self._model, cap=self._cap, now_ms=self._now_ms)
+        checkpoint = await self._model.checkpoint(lag.generation)
+        parked = await self._parked_count(PROJECTOR)
+        holder = await self._projector_holder()
+        return SubscriptionStatus(
+            name=PROJECTOR,
+            source="$all integration-*",
+            position=lag.checkpoint,
+            has_checkpoint=checkpoint is not None,
+            lag_events=lag.events_behind,
+            lag_capped=lag.capped,
+            lag_seconds=lag.lag_ms / 1000,
+            state=_state(holder, lag.events_behind, parked),
+            parked=parked,
+            holder=holder,
+        )
+
+    async def _broadcaster(self) -> SubscriptionStatus:
+        parked = await self._parked_count(BROADCASTER)
+        state = SubscriptionState.DEGRADED if parked else SubscriptionState.UNKNOWN
+        return SubscriptionStatus(
+            name=BROADCASTER,
+            source="$all integration-* (live, from the end)",
+            position=0,
+            has_checkpoint=False,
+            lag_events=0,
+            lag_capped=False,
+            lag_seconds=0.0,
+            state=state,
+            parked=parked,
+            holder="",
+        )
