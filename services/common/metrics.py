@@ -18,7 +18,13 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from typing import Any
 
 import grpc
-from prometheus_client import CollectorRegistry, Counter, Histogram, start_http_server
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Histogram,
+    disable_created_metrics,
+    start_http_server,
+)
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.metrics_core import Metric
 from prometheus_client.registry import Collector
@@ -250,6 +256,9 @@ class Metrics:
     def __init__(self, address: str, *, setting: str) -> None:
         self.address = address
         self.setting = setting
+        # No *_created sample beside each counter and histogram: dashboards do not read them
+        # (the library's switch is per process; every registry here is ours).
+        disable_created_metrics()
         self.registry = CollectorRegistry(auto_describe=True)
         self._interceptor = RpcMetricsInterceptor(self.registry) if address else None
         self._server: Any = None
