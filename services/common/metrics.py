@@ -258,7 +258,7 @@ class Metrics:
         self.setting = setting
         # No *_created sample beside each counter and histogram: dashboards do not read them
         # (the library's switch is per process; every registry here is ours).
-        disable_created_metrics()
+        disable_created_metrics()  # type: ignore[no-untyped-call]
         self.registry = CollectorRegistry(auto_describe=True)
         self._interceptor = RpcMetricsInterceptor(self.registry) if address else None
         self._server: Any = None
