@@ -97,7 +97,10 @@ async def test_commands_conflicts_aborts_and_the_publisher_move_their_metrics(
         # A client mistake is counted with its status (NOT_FOUND), not as a failure of ours.
         with pytest.raises(grpc.aio.AioRpcError):
             await _turn(a, new_id())
-        assert handled(await scrape(patient.metrics.url), "TurnRoverLeft", "NOT_FOUND") == 1
+        # (an aborted call is counted just after its status is sent: scrape until it shows)
+        await scrape_until(
+            patient.metrics.url, lambda s: handled(s, "TurnRoverLeft", "NOT_FOUND") == 1
+        )
 
         await _turn(b, grid)  # the hasty instance now caches the grid
         await _turn(a, grid)  # the patient one's cache is stale: conflict, retry, success
@@ -110,7 +113,9 @@ async def test_commands_conflicts_aborts_and_the_publisher_move_their_metrics(
         with pytest.raises(grpc.aio.AioRpcError) as aborted:
             await _turn(b, grid)  # the hasty one's cache is stale: one conflict, ABORTED
         assert aborted.value.code() is grpc.StatusCode.ABORTED
-        hasty_now = await scrape(hasty.metrics.url)
+        hasty_now = await scrape_until(
+            hasty.metrics.url, lambda s: handled(s, "TurnRoverLeft", "ABORTED") > 0
+        )
         assert hasty_now.value("rover_command_append_conflicts_total") == 1
         assert hasty_now.value("rover_command_retries_total") == 0
         assert hasty_now.value("rover_command_aborted_total") == 1

@@ -63,7 +63,8 @@ async def test_projection_queries_lag_and_rebuild_move_their_metrics(
 
         with pytest.raises(grpc.aio.AioRpcError):
             await stub.GetGridDetails(query_pb2.GetGridDetailsRequest(grid_id="elsewhere"))
-        after = await scrape(url)
+        # An aborted call is counted just after its status is sent: scrape until it shows.
+        after = await scrape_until(url, lambda s: details(s, "NOT_FOUND") > 0)
         assert details(after, "NOT_FOUND") == 1
         assert details(after, "OK") == 1
 
