@@ -21,10 +21,12 @@ from services.common import tracing
 from services.common.app import App, Lifecycle, supervised
 from services.common.esdb_client import LeaderFollowingClient
 from services.common.esdb_cluster import warn_if_leader_unfollowable
+from services.common.esdb_parked import EsdbParkedEvents
 from services.common.grpc_server import GrpcServer, Service
 from services.common.lease import Lease, LeaseTiming, hold_and_run
 from services.common.logs import get_logger
 from services.common.memory_lease import InMemoryLease
+from services.common.parked import PROJECTOR, InMemoryParkedEvents, ParkedEvents
 from services.query.adapters.esdb_feed import EsdbEventFeed
 from services.query.adapters.redis_lease import RedisLease
 from services.query.adapters.redis_read_model import RedisReadModel, lease_key
@@ -43,6 +45,8 @@ _log = get_logger(__name__)
 SERVICE_NAME = query_pb2.DESCRIPTOR.services_by_name["RoverQueryService"].full_name
 # Health service name that reports whether the projection keeps up with the store.
 PROJECTION_HEALTH = "rover.v1.RoverQueryService/projection"
+# Health service name that is NOT_SERVING while the projector has unresolved parked events.
+PARKED_HEALTH = "rover.v1.RoverQueryService/parked"
 
 
 @dataclass(slots=True, kw_only=True)
@@ -54,8 +58,10 @@ class QueryParts:
     watch: VersionWatch
     queries: Queries
     projector: Projector
+    parked: ParkedEvents
     lag: ProjectionLag | None = field(default=None)
     projecting: bool = False  # whether this instance holds the projector's lease
+    parked_count: int = 0  # the projector's unresolved parked events, as last counted
 
 
 QueryApp = App[QueryParts]
@@ -81,11 +87,28 @@ async def _monitor(parts: QueryParts, server: GrpcServer, settings: QuerySetting
         await asyncio.sleep(settings.query_lag_interval_seconds)
 
 
+async def _count_parked(parts: QueryParts, server: GrpcServer, settings: QuerySettings) -> None:
+    serving = None
+    while True:
+        parts.parked_count = await parts.parked.count(PROJECTOR)
+        healthy = parts.parked_count == 0
+        if healthy != serving:
+            status = (
+                health_pb2.HealthCheckResponse.SERVING
+                if healthy
+                else health_pb2.HealthCheckResponse.NOT_SERVING
+            )
+            await server.health.set(PARKED_HEALTH, status)
+            serving = healthy
+        await asyncio.sleep(settings.query_lag_interval_seconds)
+
+
 def build(
     settings: QuerySettings,
     *,
     read_model: ReadModel | None = None,
     feed: EventFeed | None = None,
+    parked: ParkedEvents | None = None,
     projector_lease: Lease | None = None,
     fast_projection: bool = True,
     fast_details: bool = True,
@@ -102,6 +125,10 @@ def build(
     The live projector runs while this instance holds ``projector_lease`` (default: a Redis
     key beside the read model that its commits are fenced by; an in-memory one when the read
     model is overridden), so one instance projects at a time.
+
+    ``parked`` keeps the events the projector cannot project (default: EventStoreDB's
+    ``rover-parked-projector`` stream; in memory when the feed is overridden); their count is ``parts.parked_count`` and the health
+    name ``PARKED_HEALTH``.
     """
     lifecycle = Lifecycle()
     lease: Lease | None = projector_lease
@@ -126,12 +153,14 @@ def build(
         lifecycle.open.append(store.connect)
         lifecycle.open.append(partial(warn_if_leader_unfollowable, store))
         lifecycle.close.append(store.close)
+        parked = parked or EsdbParkedEvents(store)
         feed = EsdbEventFeed(
             store,
             buffer=settings.query_feed_buffer,
             linger_seconds=settings.query_catchup_linger_seconds,
             fast_projection=fast_projection,
         )
+    parked = parked if parked is not None else InMemoryParkedEvents()
     watch = VersionWatch()
     queries = Queries(
         read_model,
@@ -145,9 +174,15 @@ def build(
         batch_size=settings.query_batch_size,
         watch=watch,
         rewind_check_seconds=settings.query_rewind_check_seconds,
+        parked=parked,
     )
     parts = QueryParts(
-        read_model=read_model, feed=feed, watch=watch, queries=queries, projector=projector
+        read_model=read_model,
+        feed=feed,
+        watch=watch,
+        queries=queries,
+        projector=projector,
+        parked=parked,
     )
     register: Callable[[grpc.aio.Server], None]
     if fast_details:
@@ -191,4 +226,12 @@ def build(
             await supervised("lag-monitor", lambda: _monitor(parts, app.server, settings), retry)
 
     lifecycle.background.append(("lag-monitor", monitor))
+
+    async def count_parked() -> None:
+        with tracing.untraced():
+            await supervised(
+                "parked-monitor", lambda: _count_parked(parts, app.server, settings), retry
+            )
+
+    lifecycle.background.append(("parked-monitor", count_parked))
     return app
