@@ -127,8 +127,8 @@ def build(
     model is overridden), so one instance projects at a time.
 
     ``parked`` keeps the events the projector cannot project (default: EventStoreDB's
-    ``rover-parked-projector`` stream; in memory when the feed is overridden); their count is ``parts.parked_count`` and the health
-    name ``PARKED_HEALTH``.
+    ``rover-parked-projector`` stream; in memory when the feed is overridden); their count
+    is ``parts.parked_count`` and the health name ``PARKED_HEALTH``.
     """
     lifecycle = Lifecycle()
     lease: Lease | None = projector_lease
