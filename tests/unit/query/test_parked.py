@@ -48,22 +48,26 @@ async def test_a_failing_projection_parks_the_event_and_holds_only_its_grid() ->
 
     assert await version(model, "alpha") == 3  # nothing after the poison, nothing out of order
     assert await version(model, "beta") == len(bystander)
-    assert projector.checkpoint is not None and projector.checkpoint.position == last
+    assert projector.checkpoint is not None
+    assert projector.checkpoint.position == last
     assert projector.held_events == len(victim) - 4
     [record] = await parked.unresolved(PROJECTOR)
     assert record.parked_id == parked_id(PROJECTOR, str(victim[3].event_id))
     assert (record.event.grid_id, record.event.sequence) == ("alpha", 4)
-    assert record.event.stream == "integration-alpha" and record.event.revision == 3
+    assert record.event.stream == "integration-alpha"
+    assert record.event.revision == 3
     assert "projection failed" in record.event.reason
 
     replays = ParkedReplays(parked, feed, model, projection=projection)
     still = await replays.replay(record.parked_id)
-    assert not still.resolved and "projection failed" in still.reason
+    assert not still.resolved
+    assert "projection failed" in still.reason
     assert await parked.count(PROJECTOR) == 1
 
     fixed[0] = True  # the fix is deployed
     done = await replays.replay(record.parked_id)
-    assert done.resolved and done.how == "replayed"
+    assert done.resolved
+    assert done.how == "replayed"
     assert done.applied == len(victim) - 3
     assert await version(model, "alpha") == len(victim)
     assert await parked.count(PROJECTOR) == 0
