@@ -25,16 +25,17 @@ from services.common import tracing
 from services.common.cancellation import raise_if_cancelling
 from services.common.envelope import Envelope, integration_stream
 from services.common.esdb_client import STORE_UNREACHABLE
+from services.common.esdb_parked import poison_of
 from services.common.esdb_reads import whole_read
 from services.common.integration import IntegrationDecodeError, from_proto
 from services.common.logs import get_logger
-from services.common.parked import PoisonEvent, PoisonEventError, grid_of_stream
+from services.common.parked import PoisonEventError
 from services.common.settings import follows_leader
 from services.common.store_errors import StoreUnavailableError
 from services.query.adapters.fast_projection import fast_update
 from services.query.application.ports import FeedHead, FeedItem
 
-__all__ = ["INTEGRATION_FILTER", "EsdbEventFeed", "poison_of"]
+__all__ = ["INTEGRATION_FILTER", "EsdbEventFeed"]
 
 _log = get_logger(__name__)
 
@@ -95,19 +96,6 @@ async def _reconnecting(client: AsyncEventStoreDBClient, read: Callable[[], Awai
 
 def _ms(moment: datetime | None) -> int:
     return int(moment.timestamp() * 1000) if moment is not None else 0
-
-
-def poison_of(recorded: RecordedEvent, reason: str) -> PoisonEvent:
-    """What a parked record says of a stored integration event that could not be decoded."""
-    return PoisonEvent(
-        stream=recorded.stream_name,
-        revision=recorded.stream_position,
-        commit_position=recorded.commit_position or 0,
-        event_id=str(recorded.id),
-        event_type=recorded.type,
-        grid_id=grid_of_stream(recorded.stream_name),
-        reason=reason,
-    )
 
 
 def _parsed(recorded: RecordedEvent) -> IntegrationEvent:

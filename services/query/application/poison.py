@@ -5,11 +5,16 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import asdict
 
 from services.common.envelope import Envelope, integration_stream
 from services.common.logs import get_logger
-from services.common.parked import ParkedEvent, ParkedEvents, PoisonEvent, PoisonEventError
+from services.common.parked import (
+    ParkedEvent,
+    ParkedEvents,
+    PoisonEvent,
+    PoisonEventError,
+    parked_fields,
+)
 from services.query.application.errors import GapNotHealableError
 from services.query.application.ports import EventFeed, HashUpdate
 
@@ -79,11 +84,7 @@ class Holds:
         record = ParkedEvent.of(self.consumer, poison, int(time.time() * 1000))
         if await self.parked.park(record):
             _log.error(
-                "event parked; its grid is held until it is replayed",
-                parked_id=record.parked_id,
-                consumer=record.consumer,
-                parked_at_ms=record.parked_at_ms,
-                **asdict(poison),
+                "event parked; its grid is held until it is replayed", **parked_fields(record)
             )
         else:
             _log.info(
