@@ -134,7 +134,9 @@ def harness(request: pytest.FixtureRequest) -> Harness:
 async def running(feed: IntegrationFeed) -> AsyncIterator[Recorder]:
     """The feed running in a task (live once this yields), cancelled after the block."""
     recorder = Recorder()
-    task = asyncio.create_task(feed.run(recorder.on_event, recorder.on_live, recorder.on_down, recorder.on_poison))
+    task = asyncio.create_task(
+        feed.run(recorder.on_event, recorder.on_live, recorder.on_down, recorder.on_poison)
+    )
     try:
         await recorder.until("live")
         yield recorder
