@@ -21,7 +21,7 @@ from redis.asyncio import Redis
 
 from protos.rover.v1.events_pb2 import IntegrationEvent
 from services.common.envelope import Envelope
-from services.common.esdb_parked import PARKED_EVENT_TYPE, EsdbParkedEvents
+from services.common.esdb_parked import PARKED_EVENT_TYPE, RESOLVED_EVENT_TYPE, EsdbParkedEvents
 from services.common.integration import IntegrationDecodeError, from_proto
 from services.common.parked import PROJECTOR, parked_stream
 from services.query.adapters.esdb_feed import EsdbEventFeed
@@ -73,9 +73,9 @@ async def append_garbage(esdb: AsyncEventStoreDBClient, grid_id: str, revision: 
     )
 
 
-async def parked_records(esdb: AsyncEventStoreDBClient) -> int:
+async def parked_records(esdb: AsyncEventStoreDBClient, kind: str = PARKED_EVENT_TYPE) -> int:
     events = await esdb.get_stream(parked_stream(PROJECTOR))
-    return sum(e.type == PARKED_EVENT_TYPE for e in events)
+    return sum(e.type == kind for e in events)
 
 
 async def test_a_garbage_event_is_parked_and_only_its_grid_waits(
@@ -171,6 +171,7 @@ async def test_after_the_fix_a_replay_applies_the_held_events_in_order(
         assert result.how == "replayed"
         assert result.applied == len(victim) - poison.sequence + 1
         assert await version(running, "alpha") == len(victim)
+        assert await parked_records(esdb, RESOLVED_EVENT_TYPE) == 1
         await eventually(lambda: _count_is(running, 0))
         assert await health(running.port, PARKED_HEALTH) == SERVING
 

@@ -10,7 +10,7 @@ from services.common.envelope import Envelope
 from services.common.parked import PROJECTOR, InMemoryParkedEvents, parked_id
 from services.query.adapters.memory import InMemoryEventFeed, InMemoryReadModel
 from services.query.application.errors import ParkedEventNotFoundError
-from services.query.application.parked import ParkedReplays
+from services.query.application.parked import ParkedReplays, ReplayResult
 from services.query.application.poison import Projection
 from services.query.application.ports import HashUpdate
 from services.query.application.projection import project
@@ -65,7 +65,7 @@ async def test_a_failing_projection_parks_the_event_and_holds_only_its_grid() ->
     assert await parked.count(PROJECTOR) == 1
 
     fixed[0] = True  # the fix is deployed
-    done = await replays.replay(record.parked_id)
+    done: ReplayResult = await replays.replay(record.parked_id)
     assert done.resolved
     assert done.how == "replayed"
     assert done.applied == len(victim) - 3
