@@ -12,7 +12,6 @@ from dataclasses import dataclass
 
 from esdbclient import AsyncEventStoreDBClient
 from esdbclient.exceptions import EventStoreDBClientException
-from grpc_health.v1 import health_pb2
 
 from services.broadcaster.adapters import fast_wire, wire
 from services.broadcaster.adapters.esdb import EsdbGridHistory, EsdbIntegrationFeed
@@ -28,6 +27,7 @@ from services.common.esdb_client import LeaderFollowingClient
 from services.common.esdb_cluster import warn_if_leader_unfollowable
 from services.common.esdb_parked import EsdbParkedEvents
 from services.common.grpc_server import GrpcServer
+from services.common.health_flag import HealthFlag
 from services.common.logs import get_logger
 from services.common.parked import InMemoryParkedEvents, ParkedEvents
 from services.common.store_errors import StoreUnavailableError
@@ -141,21 +141,12 @@ def build(
             _log.info("health", serving=connected)
 
     async def count_parked(server: GrpcServer = app.server) -> None:
-        serving = None
+        flag = HealthFlag(server, PARKED_HEALTH)
         while True:
             try:
-                healthy = await hub.count_parked() == 0
+                await flag.report(await hub.count_parked() == 0)
             except StoreUnavailableError as error:
                 _log.warning("cannot count parked events yet", error=str(error))
-            else:
-                if healthy != serving:
-                    status = (
-                        health_pb2.HealthCheckResponse.SERVING
-                        if healthy
-                        else health_pb2.HealthCheckResponse.NOT_SERVING
-                    )
-                    await server.health.set(PARKED_HEALTH, status)
-                    serving = healthy
             await asyncio.sleep(PARKED_CHECK_SECONDS)
 
     async def end_streams() -> None:

@@ -13,7 +13,6 @@ from dataclasses import dataclass, field
 from functools import partial
 
 import grpc
-from grpc_health.v1 import health_pb2
 from redis.asyncio import Redis
 
 from protos.rover.v1 import query_pb2, query_pb2_grpc
@@ -23,6 +22,7 @@ from services.common.esdb_client import LeaderFollowingClient
 from services.common.esdb_cluster import warn_if_leader_unfollowable
 from services.common.esdb_parked import EsdbParkedEvents
 from services.common.grpc_server import GrpcServer, Service
+from services.common.health_flag import HealthFlag
 from services.common.lease import Lease, LeaseTiming, hold_and_run
 from services.common.logs import get_logger
 from services.common.memory_lease import InMemoryLease
@@ -68,38 +68,22 @@ QueryApp = App[QueryParts]
 
 
 async def _monitor(parts: QueryParts, server: GrpcServer, settings: QuerySettings) -> None:
-    serving = None
+    flag = HealthFlag(server, PROJECTION_HEALTH)
     log_policy = LagLog(every=settings.query_lag_log_seconds)
     while True:
         lag = await measure_lag(parts.feed, parts.read_model, cap=settings.query_lag_count_cap)
         parts.lag = lag
         if log_policy.due(lag):
             _log.info("projection lag", **lag.as_fields())
-        healthy = lag.events_behind < settings.query_lag_unhealthy_events
-        if healthy != serving:
-            status = (
-                health_pb2.HealthCheckResponse.SERVING
-                if healthy
-                else health_pb2.HealthCheckResponse.NOT_SERVING
-            )
-            await server.health.set(PROJECTION_HEALTH, status)
-            serving = healthy
+        await flag.report(lag.events_behind < settings.query_lag_unhealthy_events)
         await asyncio.sleep(settings.query_lag_interval_seconds)
 
 
 async def _count_parked(parts: QueryParts, server: GrpcServer, settings: QuerySettings) -> None:
-    serving = None
+    flag = HealthFlag(server, PARKED_HEALTH)
     while True:
         parts.parked_count = await parts.parked.count(PROJECTOR)
-        healthy = parts.parked_count == 0
-        if healthy != serving:
-            status = (
-                health_pb2.HealthCheckResponse.SERVING
-                if healthy
-                else health_pb2.HealthCheckResponse.NOT_SERVING
-            )
-            await server.health.set(PARKED_HEALTH, status)
-            serving = healthy
+        await flag.report(parts.parked_count == 0)
         await asyncio.sleep(settings.query_lag_interval_seconds)
 
 

@@ -4,11 +4,10 @@ the feed goes on for the other grids, health says so (real event store and gRPC)
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable
 
-import grpc
 from esdbclient import NewEvent, StreamState
-from grpc_health.v1 import health_pb2, health_pb2_grpc
+from grpc_health.v1 import health_pb2
 
 from services.broadcaster.bootstrap import PARKED_HEALTH
 from services.common.esdb_parked import EsdbParkedEvents
@@ -18,25 +17,10 @@ from services.query.adapters.memory import InMemoryReadModel
 from services.query.application.parked import ParkedReplays
 from tests.integration.broadcaster.conftest import StartBroadcaster
 from tests.integration.broadcaster.helpers import Appender, Watcher, new_grid_id
+from tests.support.health import eventually, health_status
 from tests.unit.broadcaster.scripts import GridScript
 
 NOT_SERVING = health_pb2.HealthCheckResponse.NOT_SERVING
-
-
-async def eventually(check: Callable[[], Awaitable[bool]]) -> None:
-    """Poll ``check`` until it holds (a hang guard, not a timing assertion)."""
-    for _ in range(1_000):
-        if await check():
-            return
-        await asyncio.sleep(0.02)
-    raise AssertionError("condition never became true")
-
-
-async def health(port: int, name: str) -> int:
-    async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
-        stub = health_pb2_grpc.HealthStub(channel)
-        reply = await stub.Check(health_pb2.HealthCheckRequest(service=name), timeout=5)
-        return int(reply.status)
 
 
 async def test_a_garbage_event_is_parked_and_the_feed_goes_on(
@@ -71,7 +55,7 @@ async def test_a_garbage_event_is_parked_and_the_feed_goes_on(
     assert record.event.reason
     await eventually(lambda: _parked_seen(broadcaster.parts.hub.count_parked()))
     assert broadcaster.parts.parked_count >= 1
-    await eventually(lambda: _is(health(broadcaster.port, PARKED_HEALTH), NOT_SERVING))
+    await eventually(lambda: _is(health_status(broadcaster.port, PARKED_HEALTH), NOT_SERVING))
 
     # A replay checks that the event now decodes: garbage does not, so it stays parked.
     replays = ParkedReplays(parked, EsdbEventFeed(appender.client), InMemoryReadModel())

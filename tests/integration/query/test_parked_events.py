@@ -10,13 +10,11 @@ decoder bug, injected) is replayed once the decoder is fixed, and the held event
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Callable
 
-import grpc
 from esdbclient import AsyncEventStoreDBClient, NewEvent
-from grpc_health.v1 import health_pb2, health_pb2_grpc
+from grpc_health.v1 import health_pb2
 from redis.asyncio import Redis
 
 from protos.rover.v1.events_pb2 import IntegrationEvent
@@ -31,26 +29,11 @@ from services.query.application.rebuild import rebuild
 from services.query.bootstrap import PARKED_HEALTH, QueryApp
 from services.query.settings import QuerySettings
 from tests.integration.query.conftest import ServiceFactory, publish
+from tests.support.health import eventually, health_status
 from tests.unit.query.seed import rover_walk, seed_history
 
 SERVING = health_pb2.HealthCheckResponse.SERVING
 NOT_SERVING = health_pb2.HealthCheckResponse.NOT_SERVING
-
-
-async def eventually(check: Callable[[], Awaitable[bool]]) -> None:
-    """Poll ``check`` until it holds (a hang guard, not a timing assertion)."""
-    for _ in range(1_000):
-        if await check():
-            return
-        await asyncio.sleep(0.02)
-    raise AssertionError("condition never became true")
-
-
-async def health(port: int, name: str) -> int:
-    async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
-        stub = health_pb2_grpc.HealthStub(channel)
-        reply = await stub.Check(health_pb2.HealthCheckRequest(service=name), timeout=5)
-        return int(reply.status)
 
 
 def model(settings: QuerySettings) -> RedisReadModel:
@@ -90,8 +73,8 @@ async def test_a_garbage_event_is_parked_and_only_its_grid_waits(
         await eventually(lambda: _at(running, "beta", 3))
         assert await version(running, "alpha") == 5  # nothing out of order, nothing skipped
         await eventually(lambda: _count_is(running, 1))
-        assert await health(running.port, PARKED_HEALTH) == NOT_SERVING
-        assert await health(running.port, "") == SERVING  # degraded: it still answers
+        assert await health_status(running.port, PARKED_HEALTH) == NOT_SERVING
+        assert await health_status(running.port, "") == SERVING  # degraded: it still answers
         assert running.parts.projector.held_events == len(victim) - 6
         [record] = await running.parts.parked.unresolved(PROJECTOR)
         assert record.event.stream == "integration-alpha"
@@ -107,7 +90,7 @@ async def test_a_garbage_event_is_parked_and_only_its_grid_waits(
         await eventually(lambda: _at(restarted, "beta", len(bystander)))
         assert await version(restarted, "alpha") == 5
         await eventually(lambda: _count_is(restarted, 1))
-        assert await health(restarted.port, PARKED_HEALTH) == NOT_SERVING
+        assert await health_status(restarted.port, PARKED_HEALTH) == NOT_SERVING
     assert await parked_records(esdb) == 1  # the hold found again: no second record
 
     read_model = model(settings)
@@ -173,7 +156,7 @@ async def test_after_the_fix_a_replay_applies_the_held_events_in_order(
         assert await version(running, "alpha") == len(victim)
         assert await parked_records(esdb, RESOLVED_EVENT_TYPE) == 1
         await eventually(lambda: _count_is(running, 0))
-        assert await health(running.port, PARKED_HEALTH) == SERVING
+        assert await health_status(running.port, PARKED_HEALTH) == SERVING
 
         more = rover_walk("alpha", rovers=2, moves=21)[len(victim) :]
         await publish(esdb, more)  # the live projector goes on with alpha
