@@ -27,6 +27,7 @@ from services.common.lease import Lease, LeaseTiming, hold_and_run
 from services.common.logs import get_logger
 from services.common.memory_lease import InMemoryLease
 from services.common.parked import PROJECTOR, InMemoryParkedEvents, ParkedEvents
+from services.common.store_errors import StoreUnavailableError
 from services.query.adapters.esdb_feed import EsdbEventFeed
 from services.query.adapters.redis_lease import RedisLease
 from services.query.adapters.redis_read_model import RedisReadModel, lease_key
@@ -82,8 +83,12 @@ async def _monitor(parts: QueryParts, server: GrpcServer, settings: QuerySetting
 async def _count_parked(parts: QueryParts, server: GrpcServer, settings: QuerySettings) -> None:
     flag = HealthFlag(server, PARKED_HEALTH)
     while True:
-        parts.parked_count = await parts.parked.count(PROJECTOR)
-        await flag.report(parts.parked_count == 0)
+        try:
+            parts.parked_count = await parts.parked.count(PROJECTOR)
+        except StoreUnavailableError as error:  # an outage: the lag monitor says so too
+            _log.warning("cannot count parked events yet", error=str(error))
+        else:
+            await flag.report(parts.parked_count == 0)
         await asyncio.sleep(settings.query_lag_interval_seconds)
 
 

@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable
+from dataclasses import asdict
 from typing import Generic, TypeVar
 
 from domain.values import GridId
@@ -46,6 +47,7 @@ __all__ = ["Hub", "HubClosedError"]
 
 T = TypeVar("T")
 _log = get_logger(__name__)
+_MAX_UNPARKED = 10_000  # poison events waiting to be parked, at most
 
 
 def _poison(event: FeedEvent, reason: str) -> PoisonEvent:
@@ -97,7 +99,7 @@ class Hub(Generic[T]):
         self.dropped = 0  # watchers dropped for falling behind
         self.parked = parked if parked is not None else InMemoryParkedEvents()
         self.parked_count = 0  # unresolved parked events of the broadcaster, as last counted
-        self._poison: asyncio.Queue[PoisonEvent] = asyncio.Queue()
+        self._poison: asyncio.Queue[PoisonEvent] = asyncio.Queue(_MAX_UNPARKED)
         self._park_retry = park_retry_seconds
 
     # --- the feed side ---------------------------------------------------------------------
@@ -117,7 +119,10 @@ class Hub(Generic[T]):
         and re-read from the store, as on any gap."""
         if poison.grid_id:
             self.cache.forget(GridId(poison.grid_id))
-        self._poison.put_nowait(poison)
+        try:
+            self._poison.put_nowait(poison)
+        except asyncio.QueueFull:  # bounded memory while the store cannot take them
+            _log.error("poison event not parked: too many waiting", **asdict(poison))
 
     async def _park_poison(self) -> None:
         while True:
