@@ -16,7 +16,7 @@ from esdbclient.exceptions import EventStoreDBClientException
 from services.broadcaster.adapters import fast_wire, wire
 from services.broadcaster.adapters.esdb import EsdbGridHistory, EsdbIntegrationFeed
 from services.broadcaster.application.cache import GridCache
-from services.broadcaster.application.hub import Hub
+from services.broadcaster.application.hub import Hub, HubClosedError
 from services.broadcaster.application.ports import GridHistory, IntegrationFeed
 from services.broadcaster.application.watch import WatchGrid
 from services.broadcaster.grpc.fast_updates import PreSerializedLiveServicer
@@ -142,6 +142,10 @@ def build(
 
     async def count_parked(server: GrpcServer = app.server) -> None:
         flag = HealthFlag(server, PARKED_HEALTH)
+        try:
+            await hub.wait_live()  # the store client is connected by then
+        except HubClosedError:
+            return
         while True:
             try:
                 await flag.report(await hub.count_parked() == 0)

@@ -268,6 +268,9 @@ class Projector:
                 continue
             consumed += 1
             grid_id = str(effect.grid_id)
+            if isinstance(effect, PoisonEvent) and not grid_id:
+                await self._holds.hold(effect)  # no grid's stream: nothing to hold up
+                continue
             if grid_id in held:
                 waiting += 1  # applied in order by a replay of the parked event
                 continue
@@ -287,10 +290,7 @@ class Projector:
                     waiting += 1
                     continue
             if isinstance(effect, PoisonEvent):
-                if grid_id:  # (a stream that is no grid's holds nothing up)
-                    held[grid_id] = await self._holds.hold(effect)
-                else:
-                    await self._holds.hold(effect)
+                held[grid_id] = await self._holds.hold(effect)
                 continue
             updates.append(effect)
             versions[grid_id] = effect.sequence
@@ -302,11 +302,11 @@ class Projector:
             or (previous.recorded_at_ms if previous else 0),
             events=self._events + consumed,
         )
-        self.held_events += waiting
         if previous is not None and not updates and checkpoint.position <= previous.position:
             # Nothing to write (late duplicates): the stored checkpoint stays as it is.
             self._events = checkpoint.events
             self._held = held
+            self.held_events += waiting
             self.checkpoint = Checkpoint(previous.position, previous.recorded_at_ms, self._events)
             return BatchOutcome(0, duplicates, 0, self.checkpoint, waiting)
         count = await self._model.commit(
@@ -319,6 +319,7 @@ class Projector:
         self._seen = max(self._seen, count)
         self._versions = versions
         self._held = held
+        self.held_events += waiting
         self._events = checkpoint.events
         self.checkpoint = checkpoint
         if self._watch is not None and updates:
