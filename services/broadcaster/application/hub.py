@@ -175,7 +175,11 @@ class Hub(Generic[T]):
         if not watchers:
             return
         tracing.annotate("rover.watchers", len(watchers))  # on the feed's span, if tracing
-        item = self.wrap(event)
+        try:
+            item = self.wrap(event)
+        except ValueError as error:  # it cannot be encoded: its watchers see a gap next
+            self.poisoned(_poison(event, f"cannot be sent to watchers: {error}"))
+            return
         overflowed = [w for w in watchers if not w.offer(item)]
         for watcher in overflowed:
             self.dropped += 1

@@ -12,8 +12,10 @@ from domain import replay
 from domain.errors import GridNotFoundError
 from domain.fast_fold import GridFold
 from domain.values import GridId
+from services.broadcaster.adapters.memory import InMemoryIntegrationLog
+from services.broadcaster.adapters.wire import StoredIntegrationEvent
 from services.broadcaster.application.hub import Hub, HubClosedError
-from services.broadcaster.application.ports import StoreUnavailableError
+from services.broadcaster.application.ports import FeedEvent, StoreUnavailableError
 from services.broadcaster.application.subscription import EndReason, SubscriptionEndedError
 from services.broadcaster.application.watch import (
     FellBehind,
@@ -242,3 +244,31 @@ async def test_an_event_the_cache_cannot_fold_is_parked_and_the_feed_goes_on() -
         assert "cannot fold" in record.event.reason
         assert rig.hub.parked_count == 1
         assert rig.hub.published == g.version + h.version
+
+
+async def test_an_event_that_cannot_be_encoded_is_parked_and_its_watchers_see_a_gap() -> None:
+    script = GridScript("g")
+    events = [StoredIntegrationEvent.of(e) for e in script.next() + script.next()]
+
+    def encode(event: FeedEvent) -> int:
+        if event.sequence == 1:
+            raise ValueError("an enum value this release does not know")
+        return event.sequence
+
+    hub: Hub[int] = Hub(encode, queue_size=8)
+    watcher = hub.subscribe(script.grid_id)
+    feed = InMemoryIntegrationLog()
+    pump = asyncio.create_task(hub.pump(feed))
+    await hub.wait_live()
+    for envelope in script.history:
+        feed.append(envelope)
+    for _ in range(1_000):
+        if await hub.count_parked():
+            break
+        await asyncio.sleep(0)
+    pump.cancel()
+    await asyncio.gather(pump, return_exceptions=True)
+    assert [p.sequence for p in watcher.pending()] == [e.sequence for e in events[1:]]
+    [record] = await hub.parked.unresolved(BROADCASTER)
+    assert record.event.sequence == 1
+    assert "cannot be sent to watchers" in record.event.reason
