@@ -16,7 +16,7 @@ from esdbclient.exceptions import EventStoreDBClientException
 from services.broadcaster.adapters import fast_wire, wire
 from services.broadcaster.adapters.esdb import EsdbGridHistory, EsdbIntegrationFeed
 from services.broadcaster.application.cache import GridCache
-from services.broadcaster.application.hub import Hub
+from services.broadcaster.application.hub import Hub, HubClosedError
 from services.broadcaster.application.ports import GridHistory, IntegrationFeed
 from services.broadcaster.application.watch import WatchGrid
 from services.broadcaster.grpc.fast_updates import PreSerializedLiveServicer
@@ -25,13 +25,20 @@ from services.broadcaster.settings import BroadcasterSettings
 from services.common.app import App, Lifecycle
 from services.common.esdb_client import LeaderFollowingClient
 from services.common.esdb_cluster import warn_if_leader_unfollowable
+from services.common.esdb_parked import EsdbParkedEvents
 from services.common.grpc_server import GrpcServer
+from services.common.health_flag import HealthFlag
 from services.common.logs import get_logger
+from services.common.parked import InMemoryParkedEvents, ParkedEvents
+from services.common.store_errors import StoreUnavailableError
 
 __all__ = ["BroadcasterApp", "build"]
 
 _log = get_logger(__name__)
 _RETRY_INITIAL, _RETRY_MAX = 0.1, 5.0
+PARKED_HEALTH = "rover.v1.RoverLiveService/parked"
+"""Health service name that is NOT_SERVING while the broadcaster has unresolved parked events."""
+PARKED_CHECK_SECONDS = 1.0  # how often the parked events are counted again
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -42,6 +49,12 @@ class BroadcasterParts:
     watch: WatchGrid[bytes]
     feed: IntegrationFeed
     history: GridHistory
+    parked: ParkedEvents
+
+    @property
+    def parked_count(self) -> int:
+        """The broadcaster's unresolved parked events, as last counted."""
+        return self.hub.parked_count
 
 
 BroadcasterApp = App[BroadcasterParts]
@@ -65,6 +78,7 @@ def build(
     *,
     feed: IntegrationFeed | None = None,
     history: GridHistory | None = None,
+    parked: ParkedEvents | None = None,
     fast_wire_assembly: bool = True,
     fast_updates: bool = True,
 ) -> BroadcasterApp:
@@ -73,6 +87,8 @@ def build(
     ``fast_wire_assembly`` assembles each update around the stored event's bytes instead of
     decoding and serializing it again with protobuf (the same bytes). ``fast_updates`` sends
     those bytes as they are (the plain servicer yields GridUpdate messages, parsed from them).
+    ``parked`` keeps the events the feed cannot decode or fold (default: EventStoreDB's
+    ``rover-parked-broadcaster`` stream; in memory when the feed and history are overridden).
     """
     client: AsyncEventStoreDBClient | None = None
     if feed is None or history is None:
@@ -83,10 +99,13 @@ def build(
     if history is None:
         assert client is not None
         history = EsdbGridHistory(client, page_size=settings.broadcaster_history_page_size)
+    if parked is None:
+        parked = EsdbParkedEvents(client) if client is not None else InMemoryParkedEvents()
     hub: Hub[bytes] = Hub(
         fast_wire.encode_change if fast_wire_assembly else wire.encode_change,
         queue_size=settings.broadcaster_queue_size,
         cache=GridCache(capacity=settings.broadcaster_cache_grids),
+        parked=parked,
     )
     watch = WatchGrid(hub, history, heartbeat_seconds=settings.broadcaster_heartbeat_seconds)
     servicer = (PreSerializedLiveServicer if fast_updates else RoverLiveServicer)(watch)
@@ -96,7 +115,7 @@ def build(
         settings,
         address=settings.broadcaster_address,
         services=[servicer.service()],
-        parts=BroadcasterParts(hub=hub, watch=watch, feed=feed, history=history),
+        parts=BroadcasterParts(hub=hub, watch=watch, feed=feed, history=history, parked=parked),
         lifecycle=lifecycle,
     )
     health_changed = asyncio.Event()
@@ -121,10 +140,27 @@ def build(
             await server.set_serving(connected)
             _log.info("health", serving=connected)
 
+    async def count_parked(server: GrpcServer = app.server) -> None:
+        flag = HealthFlag(server, PARKED_HEALTH)
+        try:
+            await hub.wait_live()  # the store client is connected by then
+        except HubClosedError:
+            return
+        while True:
+            try:
+                await flag.report(await hub.count_parked() == 0)
+            except StoreUnavailableError as error:
+                _log.warning("cannot count parked events yet", error=str(error))
+            await asyncio.sleep(PARKED_CHECK_SECONDS)
+
     async def end_streams() -> None:
         hub.close()
 
-    lifecycle.background += [("health", report_health), ("feed", pump)]
+    lifecycle.background += [
+        ("health", report_health),
+        ("feed", pump),
+        ("parked-monitor", count_parked),
+    ]
     lifecycle.before_stop.append(end_streams)
     if client is not None:
         lifecycle.close.append(client.close)
