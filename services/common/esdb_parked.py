@@ -12,20 +12,31 @@ from __future__ import annotations
 import json
 import time
 import uuid
-from dataclasses import asdict
 from functools import partial
-from typing import Any
 
-from esdbclient import AsyncEventStoreDBClient, NewEvent, StreamState
+from esdbclient import AsyncEventStoreDBClient, NewEvent, RecordedEvent, StreamState
 from esdbclient.exceptions import EventStoreDBClientException, NotFound
 
 from services.common.esdb_client import STORE_UNREACHABLE
 from services.common.esdb_reads import whole_read
 from services.common.logs import get_logger
-from services.common.parked import ParkedEvent, PoisonEvent, parked_stream
+from services.common.parked import (
+    ParkedEvent,
+    PoisonEvent,
+    grid_of_stream,
+    parked_fields,
+    parked_stream,
+)
 from services.common.store_errors import StoreUnavailableError
 
-__all__ = ["PARKED_EVENT_TYPE", "RESOLVED_EVENT_TYPE", "EsdbParkedEvents"]
+__all__ = [
+    "PARKED_EVENT_TYPE",
+    "RESOLVED_EVENT_TYPE",
+    "EsdbParkedEvents",
+    "decode_parked",
+    "encode_parked",
+    "poison_of",
+]
 
 PARKED_EVENT_TYPE = "ParkedEvent.v1"
 RESOLVED_EVENT_TYPE = "ParkedEventResolved.v1"
@@ -33,15 +44,22 @@ _FAILED: tuple[type[BaseException], ...] = (EventStoreDBClientException, *STORE_
 _log = get_logger(__name__)
 
 
+def poison_of(recorded: RecordedEvent, reason: str) -> PoisonEvent:
+    """What a parked record says of a stored integration event a consumer could not use."""
+    return PoisonEvent(
+        stream=recorded.stream_name,
+        revision=recorded.stream_position,
+        commit_position=recorded.commit_position or 0,
+        event_id=str(recorded.id),
+        event_type=recorded.type,
+        grid_id=grid_of_stream(recorded.stream_name),
+        reason=reason,
+    )
+
+
 def encode_parked(parked: ParkedEvent) -> bytes:
     """The JSON body of a ``ParkedEvent.v1``: the record's fields, flat."""
-    body: dict[str, Any] = {
-        "parked_id": parked.parked_id,
-        "consumer": parked.consumer,
-        **asdict(parked.event),
-        "parked_at_ms": parked.parked_at_ms,
-    }
-    return json.dumps(body, sort_keys=True).encode()
+    return json.dumps(parked_fields(parked), sort_keys=True).encode()
 
 
 def decode_parked(data: bytes) -> ParkedEvent:

@@ -15,7 +15,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import asdict, dataclass, replace
 from typing import Protocol
 
 from services.common.envelope import integration_stream
@@ -29,6 +29,7 @@ __all__ = [
     "PoisonEvent",
     "PoisonEventError",
     "grid_of_stream",
+    "parked_fields",
     "parked_id",
     "parked_stream",
 ]
@@ -101,6 +102,16 @@ class ParkedEvent:
             event=event,
             parked_at_ms=parked_at_ms,
         )
+
+
+def parked_fields(parked: ParkedEvent) -> dict[str, str | int]:
+    """A parked record's fields, flat, as its log line and its stored body show them."""
+    return {
+        "parked_id": parked.parked_id,
+        "consumer": parked.consumer,
+        **asdict(parked.event),
+        "parked_at_ms": parked.parked_at_ms,
+    }
 
 
 class PoisonEventError(ValueError):

@@ -19,7 +19,10 @@ class ProgressBar:
         self._last = 0.0
 
     def show(self, events: int, position: int, target: int) -> None:
-        """Draw ``position`` of ``target`` with ``events`` replayed so far."""
+        """Draw ``position`` of ``target`` with ``events`` replayed so far (nothing while the
+        target is not known yet: 0)."""
+        if target == 0:
+            return
         now = time.monotonic()
         if now - self._last < 0.2 and position < target:
             return

@@ -23,7 +23,8 @@ from services.common.logs import configure_logging
 from services.common.progress import ProgressBar
 from services.query.application.errors import ReadModelUnavailableError
 from services.query.application.lag import measure_lag
-from services.query.application.rebuild import RebuildProgress, rebuild
+from services.query.application.rebuild import RebuildProgress
+from services.query.application.rebuild_once import RebuildRunningError
 from services.query.bootstrap import build
 from services.query.settings import QuerySettings
 
@@ -34,21 +35,24 @@ async def _serve(settings: QuerySettings) -> None:
     await build(settings).run_until_signal()
 
 
-def _progress_bar() -> Callable[[RebuildProgress], None]:
+def _progress_bar() -> Callable[[RebuildProgress | None], None]:
     bar = ProgressBar()
-    return lambda progress: bar.show(progress.events, progress.position, progress.target)
+
+    def show(progress: RebuildProgress | None) -> None:
+        if progress is not None:
+            bar.show(progress.events, progress.position, progress.target)
+
+    return show
 
 
 async def _rebuild(settings: QuerySettings) -> None:
+    """The admin RPC's rebuild, from here: the same lease, so never beside another one."""
     app = build(settings)
     await app.open()
+    rebuilds = app.parts.rebuilds
+    assert rebuilds is not None  # build always wires it
     try:
-        result = await rebuild(
-            app.parts.feed,
-            app.parts.read_model,
-            batch_size=settings.query_batch_size,
-            on_progress=_progress_bar(),
-        )
+        result = await (await rebuilds.start(_progress_bar()))
     finally:
         await app.stop()
     sys.stderr.write("\n")
@@ -111,6 +115,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         asyncio.run(runner(settings))
     except _OUTAGES as error:
         sys.stderr.write(f"query {args.command}: {_unreachable(settings, error)}\n")
+        return 1
+    except RebuildRunningError as error:
+        sys.stderr.write(f"query {args.command}: {error}\n")
         return 1
     return 0
 

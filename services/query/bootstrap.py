@@ -13,7 +13,6 @@ from dataclasses import dataclass, field
 from functools import partial
 
 import grpc
-from grpc_health.v1 import health_pb2
 from redis.asyncio import Redis
 
 from protos.rover.v1 import admin_pb2, admin_pb2_grpc, query_pb2, query_pb2_grpc
@@ -23,12 +22,14 @@ from services.common.esdb_client import LeaderFollowingClient
 from services.common.esdb_cluster import warn_if_leader_unfollowable
 from services.common.esdb_parked import EsdbParkedEvents
 from services.common.grpc_server import GrpcServer, Service
+from services.common.health_flag import HealthFlag
 from services.common.lease import Lease, LeaseTiming, hold_and_run
 from services.common.logs import get_logger
 from services.common.memory_lease import InMemoryLease
 from services.common.metrics import Metrics
-from services.common.parked import InMemoryParkedEvents, ParkedEvents
+from services.common.parked import PROJECTOR, InMemoryParkedEvents, ParkedEvents
 from services.common.settings_text import env_name
+from services.common.store_errors import StoreUnavailableError
 from services.query.adapters.esdb_feed import EsdbEventFeed
 from services.query.adapters.esdb_publisher import EsdbPublisherProgress
 from services.query.adapters.memory import InMemoryPublisherProgress
@@ -37,6 +38,7 @@ from services.query.adapters.redis_lease import RedisLease, lease_holder, rebuil
 from services.query.adapters.redis_read_model import RedisReadModel, lease_key
 from services.query.application.audit import Auditor
 from services.query.application.lag import LagLog, ProjectionLag, measure_lag
+from services.query.application.parked import ParkedReplays
 from services.query.application.parked_replay import ParkedReplay
 from services.query.application.ports import EventFeed, PublisherProgress, ReadModel
 from services.query.application.projector import BatchOutcome, Projector
@@ -59,6 +61,8 @@ SERVICE_NAME = query_pb2.DESCRIPTOR.services_by_name["RoverQueryService"].full_n
 ADMIN_SERVICE_NAME = admin_pb2.DESCRIPTOR.services_by_name["RoverAdminService"].full_name
 # Health service name that reports whether the projection keeps up with the store.
 PROJECTION_HEALTH = "rover.v1.RoverQueryService/projection"
+# Health service name that is NOT_SERVING while the projector has unresolved parked events.
+PARKED_HEALTH = "rover.v1.RoverQueryService/parked"
 
 
 @dataclass(slots=True, kw_only=True)
@@ -70,12 +74,13 @@ class QueryParts:
     watch: VersionWatch
     queries: Queries
     projector: Projector
+    parked: ParkedEvents
     lag: ProjectionLag | None = field(default=None)
     projecting: bool = False  # whether this instance holds the projector's lease
     rebuild: RebuildProgress | None = None  # an admin rebuild running here, and how far
     rebuilds: ExclusiveRebuild | None = None  # what starts admin rebuilds (one at a time)
     events_applied: int = 0  # by the live projector of this process (a metric)
-    parked_count: int = 0  # events the projector parked (rover_parked_events)
+    parked_count: int = 0  # the projector's unresolved parked events, as last counted
 
     def count_batch(self, outcome: BatchOutcome) -> None:
         """The live projector's on_batch: count what it applied."""
@@ -86,22 +91,26 @@ QueryApp = App[QueryParts]
 
 
 async def _monitor(parts: QueryParts, server: GrpcServer, settings: QuerySettings) -> None:
-    serving = None
+    flag = HealthFlag(server, PROJECTION_HEALTH)
     log_policy = LagLog(every=settings.query_lag_log_seconds)
     while True:
         lag = await measure_lag(parts.feed, parts.read_model, cap=settings.query_lag_count_cap)
         parts.lag = lag
         if log_policy.due(lag):
             _log.info("projection lag", **lag.as_fields())
-        healthy = lag.events_behind < settings.query_lag_unhealthy_events
-        if healthy != serving:
-            status = (
-                health_pb2.HealthCheckResponse.SERVING
-                if healthy
-                else health_pb2.HealthCheckResponse.NOT_SERVING
-            )
-            await server.health.set(PROJECTION_HEALTH, status)
-            serving = healthy
+        await flag.report(lag.events_behind < settings.query_lag_unhealthy_events)
+        await asyncio.sleep(settings.query_lag_interval_seconds)
+
+
+async def _count_parked(parts: QueryParts, server: GrpcServer, settings: QuerySettings) -> None:
+    flag = HealthFlag(server, PARKED_HEALTH)
+    while True:
+        try:
+            parts.parked_count = await parts.parked.count(PROJECTOR)
+        except StoreUnavailableError as error:  # an outage: the lag monitor says so too
+            _log.warning("cannot count parked events yet", error=str(error))
+        else:
+            await flag.report(parts.parked_count == 0)
         await asyncio.sleep(settings.query_lag_interval_seconds)
 
 
@@ -110,8 +119,8 @@ def build(
     *,
     read_model: ReadModel | None = None,
     feed: EventFeed | None = None,
-    projector_lease: Lease | None = None,
     parked: ParkedEvents | None = None,
+    projector_lease: Lease | None = None,
     publisher: PublisherProgress | None = None,
     fast_projection: bool = True,
     fast_details: bool = True,
@@ -128,6 +137,10 @@ def build(
     The live projector runs while this instance holds ``projector_lease`` (default: a Redis
     key beside the read model that its commits are fenced by; an in-memory one when the read
     model is overridden), so one instance projects at a time.
+
+    ``parked`` keeps the events the projector cannot project (default: EventStoreDB's
+    ``rover-parked-projector`` stream; in memory when the feed is overridden); their count
+    is ``parts.parked_count`` and the health name ``PARKED_HEALTH``.
     """
     lifecycle = Lifecycle()
     lease: Lease | None = projector_lease
@@ -168,6 +181,7 @@ def build(
         )
         parked = parked or EsdbParkedEvents(store)
         publisher = publisher or EsdbPublisherProgress(store, settings.publisher_checkpoint_stream)
+    parked = parked if parked is not None else InMemoryParkedEvents()
     watch = VersionWatch()
     queries = Queries(
         read_model,
@@ -181,9 +195,15 @@ def build(
         batch_size=settings.query_batch_size,
         watch=watch,
         rewind_check_seconds=settings.query_rewind_check_seconds,
+        parked=parked,
     )
     parts = QueryParts(
-        read_model=read_model, feed=feed, watch=watch, queries=queries, projector=projector
+        read_model=read_model,
+        feed=feed,
+        watch=watch,
+        queries=queries,
+        projector=projector,
+        parked=parked,
     )
     register: Callable[[grpc.aio.Server], None]
     if fast_details:
@@ -203,10 +223,10 @@ def build(
         batch_size=settings.query_batch_size,
         renew_every=LeaseTiming.for_ttl(ttl).renew_every,
         on_progress=rebuilding,
+        parked=parked,
     )
     lifecycle.close.insert(0, rebuilds.close)
     parts.rebuilds = rebuilds
-    parked = parked or InMemoryParkedEvents()
     admin = AdminServicer(
         AdminUseCases(
             subscriptions=Subscriptions(
@@ -220,7 +240,7 @@ def build(
             rebuilds=rebuilds,
             auditor=Auditor(feed, read_model, decode_view),
             repair=partial(repair_grid, feed, read_model, watch=watch),
-            parked=ParkedReplay(parked, feed, read_model, watch=watch),
+            parked=ParkedReplay(ParkedReplays(parked, feed, read_model, watch=watch)),
             parse_grid_id=parse_grid_id,
         )
     )
@@ -272,4 +292,12 @@ def build(
             await supervised("lag-monitor", lambda: _monitor(parts, app.server, settings), retry)
 
     lifecycle.background.append(("lag-monitor", monitor))
+
+    async def count_parked() -> None:
+        with tracing.untraced():
+            await supervised(
+                "parked-monitor", lambda: _count_parked(parts, app.server, settings), retry
+            )
+
+    lifecycle.background.append(("parked-monitor", count_parked))
     return app

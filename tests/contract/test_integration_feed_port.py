@@ -23,6 +23,7 @@ from services.broadcaster.application.ports import FeedEvent, IntegrationFeed
 from services.command.adapters.esdb_publishing import EsdbIntegrationLog
 from services.command.application.errors import StoreUnavailableError
 from services.common.envelope import Envelope
+from services.common.parked import PoisonEvent
 from standins.eventstore.process import EventStoreProcess
 from tests.contract.conftest import closing_appender
 from tests.support.eventstore import connected_async_client
@@ -41,7 +42,8 @@ class Harness:
 
 @dataclass
 class Recorder:
-    """The feed's callbacks, recorded in order: ("event", grid, sequence), ("live",), ("down",)."""
+    """The feed's callbacks, recorded in order: ("event", grid, sequence), ("live",), ("down",),
+    ("poison", grid, sequence)."""
 
     calls: list[tuple[object, ...]] = field(default_factory=list)
     changed: asyncio.Event = field(default_factory=asyncio.Event)
@@ -54,6 +56,9 @@ class Recorder:
 
     def on_down(self) -> None:
         self._record("down")
+
+    def on_poison(self, poison: PoisonEvent) -> None:
+        self._record("poison", poison.grid_id, poison.sequence)
 
     def _record(self, *call: object) -> None:
         self.calls.append(call)
@@ -129,7 +134,9 @@ def harness(request: pytest.FixtureRequest) -> Harness:
 async def running(feed: IntegrationFeed) -> AsyncIterator[Recorder]:
     """The feed running in a task (live once this yields), cancelled after the block."""
     recorder = Recorder()
-    task = asyncio.create_task(feed.run(recorder.on_event, recorder.on_live, recorder.on_down))
+    task = asyncio.create_task(
+        feed.run(recorder.on_event, recorder.on_live, recorder.on_down, recorder.on_poison)
+    )
     try:
         await recorder.until("live")
         yield recorder

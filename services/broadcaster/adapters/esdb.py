@@ -17,9 +17,11 @@ from services.broadcaster.application.ports import FeedEvent, StoreUnavailableEr
 from services.common import tracing
 from services.common.cancellation import raise_if_cancelling
 from services.common.envelope import integration_stream
+from services.common.esdb_parked import poison_of
 from services.common.esdb_reads import whole_read
 from services.common.integration import IntegrationDecodeError
 from services.common.logs import get_logger
+from services.common.parked import PoisonEvent
 
 __all__ = ["INTEGRATION_STREAM_FILTER", "EsdbGridHistory", "EsdbIntegrationFeed"]
 
@@ -54,11 +56,13 @@ class EsdbIntegrationFeed:
         on_event: Callable[[FeedEvent], None],
         on_live: Callable[[], None],
         on_down: Callable[[], None],
+        on_poison: Callable[[PoisonEvent], None],
     ) -> None:
         """Deliver every integration event stored from now on, until cancelled.
 
         ``on_down`` is called when a subscription attempt fails or a subscription is lost,
-        ``on_live`` each time one is in place.
+        ``on_live`` each time one is in place; an event that cannot be decoded goes to
+        ``on_poison``, and the feed goes on.
         """
         position: int | None = None
         started = False
@@ -84,12 +88,7 @@ class EsdbIntegrationFeed:
                         try:
                             event = StoredIntegrationEvent(recorded.data)
                         except IntegrationDecodeError as error:
-                            _log.error(
-                                "undecodable integration event skipped",
-                                stream=recorded.stream_name,
-                                revision=recorded.stream_position,
-                                error=str(error),
-                            )
+                            on_poison(poison_of(recorded, str(error)))
                             continue
                         _deliver(on_event, event, recorded.metadata)
                 finally:

@@ -10,6 +10,7 @@ from domain.values import GridId
 from services.broadcaster.adapters.wire import StoredIntegrationEvent
 from services.broadcaster.application.ports import FeedEvent
 from services.common.envelope import Envelope
+from services.common.parked import PoisonEvent
 
 __all__ = ["InMemoryIntegrationLog"]
 
@@ -79,9 +80,10 @@ class InMemoryIntegrationLog:
         on_event: Callable[[FeedEvent], None],
         on_live: Callable[[], None],
         on_down: Callable[[], None],
+        on_poison: Callable[[PoisonEvent], None],
     ) -> None:
         """Deliver every event appended from now on, until cancelled (down only when
-        ``interrupt``ed)."""
+        ``interrupt``ed); every event appended here decodes, so none goes to ``on_poison``."""
         queue: asyncio.Queue[StoredIntegrationEvent | None] = asyncio.Queue()
         self._feeds.append(queue)
         try:

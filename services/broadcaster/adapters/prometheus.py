@@ -12,6 +12,7 @@ from prometheus_client.metrics_core import Metric
 from services.broadcaster.application.hub import Hub
 from services.broadcaster.application.watch import WatchGrid
 from services.common.metrics import Metrics, parked_family
+from services.common.parked import BROADCASTER
 
 __all__ = ["register_broadcaster_metrics"]
 
@@ -53,6 +54,6 @@ def register_broadcaster_metrics(
             "1 while the broadcaster follows the event store's integration events.",
             value=1 if hub.connected else 0,
         )
-        yield parked_family("broadcaster", parked())
+        yield parked_family(BROADCASTER, parked())
 
     metrics.add(collect)

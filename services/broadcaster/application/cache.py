@@ -45,23 +45,29 @@ class GridCache:
         self._entries.move_to_end(grid_id)
         return GridSnapshot(entry.fold.freeze(), entry.version)
 
-    def apply(self, event: FeedEvent) -> None:
+    def apply(self, event: FeedEvent) -> str | None:
         """Fold one event from the feed into its grid's entry, if that grid is cached.
 
-        Only then is the event decoded into its domain form.
+        Only then is the event decoded into its domain form. Returns why the event could not
+        be folded (its entry is dropped then), or None.
         """
         entry = self._entries.get(event.grid_id)
         if entry is None or event.sequence <= entry.version:
-            return
+            return None
         if event.sequence != entry.version + 1:
             del self._entries[event.grid_id]
-            return
+            return None
         try:
             entry.fold.apply(event.envelope().event)
-        except (EventHistoryInvalidError, ValueError):
+        except (EventHistoryInvalidError, ValueError) as error:
             del self._entries[event.grid_id]
-            return
+            return f"the grid's state cannot fold it: {error}"
         entry.version = event.sequence
+        return None
+
+    def forget(self, grid_id: GridId) -> None:
+        """Drop the grid's entry (a poison event of the grid: the next reader reloads it)."""
+        self._entries.pop(grid_id, None)
 
     def install(
         self, grid_id: GridId, fold: GridFold, version: int, tail: Iterable[FeedEvent] = ()

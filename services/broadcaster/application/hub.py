@@ -10,23 +10,63 @@ The payload of an update is opaque (``T``): the hub encodes an event once, with 
 it was given, however many watchers receive it (bootstrap passes the adapters' encoder, which
 wraps the stored bytes into a GridUpdate). The hub reads only an event's grid id and sequence;
 the cache alone decodes it into domain objects, for the grids it holds.
+
+An event the feed cannot decode, or the cache cannot fold, is parked (``ParkedEvents``, as
+the ``broadcaster``) by a task beside the feed, so that the feed never waits for it.
 """
 
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Callable
+from dataclasses import asdict
 from typing import Generic, TypeVar
 
 from domain.values import GridId
 from services.broadcaster.application.cache import GridCache
-from services.broadcaster.application.ports import FeedEvent, IntegrationFeed
+from services.broadcaster.application.ports import (
+    FeedEvent,
+    IntegrationFeed,
+    StoreUnavailableError,
+)
 from services.broadcaster.application.subscription import EndReason, Published, Subscription
 from services.common import tracing
+from services.common.envelope import integration_stream
+from services.common.logs import get_logger
+from services.common.parked import (
+    BROADCASTER,
+    InMemoryParkedEvents,
+    ParkedEvent,
+    ParkedEvents,
+    PoisonEvent,
+    parked_fields,
+)
 
 __all__ = ["Hub", "HubClosedError"]
 
 T = TypeVar("T")
+_log = get_logger(__name__)
+_MAX_UNPARKED = 10_000  # poison events waiting to be parked, at most
+
+
+def _poison(event: FeedEvent, reason: str) -> PoisonEvent:
+    """A decoded event the hub cannot use, as a parked record says it."""
+    try:
+        envelope = event.envelope()
+        event_id, event_type = str(envelope.event_id), type(envelope.event).__name__
+    except ValueError:
+        event_id, event_type = "", ""
+    stream = integration_stream(event.grid_id)
+    return PoisonEvent(
+        stream=stream,
+        revision=event.sequence - 1,
+        commit_position=0,
+        event_id=event_id or f"{stream}@{event.sequence - 1}",
+        event_type=event_type,
+        grid_id=str(event.grid_id),
+        reason=reason,
+    )
 
 
 class HubClosedError(Exception):
@@ -42,6 +82,8 @@ class Hub(Generic[T]):
         *,
         queue_size: int,
         cache: GridCache | None = None,
+        parked: ParkedEvents | None = None,
+        park_retry_seconds: float = 1.0,
     ) -> None:
         if queue_size < 1:
             raise ValueError(f"queue_size must be at least 1, not {queue_size}")
@@ -55,12 +97,50 @@ class Hub(Generic[T]):
         self._closed = False
         self.published = 0  # events received from the feed
         self.dropped = 0  # watchers dropped for falling behind
+        self.parked = parked if parked is not None else InMemoryParkedEvents()
+        self.parked_count = 0  # unresolved parked events of the broadcaster, as last counted
+        self._poison: asyncio.Queue[PoisonEvent] = asyncio.Queue(_MAX_UNPARKED)
+        self._park_retry = park_retry_seconds
 
     # --- the feed side ---------------------------------------------------------------------
 
     async def pump(self, feed: IntegrationFeed) -> None:
-        """Feed the hub from ``feed`` until cancelled."""
-        await feed.run(self.publish, self.set_live, self.set_down)
+        """Feed the hub from ``feed`` until cancelled (parking its poison events meanwhile)."""
+        parking = asyncio.create_task(self._park_poison(), name="hub-parking")
+        try:
+            await feed.run(self.publish, self.set_live, self.set_down, self.poisoned)
+        finally:
+            parking.cancel()
+            await asyncio.gather(parking, return_exceptions=True)
+
+    def poisoned(self, poison: PoisonEvent) -> None:
+        """An event of the feed that cannot be decoded or folded: parked (in the background),
+        its grid's cached state dropped. Its watchers see the gap at the grid's next event
+        and re-read from the store, as on any gap."""
+        if poison.grid_id:
+            self.cache.forget(GridId(poison.grid_id))
+        try:
+            self._poison.put_nowait(poison)
+        except asyncio.QueueFull:  # bounded memory while the store cannot take them
+            _log.error("poison event not parked: too many waiting", **asdict(poison))
+
+    async def _park_poison(self) -> None:
+        while True:
+            poison = await self._poison.get()
+            record = ParkedEvent.of(BROADCASTER, poison, int(time.time() * 1000))
+            while True:
+                try:
+                    if await self.parked.park(record):
+                        _log.error("event parked; the feed goes on", **parked_fields(record))
+                    break
+                except StoreUnavailableError as error:
+                    _log.warning("cannot park an event yet; retrying", error=str(error))
+                    await asyncio.sleep(self._park_retry)
+
+    async def count_parked(self) -> int:
+        """Count the broadcaster's unresolved parked events again (``parked_count``)."""
+        self.parked_count = await self.parked.count(BROADCASTER)
+        return self.parked_count
 
     def set_live(self) -> None:
         """The feed is subscribed: watchers may start (their history reads come after it)."""
@@ -88,12 +168,18 @@ class Hub(Generic[T]):
     def publish(self, event: FeedEvent) -> None:
         """Hand one event to the cache and to every watcher of its grid, without waiting."""
         self.published += 1
-        self.cache.apply(event)
+        unfolded = self.cache.apply(event)
+        if unfolded is not None:
+            self.poisoned(_poison(event, unfolded))
         watchers = self._watchers.get(event.grid_id)
         if not watchers:
             return
         tracing.annotate("rover.watchers", len(watchers))  # on the feed's span, if tracing
-        item = self.wrap(event)
+        try:
+            item = self.wrap(event)
+        except ValueError as error:  # it cannot be encoded: its watchers see a gap next
+            self.poisoned(_poison(event, f"cannot be sent to watchers: {error}"))
+            return
         overflowed = [w for w in watchers if not w.offer(item)]
         for watcher in overflowed:
             self.dropped += 1

@@ -10,6 +10,7 @@ from typing import Protocol
 
 from domain.values import GridId
 from services.common.envelope import Envelope
+from services.common.parked import PoisonEvent
 from services.common.store_errors import StoreUnavailableError
 
 __all__ = ["FeedEvent", "GridHistory", "IntegrationFeed", "StoreUnavailableError"]
@@ -45,7 +46,8 @@ class IntegrationFeed(Protocol):
     cancelled. It reconnects by itself after a dropped connection, resuming where it left off,
     so the events of one grid always arrive in sequence order (a duplicate is possible after a
     reconnect; a gap never is). It calls ``on_down`` when the subscription is lost (or cannot
-    be made) and ``on_live`` again once it is back.
+    be made) and ``on_live`` again once it is back. An event it cannot decode goes to
+    ``on_poison`` instead of ``on_event`` (the hub parks it), and the feed goes on.
     """
 
     async def run(
@@ -53,6 +55,7 @@ class IntegrationFeed(Protocol):
         on_event: Callable[[FeedEvent], None],
         on_live: Callable[[], None],
         on_down: Callable[[], None],
+        on_poison: Callable[[PoisonEvent], None],
     ) -> None: ...
 
 

@@ -25,13 +25,11 @@ from services.common import tracing
 from services.common.cancellation import raise_if_cancelling
 from services.common.envelope import Envelope, integration_stream
 from services.common.esdb_client import STORE_UNREACHABLE
+from services.common.esdb_parked import poison_of
 from services.common.esdb_reads import whole_read
-from services.common.integration import (
-    IntegrationDecodeError,
-    decode_integration_event,
-    from_proto,
-)
+from services.common.integration import IntegrationDecodeError, from_proto
 from services.common.logs import get_logger
+from services.common.parked import PoisonEventError
 from services.common.settings import follows_leader
 from services.common.store_errors import StoreUnavailableError
 from services.query.adapters.fast_projection import fast_update
@@ -45,6 +43,7 @@ _log = get_logger(__name__)
 INTEGRATION_FILTER = (r"integration-.*",)
 _END = object()
 T = TypeVar("T")
+Decode = Callable[[IntegrationEvent], Envelope]
 _UNAVAILABLE = STORE_UNREACHABLE  # a subscription or read cut off: an outage
 
 
@@ -99,30 +98,40 @@ def _ms(moment: datetime | None) -> int:
     return int(moment.timestamp() * 1000) if moment is not None else 0
 
 
-def _item(recorded: RecordedEvent, fast: bool = True) -> FeedItem:
+def _parsed(recorded: RecordedEvent) -> IntegrationEvent:
+    """The stored event's message, or PoisonEventError when it is none."""
+    try:
+        return IntegrationEvent.FromString(recorded.data)
+    except Exception as error:  # protobuf raises DecodeError, a bare Exception subclass
+        reason = f"not a rover.v1.IntegrationEvent: {error}"
+        raise PoisonEventError(poison_of(recorded, reason)) from error
+
+
+def _decoded(
+    recorded: RecordedEvent, decode: Decode, message: IntegrationEvent | None = None
+) -> Envelope:
+    """The stored event's envelope (``message``: its message, if parsed already), or
+    PoisonEventError saying why it has none."""
+    try:
+        return decode(message if message is not None else _parsed(recorded))
+    except IntegrationDecodeError as error:
+        raise PoisonEventError(poison_of(recorded, str(error))) from error
+
+
+def _item(recorded: RecordedEvent, fast: bool = True, decode: Decode = from_proto) -> FeedItem:
     position = recorded.commit_position or 0
     if isinstance(recorded, EsdbCheckpoint):
         return FeedItem(position, None)
-    try:
-        message = IntegrationEvent.FromString(recorded.data)
-    except Exception:  # protobuf raises DecodeError, a bare Exception subclass
-        message = None
     trace = tracing.parent_in(recorded.metadata)  # None at once when tracing is off
-    if fast and message is not None and (update := fast_update(message)) is not None:
-        return FeedItem(position, None, _ms(recorded.recorded_at), update, trace)
+    recorded_at_ms = _ms(recorded.recorded_at)
     try:
-        envelope: Envelope | None = (
-            from_proto(message) if message is not None else decode_integration_event(recorded.data)
-        )
-    except IntegrationDecodeError as error:
-        _log.error(
-            "undecodable integration event skipped",
-            stream=recorded.stream_name,
-            revision=recorded.stream_position,
-            error=str(error),
-        )
-        envelope = None
-    return FeedItem(position, envelope, _ms(recorded.recorded_at), trace=trace)
+        message = _parsed(recorded)
+        if fast and (update := fast_update(message)) is not None:
+            return FeedItem(position, None, recorded_at_ms, update, trace)
+        envelope = _decoded(recorded, decode, message)
+    except PoisonEventError as error:  # the projector parks it
+        return FeedItem(position, None, recorded_at_ms, trace=trace, poison=error.poison)
+    return FeedItem(position, envelope, recorded_at_ms, trace=trace)
 
 
 class EsdbEventFeed:
@@ -138,6 +147,10 @@ class EsdbEventFeed:
 
     With ``fast_projection`` a rover event's update is read straight off its message
     (adapters/fast_projection.py); without, every event is decoded and ``project``ed.
+
+    An event that cannot be decoded is delivered as a ``FeedItem`` with its ``poison`` set
+    (the projector parks it), and ``read_grid`` raises PoisonEventError at it. ``decode``
+    (protobuf message to envelope) is the codec's ``from_proto``; tests give a faulty one.
     """
 
     def __init__(
@@ -148,8 +161,10 @@ class EsdbEventFeed:
         linger_seconds: float = 0.005,
         catchup_after_ms: int = 1_000,
         fast_projection: bool = True,
+        decode: Decode = from_proto,
     ) -> None:
         self._client = client
+        self._decode = decode
         self.fast_projection = fast_projection
         """Whether rover events are projected straight off their messages."""
         self._buffer = buffer
@@ -176,7 +191,7 @@ class EsdbEventFeed:
         async def read() -> None:
             try:
                 async for recorded in subscription:
-                    await queue.put(_item(recorded, self.fast_projection))
+                    await queue.put(_item(recorded, self.fast_projection, self._decode))
                 raise_if_cancelling()  # esdbclient ends the iteration quietly when cancelled
                 await queue.put(_END)
             except asyncio.CancelledError:
@@ -225,7 +240,10 @@ class EsdbEventFeed:
             )
             async with events:
                 async for recorded in events:
-                    found.append(decode_integration_event(recorded.data))
+                    try:
+                        found.append(_decoded(recorded, self._decode))
+                    except PoisonEventError as error:  # what came before it is kept
+                        raise PoisonEventError(error.poison, found) from error
             return found
 
         try:  # a read cut short (cancelled, or by another task's reconnect) is no gap healed

@@ -10,6 +10,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.metrics_core import Metric
 
 from services.common.metrics import Metrics, parked_family
+from services.common.parked import PROJECTOR
 from services.query.application.lag import ProjectionLag
 from services.query.application.rebuild import RebuildProgress
 
@@ -71,6 +72,6 @@ def register_query_metrics(metrics: Metrics, state: QueryState) -> None:
                 "Progress of the running (or last) rebuild: store position reached / target.",
                 value=ratio,
             )
-        yield parked_family("projector", state.parked_count)
+        yield parked_family(PROJECTOR, state.parked_count)
 
     metrics.add(collect)

@@ -9,6 +9,7 @@ __all__ = [
     "GapNotHealableError",
     "GenerationChangedError",
     "InvalidQueryError",
+    "ParkedEventNotFoundError",
     "QueryError",
     "ReadModelRewoundError",
     "ReadModelUnavailableError",
@@ -32,6 +33,15 @@ class InvalidQueryError(QueryError):
         super().__init__(message)
         self.field = field
         self.reason = reason
+
+
+class ParkedEventNotFoundError(QueryError):
+    """No unresolved parked event of ``consumer`` has the id ``parked_id``."""
+
+    def __init__(self, consumer: str, parked_id: str) -> None:
+        super().__init__(f"the {consumer} has no unresolved parked event {parked_id!r}")
+        self.consumer = consumer
+        self.parked_id = parked_id
 
 
 class VersionNotReachedError(QueryError):

@@ -8,6 +8,7 @@ from typing import Protocol
 
 from services.common.correlation import TraceParent
 from services.common.envelope import Envelope
+from services.common.parked import PoisonEvent
 from services.common.publisher_checkpoint import PublisherCheckpoint
 
 __all__ = [
@@ -41,6 +42,7 @@ class FeedItem:
     A feed may hand over the event's projection ``update`` (exactly ``project(envelope)``)
     instead of its envelope, when it can make it more cheaply than decoding the event.
     ``trace`` is the span the event's metadata names, read only when tracing is on.
+    ``poison`` is set (and ``envelope`` None) for an event the feed could not decode.
     """
 
     position: int
@@ -48,6 +50,7 @@ class FeedItem:
     recorded_at_ms: int = 0
     update: HashUpdate | None = None
     trace: TraceParent | None = None
+    poison: PoisonEvent | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -130,7 +133,10 @@ class EventFeed(Protocol):
         ...
 
     async def read_grid(self, grid_id: str, first: int, last: int) -> list[Envelope]:
-        """The events of one grid with sequences ``first..last`` that the store holds."""
+        """The events of one grid with sequences ``first..last`` that the store holds.
+
+        PoisonEventError at the first event that cannot be decoded (``before``: the events
+        read ahead of it)."""
         ...
 
     async def head(self) -> FeedHead | None:

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from services.common import tracing
 from services.common.envelope import Envelope
 from services.common.logs import get_logger
+from services.common.parked import PROJECTOR, InMemoryParkedEvents, ParkedEvents, PoisonEvent
 from services.query.application.errors import (
     GapNotHealableError,
     GenerationChangedError,
@@ -16,6 +17,7 @@ from services.query.application.errors import (
     ReadModelUnavailableError,
     VersionConflictError,
 )
+from services.query.application.poison import Holds, effect_of, heal
 from services.query.application.ports import (
     Checkpoint,
     EventFeed,
@@ -35,16 +37,18 @@ _MAX_CACHED_VERSIONS = 100_000  # grids whose version is kept; beyond it they ar
 
 @dataclass(frozen=True, slots=True)
 class BatchOutcome:
-    """What one batch did: events applied, duplicates skipped, events fetched to heal gaps."""
+    """What one batch did: events applied, duplicates skipped, events fetched to heal gaps,
+    events held back behind a parked one."""
 
     applied: int
     duplicates: int
     healed: int
     checkpoint: Checkpoint
+    held: int = 0  # events of held grids (a parked event before them) not applied
 
 
 def projected(item: FeedItem) -> HashUpdate | None:
-    """What an item's event changes (None for a bare checkpoint)."""
+    """What an item's event changes (None for a bare checkpoint or a poison event)."""
     if item.update is not None:
         return item.update
     return project(item.envelope) if item.envelope is not None else None
@@ -69,6 +73,14 @@ class Projector:
     changed, compares the count. Either way the projector starts over from the stored
     checkpoint: the events after it are re-delivered, the grids that kept their writes skip
     them as duplicates, and those that lost some apply them again.
+
+    An event that cannot be decoded, or whose projection raises, is parked (``parked``, as
+    ``consumer``) and its grid is *held*: the grid stays at its last good version and its
+    later events are counted (``held``) but not applied, while the other grids and the
+    checkpoint go on. A replay of the parked event (application/parked.py) applies them in
+    order; the projector sees it when the grid's version has passed the parked event. After
+    a restart the hold is found again where healing meets the parked event (parking is
+    idempotent). ``projection`` is ``project`` (tests give a faulty one).
     """
 
     def __init__(
@@ -80,6 +92,9 @@ class Projector:
         watch: VersionWatch | None = None,
         generation: int | None = None,
         rewind_check_seconds: float = 1.0,
+        parked: ParkedEvents | None = None,
+        consumer: str = PROJECTOR,
+        projection: Callable[[Envelope], HashUpdate] = project,
     ) -> None:
         self._feed = feed
         self._model = read_model
@@ -92,6 +107,11 @@ class Projector:
         self._seen = 0  # the highest commit count seen: what the cached versions rely on
         self._instance = ""
         self.checkpoint: Checkpoint | None = None
+        self._holds = Holds(parked if parked is not None else InMemoryParkedEvents(), consumer)
+        self._projection = projection
+        self._held: dict[str, int] = {}  # grid -> the sequence of its parked event
+        self.held_events = 0
+        """Events not applied because a parked event of their grid came first (a count)."""
 
     async def run(
         self,
@@ -225,32 +245,55 @@ class Projector:
         return await self._process_once(generation, batch)
 
     async def _process_once(self, generation: int, batch: Sequence[FeedItem]) -> BatchOutcome:
-        events = [projected(item) for item in batch]
+        events = [self._effect(item) for item in batch]
         if len(self._versions) > _MAX_CACHED_VERSIONS:  # bounded memory: re-read on demand
             self._versions.clear()
-        unknown = {u.grid_id for u in events if u is not None and u.grid_id not in self._versions}
+        held = dict(self._held)  # like the versions: adopted only once the commit succeeded
+        wanted = {e.grid_id for e in events if e is not None and e.grid_id}
+        # a held grid's version is read again: a replay may have moved it past its poison
+        unknown = {g for g in wanted if g not in self._versions or g in held}
         if unknown:
             self._versions.update(await self._model.grid_versions(generation, sorted(unknown)))
             # read after the versions: a model that counts fewer later may have lost them
             self._seen = max(self._seen, await self._model.commit_count())
-        versions = dict(self._versions)  # adopted only once the commit succeeded
+            for grid_id in unknown & held.keys():
+                if self._versions.get(grid_id, 0) >= held[grid_id]:
+                    del held[grid_id]
+                    _log.info("a held grid was replayed past its parked event", grid_id=grid_id)
+        versions = dict(self._versions)
         updates: list[HashUpdate] = []
-        duplicates = healed = consumed = 0
-        for update in events:
-            if update is None:
+        duplicates = healed = consumed = waiting = 0
+        for effect in events:
+            if effect is None:
                 continue
             consumed += 1
-            grid_id = str(update.grid_id)
+            grid_id = str(effect.grid_id)
+            if isinstance(effect, PoisonEvent) and not grid_id:
+                await self._holds.hold(effect)  # no grid's stream: nothing to hold up
+                continue
+            if grid_id in held:
+                waiting += 1  # applied in order by a replay of the parked event
+                continue
             current = versions.get(grid_id, 0)
-            if update.sequence <= current:
+            if effect.sequence <= current:
                 duplicates += 1
                 continue
-            if update.sequence > current + 1:
-                missing = await self._heal(grid_id, current + 1, update.sequence - 1)
-                updates.extend(project(m) for m in missing)
+            if effect.sequence > current + 1:
+                missing, poison = await heal(
+                    self._feed, self._projection, grid_id, current + 1, effect.sequence - 1
+                )
+                updates.extend(missing)
                 healed += len(missing)
-            updates.append(update)
-            versions[grid_id] = update.sequence
+                versions[grid_id] = current = current + len(missing)
+                if poison is not None:
+                    held[grid_id] = await self._holds.hold(poison)
+                    waiting += 1
+                    continue
+            if isinstance(effect, PoisonEvent):
+                held[grid_id] = await self._holds.hold(effect)
+                continue
+            updates.append(effect)
+            versions[grid_id] = effect.sequence
         last = batch[-1] if batch else None
         previous = self.checkpoint
         checkpoint = Checkpoint(
@@ -262,8 +305,10 @@ class Projector:
         if previous is not None and not updates and checkpoint.position <= previous.position:
             # Nothing to write (late duplicates): the stored checkpoint stays as it is.
             self._events = checkpoint.events
+            self._held = held
+            self.held_events += waiting
             self.checkpoint = Checkpoint(previous.position, previous.recorded_at_ms, self._events)
-            return BatchOutcome(0, duplicates, 0, self.checkpoint)
+            return BatchOutcome(0, duplicates, 0, self.checkpoint, waiting)
         count = await self._model.commit(
             generation,
             updates,
@@ -273,19 +318,20 @@ class Projector:
         )
         self._seen = max(self._seen, count)
         self._versions = versions
+        self._held = held
+        self.held_events += waiting
         self._events = checkpoint.events
         self.checkpoint = checkpoint
         if self._watch is not None and updates:
             self._watch.published({u.grid_id for u in updates})
-        return BatchOutcome(len(updates) - healed, duplicates, healed, checkpoint)
+        return BatchOutcome(len(updates) - healed, duplicates, healed, checkpoint, waiting)
 
-    async def _heal(self, grid_id: str, first: int, last: int) -> list[Envelope]:
-        """The events ``first..last`` of a grid, complete and in order, or GapNotHealableError."""
-        found = sorted(await self._feed.read_grid(grid_id, first, last), key=lambda e: e.sequence)
-        sequences = [e.sequence for e in found]
-        if sequences != list(range(first, last + 1)):
-            raise GapNotHealableError(
-                f"grid {grid_id!r} needs sequences {first}..{last}; the store has {sequences}"
-            )
-        _log.info("healed a gap", grid_id=grid_id, first=first, last=last)
-        return found
+    def _effect(self, item: FeedItem) -> HashUpdate | PoisonEvent | None:
+        """What an item changes; its poison when it could not be decoded or projected."""
+        if item.poison is not None:
+            return item.poison
+        if item.update is not None:
+            return item.update
+        if item.envelope is None:
+            return None
+        return effect_of(self._projection, item.envelope, item.position)

@@ -7,6 +7,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from services.common.logs import get_logger
+from services.common.parked import ParkedEvents
 from services.query.application.ports import Checkpoint, EventFeed, ReadModel
 from services.query.application.projector import BatchOutcome, Projector
 
@@ -40,6 +41,7 @@ async def rebuild(
     *,
     batch_size: int = 500,
     on_progress: Callable[[RebuildProgress], None] | None = None,
+    parked: ParkedEvents | None = None,
 ) -> RebuildResult:
     """Build a new generation from the first event; swap it in once it has caught up.
 
@@ -50,7 +52,9 @@ async def rebuild(
     """
     started = time.monotonic()
     generation = await read_model.new_generation()
-    projector = Projector(feed, read_model, batch_size=batch_size, generation=generation)
+    projector = Projector(
+        feed, read_model, batch_size=batch_size, generation=generation, parked=parked
+    )
     _log.info("rebuild started", generation=generation)
 
     def report(outcome: BatchOutcome) -> None:

@@ -16,6 +16,7 @@ from collections.abc import Callable
 
 from services.common.lease import Lease
 from services.common.logs import get_logger
+from services.common.parked import ParkedEvents
 from services.query.application.errors import QueryError
 from services.query.application.ports import EventFeed, ReadModel
 from services.query.application.rebuild import RebuildProgress, RebuildResult, rebuild
@@ -52,7 +53,9 @@ class ExclusiveRebuild:
         batch_size: int,
         renew_every: float,
         on_progress: Listener | None = None,
+        parked: ParkedEvents | None = None,
     ) -> None:
+        self._parked = parked
         self._feed = feed
         self._model = read_model
         self._lease = lease
@@ -82,7 +85,11 @@ class ExclusiveRebuild:
         try:
             report(RebuildProgress(0, 0, 0))
             return await rebuild(
-                self._feed, self._model, batch_size=self._batch_size, on_progress=report
+                self._feed,
+                self._model,
+                batch_size=self._batch_size,
+                on_progress=report,
+                parked=self._parked,
             )
         finally:
             renewing.cancel()

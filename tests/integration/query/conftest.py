@@ -56,7 +56,9 @@ def query_service(settings: QuerySettings) -> ServiceFactory:
     @contextlib.asynccontextmanager
     async def start(**overrides: Any) -> AsyncIterator[QueryApp]:
         adapters = {
-            k: overrides.pop(k) for k in ("read_model", "feed", "fast_details") if k in overrides
+            k: overrides.pop(k)
+            for k in ("read_model", "feed", "parked", "fast_details")
+            if k in overrides
         }
         local = settings.model_copy(update=overrides)
         async with build(local, **adapters) as running:

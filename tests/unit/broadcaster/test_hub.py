@@ -3,14 +3,19 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
+import uuid
 
 import pytest
 
 from domain import replay
 from domain.errors import GridNotFoundError
+from domain.fast_fold import GridFold
 from domain.values import GridId
+from services.broadcaster.adapters.memory import InMemoryIntegrationLog
+from services.broadcaster.adapters.wire import StoredIntegrationEvent
 from services.broadcaster.application.hub import Hub, HubClosedError
-from services.broadcaster.application.ports import StoreUnavailableError
+from services.broadcaster.application.ports import FeedEvent, StoreUnavailableError
 from services.broadcaster.application.subscription import EndReason, SubscriptionEndedError
 from services.broadcaster.application.watch import (
     FellBehind,
@@ -18,6 +23,7 @@ from services.broadcaster.application.watch import (
     Heartbeat,
     Snapshot,
 )
+from services.common.parked import BROADCASTER
 from tests.unit.broadcaster.rig import Rig, next_update, sequences
 from tests.unit.broadcaster.scripts import GridScript
 
@@ -211,3 +217,58 @@ async def test_a_watch_on_a_hub_that_is_not_live_is_refused_within_a_heartbeat()
     with pytest.raises(StoreUnavailableError, match="not following the event store"):
         async with asyncio.timeout(10):  # a hang guard: without the refusal it waits forever
             await anext(rig.watch.watch(GridId("a"), None))
+
+
+async def test_an_event_the_cache_cannot_fold_is_parked_and_the_feed_goes_on() -> None:
+    async with Rig() as rig:
+        g, h = GridScript("g"), GridScript("h")
+        rig.append(g, 2)  # the grid and its first rover
+        await rig.settle()
+        fold = GridFold.start(g.history[0].event)
+        for envelope in g.history[1:]:
+            fold.apply(envelope.event)
+        rig.hub.cache.install(g.grid_id, fold, g.version)
+        landed = g.history[-1]  # the same rover landing again: the fold refuses it
+        g.version += 1
+        rig.log.append(dataclasses.replace(landed, event_id=uuid.uuid4(), sequence=g.version))
+        rig.append(h, 2)
+        await rig.settle()
+        assert rig.hub.cache.snapshot(g.grid_id) is None  # dropped: the next reader reloads
+        for _ in range(1_000):  # parking runs beside the feed
+            if await rig.hub.count_parked():
+                break
+            await asyncio.sleep(0)
+        [record] = await rig.hub.parked.unresolved(BROADCASTER)
+        assert record.event.grid_id == "g"
+        assert record.event.sequence == g.version
+        assert "cannot fold" in record.event.reason
+        assert rig.hub.parked_count == 1
+        assert rig.hub.published == g.version + h.version
+
+
+async def test_an_event_that_cannot_be_encoded_is_parked_and_its_watchers_see_a_gap() -> None:
+    script = GridScript("g")
+    events = [StoredIntegrationEvent.of(e) for e in script.next() + script.next()]
+
+    def encode(event: FeedEvent) -> int:
+        if event.sequence == 1:
+            raise ValueError("an enum value this release does not know")
+        return event.sequence
+
+    hub: Hub[int] = Hub(encode, queue_size=8)
+    watcher = hub.subscribe(script.grid_id)
+    feed = InMemoryIntegrationLog()
+    pump = asyncio.create_task(hub.pump(feed))
+    await hub.wait_live()
+    for envelope in script.history:
+        feed.append(envelope)
+    for _ in range(1_000):
+        if await hub.count_parked():
+            break
+        await asyncio.sleep(0)
+    pump.cancel()
+    await asyncio.gather(pump, return_exceptions=True)
+    assert [p.sequence for p in watcher.pending()] == [e.sequence for e in events[1:]]
+    [record] = await hub.parked.unresolved(BROADCASTER)
+    assert record.event.sequence == 1
+    assert "cannot be sent to watchers" in record.event.reason
