@@ -60,16 +60,16 @@ def register_query_metrics(metrics: Metrics, state: QueryState) -> None:
                 value=lag.lag_ms / 1000,
             )
         rebuild = state.rebuild
-        if rebuild is not None:  # a rebuild ran in this process
+        if rebuild is not None:  # a rebuild runs in this process
             yield GaugeMetricFamily(
                 "rover_rebuild_events",
-                "Events the running (or last) rebuild has replayed.",
+                "Events the rebuild running in this process has replayed.",
                 value=rebuild.events,
             )
             ratio = min(1.0, rebuild.position / rebuild.target) if rebuild.target > 0 else 1.0
             yield GaugeMetricFamily(
                 "rover_rebuild_progress_ratio",
-                "Progress of the running (or last) rebuild: store position reached / target.",
+                "Progress of the running rebuild: store position reached / target (0..1).",
                 value=ratio,
             )
         yield parked_family(PROJECTOR, state.parked_count)
