@@ -12,6 +12,7 @@ import time
 from collections.abc import Mapping
 from pathlib import Path
 
+from bench import METRICS_OFF
 from bench.tracing.child import SPANS_LINE
 
 __all__ = ["Child"]
@@ -39,7 +40,13 @@ class Child:
             self.process = subprocess.Popen(
                 argv if sampled is None else [*argv, "--sampled", str(sampled)],
                 cwd=_ROOT,
-                env={**clean, "ROVER_LOG_FORMAT": "json", "ROVER_LOG_LEVEL": "INFO", **env},
+                env={
+                    **clean,
+                    **METRICS_OFF,
+                    "ROVER_LOG_FORMAT": "json",
+                    "ROVER_LOG_LEVEL": "INFO",
+                    **env,
+                },
                 stdout=subprocess.DEVNULL,
                 stderr=out,
             )

@@ -15,6 +15,7 @@ from esdbclient.exceptions import EventStoreDBClientException
 
 from services.broadcaster.adapters import fast_wire, wire
 from services.broadcaster.adapters.esdb import EsdbGridHistory, EsdbIntegrationFeed
+from services.broadcaster.adapters.prometheus import register_broadcaster_metrics
 from services.broadcaster.application.cache import GridCache
 from services.broadcaster.application.hub import Hub, HubClosedError
 from services.broadcaster.application.ports import GridHistory, IntegrationFeed
@@ -29,7 +30,9 @@ from services.common.esdb_parked import EsdbParkedEvents
 from services.common.grpc_server import GrpcServer
 from services.common.health_flag import HealthFlag
 from services.common.logs import get_logger
+from services.common.metrics import Metrics
 from services.common.parked import InMemoryParkedEvents, ParkedEvents
+from services.common.settings_text import env_name
 from services.common.store_errors import StoreUnavailableError
 
 __all__ = ["BroadcasterApp", "build"]
@@ -110,13 +113,20 @@ def build(
     watch = WatchGrid(hub, history, heartbeat_seconds=settings.broadcaster_heartbeat_seconds)
     servicer = (PreSerializedLiveServicer if fast_updates else RoverLiveServicer)(watch)
     lifecycle = Lifecycle(serving_at_start=lambda: hub.connected)
+    parts = BroadcasterParts(hub=hub, watch=watch, feed=feed, history=history, parked=parked)
+    metrics = Metrics(
+        settings.broadcaster_metrics_address,
+        setting=env_name(BroadcasterSettings, "broadcaster_metrics_address"),
+    )
+    register_broadcaster_metrics(metrics, hub, watch, lambda: parts.parked_count)
     app = App(
         "broadcaster",
         settings,
         address=settings.broadcaster_address,
         services=[servicer.service()],
-        parts=BroadcasterParts(hub=hub, watch=watch, feed=feed, history=history, parked=parked),
+        parts=parts,
         lifecycle=lifecycle,
+        metrics=metrics,
     )
     health_changed = asyncio.Event()
     hub.on_connected(lambda _: health_changed.set())

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pydantic import Field
 
-from services.common.settings import EventStoreClientSettings
+from services.common.settings import EventStoreClientSettings, metrics_address_field
 
 __all__ = ["BroadcasterSettings"]
 
@@ -15,6 +15,7 @@ class BroadcasterSettings(EventStoreClientSettings):
     broadcaster_address: str = Field(
         default="127.0.0.1:50053", description="host:port the RoverLiveService listens on."
     )
+    broadcaster_metrics_address: str = metrics_address_field("127.0.0.1:9103")
     broadcaster_queue_size: int = Field(
         default=1024,
         ge=1,

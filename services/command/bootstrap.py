@@ -8,10 +8,13 @@ groups; ``stop`` drains the server, stops the publisher and closes the client.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from protos.rover.v1 import command_pb2, command_pb2_grpc
 from services.command.adapters.esdb_appends import Appender, StockAppender
+from services.command.adapters.esdb_lag import EsdbPublisherLag
 from services.command.adapters.esdb_publishing import (
     EsdbCheckpointStore,
     EsdbDomainEventFeed,
@@ -19,6 +22,7 @@ from services.command.adapters.esdb_publishing import (
 )
 from services.command.adapters.esdb_store import EsdbEventStore, EsdbSnapshotStore
 from services.command.adapters.pooled_appends import PooledAppender
+from services.command.adapters.prometheus import register_command_metrics
 from services.command.adapters.system import SystemClock, UuidGenerator
 from services.command.application.executor import CommandExecutor, RetryPolicy
 from services.command.application.handlers import Handlers
@@ -36,11 +40,14 @@ from services.command.application.repository import GridRepository
 from services.command.consumer_groups import ensure_consumer_groups, load_consumer_groups
 from services.command.grpc.servicer import RoverCommandServicer
 from services.command.settings import CommandSettings
-from services.common.app import App, Lifecycle
+from services.common import tracing
+from services.common.app import App, Lifecycle, supervised
 from services.common.esdb_client import LeaderFollowingClient
 from services.common.esdb_cluster import warn_if_leader_unfollowable
 from services.common.grpc_server import Service
 from services.common.lease import LeaseTiming
+from services.common.metrics import Metrics
+from services.common.settings_text import env_name
 
 __all__ = ["CommandApp", "CommandParts", "build"]
 
@@ -52,8 +59,10 @@ class CommandParts:
     """The wired use cases and the ports they run on."""
 
     handlers: Handlers
+    executor: CommandExecutor
     repository: GridRepository
     publisher: Publisher
+    publisher_lag: EsdbPublisherLag | None
     events: EventStore
     snapshots: SnapshotStore
     feed: DomainEventFeed
@@ -82,6 +91,7 @@ def build(
     BatchAppend calls (``adapters/pooled_appends``) instead of esdbclient's append_to_stream.
     """
     lifecycle = Lifecycle()
+    client: LeaderFollowingClient | None = None
     if None in (events, snapshots, feed, integration, checkpoints):
         client = LeaderFollowingClient(settings.eventstore_uri)  # connects in open()
         timeout = settings.eventstore_timeout_seconds
@@ -153,8 +163,22 @@ def build(
         ),
     )
     handlers = Handlers(executor, ids)
+    metrics = Metrics(
+        settings.command_metrics_address,
+        setting=env_name(CommandSettings, "command_metrics_address"),
+    )
+    lag: EsdbPublisherLag | None = None
     if settings.publisher_enabled:
         lifecycle.background.append(("publisher", publisher.run_forever))
+        if client is not None and metrics.enabled:
+            lag = EsdbPublisherLag(
+                client,
+                publisher,
+                interval=settings.publisher_lag_interval_seconds,
+                cap=settings.publisher_lag_count_cap,
+            )
+            lifecycle.background.append(("publisher-lag", _supervised_lag(lag, settings)))
+    register_command_metrics(metrics, executor, publisher, lag)
     # After the server and the publisher stopped, before the client closes.
     lifecycle.close.append(repository.drain)
     servicer = RoverCommandServicer(handlers)
@@ -164,8 +188,10 @@ def build(
     )
     parts = CommandParts(
         handlers=handlers,
+        executor=executor,
         repository=repository,
         publisher=publisher,
+        publisher_lag=lag,
         events=events,
         snapshots=snapshots,
         feed=feed,
@@ -179,4 +205,13 @@ def build(
         services=[service],
         parts=parts,
         lifecycle=lifecycle,
+        metrics=metrics,
     )
+
+
+def _supervised_lag(lag: EsdbPublisherLag, settings: CommandSettings) -> Callable[[], Any]:
+    async def measure() -> None:
+        with tracing.untraced():  # a check every interval: no trace of its own each time
+            await supervised("publisher-lag", lag.run, settings.publisher_lag_interval_seconds)
+
+    return measure

@@ -6,7 +6,7 @@ from typing import ClassVar
 
 from pydantic import Field
 
-from services.common.settings import EventStoreClientSettings
+from services.common.settings import EventStoreClientSettings, metrics_address_field
 
 __all__ = ["CommandSettings"]
 
@@ -17,6 +17,7 @@ class CommandSettings(EventStoreClientSettings):
     writes_events: ClassVar[bool] = True
 
     command_address: str = Field(default="127.0.0.1:50051", description="host:port to listen on.")
+    command_metrics_address: str = metrics_address_field("127.0.0.1:9101")
     eventstore_timeout_seconds: float = Field(default=5.0, gt=0, description="per store call.")
     snapshot_interval: int = Field(
         default=100, ge=0, description="events between snapshots (0 off)."
@@ -60,6 +61,14 @@ class CommandSettings(EventStoreClientSettings):
         default=10_000,
         ge=1,
         description="events read ahead of the checkpoint position.",
+    )
+    publisher_lag_interval_seconds: float = Field(
+        default=2.0,
+        gt=0,
+        description="how often the active publisher measures its lag (metrics endpoint on).",
+    )
+    publisher_lag_count_cap: int = Field(
+        default=1_000, ge=1, description="counting unpublished events stops here."
     )
     publisher_append_attempts: int = Field(
         default=5,

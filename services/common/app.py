@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import sys
 from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from dataclasses import dataclass, field
 from types import TracebackType
@@ -12,6 +13,7 @@ from typing import Any, Generic, TypeVar
 from services.common.grpc_server import GrpcServer, Service, wait_for_shutdown_signal
 from services.common.lease import LeaseLostError
 from services.common.logs import get_logger
+from services.common.metrics import Metrics, MetricsAddressError
 from services.common.settings import ServerSettings
 from services.common.store_errors import StoreUnavailableError
 
@@ -55,15 +57,19 @@ class App(Generic[P]):
         services: Sequence[Service],
         parts: P,
         lifecycle: Lifecycle | None = None,
+        metrics: Metrics | None = None,
     ) -> None:
         self.name = name
         self.settings = settings
         self.parts = parts
+        # Its own registry and endpoint (services/common/metrics.py); off when not given.
+        self.metrics = metrics or Metrics("", setting="")
         self.server = GrpcServer(
             address,
             services,
             share_port=settings.share_port,
             instance_address=settings.instance_address,
+            interceptors=self.metrics.interceptors(),
         )
         self.lifecycle = lifecycle or Lifecycle()
         self._host = address.rsplit(":", 1)[0]
@@ -89,12 +95,26 @@ class App(Generic[P]):
                 await step()
 
     async def start(self) -> int:
-        """Open, serve, run the background loops; returns the bound port."""
-        await self.open()
-        port = await self.server.start(serving=self.lifecycle.serving_at_start())
+        """Serve metrics, open, serve, run the background loops; returns the bound port.
+
+        The metrics endpoint comes first: a busy metrics port fails start-up before anything
+        connects (MetricsAddressError, one line naming the setting).
+        """
+        self.metrics.start()
+        try:
+            await self.open()
+            port = await self.server.start(serving=self.lifecycle.serving_at_start())
+        except BaseException:
+            self.metrics.stop()  # the caller will not stop what did not start
+            raise
         for name, run in self.lifecycle.background:
             self._tasks.append(asyncio.create_task(run(), name=f"{self.name}-{name}"))
-        _log.info(f"{self.name} service listening", port=port, address=self.address)
+        _log.info(
+            f"{self.name} service listening",
+            port=port,
+            address=self.address,
+            metrics=self.metrics.url or None,
+        )
         return port
 
     async def stop(self, grace: float | None = None) -> None:
@@ -113,11 +133,20 @@ class App(Generic[P]):
                 await task
         for step in reversed(self.lifecycle.close):
             await step()
+        await asyncio.to_thread(self.metrics.stop)  # joins the endpoint's thread
         _log.info("service stopped", service=self.name)
 
     async def run_until_signal(self) -> None:
-        """Serve until SIGTERM or SIGINT, then stop gracefully (what ``__main__`` does)."""
-        await self.start()
+        """Serve until SIGTERM or SIGINT, then stop gracefully (what ``__main__`` does).
+
+        A metrics address it cannot listen on exits 1 with one line naming the setting.
+        """
+        try:
+            await self.start()
+        except MetricsAddressError as error:
+            _log.error("cannot start", service=self.name, error=str(error))
+            sys.stderr.write(f"{self.name} service: {error}\n")
+            raise SystemExit(1) from None
         try:
             await wait_for_shutdown_signal()
         finally:

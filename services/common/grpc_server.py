@@ -54,8 +54,10 @@ class GrpcServer:
         options: Sequence[tuple[str, int]] = _DEFAULT_OPTIONS,
         share_port: bool = False,
         instance_address: str = "",
+        interceptors: Sequence[grpc.aio.ServerInterceptor] = (),
     ) -> None:
         self._address = address
+        self._interceptors = tuple(interceptors)
         self._services = tuple(services)
         self._options = [o for o in options if not (share_port and o[0] == "grpc.so_reuseport")]
         if share_port:
@@ -83,9 +85,10 @@ class GrpcServer:
         A service whose dependency is not ready yet starts with ``serving=False`` and calls
         :meth:`set_serving` later, so no health check ever sees a premature SERVING.
         """
-        # With tracing on (services/common/tracing_setup.py), a SERVER span per call.
+        # Ours first (outermost: e.g. metrics, so a call's time includes its span's cost),
+        # then with tracing on (services/common/tracing_setup.py) a SERVER span per call.
         server = self._server = grpc.aio.server(
-            options=self._options, interceptors=server_interceptors()
+            options=self._options, interceptors=[*self._interceptors, *server_interceptors()]
         )
         for service in self._services:
             service.register(server)

@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
-from typing import ClassVar, Literal
+from typing import Any, ClassVar, Literal
 
 from esdbclient.connection_spec import NODE_PREFERENCE_LEADER, URI_SCHEME_ESDB, ConnectionSpec
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-__all__ = ["EventStoreClientSettings", "ServerSettings", "ServiceSettings", "follows_leader"]
+__all__ = [
+    "EventStoreClientSettings",
+    "ServerSettings",
+    "ServiceSettings",
+    "follows_leader",
+    "metrics_address_field",
+]
 
 
 def follows_leader(uri: str) -> bool:
@@ -21,6 +27,17 @@ def follows_leader(uri: str) -> bool:
     spec = ConnectionSpec(uri)
     single_host = spec.scheme == URI_SCHEME_ESDB and len(spec.targets) == 1
     return spec.options.NodePreference == NODE_PREFERENCE_LEADER and not single_host
+
+
+def metrics_address_field(default: str) -> Any:
+    """The field of a service's Prometheus endpoint (``ROVER_<SERVICE>_METRICS_ADDRESS``)."""
+    return Field(
+        default=default,
+        description=(
+            "host:port of this instance's Prometheus /metrics endpoint (HTTP); port 0: any "
+            "free port; empty: no endpoint and no RPC metrics (docs/operations.md, Metrics)."
+        ),
+    )
 
 
 class ServiceSettings(BaseSettings):

@@ -26,11 +26,14 @@ from services.common.health_flag import HealthFlag
 from services.common.lease import Lease, LeaseTiming, hold_and_run
 from services.common.logs import get_logger
 from services.common.memory_lease import InMemoryLease
+from services.common.metrics import Metrics
 from services.common.parked import PROJECTOR, InMemoryParkedEvents, ParkedEvents
+from services.common.settings_text import env_name
 from services.common.store_errors import StoreUnavailableError
 from services.query.adapters.esdb_feed import EsdbEventFeed
 from services.query.adapters.esdb_publisher import EsdbPublisherProgress
 from services.query.adapters.memory import InMemoryPublisherProgress
+from services.query.adapters.prometheus import register_query_metrics
 from services.query.adapters.redis_lease import RedisLease, lease_holder, rebuild_lease_key
 from services.query.adapters.redis_read_model import RedisReadModel, lease_key
 from services.query.application.audit import Auditor
@@ -38,7 +41,7 @@ from services.query.application.lag import LagLog, ProjectionLag, measure_lag
 from services.query.application.parked import ParkedReplays
 from services.query.application.parked_replay import ParkedReplay
 from services.query.application.ports import EventFeed, PublisherProgress, ReadModel
-from services.query.application.projector import Projector
+from services.query.application.projector import BatchOutcome, Projector
 from services.query.application.queries import Queries, parse_grid_id
 from services.query.application.rebuild import RebuildProgress
 from services.query.application.rebuild_once import ExclusiveRebuild
@@ -76,7 +79,12 @@ class QueryParts:
     projecting: bool = False  # whether this instance holds the projector's lease
     rebuild: RebuildProgress | None = None  # an admin rebuild running here, and how far
     rebuilds: ExclusiveRebuild | None = None  # what starts admin rebuilds (one at a time)
+    events_applied: int = 0  # by the live projector of this process (a metric)
     parked_count: int = 0  # the projector's unresolved parked events, as last counted
+
+    def count_batch(self, outcome: BatchOutcome) -> None:
+        """The live projector's on_batch: count what it applied."""
+        self.events_applied += outcome.applied
 
 
 QueryApp = App[QueryParts]
@@ -239,6 +247,11 @@ def build(
     admin_service = Service(
         ADMIN_SERVICE_NAME, partial(admin_pb2_grpc.add_RoverAdminServiceServicer_to_server, admin)
     )
+    metrics = Metrics(
+        settings.query_metrics_address,
+        setting=env_name(QuerySettings, "query_metrics_address"),
+    )
+    register_query_metrics(metrics, parts)
     app = App(
         "query",
         settings,
@@ -246,6 +259,7 @@ def build(
         services=[service, admin_service],
         parts=parts,
         lifecycle=lifecycle,
+        metrics=metrics,
     )
     retry = settings.query_retry_seconds
     if settings.query_projector_enabled:
@@ -253,7 +267,11 @@ def build(
         timing = LeaseTiming.for_ttl(settings.query_projector_lease_seconds)
 
         async def project_while_held() -> None:
-            await supervised("projector", lambda: projector.run(retry_seconds=retry), retry)
+            await supervised(
+                "projector",
+                lambda: projector.run(retry_seconds=retry, on_batch=parts.count_batch),
+                retry,
+            )
 
         def changed(active: bool) -> None:
             parts.projecting = active

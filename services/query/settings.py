@@ -5,7 +5,7 @@ from __future__ import annotations
 from pydantic import Field
 
 from services.common.publisher_checkpoint import DEFAULT_CHECKPOINT_STREAM
-from services.common.settings import EventStoreClientSettings
+from services.common.settings import EventStoreClientSettings, metrics_address_field
 
 __all__ = ["QuerySettings"]
 
@@ -16,6 +16,7 @@ class QuerySettings(EventStoreClientSettings):
     query_address: str = Field(
         default="127.0.0.1:50052", description="host:port the RoverQueryService listens on."
     )
+    query_metrics_address: str = metrics_address_field("127.0.0.1:9102")
     redis_url: str = Field(
         default="redis://127.0.0.1:6380/0", description="Redis holding the read model."
     )

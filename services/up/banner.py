@@ -57,11 +57,15 @@ def _service_lines(children: list[ChildSpec]) -> list[str]:
         where = f"{first.endpoint.dial}  {first.grpc_service}"
     lines = [f"  {first.group:<12} {where}"]
     if len(children) == 1:
+        if first.metrics_url:
+            lines.append(f"  {'':<12} metrics: {first.metrics_url}")
         return [*lines, f"  {'':<12} log: {first.log_path}"]
     lines.append(f"  {'':<12} {len(children)} instances share it; each also on its own address:")
     width = max(len(child.name) for child in children)
     for child in children:
         lines.append(f"  {'':<12} {child.name:<{width}}  {child.instance_address}")
+        if child.metrics_url:
+            lines.append(f"  {'':<12} {'':<{width}}  metrics: {child.metrics_url}")
         lines.append(f"  {'':<12} {'':<{width}}  log: {child.log_path}")
     return lines
 

@@ -29,6 +29,7 @@ __all__ = [
     "Plan",
     "build_plan",
     "instance_address",
+    "instance_metrics",
     "module_available",
     "parse_address",
 ]
@@ -67,6 +68,13 @@ class ChildSpec:
     """Where only this child listens (gRPC target); readiness is asked there when set."""
     restart: bool = False
     """Start it again when it dies on its own (one of several instances); else all stop."""
+    metrics: Endpoint | None = None
+    """Where it serves Prometheus /metrics (None: nowhere)."""
+
+    @property
+    def metrics_url(self) -> str:
+        """``http://host:port/metrics``, or '' when it serves none."""
+        return f"http://{self.metrics.dial}/metrics" if self.metrics is not None else ""
 
     @property
     def group(self) -> str:
@@ -108,6 +116,36 @@ def instance_address(data_dir: Path, name: str, *, platform: str = sys.platform)
     return f"unix-abstract:rover-{digest}-{name}"
 
 
+# Instance i of a service with several serves its metrics at the base port + 100 * i.
+INSTANCE_METRICS_STEP = 100
+
+
+def instance_metrics(base: Endpoint | None, number: int) -> Endpoint | None:
+    """The metrics endpoint of instance ``number`` (1-based) of a service whose metrics
+    setting says ``base`` (ValueError naming the setting when the port would pass 65535)."""
+    if base is None:
+        return None
+    port = base.port + INSTANCE_METRICS_STEP * number
+    if port > 65535:
+        raise ValueError(
+            f"{base.setting}: instance {number} would serve metrics on port {port}; "
+            "choose a lower port"
+        )
+    return Endpoint(base.host, port, base.setting)
+
+
+def _metrics_endpoint(settings: UpSettings, name: str) -> Endpoint | None:
+    field_name = f"{name}_metrics_address"
+    value: str = getattr(settings, field_name)
+    return parse_address(value, ENV_NAMES[field_name]) if value else None
+
+
+def _metrics_env(name: str, metrics: Endpoint | None) -> dict[str, str]:
+    """The child's own metrics address variable (the same name as the supervisor's base)."""
+    address = f"{metrics.host}:{metrics.port}" if metrics is not None else ""
+    return {ENV_NAMES[f"{name}_metrics_address"]: address}
+
+
 def child_env(settings: UpSettings, *, eventstore: Endpoint, redis: Endpoint) -> dict[str, str]:
     """``ROVER_*`` variables every service child gets: where the others are."""
     return {
@@ -134,6 +172,7 @@ def build_plan(
         settings.eventstore_host, settings.eventstore_port, ENV_NAMES["eventstore_port"]
     )
     redis = Endpoint("127.0.0.1", settings.redis_port, ENV_NAMES["redis_port"])
+    store_metrics = _metrics_endpoint(settings, "eventstore")
     children = [
         ChildSpec(
             name="eventstore",
@@ -149,11 +188,14 @@ def build_plan(
                 str(eventstore.port),
                 "--log-format",
                 "console",
+                "--metrics-address",
+                settings.eventstore_metrics_address,
             ),
             endpoint=eventstore,
             probe="grpc",
             log_path=log_dir / "eventstore.log",
             env={"PYTHONUNBUFFERED": "1"},
+            metrics=store_metrics,
         ),
         ChildSpec(
             name="redis",
@@ -189,6 +231,7 @@ def build_plan(
             continue
         endpoint = parse_address(getattr(settings, address_field), ENV_NAMES[address_field])
         count: int = getattr(settings, f"{name}_instances")
+        metrics = _metrics_endpoint(settings, name)
         if count == 1:  # as before instances existed: one child named after its service
             children.append(
                 ChildSpec(
@@ -197,15 +240,17 @@ def build_plan(
                     endpoint=endpoint,
                     probe="grpc",
                     log_path=log_dir / f"{name}.log",
-                    env=env,
+                    env={**env, **_metrics_env(name, metrics)},
                     grpc_service=grpc_service,
                     service=name,
+                    metrics=metrics,
                 )
             )
             continue
         for number in range(1, count + 1):
             instance = f"{name}-{number}"
             own = instance_address(data_dir, instance)
+            own_metrics = instance_metrics(metrics, number)
             children.append(
                 ChildSpec(
                     name=instance,
@@ -213,11 +258,17 @@ def build_plan(
                     endpoint=endpoint,
                     probe="grpc",
                     log_path=log_dir / f"{instance}.log",
-                    env={**env, _SHARE_PORT: "true", _INSTANCE_ADDRESS: own},
+                    env={
+                        **env,
+                        _SHARE_PORT: "true",
+                        _INSTANCE_ADDRESS: own,
+                        **_metrics_env(name, own_metrics),
+                    },
                     grpc_service=grpc_service,
                     service=name,
                     instance_address=own,
                     restart=True,
+                    metrics=own_metrics,
                 )
             )
     return Plan(tuple(children), tuple(skipped), data_dir, log_dir)

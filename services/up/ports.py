@@ -8,6 +8,7 @@ from __future__ import annotations
 import socket
 from collections.abc import Sequence
 
+from services.up.endpoints import Endpoint
 from services.up.plan import ChildSpec
 
 __all__ = ["PortInUseError", "check_ports", "port_is_free"]
@@ -34,26 +35,30 @@ def port_is_free(host: str, port: int) -> bool:
 
 
 def check_ports(children: Sequence[ChildSpec]) -> None:
-    """Raise :class:`PortInUseError` listing every conflict (shared or taken ports)."""
+    """Raise :class:`PortInUseError` listing every conflict (shared or taken ports), gRPC
+    and metrics alike."""
     problems: list[str] = []
-    owners: dict[int, ChildSpec] = {}
+    owners: dict[int, tuple[str, Endpoint]] = {}
     for child in children:
-        endpoint = child.endpoint
-        other = owners.get(endpoint.port)
-        if other is not None and other.group == child.group:
-            continue  # another instance of the same service: checked with the first
-        if other is not None:
-            problems.append(
-                f"{child.group} and {other.group} are both set to port {endpoint.port}: "
-                f"change {endpoint.setting} or {other.endpoint.setting}"
-            )
-            continue
-        owners[endpoint.port] = child
-        if not port_is_free(endpoint.host, endpoint.port):
-            problems.append(
-                f"port {endpoint.port} on {endpoint.host} ({child.group}) is already in use: "
-                f"stop what listens there (`ss -ltnp 'sport = :{endpoint.port}'`) "
-                f"or set {endpoint.setting} to a free port"
-            )
+        places = [(child.group, child.endpoint, True)]
+        if child.metrics is not None:
+            places.append((f"{child.name} metrics", child.metrics, False))
+        for owner, endpoint, shared in places:
+            other = owners.get(endpoint.port)
+            if other is not None and shared and other[0] == owner:
+                continue  # another instance of the same service: checked with the first
+            if other is not None:
+                problems.append(
+                    f"{owner} and {other[0]} are both set to port {endpoint.port}: "
+                    f"change {endpoint.setting} or {other[1].setting}"
+                )
+                continue
+            owners[endpoint.port] = (owner, endpoint)
+            if not port_is_free(endpoint.host, endpoint.port):
+                problems.append(
+                    f"port {endpoint.port} on {endpoint.host} ({owner}) is already in use: "
+                    f"stop what listens there (`ss -ltnp 'sport = :{endpoint.port}'`) "
+                    f"or set {endpoint.setting} to a free port"
+                )
     if problems:
         raise PortInUseError("\n".join(["ports in use:", *(f"  - {p}" for p in problems)]))

@@ -16,6 +16,12 @@ from services.up.endpoints import parse_address
 __all__ = ["ENV_NAMES", "UpSettings"]
 
 
+_METRICS = (
+    "Prometheus /metrics of {service}; with N > 1 instances, instance i (1-based) serves on "
+    "port + 100 * i (empty: none)."
+)
+
+
 class UpSettings(ServiceSettings):
     """``ROVER_*`` variables the supervisor reads; the children get theirs from these."""
 
@@ -37,6 +43,20 @@ class UpSettings(ServiceSettings):
     command_address: str = Field(default="127.0.0.1:50051", description="Command service.")
     query_address: str = Field(default="127.0.0.1:50052", description="Query service.")
     broadcaster_address: str = Field(default="127.0.0.1:50053", description="Broadcaster.")
+    command_metrics_address: str = Field(
+        default="127.0.0.1:9101",
+        description=_METRICS.format(service="the command service"),
+    )
+    query_metrics_address: str = Field(
+        default="127.0.0.1:9102", description=_METRICS.format(service="the query service")
+    )
+    broadcaster_metrics_address: str = Field(
+        default="127.0.0.1:9103", description=_METRICS.format(service="the broadcaster")
+    )
+    eventstore_metrics_address: str = Field(
+        default="127.0.0.1:9104",
+        description="Prometheus /metrics of the event store (empty: none).",
+    )
     command_instances: int = Field(
         default=1,
         description="Processes of the command service, sharing its address (auto: one per CPU).",
@@ -60,6 +80,18 @@ class UpSettings(ServiceSettings):
     @classmethod
     def _host_and_port(cls, value: str, info: ValidationInfo) -> str:
         parse_address(value, f"ROVER_{(info.field_name or '').upper()}")
+        return value
+
+    @field_validator(
+        "command_metrics_address",
+        "query_metrics_address",
+        "broadcaster_metrics_address",
+        "eventstore_metrics_address",
+    )
+    @classmethod
+    def _host_and_port_or_off(cls, value: str, info: ValidationInfo) -> str:
+        if value:
+            parse_address(value, f"ROVER_{(info.field_name or '').upper()}")
         return value
 
     @field_validator("command_instances", "query_instances", "broadcaster_instances", mode="before")

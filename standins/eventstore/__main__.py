@@ -69,6 +69,11 @@ def parse_settings(argv: Sequence[str]) -> EventStoreSettings:
         default=base.advertise_port,
         help="port announced by gossip (the listen port)",
     )
+    parser.add_argument(
+        "--metrics-address",
+        default=base.metrics_address,
+        help="host:port of /metrics (127.0.0.1:9104; port 0: any; empty: none)",
+    )
     parser.add_argument("--tls-cert", default=base.tls_cert, help="PEM certificate (enables TLS)")
     parser.add_argument("--tls-key", default=base.tls_key, help="PEM private key")
     parser.add_argument(
@@ -127,6 +132,7 @@ async def _serve(settings: EventStoreSettings) -> int:
         tls_key=settings.tls_key,
         durable=settings.durable,
         max_append_size=settings.max_append_size,
+        metrics_address=settings.metrics_address,
     )
     try:
         await server.start()

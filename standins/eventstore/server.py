@@ -37,9 +37,11 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_health.v1._async import HealthServicer
 from grpc_reflection.v1alpha import reflection
 
+from services.common.metrics import Metrics
 from standins.eventstore.dblock import DatabaseLock, DatabaseLockedError
 from standins.eventstore.features import ServerFeaturesService
 from standins.eventstore.gossip import GossipService
+from standins.eventstore.metrics import StoreMetrics
 from standins.eventstore.persistent import PersistentSubscriptions
 from standins.eventstore.storage import SqliteEventLog
 from standins.eventstore.streams import DEFAULT_MAX_APPEND_SIZE, StreamsService
@@ -84,6 +86,7 @@ class EventStoreServer:
         tls_key: str | None = None,
         durable: bool = True,
         max_append_size: int = DEFAULT_MAX_APPEND_SIZE,
+        metrics_address: str = "",
     ) -> None:
         self.db_path = db_path
         self.host = host
@@ -103,6 +106,9 @@ class EventStoreServer:
         self._writer: StoreWriter | None = None
         self._persistent: PersistentSubscriptions | None = None
         self._lock: DatabaseLock | None = None
+        # /metrics on metrics_address (empty: none); the store's own counters on its registry.
+        self.metrics = Metrics(metrics_address, setting="ROVER_EVENTSTORE_METRICS_ADDRESS")
+        self.store_metrics = StoreMetrics(self.metrics.registry)
 
     @property
     def uri(self) -> str:
@@ -123,13 +129,24 @@ class EventStoreServer:
 
     async def start(self) -> None:
         """Open the store and start listening; raise ``ServerStartError`` on failure."""
+        try:
+            self.metrics.start()
+        except OSError as error:
+            raise ServerStartError(str(error)) from None
+        try:
+            await self._start_store()
+        except BaseException:
+            self.metrics.stop()
+            raise
+
+    async def _start_store(self) -> None:
         self._lock_database()
         try:
             self._log = SqliteEventLog(self.db_path, durable=self._durable)
         except Exception as error:
             self._unlock_database()
             raise ServerStartError(f"cannot open database {self.db_path!r}: {error}") from error
-        self._writer = StoreWriter(self._log)
+        self._writer = StoreWriter(self._log, self.store_metrics)
         await self._writer.start()
         try:
             await self._start_grpc()
@@ -160,10 +177,15 @@ class EventStoreServer:
     async def _start_grpc(self) -> None:
         assert self._log is not None
         assert self._writer is not None
-        server = grpc.aio.server(options=_SERVER_OPTIONS)
-        streams = StreamsService(self._log, self._writer, max_append_size=self._max_append_size)
+        server = grpc.aio.server(options=_SERVER_OPTIONS, interceptors=self.metrics.interceptors())
+        streams = StreamsService(
+            self._log,
+            self._writer,
+            max_append_size=self._max_append_size,
+            metrics=self.store_metrics,
+        )
         streams_pb2_grpc.add_StreamsServicer_to_server(streams, server)  # type: ignore[no-untyped-call]
-        self._persistent = PersistentSubscriptions(self._log, self.db_path)
+        self._persistent = PersistentSubscriptions(self._log, self.db_path, self.store_metrics)
         add = persistent_pb2_grpc.add_PersistentSubscriptionsServicer_to_server
         add(self._persistent, server)  # type: ignore[no-untyped-call]
         names = [
@@ -215,6 +237,7 @@ class EventStoreServer:
             self._log = None
             _log.info("stopped", port=self.port)
         self._unlock_database()
+        await asyncio.to_thread(self.metrics.stop)
 
     async def __aenter__(self) -> Self:
         await self.start()

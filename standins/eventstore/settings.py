@@ -27,6 +27,13 @@ class EventStoreSettings(BaseSettings):
     advertise_port: int | None = Field(
         default=None, ge=1, le=65535, description="Port announced by gossip (default: port)."
     )
+    metrics_address: str = Field(
+        default="127.0.0.1:9104",
+        description=(
+            "host:port of the Prometheus /metrics endpoint (--metrics-address); port 0: any "
+            "free port; empty: none."
+        ),
+    )
     tls_cert: str | None = Field(default=None, description="PEM certificate: serve TLS.")
     tls_key: str | None = Field(default=None, description="PEM private key of tls_cert.")
     durable: bool = Field(

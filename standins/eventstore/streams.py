@@ -15,6 +15,7 @@ from google.protobuf import empty_pb2
 
 from standins.eventstore import errors
 from standins.eventstore.convert import parse_uuid
+from standins.eventstore.metrics import StoreMetrics
 from standins.eventstore.reads import (
     InvalidPositionError,
     Reader,
@@ -88,8 +89,16 @@ class _Batch:
 class StreamsService(streams_pb2_grpc.StreamsServicer):
     """EventStoreDB's ``event_store.client.streams.Streams`` over the SQLite store."""
 
-    def __init__(self, log: SqliteEventLog, writer: StoreWriter, *, max_append_size: int) -> None:
+    def __init__(
+        self,
+        log: SqliteEventLog,
+        writer: StoreWriter,
+        *,
+        max_append_size: int,
+        metrics: StoreMetrics | None = None,
+    ) -> None:
         self._writer = writer
+        self._metrics = metrics
         self._reader = Reader(log)
         self._max_append_size = max_append_size
 
@@ -254,12 +263,17 @@ class StreamsService(streams_pb2_grpc.StreamsServicer):
         options = request.options
         on_all = options.WhichOneof("stream_option") == "all"
         subscribe = options.WhichOneof("count_option") == "subscription"
+        metrics = self._metrics
         if subscribe:
             messages = (
                 self._reader.subscribe_all(read) if on_all else self._reader.subscribe_stream(read)
             )
+            if metrics is not None:
+                metrics.subscribed("catch-up", 1)
         else:
             messages = self._reader.read_all(read) if on_all else self._reader.read_stream(read)
+            if metrics is not None:
+                metrics.read("all" if on_all else "stream")
         try:
             async for message in messages:
                 yield message
@@ -269,6 +283,9 @@ class StreamsService(streams_pb2_grpc.StreamsServicer):
             await errors.abort_invalid_position(
                 context, subscription=subscribe, filtered=read.filter is not None
             )
+        finally:
+            if subscribe and metrics is not None:
+                metrics.subscribed("catch-up", -1)
 
 
 def _deadline_passed(options: streams_pb2.BatchAppendReq.Options) -> bool:

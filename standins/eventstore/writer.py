@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import structlog
 
+from standins.eventstore.metrics import StoreMetrics
 from standins.eventstore.storage import SqliteEventLog
-from standins.eventstore.versioning import StoreError
+from standins.eventstore.versioning import StoreError, StreamDeletedError, WrongExpectedVersionError
 from standins.eventstore.write_apply import NewEvent, WriteApplier, WriteKind, WriteResult
 from standins.eventstore.write_view import WriteView
 
@@ -43,8 +45,9 @@ class StoreWriter:
     ``WriteApplier``'s; the stream state and metadata they read are cached by ``WriteView``.
     """
 
-    def __init__(self, log: SqliteEventLog) -> None:
+    def __init__(self, log: SqliteEventLog, metrics: StoreMetrics | None = None) -> None:
         self._log = log
+        self._metrics = metrics
         self._conn = log.conn
         self._queue: asyncio.Queue[_Op | None] = asyncio.Queue()
         self._task: asyncio.Task[None] | None = None
@@ -82,7 +85,21 @@ class StoreWriter:
 
     async def append(self, stream: str, expected: int, events: Sequence[NewEvent]) -> WriteResult:
         """Append ``events`` atomically; raise a ``StoreError`` when refused."""
-        return await self._submit("append", stream, expected, events)
+        if self._metrics is None:
+            return await self._submit("append", stream, expected, events)
+        try:
+            result = await self._submit("append", stream, expected, events)
+        except WrongExpectedVersionError:
+            self._metrics.appended("wrong_expected_version")
+            raise
+        except StreamDeletedError:
+            self._metrics.appended("stream_deleted")
+            raise
+        except Exception:
+            self._metrics.appended("error")
+            raise
+        self._metrics.appended("success", len(events))
+        return result
 
     async def delete(self, stream: str, expected: int) -> WriteResult:
         """Soft-delete ``stream`` (``$tb`` = max in its metadata)."""
@@ -137,12 +154,12 @@ class StoreWriter:
             if self._log.reader is self._conn or len(group) == 1:
                 # In memory there is no fsync; a lone write has nobody to overlap with, and
                 # committing inline saves the thread hop's latency.
-                self._conn.execute("COMMIT")
+                self._commit_now()
             else:
                 # The fsync runs in a thread (ONE hop per group, not per call) so the loop keeps
                 # parsing the next group's requests meanwhile. Readers use their own connection
                 # and never look past `head`, which only moves after this returns.
-                await asyncio.to_thread(self._conn.execute, "COMMIT")
+                await asyncio.to_thread(self._commit_now)
         except Exception as error:  # the whole group fails; nothing of it is visible
             self._rollback(len(group))
             outcomes = [error] * len(group)
@@ -159,7 +176,7 @@ class StoreWriter:
     def _commit_lone(self, op: _Op) -> WriteResult:
         try:
             outcome = self._write([op])[0]
-            self._conn.execute("COMMIT")
+            self._commit_now()
         except Exception:
             self._rollback(1)
             raise
@@ -167,6 +184,15 @@ class StoreWriter:
         if isinstance(outcome, BaseException):
             raise outcome
         return outcome
+
+    def _commit_now(self) -> None:
+        """COMMIT (the fsync when durable), timed for ``eventstore_fsync_seconds``."""
+        if self._metrics is None:
+            self._conn.execute("COMMIT")
+            return
+        began = time.perf_counter()
+        self._conn.execute("COMMIT")
+        self._metrics.fsync.observe(time.perf_counter() - began)
 
     def _write(self, group: list[_Op]) -> list[WriteResult | BaseException]:
         """BEGIN, then check and insert every write of ``group`` (StoreErrors are outcomes)."""

@@ -12,6 +12,8 @@ import sys
 import time
 from pathlib import Path
 
+from bench import METRICS_OFF
+
 ROOT = Path(__file__).resolve().parents[2]
 GRPCURL = Path(sys.executable).parent / "grpcurl"
 START_ORDER = ["eventstore", "redis", "command", "query", "broadcaster"]
@@ -63,6 +65,9 @@ class System:
             ROVER_BROADCASTER_ADDRESS=f"127.0.0.1:{self.ports['live']}",
             ROVER_LOG_FORMAT="json",
         )
+        # No fixed metrics ports (several systems run at once); tests/e2e/test_metrics.py
+        # gives them free ones.
+        self.env.update(METRICS_OFF)
         self.logs = data_dir.parent
         self.process: subprocess.Popen[bytes] | None = None
         self.runs = 0

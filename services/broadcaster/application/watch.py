@@ -84,6 +84,13 @@ class WatchGrid(Generic[T]):
         self._hub = hub
         self._history = history
         self._heartbeat = heartbeat_seconds
+        # Plain counters for the metrics endpoint (read at scrape time by the bootstrap's).
+        self.watching = 0  # streams subscribed to the hub now
+        self.updates_sent = 0  # snapshots and events handed to streams
+        self.heartbeats = 0
+        # Streams ended here: the feed skipped a sequence, or the broadcaster shut down (the
+        # hub counts those it dropped for a full queue: Hub.dropped).
+        self.cut_off = {"gap": 0, "shutdown": 0}
 
     async def watch(
         self, grid_id: GridId, from_version: int | None
@@ -108,10 +115,12 @@ class WatchGrid(Generic[T]):
                 "this broadcaster is not following the event store yet; retry"
             ) from None
         subscription = self._hub.subscribe(grid_id, heartbeat_seconds=self._heartbeat)
+        self.watching += 1
         try:
             if from_version is None:
                 snapshot = await self._snapshot(grid_id, subscription)
                 last = snapshot.version
+                self.updates_sent += 1
                 yield Snapshot(snapshot)
             else:
                 version = await self._history.last_sequence(grid_id)
@@ -125,6 +134,7 @@ class WatchGrid(Generic[T]):
                         raise EventHistoryInvalidError(
                             f"grid {grid_id!r}: sequence {event.sequence} after {last}"
                         )
+                    self.updates_sent += 1
                     yield self._hub.wrap(event)
                     last = event.sequence
                     # The live queue overlaps the history read: free what is already sent.
@@ -139,10 +149,12 @@ class WatchGrid(Generic[T]):
                         item = await subscription.get()
                     except SubscriptionEndedError as ended:
                         if ended.reason is EndReason.CLOSED:
+                            self.cut_off["shutdown"] += 1
                             raise HubClosedError("the broadcaster is shutting down") from None
                         yield FellBehind(last, "the watcher fell behind: its queue overflowed")
                         return
                     if item is None:
+                        self.heartbeats += 1
                         yield Heartbeat(last)
                         continue
                 sequence = item.sequence
@@ -150,11 +162,14 @@ class WatchGrid(Generic[T]):
                     continue  # already sent from the store read
                 if sequence != last + 1:
                     # The feed skipped something (it never should): let the client re-read.
+                    self.cut_off["gap"] += 1
                     yield FellBehind(last, f"sequence {sequence} arrived after {last}")
                     return
+                self.updates_sent += 1
                 yield item
                 last = sequence
         finally:
+            self.watching -= 1
             self._hub.unsubscribe(subscription)
 
     async def _snapshot(self, grid_id: GridId, subscription: Subscription[T]) -> GridSnapshot:

@@ -105,6 +105,11 @@ class CommandExecutor:
         self._ids = ids
         self._retry = retry or RetryPolicy()
         self._sleep = sleep
+        # Plain counters for the metrics endpoint (read at scrape time by the bootstrap's).
+        self.appends = 0  # successful appends
+        self.conflicts = 0  # appends refused for a wrong expected version
+        self.retries = 0  # decisions made again after a conflict
+        self.aborted = 0  # commands given up after max_attempts conflicts (ABORTED)
 
     async def run(
         self,
@@ -145,9 +150,12 @@ class CommandExecutor:
                     )
                 except ConcurrencyError:
                     attempt += 1
+                    self.conflicts += 1
                     _log.debug("grid write conflicted", grid_id=grid_id, attempt=attempt)
                     if attempt >= self._retry.max_attempts:
+                        self.aborted += 1
                         raise CommandAbortedError(grid_id, attempt) from None
+                    self.retries += 1
                     await self._sleep(self._retry.delay(attempt))
                     with _loading(grid_id):
                         if loaded is not None and base is not None:
@@ -234,6 +242,7 @@ class CommandExecutor:
             ]
             try:
                 await self._events.append(grid_id, before, pending)
+                self.appends += 1
             except BaseException:
                 # Conflict, outage or cancellation: the outcome may be unknown, the aggregate
                 # holds undecided changes. Either way only a reload can be trusted.

@@ -12,6 +12,7 @@ import structlog
 from esdbclient.protos.Grpc import persistent_pb2, persistent_pb2_grpc, shared_pb2
 
 from standins.eventstore.log import EventLog
+from standins.eventstore.metrics import StoreMetrics
 from standins.eventstore.persistent import codec
 from standins.eventstore.persistent.errors import ConsumerRequestError, GroupError
 from standins.eventstore.persistent.messages import NackAction
@@ -52,8 +53,11 @@ class PersistentSubscriptions(persistent_pb2_grpc.PersistentSubscriptionsService
     SQLite file. Call ``start()`` before serving and ``stop()`` after.
     """
 
-    def __init__(self, log: EventLog, db_path: str | None) -> None:
+    def __init__(
+        self, log: EventLog, db_path: str | None, metrics: StoreMetrics | None = None
+    ) -> None:
         self.runtime = SubscriptionRuntime(log, db_path)
+        self._metrics = metrics
 
     async def start(self) -> None:
         """Load groups and checkpoints; start the log watcher and the timeout tick."""
@@ -156,6 +160,8 @@ class PersistentSubscriptions(persistent_pb2_grpc.PersistentSubscriptionsService
         except GroupError as error:
             await _abort(context, error)
         acks = asyncio.create_task(self._consume(request_iterator, session))
+        if self._metrics is not None:
+            self._metrics.subscribed("persistent", 1)
         try:
             yield persistent_pb2.ReadResp(
                 subscription_confirmation=persistent_pb2.ReadResp.SubscriptionConfirmation(
@@ -174,6 +180,8 @@ class PersistentSubscriptions(persistent_pb2_grpc.PersistentSubscriptionsService
             with contextlib.suppress(asyncio.CancelledError):
                 await acks
             self.runtime.disconnect(session)
+            if self._metrics is not None:
+                self._metrics.subscribed("persistent", -1)
 
     async def _consume(
         self, requests: AsyncIterator[persistent_pb2.ReadReq], session: ConsumerSession

@@ -1,0 +1,72 @@
+"""The command service's metrics, read from its objects at scrape time (no library calls on
+the command path: the executor and the publisher keep plain ints)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+from prometheus_client.metrics_core import Metric
+
+from services.command.adapters.esdb_lag import EsdbPublisherLag
+from services.command.application.executor import CommandExecutor
+from services.command.application.publisher import Publisher
+from services.common.metrics import Metrics
+
+__all__ = ["register_command_metrics"]
+
+
+def register_command_metrics(
+    metrics: Metrics,
+    executor: CommandExecutor,
+    publisher: Publisher,
+    lag: EsdbPublisherLag | None,
+) -> None:
+    """Add the command service's ``rover_*`` families to ``metrics``."""
+
+    def collect() -> Iterator[Metric]:
+        yield CounterMetricFamily(
+            "rover_command_appends_total",
+            "Successful appends of a command's events to its grid's stream.",
+            value=executor.appends,
+        )
+        yield CounterMetricFamily(
+            "rover_command_append_conflicts_total",
+            "Appends refused because another writer changed the grid first (wrong "
+            "expected version).",
+            value=executor.conflicts,
+        )
+        yield CounterMetricFamily(
+            "rover_command_retries_total",
+            "Commands decided again on fresh state after a conflict.",
+            value=executor.retries,
+        )
+        yield CounterMetricFamily(
+            "rover_command_aborted_total",
+            "Commands answered ABORTED: still conflicting after the last attempt.",
+            value=executor.aborted,
+        )
+        yield GaugeMetricFamily(
+            "rover_publisher_active",
+            "1 while this instance holds the publisher's lease and publishes.",
+            value=1 if publisher.active else 0,
+        )
+        yield CounterMetricFamily(
+            "rover_publisher_published_total",
+            "Integration events appended (or found already there) by this instance.",
+            value=publisher.published,
+        )
+        latest = lag.latest if lag is not None else None
+        if latest is not None:  # only the active publisher measures its lag
+            yield GaugeMetricFamily(
+                "rover_publisher_lag_events",
+                "Domain events stored but not yet published (counting stops at the cap).",
+                value=latest.events,
+            )
+            yield GaugeMetricFamily(
+                "rover_publisher_lag_seconds",
+                "How long the oldest unpublished domain event has waited (0: caught up).",
+                value=latest.seconds,
+            )
+
+    metrics.add(collect)
