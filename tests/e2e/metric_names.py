@@ -18,10 +18,10 @@ __all__ = [
     "metric_names",
 ]
 
-# The metrics each rover service defines, by its compose service's short name (= its Prometheus
-# job). The metrics work is written in parallel on its own branch: at merge the lead replaces
-# this constant by the names collected from the services' own metric definitions (their
-# registries), so that the list lives in one place. Counters are named as exposed (`_total`).
+# The metrics each rover service exposes, by its compose service's short name (= its Prometheus
+# job). tests/e2e/test_metrics.py holds each running service's exposed names equal to this list
+# in both directions, so the dashboard and the rules are checked against what the code serves.
+# Counters are named as exposed (`_total`).
 _GRPC_SERVER = frozenset(
     {"grpc_server_started_total", "grpc_server_handled_total", "grpc_server_handling_seconds"}
 )

@@ -29,13 +29,6 @@ KNOWN_TOP_LEVEL = {"name", "services", "networks", "volumes"}
 # Images with nothing inside to probe with (a scratch image: no shell, no HTTP client); each says
 # why in docker-compose.yml, declares `healthcheck: {disable: true}`, and nothing waits on it.
 NO_PROBE = {"otel-collector"}
-# Settings the metrics work adds to the services in parallel (its own branch): compose already
-# sets them. The lead empties this set at merge, once the settings classes define them.
-SETTINGS_BEING_ADDED = {
-    "ROVER_COMMAND_METRICS_ADDRESS",
-    "ROVER_QUERY_METRICS_ADDRESS",
-    "ROVER_BROADCASTER_METRICS_ADDRESS",
-}
 
 
 def test_top_level_is_plain_compose() -> None:
@@ -98,7 +91,7 @@ def test_our_services_settings_match_their_settings_classes(name: str) -> None:
     program = module(service)
     names = env_names(settings_class(program))
     env: dict[str, str] = service["environment"]
-    unknown = {key for key in env if key.startswith("ROVER_")} - names - SETTINGS_BEING_ADDED
+    unknown = {key for key in env if key.startswith("ROVER_")} - names
     assert unknown == set(), f"{name}: not settings of {program}: {unknown}"
     short = program.rsplit(".", 1)[1]
     address = env[f"ROVER_{short.upper()}_ADDRESS"]

@@ -17,6 +17,7 @@ from esdbclient import AsyncEventStoreDBClient
 
 from services.command.adapters.esdb_errors import translated
 from services.command.application.publisher import Publisher
+from services.common.esdb_positions import count_after, newest
 from services.common.esdb_reads import whole_read
 
 __all__ = ["EsdbPublisherLag"]
@@ -64,43 +65,14 @@ class EsdbPublisherLag:
     async def measure(self, position: int | None) -> PublisherLag:
         """The lag of a publisher that has published everything up to ``position`` (None:
         nothing yet, so every domain event counts)."""
-        client = self._client
-        after = -1 if position is None else position
-
-        async def newest() -> int:
-            events = await client.read_all(
-                backwards=True,
-                filter_include=_GRID_FILTER,
-                filter_by_stream_name=True,
-                limit=1,
-            )
-            async with events:
-                async for recorded in events:
-                    return recorded.commit_position or 0
-            return -1
-
-        async def behind() -> tuple[int, float]:
-            events = await client.read_all(
-                commit_position=position,  # None: from the first event
-                filter_include=_GRID_FILTER,
-                filter_by_stream_name=True,
-                limit=self._cap + 1,
-            )
-            count, oldest = 0, 0.0
-            async with events:
-                async for recorded in events:
-                    if (recorded.commit_position or 0) <= after:
-                        continue  # the read starts at the position itself
-                    if count == 0 and recorded.recorded_at is not None:
-                        oldest = recorded.recorded_at.timestamp()
-                    count += 1
-                    if count >= self._cap:
-                        break
-            return count, oldest
-
+        client, cap = self._client, self._cap
         with translated("$all"):
-            if await whole_read(client, newest) <= after:
+            head = await whole_read(client, lambda: newest(client, _GRID_FILTER))
+            if head is None or head[0] <= (-1 if position is None else position):
                 return PublisherLag(0, 0.0, capped=False)
-            count, oldest = await whole_read(client, behind)
+            count, oldest_ms = await whole_read(
+                client, lambda: count_after(client, _GRID_FILTER, position, cap)
+            )
+        oldest = oldest_ms / 1000
         waited = max(0.0, self._now() - oldest) if count and oldest else 0.0
         return PublisherLag(count, waited, capped=count >= self._cap)

@@ -6,7 +6,6 @@ import asyncio
 import contextlib
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
-from datetime import datetime
 from functools import partial
 from typing import TypeVar
 
@@ -26,6 +25,7 @@ from services.common.cancellation import raise_if_cancelling
 from services.common.envelope import Envelope, integration_stream
 from services.common.esdb_client import STORE_UNREACHABLE
 from services.common.esdb_parked import poison_of
+from services.common.esdb_positions import count_after, newest, recorded_ms
 from services.common.esdb_reads import whole_read
 from services.common.integration import IntegrationDecodeError, from_proto
 from services.common.logs import get_logger
@@ -94,10 +94,6 @@ async def _reconnecting(client: AsyncEventStoreDBClient, read: Callable[[], Awai
         raise _unavailable(error, "a read") from error
 
 
-def _ms(moment: datetime | None) -> int:
-    return int(moment.timestamp() * 1000) if moment is not None else 0
-
-
 def _parsed(recorded: RecordedEvent) -> IntegrationEvent:
     """The stored event's message, or PoisonEventError when it is none."""
     try:
@@ -123,7 +119,7 @@ def _item(recorded: RecordedEvent, fast: bool = True, decode: Decode = from_prot
     if isinstance(recorded, EsdbCheckpoint):
         return FeedItem(position, None)
     trace = tracing.parent_in(recorded.metadata)  # None at once when tracing is off
-    recorded_at_ms = _ms(recorded.recorded_at)
+    recorded_at_ms = recorded_ms(recorded.recorded_at)
     try:
         message = _parsed(recorded)
         if fast and (update := fast_update(message)) is not None:
@@ -254,40 +250,16 @@ class EsdbEventFeed:
 
     async def head(self) -> FeedHead | None:
         async def read() -> FeedHead | None:
-            events = await self._client.read_all(
-                backwards=True,
-                filter_include=INTEGRATION_FILTER,
-                filter_by_stream_name=True,
-                limit=1,
-            )
-            async with events:
-                async for recorded in events:
-                    return FeedHead(recorded.commit_position or 0, _ms(recorded.recorded_at))
-            return None
+            found = await newest(self._client, INTEGRATION_FILTER)
+            return FeedHead(*found) if found is not None else None
 
         head = await _reconnecting(self._client, read)
         raise_if_cancelling()
         return head
 
     async def count_after(self, position: int, cap: int) -> tuple[int, int]:
-        async def read() -> tuple[int, int]:
-            events = await self._client.read_all(
-                commit_position=position if position >= 0 else None,
-                filter_include=INTEGRATION_FILTER,
-                filter_by_stream_name=True,
-                limit=cap + 1,
-            )
-            count, first_ms = 0, 0
-            async with events:
-                async for recorded in events:
-                    if (recorded.commit_position or 0) <= position:
-                        continue
-                    if count == 0:
-                        first_ms = _ms(recorded.recorded_at)
-                    count += 1
-                    if count >= cap:
-                        break
-            return count, first_ms
+        def read() -> Awaitable[tuple[int, int]]:
+            return count_after(self._client, INTEGRATION_FILTER, position, cap)
 
         counted = await _reconnecting(self._client, read)
         raise_if_cancelling()

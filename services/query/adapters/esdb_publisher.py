@@ -7,12 +7,13 @@ never imports the command service.
 
 from __future__ import annotations
 
-from datetime import datetime
+from collections.abc import Awaitable
 
 from esdbclient import AsyncEventStoreDBClient
 
 from services.common.envelope import grid_stream
 from services.common.esdb_client import STORE_UNREACHABLE
+from services.common.esdb_positions import count_after
 from services.common.esdb_publisher_checkpoint import read_checkpoint
 from services.common.esdb_reads import whole_read
 from services.common.publisher_checkpoint import PublisherCheckpoint
@@ -21,10 +22,6 @@ from services.common.store_errors import StoreUnavailableError
 __all__ = ["EsdbPublisherProgress"]
 
 _DOMAIN_FILTER = (grid_stream(".*"),)  # esdbclient anchors it: names starting "grid-"
-
-
-def _ms(moment: datetime | None) -> int:
-    return int(moment.timestamp() * 1000) if moment is not None else 0
 
 
 class EsdbPublisherProgress:
@@ -46,24 +43,10 @@ class EsdbPublisherProgress:
         return found[1] if found else None
 
     async def count_after(self, position: int | None, cap: int) -> tuple[int, int]:
-        async def read() -> tuple[int, int]:
-            events = await self._client.read_all(
-                commit_position=position,
-                filter_include=_DOMAIN_FILTER,
-                filter_by_stream_name=True,
-                limit=cap + 1,
-                timeout=self._timeout,
+        def read() -> Awaitable[tuple[int, int]]:
+            return count_after(
+                self._client, _DOMAIN_FILTER, position, cap, call_timeout=self._timeout
             )
-            count, first_ms = 0, 0
-            async with events:
-                async for recorded in events:
-                    if position is not None and (recorded.commit_position or 0) <= position:
-                        continue
-                    first_ms = first_ms or _ms(recorded.recorded_at)
-                    count += 1
-                    if count >= cap:
-                        break
-            return count, first_ms
 
         try:
             return await whole_read(self._client, read)
