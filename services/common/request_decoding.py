@@ -15,13 +15,13 @@ from typing import Any, TypeAlias
 
 import grpc
 
+from services.common.handler_wrapping import Handler, HandlerWrappingInterceptor
 from services.common.rich_errors import abort, bad_request, error_info
 
 __all__ = ["MALFORMED_REASON", "Malformed", "MalformedRequestInterceptor"]
 
 MALFORMED_REASON = "MALFORMED_REQUEST"
 
-Handler: TypeAlias = "grpc.RpcMethodHandler[Any, Any]"
 Context: TypeAlias = "grpc.aio.ServicerContext[Any, Any]"
 
 
@@ -87,47 +87,29 @@ def _streamed(behavior: Callable[..., Any]) -> Callable[..., Any]:
     return checked
 
 
-def _wrap(method: str, handler: Handler) -> Handler:
-    """The same method with a deserializer that never raises (unary requests only)."""
-    deserializer = handler.request_deserializer
-    if deserializer is None or handler.request_streaming:
-        return handler  # raw bytes, or a request stream (none of ours): left as gRPC has it
-    decode = _decoding(deserializer, _expected(deserializer, method))
-    serializer = handler.response_serializer
-    if handler.response_streaming:
-        assert handler.unary_stream is not None
-        return grpc.unary_stream_rpc_method_handler(
-            _streamed(handler.unary_stream),
-            request_deserializer=decode,
-            response_serializer=serializer,
-        )
-    assert handler.unary_unary is not None
-    return grpc.unary_unary_rpc_method_handler(
-        _unary(handler.unary_unary), request_deserializer=decode, response_serializer=serializer
-    )
-
-
-class MalformedRequestInterceptor(grpc.aio.ServerInterceptor):
+class MalformedRequestInterceptor(HandlerWrappingInterceptor):
     """Refuses undecodable request bodies with INVALID_ARGUMENT (BadRequest + ErrorInfo).
 
     Installed innermost by ``GrpcServer``, so metrics and tracing see the refusal as a call.
     """
 
-    def __init__(self) -> None:
-        self._wrapped: dict[str, tuple[Handler, Handler]] = {}
-
-    async def intercept_service(
-        self,
-        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[Handler | None]],
-        handler_call_details: grpc.HandlerCallDetails,
-    ) -> Handler | None:
-        handler = await continuation(handler_call_details)
-        if handler is None:
-            return None
-        method: str = handler_call_details.method
-        known = self._wrapped.get(method)
-        if known is not None and known[0] is handler:
-            return known[1]  # registered handlers are kept: wrap each once
-        wrapped = _wrap(method, handler)
-        self._wrapped[method] = (handler, wrapped)
-        return wrapped
+    def wrap(self, method: str, handler: Handler) -> Handler:
+        """The same method with a deserializer that never raises (unary requests only)."""
+        deserializer = handler.request_deserializer
+        if deserializer is None or handler.request_streaming:
+            return handler  # raw bytes, or a request stream (none of ours): as gRPC has it
+        decode = _decoding(deserializer, _expected(deserializer, method))
+        serializer = handler.response_serializer
+        if handler.response_streaming:
+            assert handler.unary_stream is not None
+            return grpc.unary_stream_rpc_method_handler(
+                _streamed(handler.unary_stream),
+                request_deserializer=decode,
+                response_serializer=serializer,
+            )
+        assert handler.unary_unary is not None
+        return grpc.unary_unary_rpc_method_handler(
+            _unary(handler.unary_unary),
+            request_deserializer=decode,
+            response_serializer=serializer,
+        )
