@@ -24,6 +24,7 @@ __all__ = [
     "MAX_AUDIT_GRIDS",
     "MAX_PAGE_TOKEN_LENGTH",
     "MAX_REPLAY_IDS",
+    "bounded_types",
     "largest_request",
     "max_receive_size",
 ]
@@ -105,6 +106,11 @@ _LARGEST: dict[str, Callable[[], Message]] = {
         grid_id=_ID, from_version=_INT64_MAX
     ),
 }
+
+
+def bounded_types() -> frozenset[str]:
+    """The request types that have an entry (tests hold them equal to the contract's)."""
+    return frozenset(_LARGEST)
 
 
 def largest_request(message_type: str) -> Message:
