@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from domain.rules import MAX_GRID_SIZE, MAX_OBSTACLES, check_obstacle_count, check_obstacles
@@ -82,3 +84,13 @@ def test_the_page_token_bound_is_the_encoders_longest() -> None:
     longest = encode_page_token(longest_id)
     assert len(longest) == MAX_PAGE_TOKEN_LENGTH
     assert decode_page_token(longest) == longest_id
+
+
+def test_the_documented_limits_are_the_derived_ones() -> None:
+    api = (Path(__file__).parents[3] / "docs" / "api.md").read_text()
+    for services in (
+        ["rover.v1.RoverCommandService"],
+        ["rover.v1.RoverQueryService", "rover.v1.RoverAdminService"],
+        ["rover.v1.RoverLiveService"],
+    ):
+        assert f"{max_receive_size(services):,} " in api.replace("\n", " ")
