@@ -15,6 +15,9 @@ from domain.errors import (
 )
 
 __all__ = [
+    "MAX_COMMANDS",
+    "MAX_ID_LENGTH",
+    "MAX_REQUEST_ID_LENGTH",
     "BlockedBy",
     "Command",
     "Direction",

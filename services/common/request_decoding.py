@@ -18,7 +18,7 @@ import grpc
 from services.common.handler_wrapping import Handler, HandlerWrappingInterceptor
 from services.common.rich_errors import abort, bad_request, error_info
 
-__all__ = ["MALFORMED_REASON", "Malformed", "MalformedRequestInterceptor"]
+__all__ = ["MALFORMED_REASON", "MalformedRequestInterceptor"]
 
 MALFORMED_REASON = "MALFORMED_REQUEST"
 
