@@ -37,6 +37,7 @@ def _texts(names: list[str]) -> st.SearchStrategy[str]:
     """Names that exist (so some calls reach deep), edge lengths, and any text at all."""
     return st.one_of(
         st.sampled_from([*names, "", " ", "x" * 64, "x" * 65, "\x00", "F" * 1_000, "F" * 1_001]),
+        st.sampled_from(["x", "\u00e9", "FX", "-"]).map(lambda part: part * 20_000),  # echoes?
         st.text(alphabet="FBLRMflrbmX-_0", max_size=20),
         st.text(max_size=40),
     )

@@ -24,6 +24,7 @@ from services.broadcaster.bootstrap import build as build_broadcaster
 from services.broadcaster.settings import BroadcasterSettings
 from services.command.bootstrap import build as build_command
 from services.command.settings import CommandSettings
+from services.common.request_limits import largest_request, max_receive_size
 from services.common.rich_errors import details_of
 from services.query.bootstrap import build as build_query
 from services.query.settings import QuerySettings
@@ -145,9 +146,22 @@ async def _status(
     return None
 
 
+def _limit(system: _System, method: MethodDescriptor) -> int:
+    """The receive limit of the server hosting ``method`` (with the services beside it)."""
+    address = system.addresses[method.containing_service.full_name]
+    return max_receive_size(name for name, at in system.addresses.items() if at == address)
+
+
 async def _call(system: _System, method: MethodDescriptor, body: bytes) -> None:
-    """One call, whose refusal (if any) is one we stand by, with google.rpc details."""
+    """One call, whose refusal (if any) is one we stand by, with google.rpc details.
+
+    A body over the server's limit is gRPC's own RESOURCE_EXHAUSTED, unread and without details.
+    """
     error = await _status(system, method, body)
+    if len(body) > _limit(system, method):
+        assert error is not None
+        assert error.code() is grpc.StatusCode.RESOURCE_EXHAUSTED, method.full_name
+        return
     if error is None:
         return
     where = f"{method.full_name}: {error.code()} {error.details()}"
@@ -156,6 +170,20 @@ async def _call(system: _System, method: MethodDescriptor, body: bytes) -> None:
 
 
 _METHOD = st.sampled_from(_METHODS)
+
+
+async def test_every_largest_valid_request_fits_and_one_byte_more_does_not(
+    system: _System,
+) -> None:
+    for method in _METHODS:
+        body = largest_request(method.input_type.full_name).SerializeToString()
+        error = await _status(system, method, body)
+        assert error is None or error.code() is not grpc.StatusCode.RESOURCE_EXHAUSTED, (
+            f"{method.full_name}: {error.code()} {error.details()}"
+        )
+        over = await _status(system, method, b"\0" * (_limit(system, method) + 1))
+        assert over is not None
+        assert over.code() is grpc.StatusCode.RESOURCE_EXHAUSTED, method.full_name
 
 
 @_PROFILE
