@@ -75,7 +75,7 @@ async def refused(call: object) -> grpc.aio.AioRpcError:
 
 def reason(error: grpc.aio.AioRpcError) -> str:
     [info] = [d for d in details_of(error) if isinstance(d, error_details_pb2.ErrorInfo)]
-    return info.reason
+    return str(info.reason)
 
 
 async def bystander_goes_on(stub: CommandStub, esdb: AsyncEventStoreDBClient) -> None:
