@@ -30,22 +30,26 @@ from services.common.esdb_reads import whole_read
 from services.common.parked import PoisonEvent, PoisonEventError
 
 __all__ = [
-    "TOMBSTONE_TYPE",
     "Decode",
     "EsdbEventStore",
     "EsdbSnapshotStore",
-    "decode_history",
     "decoded_or_poison",
     "deleted_poison",
     "read_grid_stream",
-    "stored_event",
 ]
 
 Decode = Callable[[str, bytes], GridEvent]
 """A stored domain event's (type, data) to its event; CodecError when it cannot be."""
 TOMBSTONE_TYPE = "$streamDeleted"  # the record a hard delete leaves in $all
 # What decoding a stored event (its data, then its metadata) may raise on bytes we did not write.
-_UNDECODABLE = (codec.CodecError, ValueError, KeyError, TypeError, AttributeError)
+_UNDECODABLE = (
+    codec.UnknownEventTypeError,
+    codec.MalformedEventError,
+    ValueError,
+    KeyError,
+    TypeError,
+    AttributeError,
+)
 
 _JSON: Literal["application/json"] = "application/json"
 _REQUESTS_SCHEMA = 1  # shape of the request window kept in a snapshot's metadata
