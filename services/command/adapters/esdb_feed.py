@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator
 
 from esdbclient import AsyncEventStoreDBClient, RecordedEvent
 
-from domain.errors import DomainError
+from domain.errors import DomainError, InvalidIdError
 from domain.values import GridId
 from services.command.adapters import codec
 from services.command.adapters.esdb_errors import translated
@@ -73,8 +73,16 @@ class EsdbDomainEventFeed:
             await subscription.stop()
 
     def _item(self, recorded: RecordedEvent) -> DomainFeedItem:
-        grid_id = recorded.stream_name.removeprefix(_GRID_PREFIX)
+        stream = recorded.stream_name
+        grid_id = stream.removeprefix(_GRID_PREFIX)
         try:
+            if not stream.startswith(_GRID_PREFIX):  # a filter regex may match inside a name
+                raise InvalidIdError(
+                    f"{stream!r} does not start with {_GRID_PREFIX!r}",
+                    field="stream",
+                    reason="STREAM_NAME",
+                    value=stream,
+                )
             GridId(grid_id)
         except DomainError as error:
             return poison_of(recorded, f"not a grid's stream: {error}", "")

@@ -67,7 +67,7 @@ class PublisherSettings:
     retry_delay: float = 0.05  # first backoff after a failed append (doubles per try) ...
     retry_max_delay: float = 1.0  # ... up to this
     restart_delay: float = 0.5  # after a failure (store down), before resubscribing
-    recheck_delay: float = 5.0  # after an untrusted checkpoint, before looking at it again
+    recheck_delay: float = 1.0  # after an untrusted checkpoint, before looking at it again
     release_interval: float = 1.0  # how often the parked records are read (releases, count)
     lease: LeaseTiming = field(default_factory=LeaseTiming)  # one active publisher at a time
 
@@ -181,9 +181,7 @@ class Publisher:
         appends still in flight are cancelled and the checkpoint covers only finished ones.
         CheckpointUntrustedError when the checkpoint is garbage or beyond the store's head.
         """
-        if not await self.guard.acquire():
-            if self.guard.problem is not None:
-                raise CheckpointUntrustedError(self.guard.problem)
+        if not await self._checkpoints.acquire():
             holder = self._checkpoints.current_holder()
             raise LeaseLostError(f"the publisher's lease is held by {holder}")
         start = await self._checkpoints.load()

@@ -6,7 +6,7 @@ in streams named ``grid-`` and ``grid-bad name!``: each is parked in
 ``rover-parked-publisher``, a bystander grid's next command is still published, and the
 victim's own command is answered FAILED_PRECONDITION (never INTERNAL). A checkpoint that is
 garbage or lies beyond the head of ``$all`` stops publication visibly (health
-``.../publisher`` NOT_SERVING) until an operator points the publisher at a fresh checkpoint.
+``.../publisher`` NOT_SERVING) until an operator appends a valid checkpoint.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from grpc_health.v1 import health_pb2
 from protos.rover.v1 import command_pb2, common_pb2
 from services.command.bootstrap import PARKED_HEALTH, PUBLISHER_HEALTH, CommandApp
 from services.common.parked import PUBLISHER, ParkedEvent
-from services.common.publisher_checkpoint import CHECKPOINT_EVENT_TYPE
+from services.common.publisher_checkpoint import CHECKPOINT_EVENT_TYPE, encode_checkpoint
 from services.common.rich_errors import details_of
 from tests.integration.command.conftest import ServiceFactory, integration_events, new_id
 from tests.support.health import eventually, health_status
@@ -175,11 +175,11 @@ async def test_an_untrusted_checkpoint_stops_publication_visibly_until_replaced(
     assert problem is not None
     assert stream in problem or "beyond the newest event" in problem
     assert await integration_events(esdb, grid) == []  # not silently skipped past
-    await service.stop()
 
-    # The operator's path (docs/operations.md): a fresh checkpoint stream; republishing from
-    # the start of $all is idempotent.
-    fixed = await start_service(publisher_checkpoint_stream=f"rover-publisher-{new_id()}")
+    # The operator's path (docs/operations.md): a valid checkpoint appended over it, here
+    # "from the start" (republishing what is already there is a no-op).
+    valid = NewEvent(type=CHECKPOINT_EVENT_TYPE, data=encode_checkpoint(None, "", 0))
+    await esdb.append_to_stream(stream, current_version=StreamState.ANY, events=valid)
     await published(esdb, grid, 1)
-    assert fixed.parts.publisher.guard.problem is None
-    await health_is(fixed, PUBLISHER_HEALTH, SERVING)
+    await health_is(service, PUBLISHER_HEALTH, SERVING)
+    assert service.parts.publisher.guard.problem is None
