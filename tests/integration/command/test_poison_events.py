@@ -53,6 +53,14 @@ async def published(esdb: AsyncEventStoreDBClient, grid_id: str, count: int) -> 
     await eventually(enough)
 
 
+async def published_grid(stub: CommandStub, esdb: AsyncEventStoreDBClient) -> str:
+    """A new grid, once its GridCreated is published."""
+    grid_id = new_id()
+    await create_grid(stub, grid_id)
+    await published(esdb, grid_id, 1)
+    return grid_id
+
+
 async def parked_records(app: CommandApp, count: int) -> list[ParkedEvent]:
     async def enough() -> bool:
         return len(await app.parts.parked.unresolved(PUBLISHER)) >= count
@@ -81,9 +89,7 @@ def reason(error: grpc.aio.AioRpcError) -> str:
 
 async def bystander_goes_on(stub: CommandStub, esdb: AsyncEventStoreDBClient) -> None:
     """A grid created before and commanded after the poison is published in full."""
-    bystander = new_id()
-    await create_grid(stub, bystander)
-    await published(esdb, bystander, 1)
+    bystander = await published_grid(stub, esdb)
     await stub.CreateRover(create_rover(bystander))
     await published(esdb, bystander, 2)
 
@@ -99,9 +105,7 @@ async def test_a_garbage_event_in_one_grid_parks_and_the_others_go_on(
 async def garbage_in_one_grid(
     service: CommandApp, stub: CommandStub, esdb: AsyncEventStoreDBClient
 ) -> None:
-    victim = new_id()
-    await create_grid(stub, victim)
-    await published(esdb, victim, 1)
+    victim = await published_grid(stub, esdb)
     garbage = NewEvent(
         type="RoverCreated.v1", data=b"\xff not json", content_type="application/json"
     )
@@ -132,9 +136,7 @@ async def garbage_in_one_grid(
 async def test_a_tombstoned_grid_parks_and_refuses_its_commands(
     service: CommandApp, stub: CommandStub, esdb: AsyncEventStoreDBClient
 ) -> None:
-    victim = new_id()
-    await create_grid(stub, victim)
-    await published(esdb, victim, 1)
+    victim = await published_grid(stub, esdb)
     await esdb.tombstone_stream(f"grid-{victim}", current_version=StreamState.ANY)
 
     await bystander_goes_on(stub, esdb)
