@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterable, Sequence
 from protos.rover.v1 import admin_pb2, admin_pb2_grpc
 from services.cli.errors import EXIT_FOUND_PROBLEMS, EXIT_OK
 from services.cli.render import table
+from services.common.parked import CONSUMERS
 from services.common.progress import ProgressBar
 
 __all__ = ["add_admin_commands", "render_audit", "render_subscriptions", "run_admin"]
@@ -42,9 +43,7 @@ def add_admin_commands(admin: argparse.ArgumentParser, sub: Sub) -> None:
     parked = sub(group, "parked", "events a consumer could not decode or apply")
     what = parked.add_subparsers(dest="parked_command", required=True, metavar="list|replay")
     listing = sub(what, "list", "list the unresolved parked events")
-    listing.add_argument(
-        "--consumer", choices=["projector", "broadcaster"], default="", help="only this one"
-    )
+    listing.add_argument("--consumer", choices=CONSUMERS, default="", help="only this one")
     replay = sub(what, "replay", "replay parked events after a fix (exit 4: some stay parked)")
     replay.add_argument("ids", nargs="*", metavar="ID", help="parked event ids")
     replay.add_argument("--all", action="store_true", help="every unresolved parked event")

@@ -348,7 +348,7 @@ class ListParkedEventsRequest(google.protobuf.message.Message):
 
     CONSUMER_FIELD_NUMBER: builtins.int
     consumer: builtins.str
-    """"projector" or "broadcaster"; empty: both."""
+    """"projector", "broadcaster" or "publisher"; empty: every consumer."""
     def __init__(
         self,
         *,

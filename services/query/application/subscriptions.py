@@ -13,13 +13,11 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from enum import Enum
 
-from services.common.parked import BROADCASTER, PROJECTOR, ParkedEvents
+from services.common.parked import BROADCASTER, PROJECTOR, PUBLISHER, ParkedEvents
 from services.query.application.lag import measure_lag
 from services.query.application.ports import EventFeed, PublisherProgress, ReadModel
 
 __all__ = ["SubscriptionState", "SubscriptionStatus", "Subscriptions"]
-
-PUBLISHER = "publisher"
 
 
 class SubscriptionState(Enum):
@@ -95,6 +93,7 @@ class Subscriptions:
         position = checkpoint.position if checkpoint else None
         behind, first_ms = await self._publisher.count_after(position, self._cap)
         holder = checkpoint.holder if checkpoint else ""
+        parked = await self._parked_count(PUBLISHER)
         return SubscriptionStatus(
             name=PUBLISHER,
             source="$all grid-*",
@@ -103,8 +102,8 @@ class Subscriptions:
             lag_events=behind,
             lag_capped=behind >= self._cap,
             lag_seconds=max(0, self._now_ms() - first_ms) / 1000 if behind and first_ms else 0.0,
-            state=_state(holder, behind, 0),
-            parked=0,
+            state=_state(holder, behind, parked),
+            parked=parked,
             holder=holder,
         )
 
