@@ -31,6 +31,7 @@ from services.common.integration import (
 from services.common.lease import LeaseLostError, holder_is_gone, new_holder_id
 from services.common.publisher_checkpoint import (
     CHECKPOINT_EVENT_TYPE,
+    CheckpointUnreadableError,
     encode_checkpoint,
 )
 
@@ -38,8 +39,6 @@ __all__ = ["EsdbCheckpointStore", "EsdbIntegrationLog"]
 
 _OCTETS: Literal["application/octet-stream"] = "application/octet-stream"
 assert _OCTETS == INTEGRATION_CONTENT_TYPE  # the shared contract, typed for esdbclient
-# What decoding a checkpoint event someone else wrote may raise (JSON, not an object, fields).
-_NOT_A_CHECKPOINT = (ValueError, TypeError, AttributeError)
 
 
 class EsdbIntegrationLog:
@@ -262,9 +261,9 @@ class EsdbCheckpointStore:
         with translated(self._stream):
             try:
                 found = await read_checkpoint(self._client, self._stream, self._timeout)
-            except _NOT_A_CHECKPOINT as error:
+            except CheckpointUnreadableError as error:
                 raise CheckpointUntrustedError(
-                    f"the last event of {self._stream} is not a publisher checkpoint: {error!r}"
+                    f"the last event of {self._stream} is {error}"
                 ) from None
         if found is None:
             return None
