@@ -191,7 +191,9 @@ class ServerSpans(grpc.aio.ServerInterceptor):
         async def traced(request: Any, context: Any) -> Any:
             span, token = self._start(name, fixed, context)
             try:
-                return await behavior(request, _Context(context, span))
+                return await behavior(
+                    request, _Context(context, span) if span.is_recording() else context
+                )
             except Exception as error:
                 span.record_exception(error)  # once (the standard: twice, but for a bare one)
                 raise
@@ -205,7 +207,9 @@ class ServerSpans(grpc.aio.ServerInterceptor):
         async def traced(request: Any, context: Any) -> AsyncIterator[Any]:
             span, token = self._start(name, fixed, context)
             try:
-                async for response in behavior(request, _Context(context, span)):
+                async for response in behavior(
+                    request, _Context(context, span) if span.is_recording() else context
+                ):
                     yield response
             except Exception as error:
                 span.record_exception(error)

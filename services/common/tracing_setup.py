@@ -29,6 +29,7 @@ from opentelemetry.sdk.environment_variables import (
 from opentelemetry.sdk.resources import SERVICE_NAME, Resource
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, ConsoleSpanExporter, SpanExporter
+from opentelemetry.sdk.trace.sampling import ALWAYS_OFF, ParentBased, Sampler
 
 from services.common import tracing
 from services.common.tracing_server import ServerSpans
@@ -39,6 +40,7 @@ __all__ = [
     "configure_tracing",
     "disable",
     "enable",
+    "follows_parent",
     "server_interceptors",
     "tracer_provider_from_env",
 ]
@@ -127,7 +129,7 @@ def enable(provider: TracerProvider) -> None:
         disable()
     _provider = provider
     RedisInstrumentor().instrument(tracer_provider=provider)
-    tracing.activate(provider.get_tracer("rover"))
+    tracing.activate(provider.get_tracer("rover"), follows_parent=follows_parent(provider.sampler))
 
 
 def disable() -> None:
@@ -139,6 +141,16 @@ def disable() -> None:
         RedisInstrumentor().uninstrument()
     _provider = None
     tracing.activate(None)
+
+
+def follows_parent(sampler: Sampler) -> bool:
+    """Whether ``sampler`` never records the child of a local span that is not recorded: the
+    SDK's ``ParentBased`` with its default for that case (every ``parentbased_*`` value of
+    ``OTEL_TRACES_SAMPLER``, the default included). Any other sampler decides span by span."""
+    return (
+        isinstance(sampler, ParentBased)
+        and getattr(sampler, "_local_parent_not_sampled", None) is ALWAYS_OFF
+    )
 
 
 def _traced_method() -> Callable[[str], bool]:
