@@ -9,7 +9,9 @@ a few hundred microseconds that was a measurable share of what tracing cost
 attributes, status, parent; an exception recorded once where the standard
 records most twice) with that work done once per method (the
 wrapped handler, the method's attributes) or per peer (its address attributes), and the
-propagator run only when the metadata holds one of the fields it reads.
+propagator run only when the metadata holds one of the fields it reads. In a trace that is not
+sampled, with a sampler that follows the parent (the default), the call runs with the
+instrumented libraries suppressed: none of their spans would be recorded anyway.
 tests/integration/tracing/test_server_spans.py runs the standard interceptor and this one on
 the same calls and compares their spans, so the two stay equal.
 """
@@ -23,6 +25,7 @@ from urllib.parse import unquote
 import grpc
 from opentelemetry import context as otel_context
 from opentelemetry import propagate, trace
+from opentelemetry.context import _SUPPRESS_INSTRUMENTATION_KEY
 from opentelemetry.instrumentation.utils import is_instrumentation_enabled
 from opentelemetry.trace import Span, SpanKind, Status, StatusCode
 from opentelemetry.util.types import AttributeValue
@@ -110,9 +113,12 @@ def _peer_attributes(peer: str) -> Attributes:
 class ServerSpans(grpc.aio.ServerInterceptor):
     """A SERVER span per call of every method ``traced`` accepts (its full name)."""
 
-    def __init__(self, tracer: trace.Tracer, traced: Callable[[str], bool]) -> None:
+    def __init__(
+        self, tracer: trace.Tracer, traced: Callable[[str], bool], *, follows_parent: bool
+    ) -> None:
         self._tracer = tracer
         self._traced = traced
+        self._follows_parent = follows_parent
         self._fields = frozenset(propagate.get_global_textmap().fields)
         # Per method: the handler grpc gave and the one we give back (None: untraced).
         self._handlers: dict[str, tuple[Handler, Handler | None]] = {}
@@ -184,8 +190,12 @@ class ServerSpans(grpc.aio.ServerInterceptor):
         span = self._tracer.start_span(
             name, context=parent, kind=SpanKind.SERVER, attributes=attributes
         )
-        token = otel_context.attach(trace.set_span_in_context(span, parent))
-        return span, token
+        current = trace.set_span_in_context(span, parent)
+        if self._follows_parent and not span.is_recording():
+            # The trace is not sampled, and no span under this one would be recorded: the
+            # instrumented libraries (Redis) skip their spans at once.
+            current = otel_context.set_value(_SUPPRESS_INSTRUMENTATION_KEY, True, current)
+        return span, otel_context.attach(current)
 
     def _unary(self, name: str, fixed: Attributes, behavior: Behavior) -> Behavior:
         async def traced(request: Any, context: Any) -> Any:

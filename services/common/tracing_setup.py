@@ -184,7 +184,8 @@ def server_interceptors() -> Sequence[grpc.aio.ServerInterceptor]:
     spans to the grpc instrumentation's and cheaper (services/common/tracing_server.py)."""
     if _provider is None:
         return []
-    return [ServerSpans(_provider.get_tracer(_SERVER_SCOPE), _traced_method())]
+    tracer = _provider.get_tracer(_SERVER_SCOPE)
+    return [ServerSpans(tracer, _traced_method(), follows_parent=follows_parent(_provider.sampler))]
 
 
 def client_interceptors() -> Sequence[grpc.aio.ClientInterceptor]:

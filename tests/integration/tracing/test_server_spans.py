@@ -15,8 +15,10 @@ from typing import Any
 import grpc
 import pytest
 from opentelemetry.instrumentation import grpc as instrumentation
+from opentelemetry.instrumentation.utils import is_instrumentation_enabled
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from opentelemetry.sdk.trace.sampling import ALWAYS_OFF, ALWAYS_ON, ParentBased, Sampler
 from opentelemetry.trace import SpanKind
 
 from services.common import rich_errors, tracing_setup
@@ -52,6 +54,10 @@ async def _crash(request: bytes, context: Any) -> bytes:
     raise ValueError("a bug")
 
 
+async def _instrumented(request: bytes, context: Any) -> bytes:
+    return b"yes" if is_instrumentation_enabled() else b"no"
+
+
 async def _stream(request: bytes, context: Any) -> AsyncIterator[bytes]:
     for part in (b"a", b"b"):
         yield part
@@ -65,6 +71,7 @@ def _register(server: grpc.aio.Server) -> None:
         "Refused": _refused,
         "Coded": _coded,
         "Crash": _crash,
+        "Instrumented": _instrumented,
     }
     handlers: dict[str, grpc.RpcMethodHandler[Any, Any]] = {
         name: grpc.unary_unary_rpc_method_handler(call) for name, call in unary.items()
@@ -145,3 +152,33 @@ async def test_our_server_span_equals_the_grpc_instrumentations(
     assert shapes[1] == shapes[0]
     assert shapes[0]["name"] == f"/{_SERVICE}/{method}"
     assert shapes[0]["parent"] == ("the caller" if traced_caller else None)
+
+
+@pytest.mark.parametrize(
+    ("sampler", "instrumented"),
+    [
+        (ParentBased(ALWAYS_ON), b"yes"),  # sampled: Redis calls inside make spans
+        (ParentBased(ALWAYS_OFF), b"no"),  # not sampled, and no child would be
+        (ALWAYS_OFF, b"yes"),  # a sampler that decides span by span still decides
+    ],
+    ids=["sampled", "not-sampled", "per-span-sampler"],
+)
+async def test_a_call_not_sampled_runs_with_the_instrumented_libraries_suppressed(
+    sampler: Sampler, instrumented: bytes
+) -> None:
+    provider = TracerProvider(sampler=sampler)
+    tracing_setup.enable(provider)
+    try:
+        server, address = await _serve(tracing_setup.server_interceptors())
+        try:
+            async with grpc.aio.insecure_channel(address) as channel:
+                probe: grpc.aio.UnaryUnaryMultiCallable[bytes, bytes] = channel.unary_unary(
+                    f"/{_SERVICE}/Instrumented"
+                )
+                answer = await probe(b"", timeout=10)
+        finally:
+            await server.stop(None)
+    finally:
+        tracing_setup.disable()
+        provider.shutdown()
+    assert answer == instrumented
