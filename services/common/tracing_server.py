@@ -9,9 +9,12 @@ a few hundred microseconds that was a measurable share of what tracing cost
 attributes, status, parent; an exception recorded once where the standard
 records most twice) with that work done once per method (the
 wrapped handler, the method's attributes) or per peer (its address attributes), and the
-propagator run only when the metadata holds one of the fields it reads. In a trace that is not
-sampled, with a sampler that follows the parent (the default), the call runs with the
-instrumented libraries suppressed: none of their spans would be recorded anyway.
+propagator run only when the metadata holds one of the fields it reads.
+
+Instrumented libraries (Redis) inside a call: with ``library_spans`` False the call runs with
+them suppressed (its SERVER span covers them); with it True they make their spans, except in a
+trace that is not sampled under a sampler that follows the parent (the default), where none of
+theirs would be recorded anyway.
 tests/integration/tracing/test_server_spans.py runs the standard interceptor and this one on
 the same calls and compares their spans, so the two stay equal.
 """
@@ -114,11 +117,17 @@ class ServerSpans(grpc.aio.ServerInterceptor):
     """A SERVER span per call of every method ``traced`` accepts (its full name)."""
 
     def __init__(
-        self, tracer: trace.Tracer, traced: Callable[[str], bool], *, follows_parent: bool
+        self,
+        tracer: trace.Tracer,
+        traced: Callable[[str], bool],
+        *,
+        follows_parent: bool,
+        library_spans: bool,
     ) -> None:
         self._tracer = tracer
         self._traced = traced
         self._follows_parent = follows_parent
+        self._library_spans = library_spans
         self._fields = frozenset(propagate.get_global_textmap().fields)
         # Per method: the handler grpc gave and the one we give back (None: untraced).
         self._handlers: dict[str, tuple[Handler, Handler | None]] = {}
@@ -191,9 +200,8 @@ class ServerSpans(grpc.aio.ServerInterceptor):
             name, context=parent, kind=SpanKind.SERVER, attributes=attributes
         )
         current = trace.set_span_in_context(span, parent)
-        if self._follows_parent and not span.is_recording():
-            # The trace is not sampled, and no span under this one would be recorded: the
-            # instrumented libraries (Redis) skip their spans at once.
+        if not self._library_spans or (self._follows_parent and not span.is_recording()):
+            # Instrumented libraries (Redis) skip their spans at once (see the module's doc).
             current = otel_context.set_value(_SUPPRESS_INSTRUMENTATION_KEY, True, current)
         return span, otel_context.attach(current)
 

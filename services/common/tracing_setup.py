@@ -52,6 +52,11 @@ _UNTRACED_SERVICES = ("grpc.health.", "grpc.reflection.")
 # The grpc instrumentation's own variable for services to leave untraced (comma-separated).
 _EXCLUDED_SERVICES = "OTEL_PYTHON_GRPC_EXCLUDED_SERVICES"
 _SERVER_SCOPE = "rover.grpc"  # the instrumentation scope of the SERVER spans
+# Whether Redis calls made inside a gRPC call get spans of their own. No: a query's SERVER span
+# covers its one Redis read, and that Redis span was half of what tracing cost a query
+# (docs/operations.md#tracing-opentelemetry). The projector's commit, the last hop of a
+# command's trace, still gets its Redis spans (they are inside its CONSUMER span, not a call).
+_LIBRARY_SPANS_IN_CALLS = False
 _provider: TracerProvider | None = None
 
 
@@ -184,8 +189,14 @@ def server_interceptors() -> Sequence[grpc.aio.ServerInterceptor]:
     spans to the grpc instrumentation's and cheaper (services/common/tracing_server.py)."""
     if _provider is None:
         return []
-    tracer = _provider.get_tracer(_SERVER_SCOPE)
-    return [ServerSpans(tracer, _traced_method(), follows_parent=follows_parent(_provider.sampler))]
+    return [
+        ServerSpans(
+            _provider.get_tracer(_SERVER_SCOPE),
+            _traced_method(),
+            follows_parent=follows_parent(_provider.sampler),
+            library_spans=_LIBRARY_SPANS_IN_CALLS,
+        )
+    ]
 
 
 def client_interceptors() -> Sequence[grpc.aio.ClientInterceptor]:

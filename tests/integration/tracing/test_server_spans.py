@@ -22,6 +22,7 @@ from opentelemetry.sdk.trace.sampling import ALWAYS_OFF, ALWAYS_ON, ParentBased,
 from opentelemetry.trace import SpanKind
 
 from services.common import rich_errors, tracing_setup
+from services.common.tracing_server import ServerSpans
 
 _SERVICE = "rover.test.Probe"
 
@@ -155,30 +156,43 @@ async def test_our_server_span_equals_the_grpc_instrumentations(
 
 
 @pytest.mark.parametrize(
-    ("sampler", "instrumented"),
+    ("sampler", "library_spans", "instrumented"),
     [
-        (ParentBased(ALWAYS_ON), b"yes"),  # sampled: Redis calls inside make spans
-        (ParentBased(ALWAYS_OFF), b"no"),  # not sampled, and no child would be
-        (ALWAYS_OFF, b"yes"),  # a sampler that decides span by span still decides
+        (ParentBased(ALWAYS_ON), True, b"yes"),  # sampled: Redis calls inside make spans
+        (ParentBased(ALWAYS_OFF), True, b"no"),  # not sampled, and no child would be
+        (ALWAYS_OFF, True, b"yes"),  # a sampler that decides span by span still decides
+        (ParentBased(ALWAYS_ON), False, b"no"),  # the SERVER span covers its libraries' calls
     ],
-    ids=["sampled", "not-sampled", "per-span-sampler"],
+    ids=["sampled", "not-sampled", "per-span-sampler", "no-library-spans"],
 )
-async def test_a_call_not_sampled_runs_with_the_instrumented_libraries_suppressed(
-    sampler: Sampler, instrumented: bytes
+async def test_when_the_instrumented_libraries_run_suppressed_in_a_call(
+    sampler: Sampler, *, library_spans: bool, instrumented: bytes
 ) -> None:
     provider = TracerProvider(sampler=sampler)
-    tracing_setup.enable(provider)
+    spans = ServerSpans(
+        provider.get_tracer("test"),
+        lambda _: True,
+        follows_parent=tracing_setup.follows_parent(sampler),
+        library_spans=library_spans,
+    )
+    assert await _instrumented_in_call([spans]) == instrumented
+    provider.shutdown()
+
+
+async def test_our_calls_run_with_the_instrumented_libraries_suppressed(
+    traced: tuple[TracerProvider, InMemorySpanExporter],
+) -> None:
+    """What the services run: a sampled call's Redis reads make no spans of their own."""
+    assert await _instrumented_in_call(tracing_setup.server_interceptors()) == b"no"
+
+
+async def _instrumented_in_call(interceptors: Sequence[grpc.aio.ServerInterceptor]) -> bytes:
+    server, address = await _serve(interceptors)
     try:
-        server, address = await _serve(tracing_setup.server_interceptors())
-        try:
-            async with grpc.aio.insecure_channel(address) as channel:
-                probe: grpc.aio.UnaryUnaryMultiCallable[bytes, bytes] = channel.unary_unary(
-                    f"/{_SERVICE}/Instrumented"
-                )
-                answer = await probe(b"", timeout=10)
-        finally:
-            await server.stop(None)
+        async with grpc.aio.insecure_channel(address) as channel:
+            probe: grpc.aio.UnaryUnaryMultiCallable[bytes, bytes] = channel.unary_unary(
+                f"/{_SERVICE}/Instrumented"
+            )
+            return await probe(b"", timeout=10)
     finally:
-        tracing_setup.disable()
-        provider.shutdown()
-    assert answer == instrumented
+        await server.stop(None)
