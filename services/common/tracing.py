@@ -45,7 +45,7 @@ __all__ = [
 
 Attributes = Mapping[str, AttributeValue]
 _tracer: trace.Tracer | None = None
-_follows_parent = False  # the sampler records a child of a local span exactly when it is
+_follows_parent = False  # the sampler drops every child of a local span it dropped
 _OFF: contextlib.nullcontext[None] = contextlib.nullcontext()
 _SAMPLED = TraceFlags(TraceFlags.SAMPLED)
 
