@@ -7,8 +7,11 @@ UNAUTHENTICATED with an ErrorInfo reason; health and reflection stay open.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
+import os
+import sys
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -241,3 +244,39 @@ async def test_jwks_file_keys_by_kid(eventstore: EventStoreServer, tmp_path: Pat
             grpc.StatusCode.UNAUTHENTICATED,
             "TOKEN_SIGNATURE_INVALID",
         )
+
+
+async def _rover(*words: str, env: dict[str, str] | None = None) -> tuple[int, str]:
+    """Run the ``rover`` CLI (a child process): its exit status and its stderr."""
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "services.cli", *words, "--timeout", "30",
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+        env={**os.environ, **(env or {})},
+    )  # fmt: skip
+    _, err = await asyncio.wait_for(process.communicate(), 60)
+    assert process.returncode is not None
+    return process.returncode, err.decode()
+
+
+async def test_the_cli_sends_its_token(
+    eventstore: EventStoreServer,
+    redis_url: str,  # noqa: F811
+) -> None:
+    async with _services(eventstore.uri, redis_url) as targets:
+        command = ["--command-address", targets["rover.v1.RoverCommandService"]]
+        query = ["--query-address", targets["rover.v1.RoverQueryService"]]
+        create = ["grid", "create", "--width", "3", "--height", "3", "--id", "g1", *command]
+
+        status, err = await _rover(*create)
+        assert status == 1
+        assert "UNAUTHENTICATED" in err
+        assert "--token or ROVER_TOKEN" in err
+
+        status, err = await _rover(*create, "--token", "viewer-token")
+        assert status == 1
+        assert "PERMISSION_DENIED" in err
+        assert "needs the role operator" in err
+
+        assert await _rover(*create, env={"ROVER_TOKEN": "operator-token"}) == (0, "")
+        assert (await _rover("grids", *query, "--token", "viewer-token"))[0] == 0
+        assert (await _rover("admin", "status", *query, "--token", signed(role="admin")))[0] == 0
