@@ -10,7 +10,7 @@ from __future__ import annotations
 from services.common.auth import AuthSettings, is_local_address
 from services.up.settings import ENV_NAMES, UpSettings
 
-__all__ = ["auth_line", "check_exposure", "exposed_addresses"]
+__all__ = ["auth_line", "check_exposure"]
 
 _ALLOW = ENV_NAMES["allow_insecure_non_loopback"]
 _SERVICE_FIELDS = ("command_address", "query_address", "broadcaster_address")
