@@ -7,93 +7,28 @@ UNAUTHENTICATED with an ErrorInfo reason; health and reflection stay open.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import json
-import os
-import sys
 import time
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import grpc
 import jwt
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import ec
 from google.rpc import error_details_pb2
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 
-from services.broadcaster.bootstrap import build as build_broadcaster
-from services.broadcaster.settings import BroadcasterSettings
 from services.command.bootstrap import build as build_command
 from services.command.settings import CommandSettings
 from services.common.auth import METHOD_ROLES, ROLES
 from services.common.rich_errors import details_of
-from services.query.bootstrap import build as build_query
-from services.query.settings import QuerySettings
 from standins.eventstore.server import EventStoreServer
+from tests.support.auth import KEY, OTHER_KEY, secured_services, signed
 from tests.support.metrics import scrape_until
 from tests.support.redis_server import redis_server, redis_url  # noqa: F401
 from tests.support.rpcs import Rpc, all_rpcs
 
-TOKENS = {f"{role}-token": role for role in ROLES}
-KEY = ec.generate_private_key(ec.SECP256R1())
-OTHER_KEY = ec.generate_private_key(ec.SECP256R1())
-PUBLIC_PEM = (
-    KEY.public_key()
-    .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
-    .decode()
-)
-AUTH: dict[str, Any] = {
-    "auth_tokens": TOKENS,
-    "auth_jwt_key": PUBLIC_PEM,
-    "auth_jwt_issuer": "mission-control",
-    "auth_jwt_audience": "rover",
-}
 REFUSED = {grpc.StatusCode.UNAUTHENTICATED, grpc.StatusCode.PERMISSION_DENIED}
-
-
-def signed(key: ec.EllipticCurvePrivateKey = KEY, **claims: Any) -> str:
-    base = {"iss": "mission-control", "aud": "rover", "exp": int(time.time()) + 300}
-    return jwt.encode({**base, **claims}, key, "ES256")
-
-
-@contextlib.asynccontextmanager
-async def _services(store: str, redis: str) -> AsyncIterator[dict[str, str]]:
-    """The three services with auth on; yields service name -> target (query hosts admin)."""
-    command = build_command(
-        CommandSettings(
-            command_address="127.0.0.1:0",
-            command_metrics_address="127.0.0.1:0",
-            eventstore_uri=store,
-            **AUTH,
-        )
-    )
-    broadcaster = build_broadcaster(
-        BroadcasterSettings(broadcaster_address="127.0.0.1:0", eventstore_uri=store, **AUTH)
-    )
-    query_settings = QuerySettings(
-        query_address="127.0.0.1:0", eventstore_uri=store, redis_url=redis, **AUTH
-    )
-    await command.start()
-    await broadcaster.start()
-    try:
-        await broadcaster.parts.hub.wait_live()
-        async with build_query(query_settings) as query:
-            yield {
-                "rover.v1.RoverCommandService": command.address,
-                "rover.v1.RoverQueryService": f"127.0.0.1:{query.port}",
-                "rover.v1.RoverAdminService": f"127.0.0.1:{query.port}",
-                "rover.v1.RoverLiveService": f"127.0.0.1:{broadcaster.port}",
-                "metrics": command.metrics.url,
-            }
-    finally:
-        await broadcaster.stop(grace=0.5)
-        await command.stop(grace=0.5)
-
-
 # Not a protobuf message: a call that gets past auth fails in the service's own deserializer,
 # so every RPC is reached without doing anything (a Rebuild would rebuild the read model).
 GARBAGE = b"\xff\xff\xff"
@@ -134,7 +69,7 @@ async def test_each_role_against_each_rpc(
     eventstore: EventStoreServer,
     redis_url: str,  # noqa: F811
 ) -> None:
-    async with _services(eventstore.uri, redis_url) as targets:
+    async with secured_services(eventstore.uri, redis_url) as targets:
         outcomes: dict[tuple[str, str], str] = {}
         expected: dict[tuple[str, str], str] = {}
         for rpc in all_rpcs():
@@ -170,7 +105,7 @@ async def test_bad_tokens_are_unauthenticated_with_a_reason(
     eventstore: EventStoreServer,
     redis_url: str,  # noqa: F811
 ) -> None:
-    async with _services(eventstore.uri, redis_url) as targets:
+    async with secured_services(eventstore.uri, redis_url) as targets:
         method = "/rover.v1.RoverQueryService/ListGrids"
         target = targets["rover.v1.RoverQueryService"]
         cases = {
@@ -199,7 +134,7 @@ async def test_health_and_reflection_stay_open(
     eventstore: EventStoreServer,
     redis_url: str,  # noqa: F811
 ) -> None:
-    async with _services(eventstore.uri, redis_url) as targets:
+    async with secured_services(eventstore.uri, redis_url) as targets:
         for service, target in targets.items():
             if service == "metrics":
                 continue
@@ -244,39 +179,3 @@ async def test_jwks_file_keys_by_kid(eventstore: EventStoreServer, tmp_path: Pat
             grpc.StatusCode.UNAUTHENTICATED,
             "TOKEN_SIGNATURE_INVALID",
         )
-
-
-async def _rover(*words: str, env: dict[str, str] | None = None) -> tuple[int, str]:
-    """Run the ``rover`` CLI (a child process): its exit status and its stderr."""
-    process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "services.cli", *words, "--timeout", "30",
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
-        env={**os.environ, **(env or {})},
-    )  # fmt: skip
-    _, err = await asyncio.wait_for(process.communicate(), 60)
-    assert process.returncode is not None
-    return process.returncode, err.decode()
-
-
-async def test_the_cli_sends_its_token(
-    eventstore: EventStoreServer,
-    redis_url: str,  # noqa: F811
-) -> None:
-    async with _services(eventstore.uri, redis_url) as targets:
-        command = ["--command-address", targets["rover.v1.RoverCommandService"]]
-        query = ["--query-address", targets["rover.v1.RoverQueryService"]]
-        create = ["grid", "create", "--width", "3", "--height", "3", "--id", "g1", *command]
-
-        status, err = await _rover(*create)
-        assert status == 1
-        assert "UNAUTHENTICATED" in err
-        assert "--token or ROVER_TOKEN" in err
-
-        status, err = await _rover(*create, "--token", "viewer-token")
-        assert status == 1
-        assert "PERMISSION_DENIED" in err
-        assert "needs the role operator" in err
-
-        assert await _rover(*create, env={"ROVER_TOKEN": "operator-token"}) == (0, "")
-        assert (await _rover("grids", *query, "--token", "viewer-token"))[0] == 0
-        assert (await _rover("admin", "status", *query, "--token", signed(role="admin")))[0] == 0
