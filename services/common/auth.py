@@ -11,13 +11,14 @@ good token whose role is too weak) with google.rpc ErrorInfo. See docs/security.
 from __future__ import annotations
 
 import ipaddress
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, TypeAlias
 
 import grpc
 from grpc_health.v1 import health_pb2
 from grpc_reflection.v1alpha import reflection
+from jwt.algorithms import get_default_algorithms
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -134,6 +135,15 @@ class AuthSettings(BaseSettings):
             if not token or token != token.strip() or any(c.isspace() for c in token):
                 raise ValueError("a token must be non-empty and contain no white space")
         return tokens
+
+    @field_validator("auth_jwt_algorithms")
+    @classmethod
+    def _signing_algorithms(cls, names: list[str]) -> list[str]:
+        known = sorted(set(get_default_algorithms()) - {"none"})  # unsigned tokens: never
+        unknown = [name for name in names if name not in known]
+        if unknown or not names:
+            raise ValueError(f"{unknown or 'none given'}: expected one or more of {known}")
+        return names
 
     @field_validator("auth_jwks_file")
     @classmethod
@@ -253,7 +263,7 @@ class AuthInterceptor(grpc.aio.ServerInterceptor):
         refusal = self.check(method, handler_call_details.invocation_metadata or ())
         return handler if refusal is None else _refusing(handler, refusal)
 
-    def check(self, method: str, metadata: Any) -> _Refusal | None:
+    def check(self, method: str, metadata: Sequence[tuple[str, str | bytes]]) -> _Refusal | None:
         """Why a call to ``method`` with ``metadata`` is refused (None: it may go on)."""
         values = [value for key, value in metadata if key == "authorization"]
         if not values:

@@ -147,10 +147,18 @@ def test_settings_turn_auth_on_and_name_a_bad_value(monkeypatch: pytest.MonkeyPa
     assert on.auth_enabled
     assert "dev-admin" not in repr(on)
     assert "1 static" in on.describe_auth()
+    monkeypatch.setenv("ROVER_AUTH_TOKENS", '{"dev-admin": admin}')
+    with pytest.raises(SettingsError, match=r"^ROVER_AUTH_TOKENS: not valid JSON$"):
+        load_settings(AuthSettings)
     monkeypatch.setenv("ROVER_AUTH_TOKENS", '{"dev": "pilot"}')
     with pytest.raises(SettingsError, match="ROVER_AUTH_TOKENS"):
         load_settings(AuthSettings)
     monkeypatch.delenv("ROVER_AUTH_TOKENS")
+    for algorithms in ('["none"]', '["RS256", "XS1"]', "[]"):
+        monkeypatch.setenv("ROVER_AUTH_JWT_ALGORITHMS", algorithms)
+        with pytest.raises(SettingsError, match="ROVER_AUTH_JWT_ALGORITHMS"):
+            load_settings(AuthSettings)
+    monkeypatch.delenv("ROVER_AUTH_JWT_ALGORITHMS")
     monkeypatch.setenv("ROVER_AUTH_JWKS_FILE", "/nonexistent/jwks.json")
     with pytest.raises(SettingsError, match="ROVER_AUTH_JWKS_FILE"):
         load_settings(AuthSettings)
