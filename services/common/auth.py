@@ -31,6 +31,7 @@ from services.common.auth_tokens import (
     TokenVerifier,
     Verifiers,
     load_jwks,
+    load_public_key,
 )
 from services.common.rich_errors import abort, error_info
 
@@ -144,6 +145,13 @@ class AuthSettings(BaseSettings):
         if unknown or not names:
             raise ValueError(f"{unknown or 'none given'}: expected one or more of {known}")
         return names
+
+    @field_validator("auth_jwt_key")
+    @classmethod
+    def _readable_key(cls, key: str) -> str:
+        if key.lstrip().startswith("-----BEGIN"):
+            load_public_key(key)  # ValueError from cryptography when the PEM does not parse
+        return key
 
     @field_validator("auth_jwks_file")
     @classmethod

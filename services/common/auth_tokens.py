@@ -13,6 +13,8 @@ from pathlib import Path
 from typing import Any, Literal, Protocol, get_args
 
 import jwt
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
 
 __all__ = [
     "ROLES",
@@ -23,6 +25,7 @@ __all__ = [
     "TokenVerifier",
     "Verifiers",
     "load_jwks",
+    "load_public_key",
 ]
 
 Role = Literal["viewer", "operator", "admin"]
@@ -113,8 +116,10 @@ class JwtVerifier:
         leeway: float = 0.0,
         role_claims: Sequence[str] = ("role", "roles"),
     ) -> None:
-        self._key = key
-        self._jwks = dict(jwks or {})
+        # Keys parsed once: PyJWT would parse a PEM text again on every call (about half
+        # the cost of a verification).
+        self._key: Any = load_public_key(key) if key.lstrip().startswith("-----BEGIN") else key
+        self._jwks = {kid: jwk.key for kid, jwk in (jwks or {}).items()}
         self._algorithms = list(algorithms)
         self._issuer = issuer or None
         self._audience = audience or None
@@ -156,6 +161,14 @@ class JwtVerifier:
             if claim in claims:
                 return _strongest(claims[claim])
         return None
+
+
+def load_public_key(pem: str) -> Any:
+    """A PEM public key (or certificate) as a key object; ValueError when it is neither."""
+    data = pem.strip().encode()
+    if b"CERTIFICATE" in data.split(b"\n", 1)[0]:
+        return x509.load_pem_x509_certificate(data).public_key()
+    return serialization.load_pem_public_key(data)
 
 
 def _strongest(value: object) -> Role | None:

@@ -159,6 +159,10 @@ def test_settings_turn_auth_on_and_name_a_bad_value(monkeypatch: pytest.MonkeyPa
         with pytest.raises(SettingsError, match="ROVER_AUTH_JWT_ALGORITHMS"):
             load_settings(AuthSettings)
     monkeypatch.delenv("ROVER_AUTH_JWT_ALGORITHMS")
+    monkeypatch.setenv("ROVER_AUTH_JWT_KEY", "-----BEGIN PUBLIC KEY-----\nnot a key\n")
+    with pytest.raises(SettingsError, match="ROVER_AUTH_JWT_KEY"):
+        load_settings(AuthSettings)
+    monkeypatch.delenv("ROVER_AUTH_JWT_KEY")
     monkeypatch.setenv("ROVER_AUTH_JWKS_FILE", "/nonexistent/jwks.json")
     with pytest.raises(SettingsError, match="ROVER_AUTH_JWKS_FILE"):
         load_settings(AuthSettings)
