@@ -97,8 +97,9 @@ class AuthSettings(BaseSettings):
         default="",
         repr=False,
         description=(
-            "Key that verifies JWT bearer tokens: a PEM public key (RS256/ES256), or a shared "
-            "secret when ROVER_AUTH_JWT_ALGORITHMS allows HS256. Set: auth is on."
+            "Key that verifies JWT bearer tokens: a PEM public key or certificate "
+            "(RS256/ES256), or a shared secret when ROVER_AUTH_JWT_ALGORITHMS allows HS256. "
+            "Set: auth is on."
         ),
     )
     auth_jwks_file: str = Field(
