@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import datetime
 import json
 import time
 from pathlib import Path
 
 import jwt
 import pytest
-from cryptography.hazmat.primitives import serialization
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from cryptography.x509.oid import NameOID
 
 from services.common.auth import (
     METHOD_ROLES,
@@ -189,3 +192,24 @@ def test_roles_are_ordered_weakest_first() -> None:
 )
 def test_local_addresses(address: str, local: bool) -> None:
     assert is_local_address(address) is local
+
+
+def test_a_certificate_serves_as_the_jwt_key() -> None:
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "tokens")])
+    now = datetime.datetime.now(datetime.UTC)
+    certificate = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now)
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .sign(key, hashes.SHA256())
+    )
+    pem = certificate.public_bytes(serialization.Encoding.PEM).decode()
+    verifier = build_verifier(AuthSettings(auth_jwt_key=pem))
+    assert verifier is not None
+    token = jwt.encode({"role": "admin", "exp": 2**40}, key, "ES256")
+    assert verifier.role_of(token) == "admin"
