@@ -1,9 +1,10 @@
 """``python -m bench.tracing.child SERVICE [--sampled SHARE]``: a service as ``python -m``
 runs it.
 
-With ``--sampled``, tracing is on, that share of traces sampled (1: every span recorded; else
-``parentbased_traceidratio``) and exported into an exporter that drops the spans, so that a
-benchmark measures the instrumentation and not the I/O of an exporter; at exit it writes
+With ``--sampled``, tracing is on, that share of traces sampled (``parentbased_always_on``,
+the default, for 1: every span recorded; else ``parentbased_traceidratio``) and exported into
+an exporter that drops the spans, so that a benchmark measures the instrumentation and not the
+I/O of an exporter; at exit it writes
 ``bench: N spans exported`` on stderr. Without, this is exactly ``python -m services.SERVICE``
 (no ``OTEL_*`` variable: tracing off).
 """
@@ -45,7 +46,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         dropped = _Dropped()
         # Registered before the provider's own exit hook, so it runs after its final flush.
         atexit.register(lambda: sys.stderr.write(SPANS_LINE.format(dropped.spans) + "\n"))
-        sampler = ALWAYS_ON if share >= 1 else ParentBased(TraceIdRatioBased(share))
+        sampler = ParentBased(ALWAYS_ON if share >= 1 else TraceIdRatioBased(share))
         provider = TracerProvider(sampler=sampler)
         provider.add_span_processor(BatchSpanProcessor(dropped))
         tracing_setup.enable(provider)

@@ -22,6 +22,7 @@ from protos.rover.v1 import (
     query_pb2_grpc,
 )
 from services.cli.admin import run_admin
+from services.cli.channels import open_channel
 from services.cli.errors import (
     EXIT_INTERRUPTED,
     EXIT_OK,
@@ -58,6 +59,7 @@ class _Client:
 
     def __init__(self, args: argparse.Namespace) -> None:
         self.timeout: float = args.timeout
+        self.token: str = args.token
         self.command = _Target(
             dial(args.command_address), "--command-address or ROVER_COMMAND_ADDRESS"
         )
@@ -65,13 +67,15 @@ class _Client:
         self.live = _Target(dial(args.live_address), "--live-address or ROVER_BROADCASTER_ADDRESS")
 
     def commands(self) -> command_pb2_grpc.RoverCommandServiceStub:
-        return command_pb2_grpc.RoverCommandServiceStub(grpc.insecure_channel(self.command.address))
+        return command_pb2_grpc.RoverCommandServiceStub(
+            open_channel(self.command.address, self.token)
+        )
 
     def queries(self) -> query_pb2_grpc.RoverQueryServiceStub:
-        return query_pb2_grpc.RoverQueryServiceStub(grpc.insecure_channel(self.query.address))
+        return query_pb2_grpc.RoverQueryServiceStub(open_channel(self.query.address, self.token))
 
     def admin(self) -> admin_pb2_grpc.RoverAdminServiceStub:
-        return admin_pb2_grpc.RoverAdminServiceStub(grpc.insecure_channel(self.query.address))
+        return admin_pb2_grpc.RoverAdminServiceStub(open_channel(self.query.address, self.token))
 
     def target_of(self, command: str) -> _Target:
         if command in ("show", "grids", "admin"):
@@ -153,7 +157,7 @@ def _list_grids(client: _Client, out: Out) -> None:
 
 
 def _watch(args: argparse.Namespace, client: _Client, out: Out) -> int:
-    channel = grpc.insecure_channel(client.live.address, options=_LIVE_OPTIONS)
+    channel = open_channel(client.live.address, client.token, _LIVE_OPTIONS)
     stub = live_pb2_grpc.RoverLiveServiceStub(channel)
     tty = sys.stdout.isatty()
     labels: dict[str, str] = {}
@@ -229,6 +233,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except grpc.RpcError as error:
         target = client.target_of(args.command)
         message = describe_rpc_error(error, target=target.address, setting=target.setting)
+        if error.code() == grpc.StatusCode.UNAUTHENTICATED:
+            message += " (give a token: --token or ROVER_TOKEN)"
         sys.stderr.write(f"rover: {message}\n")
         return exit_code_for(error.code())
     except KeyboardInterrupt:

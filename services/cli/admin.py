@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 
 from protos.rover.v1 import admin_pb2, admin_pb2_grpc
 from services.cli.errors import EXIT_FOUND_PROBLEMS, EXIT_OK
 from services.cli.render import table
+from services.common.parked import CONSUMERS
 from services.common.progress import ProgressBar
 
 __all__ = ["add_admin_commands", "render_audit", "render_subscriptions", "run_admin"]
@@ -20,13 +21,15 @@ __all__ = ["add_admin_commands", "render_audit", "render_subscriptions", "run_ad
 Out = Callable[[str], None]
 Sub = Callable[..., argparse.ArgumentParser]  # parser.build_parser's sub(group, name, text)
 
-_STATES = {
-    admin_pb2.SUBSCRIPTION_STATE_UNSPECIFIED: "unknown",
-    admin_pb2.SUBSCRIPTION_STATE_ACTIVE: "active",
-    admin_pb2.SUBSCRIPTION_STATE_STANDBY: "standby",
-    admin_pb2.SUBSCRIPTION_STATE_CATCHING_UP: "catching up",
-    admin_pb2.SUBSCRIPTION_STATE_DEGRADED: "degraded",
-}
+
+def state_word(state: int) -> str:
+    """A SubscriptionState in words, from the contract's own names (UNSPECIFIED: unknown)."""
+    try:
+        name = admin_pb2.SubscriptionState.Name(state)  # type: ignore[arg-type]
+    except ValueError:  # a state newer than this CLI
+        return "unknown"
+    word = name.removeprefix("SUBSCRIPTION_STATE_").lower().replace("_", " ")
+    return "unknown" if word == "unspecified" else word
 
 
 def add_admin_commands(admin: argparse.ArgumentParser, sub: Sub) -> None:
@@ -42,15 +45,13 @@ def add_admin_commands(admin: argparse.ArgumentParser, sub: Sub) -> None:
     parked = sub(group, "parked", "events a consumer could not decode or apply")
     what = parked.add_subparsers(dest="parked_command", required=True, metavar="list|replay")
     listing = sub(what, "list", "list the unresolved parked events")
-    listing.add_argument(
-        "--consumer", choices=["projector", "broadcaster"], default="", help="only this one"
-    )
+    listing.add_argument("--consumer", choices=CONSUMERS, default="", help="only this one")
     replay = sub(what, "replay", "replay parked events after a fix (exit 4: some stay parked)")
     replay.add_argument("ids", nargs="*", metavar="ID", help="parked event ids")
     replay.add_argument("--all", action="store_true", help="every unresolved parked event")
 
 
-def render_subscriptions(subscriptions: Iterable[admin_pb2.Subscription]) -> str:
+def render_subscriptions(subscriptions: Sequence[admin_pb2.Subscription]) -> str:
     """``rover admin status``: one row per subscription."""
     rows = [("SUBSCRIPTION", "STATE", "POSITION", "LAG", "LAG(S)", "PARKED", "HOLDER")]
     for s in subscriptions:
@@ -59,9 +60,12 @@ def render_subscriptions(subscriptions: Iterable[admin_pb2.Subscription]) -> str
         seconds = f"{s.lag_seconds:.1f}" if s.has_checkpoint else "-"
         if not s.has_checkpoint and s.name == "broadcaster":
             lag = "-"
-        state = _STATES.get(s.state, "unknown")
-        rows.append((s.name, state, position, lag, seconds, str(s.parked), s.holder or "-"))
-    return table(rows, left=(True, True, False, False, False, False, True))
+        rows.append(
+            (s.name, state_word(s.state), position, lag, seconds, str(s.parked), s.holder or "-")
+        )
+    text = table(rows, left=(True, True, False, False, False, False, True))
+    problems = [f"{s.name}: {s.problem}" for s in subscriptions if s.problem]
+    return "\n".join([text, *problems])
 
 
 def render_audit(audits: Sequence[admin_pb2.AuditGridsResponse]) -> str:

@@ -93,6 +93,11 @@ def _globals(settings: CliSettings, *, top: bool) -> argparse.ArgumentParser:
             flag, metavar=metavar, help=f"{text} (default: {shown})", type=kind,
             default=default if top else argparse.SUPPRESS,
         )  # fmt: skip
+    where = "from ROVER_TOKEN" if s.token else "none"
+    group.add_argument(
+        "--token", metavar="TOKEN", help=f"bearer token sent with every call (default: {where})",
+        default=s.token if top else argparse.SUPPRESS,
+    )  # fmt: skip
     return shared
 
 

@@ -22,6 +22,14 @@ class CliSettings(BaseSettings):
     broadcaster_address: str = Field(
         default="127.0.0.1:50053", description="Live service, for watch (--live-address)."
     )
+    token: str = Field(
+        default="",
+        repr=False,
+        description=(
+            "Bearer token sent with every call (authorization metadata) when the services "
+            "have auth on (--token; docs/security.md). Empty: none."
+        ),
+    )
     cli_timeout_seconds: float = Field(
         default=10.0, gt=0, description="Deadline of each call, in seconds (--timeout)."
     )

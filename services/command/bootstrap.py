@@ -8,16 +8,17 @@ groups; ``stop`` drains the server, stops the publisher and closes the client.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from protos.rover.v1 import command_pb2, command_pb2_grpc
 from services.command.adapters.esdb_appends import Appender, StockAppender
+from services.command.adapters.esdb_feed import EsdbDomainEventFeed
 from services.command.adapters.esdb_lag import EsdbPublisherLag
 from services.command.adapters.esdb_publishing import (
     EsdbCheckpointStore,
-    EsdbDomainEventFeed,
     EsdbIntegrationLog,
 )
 from services.command.adapters.esdb_store import EsdbEventStore, EsdbSnapshotStore
@@ -44,14 +45,20 @@ from services.common import tracing
 from services.common.app import App, Lifecycle, supervised
 from services.common.esdb_client import LeaderFollowingClient
 from services.common.esdb_cluster import warn_if_leader_unfollowable
-from services.common.grpc_server import Service
+from services.common.esdb_parked import EsdbParkedEvents
+from services.common.grpc_server import GrpcServer, Service
+from services.common.health_flag import HealthFlag
 from services.common.lease import LeaseTiming
 from services.common.metrics import Metrics
+from services.common.parked import InMemoryParkedEvents, ParkedEvents
 from services.common.settings_text import env_name
 
 __all__ = ["CommandApp", "CommandParts", "build"]
 
 SERVICE_NAME = command_pb2.DESCRIPTOR.services_by_name["RoverCommandService"].full_name
+PUBLISHER_HEALTH = f"{SERVICE_NAME}/publisher"  # NOT_SERVING: the checkpoint is not trusted
+PARKED_HEALTH = f"{SERVICE_NAME}/parked"  # NOT_SERVING: the publisher has parked events
+_HEALTH_EVERY = 0.5  # seconds between looks at the publisher's state (in memory: cheap)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -68,6 +75,7 @@ class CommandParts:
     feed: DomainEventFeed
     integration: IntegrationLog
     checkpoints: CheckpointStore
+    parked: ParkedEvents
 
 
 CommandApp = App[CommandParts]
@@ -81,6 +89,7 @@ def build(
     feed: DomainEventFeed | None = None,
     integration: IntegrationLog | None = None,
     checkpoints: CheckpointStore | None = None,
+    parked: ParkedEvents | None = None,
     clock: Clock | None = None,
     ids: IdGenerator | None = None,
     pooled_appends: bool | None = None,
@@ -129,6 +138,10 @@ def build(
             checkpoints = EsdbCheckpointStore(
                 client, stream, timeout=timeout, ttl=settings.publisher_lease_seconds
             )
+        if parked is None:
+            parked = EsdbParkedEvents(client, timeout=timeout)
+    if parked is None:  # every store port overridden: a unit test's fakes
+        parked = InMemoryParkedEvents()
     assert events is not None
     assert snapshots is not None
     assert feed is not None
@@ -161,6 +174,7 @@ def build(
             checkpoint_interval=settings.publisher_checkpoint_seconds,
             lease=LeaseTiming.for_ttl(settings.publisher_lease_seconds),
         ),
+        parked=parked,
     )
     handlers = Handlers(executor, ids)
     metrics = Metrics(
@@ -170,6 +184,12 @@ def build(
     lag: EsdbPublisherLag | None = None
     if settings.publisher_enabled:
         lifecycle.background.append(("publisher", publisher.run_forever))
+
+        async def health() -> None:
+            with tracing.untraced():
+                await _publisher_health(publisher, app.server)
+
+        lifecycle.background.append(("publisher-health", health))
         if client is not None and metrics.enabled:
             lag = EsdbPublisherLag(
                 client,
@@ -197,8 +217,9 @@ def build(
         feed=feed,
         integration=integration,
         checkpoints=checkpoints,
+        parked=parked,
     )
-    return App(
+    app = App(
         "command",
         settings,
         address=settings.command_address,
@@ -207,6 +228,16 @@ def build(
         lifecycle=lifecycle,
         metrics=metrics,
     )
+    return app
+
+
+async def _publisher_health(publisher: Publisher, server: GrpcServer) -> None:
+    """Health ``.../publisher`` (checkpoint trusted) and ``.../parked`` (nothing parked)."""
+    checkpoint, parked = HealthFlag(server, PUBLISHER_HEALTH), HealthFlag(server, PARKED_HEALTH)
+    while True:
+        await checkpoint.report(publisher.guard.problem is None)
+        await parked.report(publisher.held.count == 0)
+        await asyncio.sleep(_HEALTH_EVERY)
 
 
 def _supervised_lag(lag: EsdbPublisherLag, settings: CommandSettings) -> Callable[[], Any]:

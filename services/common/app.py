@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Any, Generic, TypeVar
 
+from services.common.auth import auth_interceptors, is_local_address
 from services.common.grpc_server import GrpcServer, Service, wait_for_shutdown_signal
 from services.common.lease import LeaseLostError
 from services.common.logs import get_logger
@@ -69,10 +70,12 @@ class App(Generic[P]):
             services,
             share_port=settings.share_port,
             instance_address=settings.instance_address,
-            interceptors=self.metrics.interceptors(),
+            # Metrics outermost, so refused calls are counted with their status; then auth.
+            interceptors=[*self.metrics.interceptors(), *auth_interceptors(settings)],
         )
         self.lifecycle = lifecycle or Lifecycle()
         self._host = address.rsplit(":", 1)[0]
+        self._listen = address
         self._tasks: list[asyncio.Task[None]] = []
         self._opened = False
         self._closed = False
@@ -114,7 +117,14 @@ class App(Generic[P]):
             port=port,
             address=self.address,
             metrics=self.metrics.url or None,
+            auth=self.settings.describe_auth(),
         )
+        if not self.settings.auth_enabled and not is_local_address(self._listen):
+            _log.warning(
+                "auth is off on a non-loopback address: anyone who reaches it may call "
+                "every RPC (docs/security.md)",
+                address=self.address,
+            )
         return port
 
     async def stop(self, grace: float | None = None) -> None:

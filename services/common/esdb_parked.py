@@ -44,15 +44,16 @@ _FAILED: tuple[type[BaseException], ...] = (EventStoreDBClientException, *STORE_
 _log = get_logger(__name__)
 
 
-def poison_of(recorded: RecordedEvent, reason: str) -> PoisonEvent:
-    """What a parked record says of a stored integration event a consumer could not use."""
+def poison_of(recorded: RecordedEvent, reason: str, grid_id: str | None = None) -> PoisonEvent:
+    """What a parked record says of a stored event a consumer could not use; its grid is
+    ``grid_id`` or, when None, the one of its integration stream."""
     return PoisonEvent(
         stream=recorded.stream_name,
         revision=recorded.stream_position,
         commit_position=recorded.commit_position or 0,
         event_id=str(recorded.id),
         event_type=recorded.type,
-        grid_id=grid_of_stream(recorded.stream_name),
+        grid_id=grid_of_stream(recorded.stream_name) if grid_id is None else grid_id,
         reason=reason,
     )
 

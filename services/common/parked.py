@@ -1,11 +1,12 @@
 """Parked (poison) events: what a consumer could not decode or apply, kept with its reason.
 
-A consumer (the projector, the broadcaster) that meets a stored event it cannot decode, or
-whose effect it cannot compute, parks it through the ``ParkedEvents`` port and goes on with
-the rest. Each consumer has its own list (in EventStoreDB, the stream ``rover-parked-{name}``,
-as EventStoreDB keeps ``$persistentsubscription-...-parked``); an entry is resolved once an
-operator replayed it after a fix. The parked id is derived from (consumer, event id), so
-parking one event twice (a restart, several instances) lists it once.
+A consumer (the projector, the broadcaster, the publisher) that meets a stored event it
+cannot decode, or whose effect it cannot compute, parks it through the ``ParkedEvents`` port
+and goes on with the rest. Each consumer has its own list (in EventStoreDB, the stream
+``rover-parked-{name}``, as EventStoreDB keeps ``$persistentsubscription-...-parked``); an
+entry is resolved once an operator replayed it after a fix. The parked id is derived from
+(consumer, event id), so parking one event twice (a restart, several instances) lists it
+once.
 
 Pure (standard library): application layers of every service use it.
 """
@@ -22,7 +23,9 @@ from services.common.envelope import integration_stream
 
 __all__ = [
     "BROADCASTER",
+    "CONSUMERS",
     "PROJECTOR",
+    "PUBLISHER",
     "InMemoryParkedEvents",
     "ParkedEvent",
     "ParkedEvents",
@@ -38,6 +41,10 @@ PROJECTOR = "projector"
 """The consumer name of the query service's projector."""
 BROADCASTER = "broadcaster"
 """The consumer name of the broadcaster's feed."""
+PUBLISHER = "publisher"
+"""The consumer name of the command service's publisher (domain events it cannot publish)."""
+CONSUMERS = (PROJECTOR, BROADCASTER, PUBLISHER)
+"""Every consumer that parks events, in the order lists show them."""
 
 # Fixed namespace: the same (consumer, stored event) is always the same parked id.
 _PARKED_NAMESPACE = uuid.UUID("0b6f3c1e-4d2a-4f57-9a0c-7e5d2b8c9f31")

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 __all__ = [
     "CHECKPOINT_EVENT_TYPE",
     "DEFAULT_CHECKPOINT_STREAM",
+    "CheckpointUnreadableError",
     "PublisherCheckpoint",
     "decode_checkpoint",
     "encode_checkpoint",
@@ -39,13 +40,22 @@ def encode_checkpoint(position: int | None, holder: str, ttl_ms: int) -> bytes:
     return json.dumps(body).encode()
 
 
+class CheckpointUnreadableError(ValueError):
+    """A checkpoint event whose body is not a checkpoint (not JSON, not an object, fields of
+    the wrong kind): someone else wrote it."""
+
+
 def decode_checkpoint(data: bytes) -> PublisherCheckpoint:
-    """A checkpoint event's body (fields absent in older records read as None / "")."""
-    body = json.loads(data)
-    position = body.get("commit_position")
-    ttl_ms = body.get("ttl_ms")
-    return PublisherCheckpoint(
-        position=None if position is None else int(position),
-        holder=str(body.get("holder", "")),
-        ttl_ms=None if ttl_ms is None else int(ttl_ms),
-    )
+    """A checkpoint event's body (fields absent in older records read as None / "");
+    CheckpointUnreadableError when it is not one."""
+    try:
+        body = json.loads(data)
+        position = body.get("commit_position")
+        ttl_ms = body.get("ttl_ms")
+        return PublisherCheckpoint(
+            position=None if position is None else int(position),
+            holder=str(body.get("holder", "")),
+            ttl_ms=None if ttl_ms is None else int(ttl_ms),
+        )
+    except (ValueError, TypeError, AttributeError) as error:
+        raise CheckpointUnreadableError(f"not a publisher checkpoint: {error!r}") from None

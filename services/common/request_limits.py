@@ -17,7 +17,7 @@ from google.protobuf.message import Message
 from domain.rules import MAX_GRID_SIZE, MAX_OBSTACLES
 from domain.values import MAX_COMMANDS, MAX_ID_LENGTH, MAX_REQUEST_ID_LENGTH
 from protos.rover.v1 import admin_pb2, command_pb2, common_pb2, live_pb2, query_pb2
-from services.common.parked import BROADCASTER, PROJECTOR
+from services.common.parked import CONSUMERS
 
 __all__ = [
     "HEALTH_AND_REFLECTION_BYTES",
@@ -97,7 +97,7 @@ _LARGEST: dict[str, Callable[[], Message]] = {
     ),
     "rover.v1.RepairGridRequest": lambda: admin_pb2.RepairGridRequest(grid_id=_ID),
     "rover.v1.ListParkedEventsRequest": lambda: admin_pb2.ListParkedEventsRequest(
-        consumer=max(PROJECTOR, BROADCASTER, key=len)
+        consumer=max(CONSUMERS, key=len)
     ),
     "rover.v1.ReplayParkedEventsRequest": lambda: admin_pb2.ReplayParkedEventsRequest(
         ids=[_PARKED_ID] * MAX_REPLAY_IDS

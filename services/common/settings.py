@@ -8,6 +8,8 @@ from esdbclient.connection_spec import NODE_PREFERENCE_LEADER, URI_SCHEME_ESDB, 
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from services.common.auth import AuthSettings
+
 __all__ = [
     "EventStoreClientSettings",
     "ServerSettings",
@@ -58,8 +60,9 @@ class ServiceSettings(BaseSettings):
     )
 
 
-class ServerSettings(ServiceSettings):
-    """Settings of a service that serves gRPC: how it shares its address with other instances."""
+class ServerSettings(AuthSettings, ServiceSettings):
+    """Settings of a service that serves gRPC: who may call it (``ROVER_AUTH_*``,
+    services/common/auth.py) and how it shares its address with other instances."""
 
     share_port: bool = Field(
         default=False,

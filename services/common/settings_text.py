@@ -6,11 +6,13 @@ name), so ``--help``, error messages and docs/operations.md's table cannot disag
 
 from __future__ import annotations
 
+import re
 import textwrap
 from typing import TypeVar
 
 from pydantic import ValidationError
 from pydantic_settings import BaseSettings
+from pydantic_settings import SettingsError as PydanticSettingsError
 
 __all__ = [
     "SettingsError",
@@ -63,6 +65,12 @@ def load_settings(cls: type[S]) -> S:
             shown = f"={given!r}" if isinstance(given, str | int | float) else ""
             lines.append(f"{name}{shown}: {problem.get('msg', 'invalid value')}")
         raise SettingsError("\n".join(lines)) from None
+    except PydanticSettingsError as error:  # a JSON value that does not parse
+        found = re.search(r'field "(\w+)"', str(error))
+        field = found.group(1) if found else ""
+        name = env_name(cls, field) if field in cls.model_fields else "ROVER_*"
+        # The value is not echoed: it may be a secret (ROVER_AUTH_TOKENS).
+        raise SettingsError(f"{name}: not valid JSON") from None
 
 
 def settings_help(cls: type[BaseSettings], width: int = 79) -> str:

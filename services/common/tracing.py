@@ -45,14 +45,30 @@ __all__ = [
 
 Attributes = Mapping[str, AttributeValue]
 _tracer: trace.Tracer | None = None
+_follows_parent = False  # the sampler drops every child of a local span it dropped
 _OFF: contextlib.nullcontext[None] = contextlib.nullcontext()
 _SAMPLED = TraceFlags(TraceFlags.SAMPLED)
 
 
-def activate(tracer: trace.Tracer | None) -> None:
-    """Make our spans with ``tracer`` (None: off). Called by ``tracing_setup`` only."""
-    global _tracer  # noqa: PLW0603 - one switch for the whole process, set at start-up
+def activate(tracer: trace.Tracer | None, *, follows_parent: bool = False) -> None:
+    """Make our spans with ``tracer`` (None: off). Called by ``tracing_setup`` only.
+
+    ``follows_parent``: its sampler never records the child of a local span not recorded
+    (``parentbased_*``, the default), so in a trace not sampled our spans are not even made:
+    the trace's sampling decision, taken once at its root, stands for them.
+    """
+    global _tracer, _follows_parent  # noqa: PLW0603 - one switch for the process, at start-up
     _tracer = tracer
+    _follows_parent = follows_parent and tracer is not None
+
+
+def _in_unsampled_trace() -> bool:
+    """Whether the current span is one of a trace not sampled, whose children the sampler
+    would not record either."""
+    if not _follows_parent:
+        return False
+    context = trace.get_current_span().get_span_context()
+    return context.is_valid and not context.trace_flags.sampled
 
 
 def enabled() -> bool:
@@ -63,8 +79,9 @@ def enabled() -> bool:
 def span(
     name: str, attributes: Attributes | None = None, *, kind: SpanKind = SpanKind.INTERNAL
 ) -> contextlib.AbstractContextManager[object]:
-    """A span around a block, child of the current one (a null context when off)."""
-    if _tracer is None:
+    """A span around a block, child of the current one (a null context when off, or in a
+    trace not sampled)."""
+    if _tracer is None or _in_unsampled_trace():
         return _OFF
     return _tracer.start_as_current_span(name, kind=kind, attributes=attributes)
 
@@ -89,11 +106,14 @@ def consumer_span(
 
     One trace among them: a child of the first, linked to any other span of that trace. Several
     traces: a new trace linked to each. None at all (events stored untraced): a child of the
-    current span, if any. A null context when tracing is off (``parents`` is not iterated).
+    current span, if any. A null context when tracing is off (``parents`` is not iterated),
+    and when none and the current span is of a trace not sampled.
     """
     if _tracer is None:
         return _OFF
     distinct = list(dict.fromkeys(p for p in parents if p is not None))
+    if not distinct and _in_unsampled_trace():
+        return _OFF
     context: Context | None = None
     linked = distinct
     if distinct and all(p.trace_id == distinct[0].trace_id for p in distinct):

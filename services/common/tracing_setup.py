@@ -5,9 +5,9 @@ no tracer provider is made and ``services.common.tracing`` stays off. With it, e
 entry point calls :func:`configure_tracing` once: a ``TracerProvider`` (sampler from
 ``OTEL_TRACES_SAMPLER``/``_ARG``, resource from ``OTEL_SERVICE_NAME`` and
 ``OTEL_RESOURCE_ATTRIBUTES``), a batch processor per exporter named (``OTEL_BSP_*``), the
-exporters' own variables (``OTEL_EXPORTER_OTLP_ENDPOINT``, ...), the grpc.aio server
-interceptor on every ``GrpcServer`` and the Redis instrumentation. Tests and benchmarks call
-:func:`enable` with a provider of their own (an in-memory exporter).
+exporters' own variables (``OTEL_EXPORTER_OTLP_ENDPOINT``, ...), our grpc.aio server
+interceptor on every ``GrpcServer`` (``tracing_server``) and the Redis instrumentation. Tests
+and benchmarks call :func:`enable` with a provider of their own (an in-memory exporter).
 """
 
 from __future__ import annotations
@@ -29,8 +29,10 @@ from opentelemetry.sdk.environment_variables import (
 from opentelemetry.sdk.resources import SERVICE_NAME, Resource
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, ConsoleSpanExporter, SpanExporter
+from opentelemetry.sdk.trace.sampling import ALWAYS_OFF, ParentBased, Sampler
 
 from services.common import tracing
+from services.common.tracing_server import ServerSpans
 
 __all__ = [
     "TracingSettingsError",
@@ -38,6 +40,7 @@ __all__ = [
     "configure_tracing",
     "disable",
     "enable",
+    "follows_parent",
     "server_interceptors",
     "tracer_provider_from_env",
 ]
@@ -48,6 +51,12 @@ _OTLP_BY_PROTOCOL = {"grpc": "otlp_proto_grpc", "http/protobuf": "otlp_proto_htt
 _UNTRACED_SERVICES = ("grpc.health.", "grpc.reflection.")
 # The grpc instrumentation's own variable for services to leave untraced (comma-separated).
 _EXCLUDED_SERVICES = "OTEL_PYTHON_GRPC_EXCLUDED_SERVICES"
+_SERVER_SCOPE = "rover.grpc"  # the instrumentation scope of the SERVER spans
+# Whether Redis calls made inside a gRPC call get spans of their own. No: a query's SERVER span
+# covers its one Redis read, and that Redis span was half of what tracing cost a query
+# (docs/operations.md#tracing-opentelemetry). The projector's commit, the last hop of a
+# command's trace, still gets its Redis spans (they are inside its CONSUMER span, not a call).
+_LIBRARY_SPANS_IN_CALLS = False
 _provider: TracerProvider | None = None
 
 
@@ -125,7 +134,7 @@ def enable(provider: TracerProvider) -> None:
         disable()
     _provider = provider
     RedisInstrumentor().instrument(tracer_provider=provider)
-    tracing.activate(provider.get_tracer("rover"))
+    tracing.activate(provider.get_tracer("rover"), follows_parent=follows_parent(provider.sampler))
 
 
 def disable() -> None:
@@ -139,34 +148,55 @@ def disable() -> None:
     tracing.activate(None)
 
 
-def _traced_calls() -> Callable[[Any], bool]:
-    """The interceptors' filter: every call but health, reflection and the excluded services.
+def follows_parent(sampler: Sampler) -> bool:
+    """Whether ``sampler`` never records the child of a local span that is not recorded: the
+    SDK's ``ParentBased`` with its default for that case (every ``parentbased_*`` value of
+    ``OTEL_TRACES_SAMPLER``, the default included). Any other sampler decides span by span."""
+    return (
+        isinstance(sampler, ParentBased)
+        and getattr(sampler, "_local_parent_not_sampled", None) is ALWAYS_OFF
+    )
 
-    A prefix test on the method name: the library's composable filters split the name with
-    ``os.path`` once per filter and call, a measurable share of a short call.
-    """
+
+def _traced_method() -> Callable[[str], bool]:
+    """Whether a call of a method (its full name) is traced: every method but health,
+    reflection and the services ``OTEL_PYTHON_GRPC_EXCLUDED_SERVICES`` names (read once)."""
     excluded = [s.strip() for s in os.environ.get(_EXCLUDED_SERVICES, "").split(",") if s.strip()]
     skipped = tuple(f"/{prefix}" for prefix in _UNTRACED_SERVICES) + tuple(
         f"/{service}/" for service in excluded
     )
 
+    def traced(method: str) -> bool:
+        return not method.startswith(skipped)
+
+    return traced
+
+
+def _traced_calls() -> Callable[[Any], bool]:
+    """The client interceptors' filter (a prefix test: the library's composable filters split
+    the name with ``os.path`` once per filter and call, a measurable share of a short call)."""
+    traced_method = _traced_method()
+
     def traced(details: Any) -> bool:
-        method = details.method  # server: str; aio client: bytes (grpc/grpc#31092)
-        if isinstance(method, bytes):
-            method = method.decode()
-        return not str(method).startswith(skipped)
+        method = details.method  # aio client: bytes (grpc/grpc#31092)
+        return traced_method(method.decode() if isinstance(method, bytes) else str(method))
 
     return traced
 
 
 def server_interceptors() -> Sequence[grpc.aio.ServerInterceptor]:
-    """The grpc.aio server interceptor that makes a SERVER span per call ([] when off)."""
+    """The interceptor that makes a SERVER span per call ([] when off): ours, equal in its
+    spans to the grpc instrumentation's and cheaper (services/common/tracing_server.py)."""
     if _provider is None:
         return []
-    from opentelemetry.instrumentation import grpc as instrumentation  # noqa: PLC0415
-
-    make: Callable[..., grpc.aio.ServerInterceptor] = instrumentation.aio_server_interceptor
-    return [make(tracer_provider=_provider, filter_=_traced_calls())]
+    return [
+        ServerSpans(
+            _provider.get_tracer(_SERVER_SCOPE),
+            _traced_method(),
+            follows_parent=follows_parent(_provider.sampler),
+            library_spans=_LIBRARY_SPANS_IN_CALLS,
+        )
+    ]
 
 
 def client_interceptors() -> Sequence[grpc.aio.ClientInterceptor]:

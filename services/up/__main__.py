@@ -13,10 +13,12 @@ import signal
 import sys
 from collections.abc import Sequence
 
+from services.common.auth import AuthSettings
 from services.common.logs import SafeStream, configure_logging, get_logger
 from services.common.settings_text import SettingsError, load_settings, settings_help
 from services.up.banner import grpcurl_command, render_banner, venv_command
 from services.up.data_lock import DataDirBusyError, DataDirLock
+from services.up.exposure import auth_line, check_exposure
 from services.up.plan import Plan, build_plan
 from services.up.ports import PortInUseError, check_ports
 from services.up.redis_binary import RedisMissingError, find_redis_server
@@ -31,7 +33,7 @@ def _fail(message: str, status: int = 1) -> int:
     return status
 
 
-async def _supervise(settings: UpSettings, plan: Plan) -> int:
+async def _supervise(settings: UpSettings, plan: Plan, auth: str) -> int:
     supervisor = Supervisor(
         plan.children,
         start_timeout=settings.up_start_timeout,
@@ -55,7 +57,8 @@ async def _supervise(settings: UpSettings, plan: Plan) -> int:
 
     def _ready() -> None:
         out = SafeStream(sys.stdout)
-        out.write(render_banner(plan, grpcurl_command(), venv_command("rover")) + "\n")
+        banner = render_banner(plan, grpcurl_command(), venv_command("rover"), auth=auth)
+        out.write(banner + "\n")
         out.flush()
         log.info("all children ready", children=[c.name for c in plan.children])
 
@@ -94,7 +97,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _fail(f"takes no arguments (settings are ROVER_* variables), got {args}", 2)
     try:
         settings = load_settings(UpSettings)
-    except SettingsError as error:
+        auth = load_settings(AuthSettings)  # what the services will read (they inherit it)
+        check_exposure(settings, auth)
+    except (SettingsError, ValueError) as error:
         return _fail(f"invalid setting: {error}", 2)
     configure_logging(level=settings.log_level, fmt=settings.log_format, service="up")
     try:
@@ -110,7 +115,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         for name in plan.skipped:
             log.warning("skipped: module not written yet", child=name, module=f"services.{name}")
         log.info("starting", data_dir=str(plan.data_dir), order=[c.name for c in plan.children])
-        return asyncio.run(_supervise(settings, plan))
+        return asyncio.run(_supervise(settings, plan, auth_line(settings, auth)))
 
 
 if __name__ == "__main__":

@@ -70,9 +70,11 @@ def _service_lines(children: list[ChildSpec]) -> list[str]:
     return lines
 
 
-def render_banner(plan: Plan, grpcurl: str = "grpcurl", rover: str = "rover") -> str:
-    """The startup banner for ``plan``, whose children are all ready."""
-    lines = ["", f"Mars Rover is up. Data: {plan.data_dir}", ""]
+def render_banner(
+    plan: Plan, grpcurl: str = "grpcurl", rover: str = "rover", *, auth: str = ""
+) -> str:
+    """The startup banner for ``plan``, whose children are all ready; ``auth``: its line."""
+    lines = ["", f"Mars Rover is up. Data: {plan.data_dir}", *([auth] if auth else []), ""]
     groups = [list(group) for _, group in groupby(plan.children, key=lambda c: c.group)]
     for group in groups:
         lines += _service_lines(group)

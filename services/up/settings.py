@@ -69,6 +69,13 @@ class UpSettings(ServiceSettings):
         default=1,
         description="Processes of the broadcaster, sharing its address (auto: one per CPU).",
     )
+    allow_insecure_non_loopback: bool = Field(
+        default=False,
+        description=(
+            "Listen on addresses other machines reach with auth off (or with the event store "
+            "stand-in, which has no auth yet) anyway; off: make run refuses (docs/security.md)."
+        ),
+    )
     up_start_timeout: float = Field(
         default=30.0, gt=0, description="Seconds each child gets to report SERVING."
     )

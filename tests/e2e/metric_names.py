@@ -36,6 +36,7 @@ ROVER_METRICS: dict[str, frozenset[str]] = {
         "rover_publisher_published_total",
         "rover_publisher_lag_events",
         "rover_publisher_lag_seconds",
+        "rover_parked_events",
     },
     "query": _GRPC_SERVER
     | {

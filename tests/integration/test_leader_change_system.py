@@ -177,7 +177,10 @@ class Watch:
                 return
             if watcher.error is not None:
                 self.interruptions[watcher.error.code()] += 1
-                assert watcher.error.code() in (
+                # Acknowledged is not yet published: before its first event reaches the
+                # integration stream, the broadcaster does not know the grid (NOT_FOUND).
+                not_published_yet = last == 0 and watcher.error.code() == grpc.StatusCode.NOT_FOUND
+                assert not_published_yet or watcher.error.code() in (
                     grpc.StatusCode.UNAVAILABLE,
                     grpc.StatusCode.RESOURCE_EXHAUSTED,
                 ), watcher.error

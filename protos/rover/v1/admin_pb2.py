@@ -24,47 +24,47 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1bprotos/rover/v1/admin.proto\x12\x08rover.v1\"\x1a\n\x18ListSubscriptionsRequest\"\xdf\x01\n\x0cSubscription\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0e\n\x06source\x18\x02 \x01(\t\x12\x10\n\x08position\x18\x03 \x01(\x04\x12\x16\n\x0ehas_checkpoint\x18\x04 \x01(\x08\x12\x12\n\nlag_events\x18\x05 \x01(\x03\x12\x12\n\nlag_capped\x18\x06 \x01(\x08\x12\x13\n\x0blag_seconds\x18\x07 \x01(\x01\x12*\n\x05state\x18\x08 \x01(\x0e\x32\x1b.rover.v1.SubscriptionState\x12\x0e\n\x06parked\x18\t \x01(\x03\x12\x0e\n\x06holder\x18\n \x01(\t\"J\n\x19ListSubscriptionsResponse\x12-\n\rsubscriptions\x18\x01 \x03(\x0b\x32\x16.rover.v1.Subscription\"\x10\n\x0eRebuildRequest\"\x88\x01\n\x0fRebuildResponse\x12\x0e\n\x06\x65vents\x18\x01 \x01(\x03\x12\x10\n\x08position\x18\x02 \x01(\x04\x12\x0e\n\x06target\x18\x03 \x01(\x04\x12\x0c\n\x04\x64one\x18\x04 \x01(\x08\x12\x12\n\ngeneration\x18\x05 \x01(\x03\x12\x10\n\x08replaced\x18\x06 \x01(\x03\x12\x0f\n\x07seconds\x18\x07 \x01(\x01\";\n\x11\x41uditGridsRequest\x12\x10\n\x08grid_ids\x18\x01 \x03(\t\x12\x14\n\x0c\x64rifted_only\x18\x02 \x01(\x08\"9\n\nFieldDrift\x12\r\n\x05\x66ield\x18\x01 \x01(\t\x12\r\n\x05model\x18\x02 \x01(\t\x12\r\n\x05store\x18\x03 \x01(\t\"\x9a\x01\n\x12\x41uditGridsResponse\x12\x0f\n\x07grid_id\x18\x01 \x01(\t\x12\x15\n\rmodel_version\x18\x02 \x01(\x03\x12\x15\n\rstore_version\x18\x03 \x01(\x03\x12\x0f\n\x07\x64rifted\x18\x04 \x01(\x08\x12\x0e\n\x06\x62\x65hind\x18\x05 \x01(\x08\x12$\n\x06\x66ields\x18\x06 \x03(\x0b\x32\x14.rover.v1.FieldDrift\"$\n\x11RepairGridRequest\x12\x0f\n\x07grid_id\x18\x01 \x01(\t\"u\n\x12RepairGridResponse\x12\x0f\n\x07grid_id\x18\x01 \x01(\t\x12\x18\n\x10previous_version\x18\x02 \x01(\x03\x12\x0f\n\x07version\x18\x03 \x01(\x03\x12#\n\x05\x66ixed\x18\x04 \x03(\x0b\x32\x14.rover.v1.FieldDrift\"+\n\x17ListParkedEventsRequest\x12\x10\n\x08\x63onsumer\x18\x01 \x01(\t\"\xc3\x01\n\x0bParkedEvent\x12\n\n\x02id\x18\x01 \x01(\t\x12\x10\n\x08\x63onsumer\x18\x02 \x01(\t\x12\x0e\n\x06stream\x18\x03 \x01(\t\x12\x10\n\x08revision\x18\x04 \x01(\x04\x12\x17\n\x0f\x63ommit_position\x18\x05 \x01(\x04\x12\x10\n\x08\x65vent_id\x18\x06 \x01(\t\x12\x12\n\nevent_type\x18\x07 \x01(\t\x12\x0f\n\x07grid_id\x18\x08 \x01(\t\x12\x0e\n\x06reason\x18\t \x01(\t\x12\x14\n\x0cparked_at_ms\x18\n \x01(\x03\"A\n\x18ListParkedEventsResponse\x12%\n\x06\x65vents\x18\x01 \x03(\x0b\x32\x15.rover.v1.ParkedEvent\"5\n\x19ReplayParkedEventsRequest\x12\x0b\n\x03ids\x18\x01 \x03(\t\x12\x0b\n\x03\x61ll\x18\x02 \x01(\x08\"=\n\rReplayOutcome\x12\n\n\x02id\x18\x01 \x01(\t\x12\x10\n\x08resolved\x18\x02 \x01(\x08\x12\x0e\n\x06\x64\x65tail\x18\x03 \x01(\t\"G\n\x1aReplayParkedEventsResponse\x12)\n\x08outcomes\x18\x01 \x03(\x0b\x32\x17.rover.v1.ReplayOutcome*\xbb\x01\n\x11SubscriptionState\x12\"\n\x1eSUBSCRIPTION_STATE_UNSPECIFIED\x10\x00\x12\x1d\n\x19SUBSCRIPTION_STATE_ACTIVE\x10\x01\x12\x1e\n\x1aSUBSCRIPTION_STATE_STANDBY\x10\x02\x12\"\n\x1eSUBSCRIPTION_STATE_CATCHING_UP\x10\x03\x12\x1f\n\x1bSUBSCRIPTION_STATE_DEGRADED\x10\x04\x32\x83\x04\n\x11RoverAdminService\x12\\\n\x11ListSubscriptions\x12\".rover.v1.ListSubscriptionsRequest\x1a#.rover.v1.ListSubscriptionsResponse\x12@\n\x07Rebuild\x12\x18.rover.v1.RebuildRequest\x1a\x19.rover.v1.RebuildResponse0\x01\x12I\n\nAuditGrids\x12\x1b.rover.v1.AuditGridsRequest\x1a\x1c.rover.v1.AuditGridsResponse0\x01\x12G\n\nRepairGrid\x12\x1b.rover.v1.RepairGridRequest\x1a\x1c.rover.v1.RepairGridResponse\x12Y\n\x10ListParkedEvents\x12!.rover.v1.ListParkedEventsRequest\x1a\".rover.v1.ListParkedEventsResponse\x12_\n\x12ReplayParkedEvents\x12#.rover.v1.ReplayParkedEventsRequest\x1a$.rover.v1.ReplayParkedEventsResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1bprotos/rover/v1/admin.proto\x12\x08rover.v1\"\x1a\n\x18ListSubscriptionsRequest\"\xf0\x01\n\x0cSubscription\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0e\n\x06source\x18\x02 \x01(\t\x12\x10\n\x08position\x18\x03 \x01(\x04\x12\x16\n\x0ehas_checkpoint\x18\x04 \x01(\x08\x12\x12\n\nlag_events\x18\x05 \x01(\x03\x12\x12\n\nlag_capped\x18\x06 \x01(\x08\x12\x13\n\x0blag_seconds\x18\x07 \x01(\x01\x12*\n\x05state\x18\x08 \x01(\x0e\x32\x1b.rover.v1.SubscriptionState\x12\x0e\n\x06parked\x18\t \x01(\x03\x12\x0e\n\x06holder\x18\n \x01(\t\x12\x0f\n\x07problem\x18\x0b \x01(\t\"J\n\x19ListSubscriptionsResponse\x12-\n\rsubscriptions\x18\x01 \x03(\x0b\x32\x16.rover.v1.Subscription\"\x10\n\x0eRebuildRequest\"\x88\x01\n\x0fRebuildResponse\x12\x0e\n\x06\x65vents\x18\x01 \x01(\x03\x12\x10\n\x08position\x18\x02 \x01(\x04\x12\x0e\n\x06target\x18\x03 \x01(\x04\x12\x0c\n\x04\x64one\x18\x04 \x01(\x08\x12\x12\n\ngeneration\x18\x05 \x01(\x03\x12\x10\n\x08replaced\x18\x06 \x01(\x03\x12\x0f\n\x07seconds\x18\x07 \x01(\x01\";\n\x11\x41uditGridsRequest\x12\x10\n\x08grid_ids\x18\x01 \x03(\t\x12\x14\n\x0c\x64rifted_only\x18\x02 \x01(\x08\"9\n\nFieldDrift\x12\r\n\x05\x66ield\x18\x01 \x01(\t\x12\r\n\x05model\x18\x02 \x01(\t\x12\r\n\x05store\x18\x03 \x01(\t\"\x9a\x01\n\x12\x41uditGridsResponse\x12\x0f\n\x07grid_id\x18\x01 \x01(\t\x12\x15\n\rmodel_version\x18\x02 \x01(\x03\x12\x15\n\rstore_version\x18\x03 \x01(\x03\x12\x0f\n\x07\x64rifted\x18\x04 \x01(\x08\x12\x0e\n\x06\x62\x65hind\x18\x05 \x01(\x08\x12$\n\x06\x66ields\x18\x06 \x03(\x0b\x32\x14.rover.v1.FieldDrift\"$\n\x11RepairGridRequest\x12\x0f\n\x07grid_id\x18\x01 \x01(\t\"u\n\x12RepairGridResponse\x12\x0f\n\x07grid_id\x18\x01 \x01(\t\x12\x18\n\x10previous_version\x18\x02 \x01(\x03\x12\x0f\n\x07version\x18\x03 \x01(\x03\x12#\n\x05\x66ixed\x18\x04 \x03(\x0b\x32\x14.rover.v1.FieldDrift\"+\n\x17ListParkedEventsRequest\x12\x10\n\x08\x63onsumer\x18\x01 \x01(\t\"\xc3\x01\n\x0bParkedEvent\x12\n\n\x02id\x18\x01 \x01(\t\x12\x10\n\x08\x63onsumer\x18\x02 \x01(\t\x12\x0e\n\x06stream\x18\x03 \x01(\t\x12\x10\n\x08revision\x18\x04 \x01(\x04\x12\x17\n\x0f\x63ommit_position\x18\x05 \x01(\x04\x12\x10\n\x08\x65vent_id\x18\x06 \x01(\t\x12\x12\n\nevent_type\x18\x07 \x01(\t\x12\x0f\n\x07grid_id\x18\x08 \x01(\t\x12\x0e\n\x06reason\x18\t \x01(\t\x12\x14\n\x0cparked_at_ms\x18\n \x01(\x03\"A\n\x18ListParkedEventsResponse\x12%\n\x06\x65vents\x18\x01 \x03(\x0b\x32\x15.rover.v1.ParkedEvent\"5\n\x19ReplayParkedEventsRequest\x12\x0b\n\x03ids\x18\x01 \x03(\t\x12\x0b\n\x03\x61ll\x18\x02 \x01(\x08\"=\n\rReplayOutcome\x12\n\n\x02id\x18\x01 \x01(\t\x12\x10\n\x08resolved\x18\x02 \x01(\x08\x12\x0e\n\x06\x64\x65tail\x18\x03 \x01(\t\"G\n\x1aReplayParkedEventsResponse\x12)\n\x08outcomes\x18\x01 \x03(\x0b\x32\x17.rover.v1.ReplayOutcome*\xdb\x01\n\x11SubscriptionState\x12\"\n\x1eSUBSCRIPTION_STATE_UNSPECIFIED\x10\x00\x12\x1d\n\x19SUBSCRIPTION_STATE_ACTIVE\x10\x01\x12\x1e\n\x1aSUBSCRIPTION_STATE_STANDBY\x10\x02\x12\"\n\x1eSUBSCRIPTION_STATE_CATCHING_UP\x10\x03\x12\x1f\n\x1bSUBSCRIPTION_STATE_DEGRADED\x10\x04\x12\x1e\n\x1aSUBSCRIPTION_STATE_STOPPED\x10\x05\x32\x83\x04\n\x11RoverAdminService\x12\\\n\x11ListSubscriptions\x12\".rover.v1.ListSubscriptionsRequest\x1a#.rover.v1.ListSubscriptionsResponse\x12@\n\x07Rebuild\x12\x18.rover.v1.RebuildRequest\x1a\x19.rover.v1.RebuildResponse0\x01\x12I\n\nAuditGrids\x12\x1b.rover.v1.AuditGridsRequest\x1a\x1c.rover.v1.AuditGridsResponse0\x01\x12G\n\nRepairGrid\x12\x1b.rover.v1.RepairGridRequest\x1a\x1c.rover.v1.RepairGridResponse\x12Y\n\x10ListParkedEvents\x12!.rover.v1.ListParkedEventsRequest\x1a\".rover.v1.ListParkedEventsResponse\x12_\n\x12ReplayParkedEvents\x12#.rover.v1.ReplayParkedEventsRequest\x1a$.rover.v1.ReplayParkedEventsResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'protos.rover.v1.admin_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_SUBSCRIPTIONSTATE']._serialized_start=1464
-  _globals['_SUBSCRIPTIONSTATE']._serialized_end=1651
+  _globals['_SUBSCRIPTIONSTATE']._serialized_start=1481
+  _globals['_SUBSCRIPTIONSTATE']._serialized_end=1700
   _globals['_LISTSUBSCRIPTIONSREQUEST']._serialized_start=41
   _globals['_LISTSUBSCRIPTIONSREQUEST']._serialized_end=67
   _globals['_SUBSCRIPTION']._serialized_start=70
-  _globals['_SUBSCRIPTION']._serialized_end=293
-  _globals['_LISTSUBSCRIPTIONSRESPONSE']._serialized_start=295
-  _globals['_LISTSUBSCRIPTIONSRESPONSE']._serialized_end=369
-  _globals['_REBUILDREQUEST']._serialized_start=371
-  _globals['_REBUILDREQUEST']._serialized_end=387
-  _globals['_REBUILDRESPONSE']._serialized_start=390
-  _globals['_REBUILDRESPONSE']._serialized_end=526
-  _globals['_AUDITGRIDSREQUEST']._serialized_start=528
-  _globals['_AUDITGRIDSREQUEST']._serialized_end=587
-  _globals['_FIELDDRIFT']._serialized_start=589
-  _globals['_FIELDDRIFT']._serialized_end=646
-  _globals['_AUDITGRIDSRESPONSE']._serialized_start=649
-  _globals['_AUDITGRIDSRESPONSE']._serialized_end=803
-  _globals['_REPAIRGRIDREQUEST']._serialized_start=805
-  _globals['_REPAIRGRIDREQUEST']._serialized_end=841
-  _globals['_REPAIRGRIDRESPONSE']._serialized_start=843
-  _globals['_REPAIRGRIDRESPONSE']._serialized_end=960
-  _globals['_LISTPARKEDEVENTSREQUEST']._serialized_start=962
-  _globals['_LISTPARKEDEVENTSREQUEST']._serialized_end=1005
-  _globals['_PARKEDEVENT']._serialized_start=1008
-  _globals['_PARKEDEVENT']._serialized_end=1203
-  _globals['_LISTPARKEDEVENTSRESPONSE']._serialized_start=1205
-  _globals['_LISTPARKEDEVENTSRESPONSE']._serialized_end=1270
-  _globals['_REPLAYPARKEDEVENTSREQUEST']._serialized_start=1272
-  _globals['_REPLAYPARKEDEVENTSREQUEST']._serialized_end=1325
-  _globals['_REPLAYOUTCOME']._serialized_start=1327
-  _globals['_REPLAYOUTCOME']._serialized_end=1388
-  _globals['_REPLAYPARKEDEVENTSRESPONSE']._serialized_start=1390
-  _globals['_REPLAYPARKEDEVENTSRESPONSE']._serialized_end=1461
-  _globals['_ROVERADMINSERVICE']._serialized_start=1654
-  _globals['_ROVERADMINSERVICE']._serialized_end=2169
+  _globals['_SUBSCRIPTION']._serialized_end=310
+  _globals['_LISTSUBSCRIPTIONSRESPONSE']._serialized_start=312
+  _globals['_LISTSUBSCRIPTIONSRESPONSE']._serialized_end=386
+  _globals['_REBUILDREQUEST']._serialized_start=388
+  _globals['_REBUILDREQUEST']._serialized_end=404
+  _globals['_REBUILDRESPONSE']._serialized_start=407
+  _globals['_REBUILDRESPONSE']._serialized_end=543
+  _globals['_AUDITGRIDSREQUEST']._serialized_start=545
+  _globals['_AUDITGRIDSREQUEST']._serialized_end=604
+  _globals['_FIELDDRIFT']._serialized_start=606
+  _globals['_FIELDDRIFT']._serialized_end=663
+  _globals['_AUDITGRIDSRESPONSE']._serialized_start=666
+  _globals['_AUDITGRIDSRESPONSE']._serialized_end=820
+  _globals['_REPAIRGRIDREQUEST']._serialized_start=822
+  _globals['_REPAIRGRIDREQUEST']._serialized_end=858
+  _globals['_REPAIRGRIDRESPONSE']._serialized_start=860
+  _globals['_REPAIRGRIDRESPONSE']._serialized_end=977
+  _globals['_LISTPARKEDEVENTSREQUEST']._serialized_start=979
+  _globals['_LISTPARKEDEVENTSREQUEST']._serialized_end=1022
+  _globals['_PARKEDEVENT']._serialized_start=1025
+  _globals['_PARKEDEVENT']._serialized_end=1220
+  _globals['_LISTPARKEDEVENTSRESPONSE']._serialized_start=1222
+  _globals['_LISTPARKEDEVENTSRESPONSE']._serialized_end=1287
+  _globals['_REPLAYPARKEDEVENTSREQUEST']._serialized_start=1289
+  _globals['_REPLAYPARKEDEVENTSREQUEST']._serialized_end=1342
+  _globals['_REPLAYOUTCOME']._serialized_start=1344
+  _globals['_REPLAYOUTCOME']._serialized_end=1405
+  _globals['_REPLAYPARKEDEVENTSRESPONSE']._serialized_start=1407
+  _globals['_REPLAYPARKEDEVENTSRESPONSE']._serialized_end=1478
+  _globals['_ROVERADMINSERVICE']._serialized_start=1703
+  _globals['_ROVERADMINSERVICE']._serialized_end=2218
 # @@protoc_insertion_point(module_scope)

@@ -38,6 +38,8 @@ class _SubscriptionStateEnumTypeWrapper(google.protobuf.internal.enum_type_wrapp
     """Running and behind the store."""
     SUBSCRIPTION_STATE_DEGRADED: _SubscriptionState.ValueType  # 4
     """Running, with parked events not resolved yet."""
+    SUBSCRIPTION_STATE_STOPPED: _SubscriptionState.ValueType  # 5
+    """Not running: its checkpoint cannot be trusted (Subscription.problem says why)."""
 
 class SubscriptionState(_SubscriptionState, metaclass=_SubscriptionStateEnumTypeWrapper):
     """What a subscription is doing now."""
@@ -52,6 +54,8 @@ SUBSCRIPTION_STATE_CATCHING_UP: SubscriptionState.ValueType  # 3
 """Running and behind the store."""
 SUBSCRIPTION_STATE_DEGRADED: SubscriptionState.ValueType  # 4
 """Running, with parked events not resolved yet."""
+SUBSCRIPTION_STATE_STOPPED: SubscriptionState.ValueType  # 5
+"""Not running: its checkpoint cannot be trusted (Subscription.problem says why)."""
 Global___SubscriptionState: typing_extensions.TypeAlias = SubscriptionState
 
 @typing.final
@@ -82,6 +86,7 @@ class Subscription(google.protobuf.message.Message):
     STATE_FIELD_NUMBER: builtins.int
     PARKED_FIELD_NUMBER: builtins.int
     HOLDER_FIELD_NUMBER: builtins.int
+    PROBLEM_FIELD_NUMBER: builtins.int
     name: builtins.str
     """"publisher", "projector" or "broadcaster"."""
     source: builtins.str
@@ -104,6 +109,8 @@ class Subscription(google.protobuf.message.Message):
     """Parked events not resolved yet."""
     holder: builtins.str
     """The instance holding its lease ("" when none or not leased)."""
+    problem: builtins.str
+    """Why it is SUBSCRIPTION_STATE_STOPPED, in words ("" in every other state)."""
     def __init__(
         self,
         *,
@@ -117,8 +124,9 @@ class Subscription(google.protobuf.message.Message):
         state: Global___SubscriptionState.ValueType = ...,
         parked: builtins.int = ...,
         holder: builtins.str = ...,
+        problem: builtins.str = ...,
     ) -> None: ...
-    def ClearField(self, field_name: typing.Literal["has_checkpoint", b"has_checkpoint", "holder", b"holder", "lag_capped", b"lag_capped", "lag_events", b"lag_events", "lag_seconds", b"lag_seconds", "name", b"name", "parked", b"parked", "position", b"position", "source", b"source", "state", b"state"]) -> None: ...
+    def ClearField(self, field_name: typing.Literal["has_checkpoint", b"has_checkpoint", "holder", b"holder", "lag_capped", b"lag_capped", "lag_events", b"lag_events", "lag_seconds", b"lag_seconds", "name", b"name", "parked", b"parked", "position", b"position", "problem", b"problem", "source", b"source", "state", b"state"]) -> None: ...
 
 Global___Subscription: typing_extensions.TypeAlias = Subscription
 
@@ -348,7 +356,7 @@ class ListParkedEventsRequest(google.protobuf.message.Message):
 
     CONSUMER_FIELD_NUMBER: builtins.int
     consumer: builtins.str
-    """"projector" or "broadcaster"; empty: both."""
+    """"projector", "broadcaster" or "publisher"; empty: every consumer."""
     def __init__(
         self,
         *,

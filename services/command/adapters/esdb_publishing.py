@@ -1,4 +1,5 @@
-"""EventStoreDB adapters of the publication ports: $all feed, integration streams, checkpoint."""
+"""EventStoreDB adapters of the publication ports: integration streams and the checkpoint
+(the $all feed: esdb_feed.py)."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import contextlib
 import json
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
@@ -16,11 +17,8 @@ from esdbclient.exceptions import NotFound
 
 from services.command.adapters.esdb_appends import Appender, StockAppender
 from services.command.adapters.esdb_errors import translated
-from services.command.adapters.esdb_store import stored_event
-from services.command.application.errors import ConcurrencyError, StoreUnavailableError
-from services.command.application.ports import DomainFeedItem, FeedCheckpoint
+from services.command.application.errors import CheckpointUntrustedError, ConcurrencyError
 from services.common import tracing
-from services.common.cancellation import raise_if_cancelling
 from services.common.correlation import write_correlation
 from services.common.envelope import Envelope, integration_stream
 from services.common.esdb_publisher_checkpoint import read_checkpoint
@@ -33,46 +31,14 @@ from services.common.integration import (
 from services.common.lease import LeaseLostError, holder_is_gone, new_holder_id
 from services.common.publisher_checkpoint import (
     CHECKPOINT_EVENT_TYPE,
+    CheckpointUnreadableError,
     encode_checkpoint,
 )
 
-__all__ = ["EsdbCheckpointStore", "EsdbDomainEventFeed", "EsdbIntegrationLog"]
+__all__ = ["EsdbCheckpointStore", "EsdbIntegrationLog"]
 
-_GRID_PREFIX = "grid-"
 _OCTETS: Literal["application/octet-stream"] = "application/octet-stream"
 assert _OCTETS == INTEGRATION_CONTENT_TYPE  # the shared contract, typed for esdbclient
-
-
-class EsdbDomainEventFeed:
-    """DomainEventFeed: a catch-up subscription to $all filtered by stream name ``^grid-``."""
-
-    def __init__(self, client: AsyncEventStoreDBClient) -> None:
-        self._client = client
-
-    async def subscribe(self, after_position: int | None) -> AsyncIterator[DomainFeedItem]:
-        """Domain events after ``after_position`` plus the server's filter checkpoints."""
-        with translated("$all"):
-            subscription = await self._client.subscribe_to_all(
-                commit_position=after_position,
-                filter_include=[f"{_GRID_PREFIX}.*"],
-                filter_by_stream_name=True,
-                include_checkpoints=True,
-            )
-        try:
-            with translated("$all"):
-                async for recorded in subscription:
-                    position = recorded.commit_position or 0
-                    if recorded.is_checkpoint:
-                        yield FeedCheckpoint(position)
-                        continue
-                    grid_id = recorded.stream_name.removeprefix(_GRID_PREFIX)
-                    yield stored_event(recorded, grid_id)
-            # A subscription to $all never ends by itself: esdbclient ended it quietly because
-            # another task's reconnect closed the channel (or we are being cancelled).
-            raise_if_cancelling()
-            raise StoreUnavailableError("the $all subscription was cut off by a reconnect")
-        finally:
-            await subscription.stop()
 
 
 class EsdbIntegrationLog:
@@ -293,7 +259,12 @@ class EsdbCheckpointStore:
 
     async def _latest(self) -> _Latest | None:
         with translated(self._stream):
-            found = await read_checkpoint(self._client, self._stream, self._timeout)
+            try:
+                found = await read_checkpoint(self._client, self._stream, self._timeout)
+            except CheckpointUnreadableError as error:
+                raise CheckpointUntrustedError(
+                    f"the last event of {self._stream} is {error}"
+                ) from None
         if found is None:
             return None
         revision, body = found

@@ -5,17 +5,19 @@ from __future__ import annotations
 import json
 import sys
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Literal
 
 from esdbclient import AsyncEventStoreDBClient, NewEvent, RecordedEvent, StreamState
-from esdbclient.exceptions import NotFound
+from esdbclient.exceptions import NotFound, StreamIsDeleted
 
 from domain.errors import SnapshotCorruptError
+from domain.events import GridEvent
 from services.command.adapters import codec
 from services.command.adapters.esdb_appends import Appender, StockAppender
 from services.command.adapters.esdb_errors import translated
 from services.command.adapters.esdb_metadata import decode_metadata, encode_metadata
+from services.command.application.errors import GridDeletedError
 from services.command.application.ports import (
     PendingEvent,
     RequestRecord,
@@ -23,25 +25,121 @@ from services.command.application.ports import (
     StoredSnapshot,
 )
 from services.common.envelope import grid_stream, snapshot_stream
+from services.common.esdb_parked import poison_of
 from services.common.esdb_reads import whole_read
+from services.common.parked import PoisonEvent, PoisonEventError
 
-__all__ = ["EsdbEventStore", "EsdbSnapshotStore", "stored_event"]
+__all__ = [
+    "Decode",
+    "EsdbEventStore",
+    "EsdbSnapshotStore",
+    "decoded_or_poison",
+    "deleted_poison",
+    "read_grid_stream",
+]
+
+Decode = Callable[[str, bytes], GridEvent]
+"""A stored domain event's (type, data) to its event; CodecError when it cannot be."""
+TOMBSTONE_TYPE = "$streamDeleted"  # the record a hard delete leaves in $all
+# What decoding a stored event (its data, then its metadata) may raise on bytes we did not write.
+_UNDECODABLE = (
+    codec.UnknownEventTypeError,
+    codec.MalformedEventError,
+    ValueError,
+    KeyError,
+    TypeError,
+    AttributeError,
+)
 
 _JSON: Literal["application/json"] = "application/json"
 _REQUESTS_SCHEMA = 1  # shape of the request window kept in a snapshot's metadata
 _SNAPSHOTS_KEPT = 3  # $maxCount of a snapshot stream: only the latest is ever read
 
 
-def stored_event(recorded: RecordedEvent, grid_id: str) -> StoredEvent:
+def stored_event(
+    recorded: RecordedEvent, grid_id: str, decode: Decode = codec.decode
+) -> StoredEvent:
     """A recorded ESDB event of ``grid-{id}`` as a StoredEvent (revision n is version n + 1)."""
     return StoredEvent(
         event_id=recorded.id,
         grid_id=grid_id,
         version=recorded.stream_position + 1,
-        event=codec.decode(recorded.type, recorded.data),
+        event=decode(recorded.type, recorded.data),
         metadata=decode_metadata(recorded.metadata),
         position=recorded.commit_position or 0,
     )
+
+
+def deleted_poison(grid_id: str, revision: int, commit_position: int) -> PoisonEvent:
+    """A deleted grid stream as one poison event, the same wherever it is met (the tombstone
+    in $all, a read refused): parked once."""
+    stream = grid_stream(grid_id)
+    return PoisonEvent(
+        stream=stream,
+        revision=revision,
+        commit_position=commit_position,
+        event_id=f"{stream}/deleted",
+        event_type=TOMBSTONE_TYPE,
+        grid_id=grid_id,
+        reason=f"the stream of grid {grid_id!r} was deleted (tombstoned)",
+    )
+
+
+def decoded_or_poison(
+    recorded: RecordedEvent, grid_id: str, decode: Decode = codec.decode
+) -> StoredEvent | PoisonEvent:
+    """The StoredEvent, or why it cannot be one: a tombstone, or bytes that do not decode."""
+    if recorded.type == TOMBSTONE_TYPE:
+        return deleted_poison(grid_id, recorded.stream_position, recorded.commit_position or 0)
+    try:
+        return stored_event(recorded, grid_id, decode)
+    except _UNDECODABLE as error:
+        return poison_of(recorded, f"cannot be decoded: {error}", grid_id)
+
+
+def decode_history(
+    recorded: Sequence[RecordedEvent], grid_id: str, decode: Decode = codec.decode
+) -> list[StoredEvent]:
+    """A grid's recorded events decoded; PoisonEventError (with those before) at a bad one."""
+    found: list[StoredEvent] = []
+    for event in recorded:
+        item = decoded_or_poison(event, grid_id, decode)
+        if isinstance(item, PoisonEvent):
+            raise PoisonEventError(item, found)
+        found.append(item)
+    return found
+
+
+async def read_grid_stream(
+    client: AsyncEventStoreDBClient,
+    grid_id: str,
+    after_version: int,
+    limit: int | None,
+    *,
+    deadline: float,
+    decode: Decode = codec.decode,
+) -> list[StoredEvent]:
+    """Read ``grid-{id}`` from revision ``after_version`` (again, if another task's reconnect
+    cut the read short: a truncated history could even read as no grid). GridDeletedError
+    for a deleted stream, PoisonEventError at an event that does not decode."""
+    stream = grid_stream(grid_id)
+
+    async def read() -> Sequence[RecordedEvent]:
+        try:
+            return await client.get_stream(
+                stream,
+                stream_position=after_version or None,
+                limit=sys.maxsize if limit is None else limit,
+                timeout=deadline,
+            )
+        except NotFound:
+            return ()
+        except StreamIsDeleted:
+            raise GridDeletedError(grid_id) from None
+
+    with translated(stream):
+        recorded = await whole_read(client, read)
+    return decode_history(recorded, grid_id, decode)
 
 
 class EsdbEventStore:
@@ -61,24 +159,11 @@ class EsdbEventStore:
     async def load(
         self, grid_id: str, after_version: int = 0, limit: int | None = None
     ) -> list[StoredEvent]:
-        """Read ``grid-{id}`` from revision ``after_version`` (again, if another task's
-        reconnect cut the read short: a truncated history could even read as no grid)."""
-        stream = grid_stream(grid_id)
-
-        async def read() -> Sequence[RecordedEvent]:
-            try:
-                return await self._client.get_stream(
-                    stream,
-                    stream_position=after_version or None,
-                    limit=sys.maxsize if limit is None else limit,
-                    timeout=self._timeout,
-                )
-            except NotFound:
-                return ()
-
-        with translated(stream):
-            recorded = await whole_read(self._client, read)
-        return [stored_event(r, grid_id) for r in recorded]
+        """``read_grid_stream``: GridDeletedError or PoisonEventError when the grid's
+        history cannot be read (its commands are then refused as FAILED_PRECONDITION)."""
+        return await read_grid_stream(
+            self._client, grid_id, after_version, limit, deadline=self._timeout
+        )
 
     async def append(
         self, grid_id: str, expected_version: int, events: Sequence[PendingEvent]
@@ -101,7 +186,10 @@ class EsdbEventStore:
                 )
             )
         with translated(stream, expected_version):
-            await self._appender.append(stream, current, new_events, deadline=self._timeout)
+            try:
+                await self._appender.append(stream, current, new_events, deadline=self._timeout)
+            except StreamIsDeleted:
+                raise GridDeletedError(grid_id) from None
         return expected_version + len(new_events)
 
 

@@ -88,6 +88,15 @@ class InMemoryEventStore:
         """Every stored event in store order (for assertions)."""
         return list(self._all)
 
+    async def read_grid(self, grid_id: str, after_version: int, limit: int) -> list[StoredEvent]:
+        """The DomainEventFeed's read of one grid (the fake holds no poison)."""
+        return await self.load(grid_id, after_version, limit)
+
+    async def head(self) -> int | None:
+        """The position of the newest event (None: none yet)."""
+        self._check()
+        return len(self._all) or None
+
     async def subscribe(self, after_position: int | None) -> AsyncIterator[DomainFeedItem]:
         """The DomainEventFeed: everything after ``after_position``, then live events."""
         index = after_position or 0

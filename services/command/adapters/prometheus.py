@@ -11,7 +11,8 @@ from prometheus_client.metrics_core import Metric
 from services.command.adapters.esdb_lag import EsdbPublisherLag
 from services.command.application.executor import CommandExecutor
 from services.command.application.publisher import Publisher
-from services.common.metrics import Metrics
+from services.common.metrics import Metrics, parked_family
+from services.common.parked import PUBLISHER
 
 __all__ = ["register_command_metrics"]
 
@@ -56,6 +57,7 @@ def register_command_metrics(
             "Integration events appended (or found already there) by this instance.",
             value=publisher.published,
         )
+        yield parked_family(PUBLISHER, publisher.held.count)
         latest = lag.latest if lag is not None else None
         if latest is not None:  # only the active publisher measures its lag
             yield GaugeMetricFamily(

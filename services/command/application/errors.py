@@ -9,8 +9,10 @@ from domain.errors import DomainError, ErrorCategory
 from services.common.store_errors import StoreUnavailableError
 
 __all__ = [
+    "CheckpointUntrustedError",
     "CommandAbortedError",
     "ConcurrencyError",
+    "GridDeletedError",
     "InvalidRequestIdError",
     "PublicationError",
     "RequestIdReusedError",
@@ -36,6 +38,11 @@ class CommandAbortedError(Exception):
         )
         self.grid_id = grid_id
         self.attempts = attempts
+
+
+class CheckpointUntrustedError(Exception):
+    """The publisher's checkpoint is garbage, or lies beyond the newest event of the store:
+    publishing from it would skip events, so the publisher stops until an operator fixes it."""
 
 
 class PublicationError(Exception):
@@ -66,3 +73,18 @@ class RequestIdReusedError(DomainError):
         self.grid_id = grid_id
         self.request_id = request_id
         self.original_command = original_command
+
+
+class GridDeletedError(DomainError):
+    """The grid's stream was deleted (tombstoned) in the store: no command can apply to it."""
+
+    category = ErrorCategory.FAILED_PRECONDITION
+    default_reason = "GRID_DELETED"
+
+    def __init__(self, grid_id: str) -> None:
+        super().__init__(
+            f"grid {grid_id!r} was deleted from the event store; it takes no more commands "
+            "(its id cannot be used again)",
+            field="grid_id",
+        )
+        self.grid_id = grid_id

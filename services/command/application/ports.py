@@ -17,6 +17,7 @@ from domain.snapshot import GridSnapshot
 from services.common.correlation import TraceParent
 from services.common.envelope import Envelope
 from services.common.lease import Lease
+from services.common.parked import PoisonEvent
 
 __all__ = [
     "CheckpointStore",
@@ -154,7 +155,9 @@ class FeedCheckpoint:
     position: int
 
 
-DomainFeedItem = StoredEvent | FeedCheckpoint
+DomainFeedItem = StoredEvent | FeedCheckpoint | PoisonEvent
+"""A poison item is a stored event of ``grid-*`` that cannot be published: undecodable, a
+tombstone, or in a stream whose name is not a grid's (its ``grid_id`` is then "")."""
 
 
 class DomainEventFeed(Protocol):
@@ -162,6 +165,17 @@ class DomainEventFeed(Protocol):
 
     def subscribe(self, after_position: int | None) -> AsyncIterator[DomainFeedItem]:
         """Events after ``after_position`` (None: from the beginning), then live ones."""
+        ...
+
+    async def read_grid(self, grid_id: str, after_version: int, limit: int) -> list[StoredEvent]:
+        """Up to ``limit`` of one grid's events after ``after_version``, decoded as
+        ``subscribe`` decodes them; PoisonEventError (with the events before it) at the first
+        event that cannot be, or when the grid's stream is deleted."""
+        ...
+
+    async def head(self) -> int | None:
+        """The commit position of the store's newest event (None: the store is empty); no
+        checkpoint can lie beyond it."""
         ...
 
 

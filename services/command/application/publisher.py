@@ -15,6 +15,10 @@ low-water mark (``Watermark``): it never passes an event whose lane has not appe
 With several instances of the command service, one publisher runs at a time: the checkpoint
 store is also a lease (``services/common/lease.py``), ``run_forever`` publishes only while
 this instance holds it, and a save after another instance took over is refused by the store.
+
+The appends themselves are integration_appends.py's. What cannot be published (a poison
+event, an untrusted checkpoint) is publisher_poison.py's: a poison event is parked and its grid
+held while the other grids go on; a released grid is published from its domain stream.
 """
 
 from __future__ import annotations
@@ -23,15 +27,15 @@ import asyncio
 import contextlib
 import time
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from services.command.application.errors import (
-    ConcurrencyError,
+    CheckpointUntrustedError,
     PublicationError,
     StoreUnavailableError,
 )
-from services.command.application.executor import stored_envelope
+from services.command.application.integration_appends import GridHeldError, IntegrationAppends
 from services.command.application.ports import (
     CheckpointStore,
     DomainEventFeed,
@@ -39,10 +43,11 @@ from services.command.application.ports import (
     IntegrationLog,
     StoredEvent,
 )
+from services.command.application.publisher_poison import CheckpointGuard, HeldGrids, check_start
 from services.command.application.watermark import Slot, Watermark
-from services.common.envelope import Envelope
 from services.common.lease import LeaseLostError, LeaseTiming, hold_and_run
 from services.common.logs import get_logger
+from services.common.parked import InMemoryParkedEvents, ParkedEvents, PoisonEvent
 
 __all__ = ["Publisher", "PublisherSettings"]
 
@@ -62,6 +67,8 @@ class PublisherSettings:
     retry_delay: float = 0.05  # first backoff after a failed append (doubles per try) ...
     retry_max_delay: float = 1.0  # ... up to this
     restart_delay: float = 0.5  # after a failure (store down), before resubscribing
+    recheck_delay: float = 1.0  # after an untrusted checkpoint, before looking at it again
+    release_interval: float = 1.0  # how often the parked records are read (releases, count)
     lease: LeaseTiming = field(default_factory=LeaseTiming)  # one active publisher at a time
 
 
@@ -78,6 +85,7 @@ class _Lane:
 
     waiting: deque[tuple[StoredEvent, Slot]] = field(default_factory=deque)
     busy: bool = False  # a task is appending (only ever one: per-grid order)
+    catch_up: bool = False  # publish from the domain stream first (the grid was released)
 
 
 class Publisher:
@@ -90,23 +98,31 @@ class Publisher:
         checkpoints: CheckpointStore,
         settings: PublisherSettings | None = None,
         *,
+        parked: ParkedEvents | None = None,
         monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         self._feed = feed
         self._log = log
         self._checkpoints = checkpoints
+        self.guard = CheckpointGuard(checkpoints)
+        self.held = HeldGrids(parked if parked is not None else InMemoryParkedEvents())
         self._settings = settings or PublisherSettings()
+        self._appends = IntegrationAppends(feed, log, self.held, self._settings.max_batch)
         self._monotonic = monotonic
         self._marks = Watermark(None)
         self._lanes: dict[str, _Lane] = {}
         self._saved: int | None = None
         self._unsaved = 0
         self._saved_at = 0.0
-        self.published = 0  # integration events appended (or found already there)
         self._progress = asyncio.Event()
         self._room = asyncio.Event()  # the reader may take more (pending below max_pending)
         self._due = asyncio.Event()  # enough events for a checkpoint save
         self.active = False  # whether this instance holds the lease and publishes
+
+    @property
+    def published(self) -> int:
+        """Integration events appended (or found already there) by this instance."""
+        return self._appends.published
 
     @property
     def position(self) -> int | None:
@@ -127,7 +143,7 @@ class Publisher:
 
         await hold_and_run(
             "publisher",
-            self._checkpoints,
+            self.guard,
             self._publish_while_held,
             self._settings.lease,
             on_change=changed,
@@ -140,6 +156,9 @@ class Publisher:
                 await self.run()
             except (asyncio.CancelledError, LeaseLostError):
                 raise
+            except CheckpointUntrustedError as error:  # never skip events: wait for a fix
+                self.guard.untrusted(error)
+                await asyncio.sleep(self._settings.recheck_delay)
             except StoreUnavailableError as error:  # an outage (a leader change): wait it out
                 _raise_if_cancelling()
                 _log.warning(
@@ -160,11 +179,15 @@ class Publisher:
 
         Raises the first failure (feed, append after its retries, checkpoint save); the lanes'
         appends still in flight are cancelled and the checkpoint covers only finished ones.
+        CheckpointUntrustedError when the checkpoint is garbage or beyond the store's head.
         """
         if not await self._checkpoints.acquire():
             holder = self._checkpoints.current_holder()
             raise LeaseLostError(f"the publisher's lease is held by {holder}")
         start = await self._checkpoints.load()
+        check_start(start, await self._feed.head())
+        self.guard.trusted()
+        await self.held.load()
         self._marks = Watermark(start)
         self._lanes = {}
         self._saved, self._unsaved, self._saved_at = start, 0, self._monotonic()
@@ -172,6 +195,7 @@ class Publisher:
         try:
             async with asyncio.TaskGroup() as tasks:
                 tasks.create_task(self._checkpointer())
+                tasks.create_task(self._releaser(tasks, limit))
                 await self._read(start, tasks, limit)
         except BaseExceptionGroup as group:
             for other in group.exceptions[1:]:
@@ -191,29 +215,58 @@ class Publisher:
             if isinstance(item, FeedCheckpoint):
                 self._covered(self._marks.skip(item.position))
                 continue
-            lane = self._lanes.get(item.grid_id)
-            if lane is None:
-                lane = self._lanes[item.grid_id] = _Lane()
-            lane.waiting.append((item, self._marks.take(item.position)))
-            if not lane.busy:
-                lane.busy = True
-                tasks.create_task(self._drain(item.grid_id, lane, limit))
+            if isinstance(item, PoisonEvent):  # parked before the checkpoint can pass it
+                await self.held.hold(item)
+                self._covered(self._marks.skip(item.commit_position))
+                continue
+            if item.grid_id in self.held.grids:  # published from the store once released
+                self._covered(self._marks.skip(item.position))
+                continue
+            self._lane(item.grid_id, tasks, limit).waiting.append(
+                (item, self._marks.take(item.position))
+            )
         _raise_if_cancelling()
         raise PublicationError("the domain event feed ended")
+
+    def _lane(self, grid_id: str, tasks: asyncio.TaskGroup, limit: asyncio.Semaphore) -> _Lane:
+        """The grid's lane, with a task draining it (started here when none is)."""
+        lane = self._lanes.get(grid_id)
+        if lane is None:
+            lane = self._lanes[grid_id] = _Lane()
+        if not lane.busy:
+            lane.busy = True
+            tasks.create_task(self._drain(grid_id, lane, limit))
+        return lane
+
+    async def _releaser(self, tasks: asyncio.TaskGroup, limit: asyncio.Semaphore) -> None:
+        """Read the parked records now and then: a released grid catches up in its lane."""
+        while True:
+            await asyncio.sleep(self._settings.release_interval)
+            for grid_id in await self.held.released():
+                self._lane(grid_id, tasks, limit).catch_up = True
 
     async def _drain(self, grid_id: str, lane: _Lane, limit: asyncio.Semaphore) -> None:
         """Append the lane's events, oldest first, one batch at a time, until it is empty."""
         settings = self._settings
-        while lane.waiting:
+        while lane.waiting or lane.catch_up:
             batch: list[tuple[StoredEvent, Slot]] = []
             attempt = 0
             while True:
                 async with limit:
-                    if not batch:  # taken once a turn came: the longer the wait, the larger
+                    if not batch and not lane.catch_up:  # taken once a turn came
                         count = min(settings.max_batch, len(lane.waiting))
                         batch = [lane.waiting.popleft() for _ in range(count)]
                     try:
-                        await self._append([event for event, _ in batch])
+                        if lane.catch_up:
+                            await self._appends.catch_up(grid_id)
+                            lane.catch_up = False
+                        if batch:
+                            await self._appends.append([event for event, _ in batch])
+                        break
+                    except GridHeldError:
+                        lane.catch_up = False
+                        batch += lane.waiting
+                        lane.waiting.clear()
                         break
                     except PublicationError:
                         raise
@@ -243,39 +296,6 @@ class Publisher:
             self._due.set()
         self._room.set()
         self._progress.set()
-
-    async def _append(self, run: Sequence[StoredEvent]) -> None:
-        grid_id = run[0].grid_id
-        envelopes = [stored_envelope(s) for s in run]
-        try:
-            await self._log.append(grid_id, envelopes)
-        except ConcurrencyError:
-            await self._reconcile(grid_id, envelopes)
-        self.published += len(envelopes)
-
-    async def _reconcile(self, grid_id: str, envelopes: Sequence[Envelope]) -> None:
-        """After a replay: skip what is already published (checked by id), append the rest."""
-        first = envelopes[0].sequence
-        last = await self._log.last_sequence(grid_id)
-        existing = (
-            await self._log.event_ids(grid_id, first - 1, len(envelopes)) if last >= first else []
-        )
-        overlap = len(existing)
-        if last < first - 1 or any(
-            e.event_id != found for e, found in zip(envelopes, existing, strict=False)
-        ):
-            # Not a replay: something else wrote there, or events went missing. A bug.
-            _log.critical(
-                "integration stream diverges from the domain stream",
-                grid_id=grid_id,
-                first_sequence=first,
-                integration_last_sequence=last,
-            )
-            raise PublicationError(f"integration-{grid_id} diverges at sequence {first}")
-        _log.info("republished events were already there", grid_id=grid_id, skipped=overlap)
-        rest = envelopes[overlap:]
-        if rest:
-            await self._log.append(grid_id, rest)
 
     async def _checkpointer(self) -> None:
         """Save the mark every ``checkpoint_every`` events or ``checkpoint_interval`` seconds."""

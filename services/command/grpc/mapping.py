@@ -13,6 +13,7 @@ from google.rpc import error_details_pb2
 from domain.errors import (
     DomainError,
     ErrorCategory,
+    EventHistoryInvalidError,
     GridAlreadyExistsError,
     GridNotFoundError,
     InvalidDirectionError,
@@ -44,6 +45,7 @@ from services.common.integration import (
     to_proto,
     topology_from_proto,
 )
+from services.common.parked import PoisonEventError
 from services.common.rich_errors import ErrorStatus
 from services.common.status_table import Rule, StatusTable
 
@@ -213,13 +215,51 @@ def _domain_status(error: DomainError) -> ErrorStatus:
     return ErrorStatus(code, message, (*details, *_resource(error)))
 
 
+_REPAIR = "it takes no commands until an operator repairs it (docs/operations.md, Parked events)"
+
+
+def _unreadable(error: PoisonEventError) -> ErrorStatus:
+    """A grid whose stored history has an event this code cannot decode: the grid's state,
+    not the request, is at fault, and retrying will not help."""
+    poison = error.poison
+    message = (
+        f"grid {poison.grid_id!r} cannot be loaded: its stored event at version "
+        f"{poison.sequence} ({poison.event_type}) {poison.reason}; {_REPAIR}"
+    )
+    reason = "GRID_HISTORY_UNREADABLE"
+    metadata = {"grid_id": poison.grid_id, "version": str(poison.sequence)}
+    return ErrorStatus(
+        grpc.StatusCode.FAILED_PRECONDITION,
+        message,
+        (
+            rich_errors.error_info(reason, metadata),
+            rich_errors.precondition_failure(reason, f"grids/{poison.grid_id}", message),
+        ),
+    )
+
+
+def _inconsistent(error: EventHistoryInvalidError) -> ErrorStatus:
+    """A stored history that decodes but folds to no valid grid (written around the service)."""
+    message = f"the grid's stored history is inconsistent: {error.message}; {_REPAIR}"
+    return ErrorStatus(
+        grpc.StatusCode.FAILED_PRECONDITION,
+        message,
+        (
+            rich_errors.error_info(error.reason),
+            rich_errors.precondition_failure(error.reason, "grid", message),
+        ),
+    )
+
+
 # THE mapping of the command service's failures to statuses (first match wins).
 STATUS = StatusTable(
     "command",
     [
         Rule(GridNotFoundError, lambda e: rich_errors.not_found(e.grid_id)),
         Rule(RoverNotFoundError, lambda e: rich_errors.not_found(e.grid_id, e.rover_id)),
+        Rule(EventHistoryInvalidError, _inconsistent),
         Rule(DomainError, _domain_status),
+        Rule(PoisonEventError, _unreadable),
         Rule(
             CommandAbortedError,
             lambda e: ErrorStatus(

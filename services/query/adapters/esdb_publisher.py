@@ -13,7 +13,7 @@ from esdbclient import AsyncEventStoreDBClient
 
 from services.common.envelope import grid_stream
 from services.common.esdb_client import STORE_UNREACHABLE
-from services.common.esdb_positions import count_after
+from services.common.esdb_positions import count_after, newest
 from services.common.esdb_publisher_checkpoint import read_checkpoint
 from services.common.esdb_reads import whole_read
 from services.common.publisher_checkpoint import PublisherCheckpoint
@@ -41,6 +41,13 @@ class EsdbPublisherProgress:
         except STORE_UNREACHABLE as error:
             raise StoreUnavailableError(f"event store unavailable: {error!r}") from error
         return found[1] if found else None
+
+    async def newest(self) -> int | None:
+        try:
+            head = await whole_read(self._client, lambda: newest(self._client, _DOMAIN_FILTER))
+        except STORE_UNREACHABLE as error:
+            raise StoreUnavailableError(f"event store unavailable: {error!r}") from error
+        return head[0] if head is not None else None
 
     async def count_after(self, position: int | None, cap: int) -> tuple[int, int]:
         def read() -> Awaitable[tuple[int, int]]:

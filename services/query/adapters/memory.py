@@ -287,12 +287,21 @@ class InMemoryPublisherProgress:
     """The PublisherProgress port with a checkpoint and a count set by the caller (a query
     service built without an event store has no publisher to observe)."""
 
-    def __init__(self, checkpoint: PublisherCheckpoint | None = None, behind: int = 0) -> None:
+    def __init__(
+        self,
+        checkpoint: PublisherCheckpoint | None = None,
+        behind: int = 0,
+        head: int | None = None,
+    ) -> None:
         self.last = checkpoint
         self.behind = behind
+        self.head = head
 
     async def checkpoint(self) -> PublisherCheckpoint | None:
         return self.last
+
+    async def newest(self) -> int | None:
+        return self.head
 
     async def count_after(self, position: int | None, cap: int) -> tuple[int, int]:
         return min(self.behind, cap), 0

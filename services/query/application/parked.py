@@ -10,6 +10,12 @@ decoded or projected it stays parked and the result says why.
 A broadcaster's parked event needs no replay of its own (its watchers re-read the grid from
 the store on a gap): checking that it now decodes and folds onto its grid's history is
 enough to resolve it ("checked").
+
+A publisher's parked event (a domain event) is replayed by the command service's publisher
+itself, the one place that publishes (services/command/application/publisher_poison.py):
+resolving the record ("released") releases its grid, and the publisher then publishes the
+grid's held events from its domain stream, in order, parking again an event it still cannot
+decode. The query service cannot decode domain events, so it does not check them first.
 """
 
 from __future__ import annotations
@@ -23,6 +29,7 @@ from services.common.logs import get_logger
 from services.common.parked import (
     BROADCASTER,
     PROJECTOR,
+    PUBLISHER,
     ParkedEvent,
     ParkedEvents,
     PoisonEvent,
@@ -34,11 +41,12 @@ from services.query.application.ports import Checkpoint, EventFeed, HashUpdate, 
 from services.query.application.projection import project
 from services.query.application.watch import VersionWatch
 
-__all__ = ["ParkedReplays", "ReplayResult"]
+__all__ = ["RELEASED", "ParkedReplays", "ReplayResult"]
 
 _log = get_logger(__name__)
 _PAGE = 500
 _MAX_ROUNDS = 50  # commits of one replay (a busy grid keeps adding events meanwhile)
+RELEASED = "released"  # how a publisher's record is resolved: its grid released to publish
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,14 +55,14 @@ class ReplayResult:
 
     parked: ParkedEvent
     resolved: bool
-    how: str  # "replayed", "checked", "already applied"; "" when it stays parked
+    how: str  # "replayed", "checked", "already applied", "released"; "" when it stays parked
     applied: int  # events committed to the read model
     version: int  # the grid's version afterwards (projector) or the event's (broadcaster)
     reason: str  # why it stays parked; "" when resolved
 
 
 class ParkedReplays:
-    """List and replay the parked events of the projector and the broadcaster."""
+    """List and replay the parked events of the projector, the broadcaster and the publisher."""
 
     def __init__(
         self,
@@ -84,9 +92,11 @@ class ParkedReplays:
         if record is None:
             raise ParkedEventNotFoundError(consumer, parked_id)
         if not record.event.grid_id:
-            return self._stays(record, "not an event of a grid's integration stream", 0, 0)
+            return self._stays(record, "not an event of a grid's stream", 0, 0)
         if consumer == BROADCASTER:
             return await self._check(record)
+        if consumer == PUBLISHER:
+            return await self._resolve(record, RELEASED, 0, record.event.sequence)
         return await self._project(record)
 
     async def _project(self, record: ParkedEvent) -> ReplayResult:

@@ -2,8 +2,8 @@
 
 Each replay is ``ParkedReplays.replay`` (application/parked.py): a projector's event is
 replayed by projecting its grid on from the read model's version, a broadcaster's is
-checked; an event that still cannot be read or applied stays parked, with the reason in the
-outcome.
+checked, a publisher's is released to the command service's publisher; an event that still
+cannot be read or applied stays parked, with the reason in the outcome.
 """
 
 from __future__ import annotations
@@ -11,13 +11,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from services.common.parked import BROADCASTER, PROJECTOR, ParkedEvent
+from services.common.parked import CONSUMERS, ParkedEvent
 from services.query.application.errors import InvalidQueryError
-from services.query.application.parked import ParkedReplays
+from services.query.application.parked import RELEASED, ParkedReplays
 
 __all__ = ["ParkedReplay"]
 
-CONSUMERS = (PROJECTOR, BROADCASTER)
 _NAMED = 5  # unknown ids named in a refusal
 
 
@@ -66,7 +65,13 @@ class ParkedReplay:
         outcomes = []
         for entry in chosen:
             result = await self._replays.replay(entry.parked_id, entry.consumer)
-            if result.resolved:
+            if result.how == RELEASED:
+                detail = (
+                    f"released: the command service's publisher publishes grid "
+                    f"{entry.event.grid_id}'s held events from version {result.version} on "
+                    "(an event it still cannot publish is parked again)"
+                )
+            elif result.resolved:
                 detail = (
                     f"{result.how}: grid {entry.event.grid_id} at version {result.version}"
                     f" ({result.applied} events applied)"

@@ -3,18 +3,12 @@ its grid is held at the last good version (see Projector)."""
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 
 from services.common.envelope import Envelope, integration_stream
 from services.common.logs import get_logger
-from services.common.parked import (
-    ParkedEvent,
-    ParkedEvents,
-    PoisonEvent,
-    PoisonEventError,
-    parked_fields,
-)
+from services.common.parked import PoisonEvent, PoisonEventError
+from services.common.parked_holds import Holds
 from services.query.application.errors import GapNotHealableError
 from services.query.application.ports import EventFeed, HashUpdate
 
@@ -70,27 +64,3 @@ async def heal(
         updates.append(effect)
     _log.info("healed a gap", grid_id=grid_id, first=first, last=first + len(updates) - 1)
     return updates, poison
-
-
-class Holds:
-    """Parks a consumer's poison events, logging each new one once as an error."""
-
-    def __init__(self, parked: ParkedEvents, consumer: str) -> None:
-        self.parked = parked
-        self.consumer = consumer
-
-    async def hold(self, poison: PoisonEvent) -> int:
-        """Park ``poison`` (once) and return the sequence its grid is held before."""
-        record = ParkedEvent.of(self.consumer, poison, int(time.time() * 1000))
-        if await self.parked.park(record):
-            _log.error(
-                "event parked; its grid is held until it is replayed", **parked_fields(record)
-            )
-        else:
-            _log.info(
-                "grid held at an event parked before",
-                parked_id=record.parked_id,
-                grid_id=poison.grid_id,
-                sequence=poison.sequence,
-            )
-        return poison.sequence

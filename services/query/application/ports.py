@@ -260,7 +260,12 @@ class PublisherProgress(Protocol):
     """Where the command service's publisher stands (for admin status; read-only)."""
 
     async def checkpoint(self) -> PublisherCheckpoint | None:
-        """Its last checkpoint record; None when it never wrote one."""
+        """Its last checkpoint record; None when it never wrote one. CheckpointUnreadableError
+        when the stream's last event is not a checkpoint."""
+        ...
+
+    async def newest(self) -> int | None:
+        """The commit position of the newest domain event (None: there is none)."""
         ...
 
     async def count_after(self, position: int | None, cap: int) -> tuple[int, int]:

@@ -67,14 +67,15 @@ async def rebuild(
         active = await read_model.checkpoint(await read_model.active_generation())
         target = max(head.position if head else 0, active.position if active else 0)
         done = projector.checkpoint
-        if target > (done.position if done else -1):
+        # No integration event at all: nothing will ever come to replay, so don't wait for it.
+        if head is not None and target > (done.position if done else -1):
 
             def reached(checkpoint: Checkpoint, goal: int = target) -> bool:
                 return checkpoint.position >= goal
 
             await projector.run(until=reached, on_batch=report)
         elif done is None:  # nothing to replay at all: still give the generation a checkpoint
-            await read_model.commit(generation, [], Checkpoint(0), must_be_active=False)
+            await read_model.commit(generation, [], Checkpoint(target), must_be_active=False)
         replaced = await read_model.swap(generation)
         if replaced is not None:
             break

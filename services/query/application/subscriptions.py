@@ -13,13 +13,12 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from enum import Enum
 
-from services.common.parked import BROADCASTER, PROJECTOR, ParkedEvents
+from services.common.parked import BROADCASTER, PROJECTOR, PUBLISHER, ParkedEvents
+from services.common.publisher_checkpoint import CheckpointUnreadableError
 from services.query.application.lag import measure_lag
 from services.query.application.ports import EventFeed, PublisherProgress, ReadModel
 
 __all__ = ["SubscriptionState", "SubscriptionStatus", "Subscriptions"]
-
-PUBLISHER = "publisher"
 
 
 class SubscriptionState(Enum):
@@ -30,6 +29,7 @@ class SubscriptionState(Enum):
     STANDBY = "standby"  # no instance holds its lease
     CATCHING_UP = "catching up"  # behind the store
     DEGRADED = "degraded"  # unresolved parked events
+    STOPPED = "stopped"  # cannot run: its checkpoint cannot be trusted (see ``problem``)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -46,6 +46,7 @@ class SubscriptionStatus:
     state: SubscriptionState
     parked: int
     holder: str
+    problem: str = ""  # why it is STOPPED, in words ("" otherwise)
 
 
 def _now_ms() -> int:
@@ -91,10 +92,21 @@ class Subscriptions:
         return [await self._publisher_status(), await self._projector(), await self._broadcaster()]
 
     async def _publisher_status(self) -> SubscriptionStatus:
-        checkpoint = await self._publisher.checkpoint()
+        parked = await self._parked_count(PUBLISHER)
+        try:
+            checkpoint = await self._publisher.checkpoint()
+        except CheckpointUnreadableError as error:
+            return self._stopped_publisher(parked, f"its checkpoint stream's last event is {error}")
         position = checkpoint.position if checkpoint else None
-        behind, first_ms = await self._publisher.count_after(position, self._cap)
         holder = checkpoint.holder if checkpoint else ""
+        if position is not None and position > ((await self._publisher.newest()) or -1):
+            return self._stopped_publisher(
+                parked,
+                f"its checkpoint names position {position}, beyond the newest domain event",
+                position=position,
+                holder=holder,
+            )
+        behind, first_ms = await self._publisher.count_after(position, self._cap)
         return SubscriptionStatus(
             name=PUBLISHER,
             source="$all grid-*",
@@ -103,9 +115,28 @@ class Subscriptions:
             lag_events=behind,
             lag_capped=behind >= self._cap,
             lag_seconds=max(0, self._now_ms() - first_ms) / 1000 if behind and first_ms else 0.0,
-            state=_state(holder, behind, 0),
-            parked=0,
+            state=_state(holder, behind, parked),
+            parked=parked,
             holder=holder,
+        )
+
+    def _stopped_publisher(
+        self, parked: int, problem: str, *, position: int = 0, holder: str = ""
+    ) -> SubscriptionStatus:
+        """The publisher cannot trust its checkpoint: it publishes nothing until an operator
+        writes a valid one (docs/operations.md, "Parked events")."""
+        return SubscriptionStatus(
+            name=PUBLISHER,
+            source="$all grid-*",
+            position=position,
+            has_checkpoint=True,
+            lag_events=0,
+            lag_capped=False,
+            lag_seconds=0.0,
+            state=SubscriptionState.STOPPED,
+            parked=parked,
+            holder=holder,
+            problem=problem,
         )
 
     async def _projector(self) -> SubscriptionStatus:

@@ -31,6 +31,7 @@ _STATES = {
     SubscriptionState.STANDBY: admin_pb2.SUBSCRIPTION_STATE_STANDBY,
     SubscriptionState.CATCHING_UP: admin_pb2.SUBSCRIPTION_STATE_CATCHING_UP,
     SubscriptionState.DEGRADED: admin_pb2.SUBSCRIPTION_STATE_DEGRADED,
+    SubscriptionState.STOPPED: admin_pb2.SUBSCRIPTION_STATE_STOPPED,
 }
 
 
@@ -68,6 +69,7 @@ def _subscription(s: SubscriptionStatus) -> admin_pb2.Subscription:
         state=_STATES[s.state],
         parked=s.parked,
         holder=s.holder,
+        problem=s.problem,
     )
 
 

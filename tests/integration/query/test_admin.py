@@ -128,6 +128,41 @@ async def test_a_rebuild_whose_client_went_away_carries_on_to_its_swap(
         assert details.version == 1504
 
 
+@pytest.mark.parametrize(
+    ("body", "problem"),
+    [
+        (b"garbage", "not a publisher checkpoint"),
+        (encode_checkpoint(10**12, "cmd:1:a", 5000), "beyond the newest domain event"),
+    ],
+)
+async def test_status_shows_a_publisher_stopped_by_a_checkpoint_it_cannot_trust(
+    esdb: AsyncEventStoreDBClient,
+    query_service: ServiceFactory,
+    settings: QuerySettings,
+    body: bytes,
+    problem: str,
+) -> None:
+    """A checkpoint someone else wrote stops the publisher (issue 16); status says so."""
+    await publish(esdb, seed_history("g"))
+    await esdb.append_to_stream(
+        "grid-" + uuid.uuid4().hex[:8],
+        current_version=StreamState.NO_STREAM,
+        events=[NewEvent(type="X", data=b"{}")],
+    )
+    await esdb.append_to_stream(
+        settings.publisher_checkpoint_stream,
+        current_version=StreamState.ANY,
+        events=[NewEvent(type="PublisherCheckpoint", data=body)],
+    )
+    async with query_service() as running, admin_stub(running) as (admin, _):
+        reply = await admin.ListSubscriptions(admin_pb2.ListSubscriptionsRequest())
+    publisher = reply.subscriptions[0]
+    assert publisher.name == "publisher"
+    assert publisher.state == admin_pb2.SUBSCRIPTION_STATE_STOPPED
+    assert problem in publisher.problem
+    assert [s.problem for s in reply.subscriptions[1:]] == ["", ""]
+
+
 async def test_status_lists_the_subscriptions_with_their_positions_and_lag(
     esdb: AsyncEventStoreDBClient, query_service: ServiceFactory, settings: QuerySettings
 ) -> None:

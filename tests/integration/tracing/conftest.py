@@ -24,14 +24,20 @@ def esdb_uri() -> Iterator[str]:
 
 
 @pytest.fixture
-def spans() -> Iterator[InMemorySpanExporter]:
-    """Tracing on for this test (every span sampled), finished spans kept in memory."""
+def traced() -> Iterator[tuple[TracerProvider, InMemorySpanExporter]]:
+    """Tracing on for this test (every span sampled): its provider, finished spans in memory."""
     exporter = InMemorySpanExporter()
     provider = TracerProvider(sampler=ALWAYS_ON)
     provider.add_span_processor(SimpleSpanProcessor(exporter))
     tracing_setup.enable(provider)
     try:
-        yield exporter
+        yield provider, exporter
     finally:
         tracing_setup.disable()
         provider.shutdown()
+
+
+@pytest.fixture
+def spans(traced: tuple[TracerProvider, InMemorySpanExporter]) -> InMemorySpanExporter:
+    """Tracing on for this test (every span sampled), finished spans kept in memory."""
+    return traced[1]

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from protos.rover.v1 import admin_pb2
-from services.cli.admin import render_audit, render_subscriptions
+from services.cli.admin import render_audit, render_subscriptions, state_word
 
 
 def test_the_status_table_shows_each_subscription_with_dashes_where_nothing_is_kept() -> None:
@@ -44,3 +44,24 @@ def test_the_audit_report_names_each_drifted_field_and_counts_the_grids() -> Non
         "1 of 2 grid(s) drifted",
     ]
     assert render_audit([]) == "no drift: the read model agrees with the store"
+
+
+def test_every_state_of_the_contract_has_a_word_and_a_stopped_one_says_why() -> None:
+
+    words = {state_word(v) for v in admin_pb2.SubscriptionState.values()}
+    assert words == {"unknown", "active", "standby", "catching up", "degraded", "stopped"}
+    assert state_word(999) == "unknown"  # a state newer than this CLI
+    text = render_subscriptions(
+        [
+            admin_pb2.Subscription(
+                name="publisher",
+                has_checkpoint=True,
+                state=admin_pb2.SUBSCRIPTION_STATE_STOPPED,
+                problem="its checkpoint names position 7, beyond the newest domain event",
+            )
+        ]
+    )
+    assert "stopped" in text.splitlines()[1]
+    assert text.splitlines()[-1] == (
+        "publisher: its checkpoint names position 7, beyond the newest domain event"
+    )

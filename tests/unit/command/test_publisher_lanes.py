@@ -10,7 +10,7 @@ import pytest
 
 from services.command.application.commands import TurnRoverLeft
 from services.command.application.errors import StoreUnavailableError
-from services.command.application.ports import DomainFeedItem
+from services.command.application.ports import DomainFeedItem, StoredEvent
 from services.command.application.publisher import Publisher, PublisherSettings
 from tests.unit.command.conftest import World
 from tests.unit.command.publishing import (
@@ -188,6 +188,12 @@ class SwallowingFeed:
                 yield item
         except asyncio.CancelledError:
             return
+
+    async def read_grid(self, grid_id: str, after_version: int, limit: int) -> list[StoredEvent]:
+        return await self._inner.read_grid(grid_id, after_version, limit)
+
+    async def head(self) -> int | None:
+        return await self._inner.head()
 
 
 async def test_a_stop_is_a_stop_even_when_the_feed_swallows_the_cancellation(

@@ -13,10 +13,12 @@ from typing import Any
 
 import pytest
 import structlog
+from opentelemetry import trace as otel_trace
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
-from opentelemetry.sdk.trace.sampling import ALWAYS_OFF, ALWAYS_ON
+from opentelemetry.sdk.trace.sampling import ALWAYS_OFF, ALWAYS_ON, ParentBased
+from opentelemetry.trace import NonRecordingSpan, SpanContext
 
 from services.common import tracing, tracing_setup
 from services.common.correlation import TraceParent
@@ -132,6 +134,62 @@ def test_an_unsampled_span_is_not_stored_for_consumers_to_continue() -> None:
             assert tracing.current_parent() is None
     finally:
         tracing_setup.disable()
+
+
+def _unsampled_root() -> NonRecordingSpan:
+    ids = _ids(_parent())
+    return NonRecordingSpan(SpanContext(ids[0], ids[1], is_remote=False))  # flags: not sampled
+
+
+@pytest.mark.parametrize("decided_once", [True, False], ids=["parentbased", "per-span"])
+def test_a_trace_not_sampled_makes_no_spans_of_ours_when_the_sampler_follows_parents(
+    *, decided_once: bool
+) -> None:
+    """A parent-based sampler would drop them anyway: they are not even started. A sampler
+    that decides span by span still gets to decide (here: it records every span)."""
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider(sampler=ParentBased(ALWAYS_ON) if decided_once else ALWAYS_ON)
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    tracing_setup.enable(provider)
+    cause = _parent()
+    try:
+        root = _unsampled_root()
+        with otel_trace.use_span(root, end_on_exit=False):
+            with tracing.span("step"), tracing.consumer_span("handled", []):
+                same = otel_trace.get_current_span() is root
+                stored = tracing.current_parent()  # what events appended here would name
+            with tracing.consumer_span("stored", [cause]):  # its own trace's decision
+                pass
+    finally:
+        tracing_setup.disable()
+        provider.shutdown()
+    names = sorted(s.name for s in exporter.get_finished_spans())
+    assert same is decided_once
+    assert (stored is None) is decided_once
+    assert names == (["stored"] if decided_once else ["handled", "step", "stored"])
+
+
+@pytest.mark.parametrize(
+    ("sampler", "follows"),
+    [
+        ("parentbased_always_on", True),
+        ("parentbased_traceidratio", True),
+        ("always_on", False),
+        ("traceidratio", False),
+    ],
+)
+def test_which_configured_samplers_decide_once_per_trace(
+    otel_env: pytest.MonkeyPatch, sampler: str, *, follows: bool
+) -> None:
+    otel_env.setenv("OTEL_TRACES_EXPORTER", "console")
+    otel_env.setenv("OTEL_TRACES_SAMPLER", sampler)
+    provider = tracing_setup.tracer_provider_from_env("command")
+    assert provider is not None
+    assert tracing_setup.follows_parent(provider.sampler) is follows
+    otel_env.delenv("OTEL_TRACES_SAMPLER")  # the default
+    default = tracing_setup.tracer_provider_from_env("command")
+    assert default is not None
+    assert tracing_setup.follows_parent(default.sampler)
 
 
 @pytest.fixture

@@ -211,3 +211,13 @@ async def test_the_cached_versions_stay_bounded_and_the_model_stays_right(
         view = await model.grid(grid)
         assert view is not None
         assert view.version == 5
+
+
+async def test_a_rebuild_of_a_store_without_events_swaps_in_an_empty_generation() -> None:
+    """Nothing to replay must not mean waiting for a first event that may never come."""
+    model = InMemoryReadModel()
+    before = await model.active_generation()
+    result = await asyncio.wait_for(rebuild(InMemoryEventFeed(), model), timeout=30)
+    assert (result.replaced, result.events) == (before, 0)
+    assert await model.active_generation() == result.generation != before
+    assert await model.checkpoint(result.generation) == Checkpoint(0)

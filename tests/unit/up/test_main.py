@@ -74,3 +74,11 @@ def test_a_bad_instance_count_exits_2_naming_the_variable(tmp_path: Path) -> Non
     assert "ROVER_COMMAND_INSTANCES='many': " in done.stderr
     assert "a whole number >= 1, or auto" in done.stderr
     assert not (tmp_path / "data").exists()
+
+
+def test_a_non_loopback_address_without_auth_is_refused(tmp_path: Path) -> None:
+    done = _up(tmp_path, ROVER_COMMAND_ADDRESS=f"0.0.0.0:{free_port()}")
+    assert done.returncode == 2
+    assert "without auth: ROVER_COMMAND_ADDRESS=0.0.0.0:" in done.stderr
+    assert "ROVER_ALLOW_INSECURE_NON_LOOPBACK=true" in done.stderr
+    assert not (tmp_path / "data").exists()
