@@ -17,7 +17,16 @@ from domain.events import (
 from domain.fast_fold import GridFold
 from domain.values import BlockedBy, Command, Direction, Position, RoverId, Topology
 
-__all__ = ["MAX_ROVERS", "as_position", "check_obstacles", "check_size", "simulate"]
+__all__ = [
+    "MAX_GRID_SIZE",
+    "MAX_OBSTACLES",
+    "MAX_ROVERS",
+    "as_position",
+    "check_obstacle_count",
+    "check_obstacles",
+    "check_size",
+    "simulate",
+]
 
 MAX_GRID_SIZE = 10_000
 MAX_ROVERS = 1_000
@@ -49,17 +58,26 @@ def as_position(value: object, field: str) -> Position:
     raise InvalidPositionError(f"{field} must be a pair of integers, not {value!r}", field=field)
 
 
+def check_obstacle_count(count: int) -> None:
+    """InvalidObstacleError (TOO_MANY_OBSTACLES) for more than MAX_OBSTACLES obstacles.
+
+    Transports call it with the count alone, before converting any obstacle.
+    """
+    if count > MAX_OBSTACLES:
+        raise InvalidObstacleError(
+            f"at most {MAX_OBSTACLES} obstacles are allowed, not {count}",
+            field="obstacles",
+            reason="TOO_MANY_OBSTACLES",
+        )
+
+
 def check_obstacles(obstacles: Iterable[Position], width: int, height: int) -> frozenset[Position]:
     """The obstacle cells: each inside the grid, none twice, at most MAX_OBSTACLES."""
     seen: set[Position] = set()
     for index, raw in enumerate(obstacles):
         field = f"obstacles[{index}]"
         if index >= MAX_OBSTACLES:
-            raise InvalidObstacleError(
-                f"at most {MAX_OBSTACLES} obstacles are allowed",
-                field="obstacles",
-                reason="TOO_MANY_OBSTACLES",
-            )
+            check_obstacle_count(index + 1)
         cell = as_position(raw, field)
         if not (0 <= cell.x < width and 0 <= cell.y < height):
             raise InvalidObstacleError(

@@ -15,6 +15,9 @@ from domain.errors import (
 )
 
 __all__ = [
+    "MAX_COMMANDS",
+    "MAX_ID_LENGTH",
+    "MAX_REQUEST_ID_LENGTH",
     "BlockedBy",
     "Command",
     "Direction",
@@ -27,6 +30,8 @@ __all__ = [
 
 MAX_ID_LENGTH = 64
 MAX_COMMANDS = 1_000
+# A client's idempotency key (any printable text): bounded so it can be stored and compared.
+MAX_REQUEST_ID_LENGTH = 128
 
 _ID_CHARACTER = re.compile(r"[A-Za-z0-9_-]")
 _ID = re.compile(r"[A-Za-z0-9_-]{1,64}")

@@ -13,18 +13,22 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
 from services.common.logs import get_logger
+from services.common.request_decoding import MalformedRequestInterceptor
+from services.common.request_limits import max_receive_size
 from services.common.tracing_setup import server_interceptors
 
 __all__ = ["GrpcServer", "Service", "wait_for_shutdown_signal"]
 
 _log = get_logger(__name__)
 
+# grpc.max_receive_message_length, unless given, is derived from the hosted services' largest
+# valid request (services/common/request_limits.py).
+_MAX_RECEIVE = "grpc.max_receive_message_length"
 # Long-lived streams are normal here (WatchGrid); let clients ping every 10 s without GOAWAY.
 _DEFAULT_OPTIONS: tuple[tuple[str, int], ...] = (
     ("grpc.keepalive_permit_without_calls", 1),
     ("grpc.http2.min_recv_ping_interval_without_data_ms", 5_000),
     ("grpc.http2.max_ping_strikes", 0),
-    ("grpc.max_receive_message_length", 8 * 1024 * 1024),
     # grpcio sets SO_REUSEPORT by default, so a second server would silently share the port;
     # instances that mean to share it say so (``share_port``).
     ("grpc.so_reuseport", 0),
@@ -62,6 +66,8 @@ class GrpcServer:
         self._options = [o for o in options if not (share_port and o[0] == "grpc.so_reuseport")]
         if share_port:
             self._options.append(("grpc.so_reuseport", 1))
+        if all(o[0] != _MAX_RECEIVE for o in self._options):
+            self._options.append((_MAX_RECEIVE, max_receive_size(s.name for s in self._services)))
         self._instance_address = instance_address
         self._shares_port = share_port
         self._server: grpc.aio.Server | None = None  # made in start(): it binds to the loop
@@ -75,6 +81,11 @@ class GrpcServer:
         return self._port
 
     @property
+    def max_receive_size(self) -> int:
+        """The largest request body this server accepts, in bytes."""
+        return next(value for name, value in self._options if name == _MAX_RECEIVE)
+
+    @property
     def health(self) -> health.aio.HealthServicer:
         """The health servicer, for services that report their own readiness."""
         return self._health
@@ -86,10 +97,10 @@ class GrpcServer:
         :meth:`set_serving` later, so no health check ever sees a premature SERVING.
         """
         # Ours first (outermost: e.g. metrics, so a call's time includes its span's cost),
-        # then with tracing on (services/common/tracing_setup.py) a SERVER span per call.
-        server = self._server = grpc.aio.server(
-            options=self._options, interceptors=[*self._interceptors, *server_interceptors()]
-        )
+        # then with tracing on (services/common/tracing_setup.py) a SERVER span per call, and
+        # innermost the refusal of undecodable bodies (seen by both as an INVALID_ARGUMENT call).
+        interceptors = [*self._interceptors, *server_interceptors(), MalformedRequestInterceptor()]
+        server = self._server = grpc.aio.server(options=self._options, interceptors=interceptors)
         for service in self._services:
             service.register(server)
         health_pb2_grpc.add_HealthServicer_to_server(self._health, server)

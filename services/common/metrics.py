@@ -29,6 +29,7 @@ from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.metrics_core import Metric
 from prometheus_client.registry import Collector
 
+from services.common.handler_wrapping import HandlerWrappingInterceptor
 from services.common.logs import get_logger
 
 __all__ = ["Metrics", "MetricsAddressError", "parked_family"]
@@ -106,7 +107,7 @@ class _MethodMetrics:
         handled()
 
 
-class RpcMetricsInterceptor(grpc.aio.ServerInterceptor):
+class RpcMetricsInterceptor(HandlerWrappingInterceptor):
     """Counts every RPC: started, handled by status, handling seconds.
 
     Health and reflection are included (probes are calls too, and cost little). The status is
@@ -115,6 +116,7 @@ class RpcMetricsInterceptor(grpc.aio.ServerInterceptor):
     """
 
     def __init__(self, registry: CollectorRegistry) -> None:
+        super().__init__()
         labels = ("grpc_type", "grpc_service", "grpc_method")
         self.started = Counter(
             "grpc_server_started_total", "RPCs started on the server.", labels, registry=registry
@@ -132,29 +134,11 @@ class RpcMetricsInterceptor(grpc.aio.ServerInterceptor):
             buckets=_BUCKETS,
             registry=registry,
         )
-        self._wrapped: dict[str, tuple[object, grpc.RpcMethodHandler[Any, Any]]] = {}
 
-    async def intercept_service(
-        self,
-        continuation: Callable[
-            [grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler[Any, Any] | None]
-        ],
-        handler_call_details: grpc.HandlerCallDetails,
-    ) -> grpc.RpcMethodHandler[Any, Any] | None:
-        handler = await continuation(handler_call_details)
-        if handler is None:
-            return None
-        method: str = handler_call_details.method
-        known = self._wrapped.get(method)
-        if known is not None and known[0] is handler:
-            return known[1]  # the registered handlers are kept: wrap each once
-        wrapped = self._wrap(method, handler)
-        self._wrapped[method] = (handler, wrapped)
-        return wrapped
-
-    def _wrap(
+    def wrap(
         self, method: str, handler: grpc.RpcMethodHandler[Any, Any]
     ) -> grpc.RpcMethodHandler[Any, Any]:
+        """The method, counted."""
         kind = _KINDS[handler.request_streaming, handler.response_streaming]
         service, _, name = method.lstrip("/").rpartition("/")
         metrics = _MethodMetrics(self, (kind, service, name))

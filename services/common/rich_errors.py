@@ -10,6 +10,7 @@ from typing import Any, NamedTuple, NoReturn
 
 import grpc
 from google.protobuf import any_pb2
+from google.protobuf.descriptor import FieldDescriptor
 from google.protobuf.message import Message
 from google.rpc import error_details_pb2, status_pb2
 from grpc_status import rpc_status
@@ -17,6 +18,7 @@ from grpc_status import rpc_status
 from services.common import tracing
 
 __all__ = [
+    "MAX_ERROR_TEXT",
     "ErrorStatus",
     "abort",
     "bad_request",
@@ -28,6 +30,8 @@ __all__ = [
 ]
 
 ERROR_DOMAIN = "rover.v1"
+MAX_ERROR_TEXT = 512
+"""The most characters of any one text (message, description, metadata value) an error carries."""
 _DETAILS_KEY = "grpc-status-details-bin"
 
 
@@ -102,14 +106,45 @@ def precondition_failure(
     )
 
 
+def _clipped(text: str) -> str:
+    if len(text) <= MAX_ERROR_TEXT:
+        return text
+    return f"{text[:MAX_ERROR_TEXT]}... ({len(text)} characters)"
+
+
+def _clip_texts(message: Message) -> None:
+    """Clip every string of ``message`` (nested, repeated and map values too) in place."""
+    for field, value in message.ListFields():
+        if field.type == FieldDescriptor.TYPE_STRING:
+            if field.label == FieldDescriptor.LABEL_REPEATED:
+                value[:] = [_clipped(v) for v in value]
+            else:
+                setattr(message, field.name, _clipped(value))
+        elif field.message_type is not None and field.message_type.GetOptions().map_entry:
+            for key in list(value):
+                if isinstance(value[key], str):
+                    value[key] = _clipped(value[key])
+        elif field.message_type is not None:
+            for item in value if field.label == FieldDescriptor.LABEL_REPEATED else [value]:
+                _clip_texts(item)
+
+
 def rich_status(code: grpc.StatusCode, message: str, *details: Message) -> grpc.Status:
-    """A ``grpc.Status`` whose trailers carry ``google.rpc.Status`` with the given details."""
+    """A ``grpc.Status`` whose trailers carry ``google.rpc.Status`` with the given details.
+
+    Every text is clipped to MAX_ERROR_TEXT characters: an error may echo a client's input, and
+    trailers larger than a client's metadata limit (16 KiB by default) would reach it as
+    RESOURCE_EXHAUSTED with nothing of the answer.
+    """
     packed = []
     for detail in details:
+        clipped = type(detail)()
+        clipped.CopyFrom(detail)
+        _clip_texts(clipped)
         any_detail = any_pb2.Any()
-        any_detail.Pack(detail)
+        any_detail.Pack(clipped)
         packed.append(any_detail)
-    proto = status_pb2.Status(code=code.value[0], message=message, details=packed)
+    proto = status_pb2.Status(code=code.value[0], message=_clipped(message), details=packed)
     status: grpc.Status = rpc_status.to_status(proto)
     return status
 

@@ -12,7 +12,7 @@ from domain.errors import DomainError, ErrorCategory, GridAlreadyExistsError, Gr
 from domain.events import GridCreated, RoverBlocked
 from domain.grid import CommandOutcome, Grid
 from domain.state import rover_after
-from domain.values import GridId
+from domain.values import MAX_REQUEST_ID_LENGTH, GridId
 from services.command.application.commands import AnyCommand, CommandResult, fingerprint
 from services.command.application.errors import (
     CommandAbortedError,
@@ -35,8 +35,6 @@ from services.common.envelope import Envelope, integration_event_id
 from services.common.logs import get_logger
 
 __all__ = ["CommandExecutor", "RetryPolicy", "check_request_id", "stored_envelope"]
-
-MAX_REQUEST_ID_LENGTH = 128
 
 _log = get_logger(__name__)
 

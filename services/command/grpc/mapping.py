@@ -22,6 +22,7 @@ from domain.errors import (
     RoverAlreadyExistsError,
     RoverNotFoundError,
 )
+from domain.rules import check_obstacle_count
 from domain.values import Direction, Position, Topology
 from protos.rover.v1 import command_pb2, common_pb2
 from services.command.application.commands import (
@@ -94,7 +95,8 @@ def _topology(value: int) -> Topology:
 
 
 def create_grid(request: command_pb2.CreateGridRequest) -> CreateGrid:
-    """CreateGridRequest -> CreateGrid."""
+    """CreateGridRequest -> CreateGrid (the obstacles counted before any is converted)."""
+    check_obstacle_count(len(request.obstacles))
     return CreateGrid(
         request_id=request.request_id,
         grid_id=request.grid_id,

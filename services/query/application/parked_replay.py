@@ -17,6 +17,8 @@ from services.query.application.parked import RELEASED, ParkedReplays
 
 __all__ = ["ParkedReplay"]
 
+_NAMED = 5  # unknown ids named in a refusal
+
 
 @dataclass(frozen=True, slots=True)
 class ReplayOutcome:
@@ -51,8 +53,11 @@ class ParkedReplay:
         entries = {p.parked_id: p for p in await self.unresolved()}
         unknown = [i for i in ids if i not in entries]
         if unknown:
+            # A few named, the rest counted: the message must fit a client's metadata limit.
+            named = ", ".join(unknown[:_NAMED])
+            more = f" and {len(unknown) - _NAMED} more" if len(unknown) > _NAMED else ""
             raise InvalidQueryError(
-                f"no unresolved parked event with id {', '.join(unknown)}",
+                f"no unresolved parked event with id {named}{more}",
                 field="ids",
                 reason="PARKED_EVENT_NOT_FOUND",
             )

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 from protos.rover.v1 import admin_pb2, admin_pb2_grpc
 from services.common.parked import ParkedEvent
+from services.common.request_limits import MAX_AUDIT_GRIDS, MAX_REPLAY_IDS
 from services.query.application.audit import Auditor, FieldDrift, GridAudit
 from services.query.application.errors import InvalidQueryError
 from services.query.application.parked_replay import ParkedReplay
@@ -44,6 +45,16 @@ class AdminUseCases:
     repair: Callable[[str], Awaitable[RepairResult]]
     parked: ParkedReplay
     parse_grid_id: Callable[[str], str]
+
+
+def _check_count(field: str, count: int, most: int) -> None:
+    """Refuse an over-long list before any of its items is parsed."""
+    if count > most:
+        raise InvalidQueryError(
+            f"{field} names {count} items; at most {most} are allowed",
+            field=field,
+            reason="TOO_MANY_IDS",
+        )
 
 
 def _subscription(s: SubscriptionStatus) -> admin_pb2.Subscription:
@@ -151,6 +162,7 @@ class AdminServicer(admin_pb2_grpc.RoverAdminServiceServicer):
         self, request: admin_pb2.AuditGridsRequest, context: Context
     ) -> AsyncIterator[admin_pb2.AuditGridsResponse]:
         try:
+            _check_count("grid_ids", len(request.grid_ids), MAX_AUDIT_GRIDS)
             ids = [self._use.parse_grid_id(g) for g in request.grid_ids]
             grids = ids or [g async for g in self._use.auditor.grid_ids()]
             for grid_id in grids:
@@ -187,6 +199,7 @@ class AdminServicer(admin_pb2_grpc.RoverAdminServiceServicer):
         self, request: admin_pb2.ReplayParkedEventsRequest, context: Context
     ) -> admin_pb2.ReplayParkedEventsResponse:
         try:
+            _check_count("ids", len(request.ids), MAX_REPLAY_IDS)
             if bool(request.ids) == request.all:
                 raise InvalidQueryError(
                     "name the parked events to replay (ids) or set all, not both or neither",
