@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
+import io
 import sys
 from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from dataclasses import dataclass, field
@@ -138,9 +138,7 @@ class App(Generic[P]):
         tasks, self._tasks = self._tasks, []
         for task in tasks:
             task.cancel()
-        for task in tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await _stopped(tasks, self.settings.shutdown_grace_seconds)
         for step in reversed(self.lifecycle.close):
             await step()
         await asyncio.to_thread(self.metrics.stop)  # joins the endpoint's thread
@@ -173,6 +171,32 @@ class App(Generic[P]):
         trace: TracebackType | None,
     ) -> None:
         await self.stop()
+
+
+async def _stopped(tasks: list[asyncio.Task[None]], within: float) -> None:
+    """Wait up to ``within`` seconds for cancelled ``tasks`` to end. One that does not (it
+    waits on something that ignores cancellation) is logged with where it waits, and left
+    behind: the stop goes on to close what the service opened (the process's own exit may
+    still wait for it; the log says where)."""
+    if not tasks:
+        return
+    _, pending = await asyncio.wait(tasks, timeout=within)
+    for task in tasks:
+        if task.done() and not task.cancelled() and task.exception() is not None:
+            _log.error(
+                "background task failed while stopping",
+                task=task.get_name(),
+                error=repr(task.exception()),
+            )
+    for task in pending:
+        where = io.StringIO()
+        task.print_stack(file=where)
+        _log.error(
+            "background task did not stop within the shutdown grace; leaving it",
+            task=task.get_name(),
+            seconds=within,
+            stack=where.getvalue(),
+        )
 
 
 async def supervised(name: str, run: Step, retry_seconds: float) -> None:
