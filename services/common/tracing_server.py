@@ -22,16 +22,17 @@ the same calls and compares their spans, so the two stay equal.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
-from typing import Any, TypeAlias
+from typing import Any
 from urllib.parse import unquote
 
 import grpc
 from opentelemetry import context as otel_context
 from opentelemetry import propagate, trace
-from opentelemetry.context import _SUPPRESS_INSTRUMENTATION_KEY
 from opentelemetry.instrumentation.utils import is_instrumentation_enabled
 from opentelemetry.trace import Span, SpanKind, Status, StatusCode
 from opentelemetry.util.types import AttributeValue
+
+from services.common.handler_wrapping import Handler, HandlerWrappingInterceptor
 
 __all__ = ["ServerSpans"]
 
@@ -53,8 +54,11 @@ _SERVER_ERRORS = frozenset(
 _PEERS_KEPT = 4096  # distinct peer addresses whose attributes are kept (then start again)
 
 Attributes = dict[str, AttributeValue]
+# The context key instrumented libraries read to skip their spans: private to OpenTelemetry's
+# context module, so looked up once here; without it (a future release), library spans are
+# simply not suppressed: correct traces, a little more cost.
+_SUPPRESS_KEY: str | None = getattr(otel_context, "_SUPPRESS_INSTRUMENTATION_KEY", None)
 Behavior = Callable[[Any, Any], Any]
-Handler: TypeAlias = "grpc.RpcMethodHandler[Any, Any]"  # generic in the stubs only
 
 
 def _mark(span: Span, code: grpc.StatusCode, details: str | None) -> None:
@@ -113,7 +117,7 @@ def _peer_attributes(peer: str) -> Attributes:
     return found
 
 
-class ServerSpans(grpc.aio.ServerInterceptor):
+class ServerSpans(HandlerWrappingInterceptor):
     """A SERVER span per call of every method ``traced`` accepts (its full name)."""
 
     def __init__(
@@ -124,13 +128,12 @@ class ServerSpans(grpc.aio.ServerInterceptor):
         follows_parent: bool,
         library_spans: bool,
     ) -> None:
+        super().__init__()
         self._tracer = tracer
         self._traced = traced
         self._follows_parent = follows_parent
         self._library_spans = library_spans
         self._fields = frozenset(propagate.get_global_textmap().fields)
-        # Per method: the handler grpc gave and the one we give back (None: untraced).
-        self._handlers: dict[str, tuple[Handler, Handler | None]] = {}
         self._peers: dict[str, Attributes] = {}
 
     async def intercept_service(
@@ -138,15 +141,13 @@ class ServerSpans(grpc.aio.ServerInterceptor):
         continuation: Callable[[grpc.HandlerCallDetails], Awaitable[Handler | None]],
         handler_call_details: grpc.HandlerCallDetails,
     ) -> Handler | None:
-        handler = await continuation(handler_call_details)
-        if handler is None or not is_instrumentation_enabled():
-            return handler
-        method: str = handler_call_details.method
-        known = self._handlers.get(method)
-        if known is None or known[0] is not handler:
-            known = (handler, self._wrap(method, handler) if self._traced(method) else None)
-            self._handlers[method] = known
-        return known[1] or handler
+        if not is_instrumentation_enabled():
+            return await continuation(handler_call_details)
+        return await super().intercept_service(continuation, handler_call_details)
+
+    def wrap(self, method: str, handler: Handler) -> Handler:
+        """The traced handler, or ``handler`` itself for a method left untraced."""
+        return self._wrap(method, handler) if self._traced(method) else handler
 
     def _wrap(self, name: str, handler: Handler) -> Handler:
         service, _, method = name.lstrip("/").partition("/")
@@ -200,9 +201,10 @@ class ServerSpans(grpc.aio.ServerInterceptor):
             name, context=parent, kind=SpanKind.SERVER, attributes=attributes
         )
         current = trace.set_span_in_context(span, parent)
-        if not self._library_spans or (self._follows_parent and not span.is_recording()):
+        quiet = not self._library_spans or (self._follows_parent and not span.is_recording())
+        if quiet and _SUPPRESS_KEY is not None:
             # Instrumented libraries (Redis) skip their spans at once (see the module's doc).
-            current = otel_context.set_value(_SUPPRESS_INSTRUMENTATION_KEY, True, current)
+            current = otel_context.set_value(_SUPPRESS_KEY, True, current)
         return span, otel_context.attach(current)
 
     def _unary(self, name: str, fixed: Attributes, behavior: Behavior) -> Behavior:

@@ -310,3 +310,10 @@ def test_what_is_not_installed_is_a_settings_error(
     with pytest.raises(tracing_setup.TracingSettingsError, match=named) as raised:
         tracing_setup.tracer_provider_from_env("query")
     assert "OTEL_" in str(raised.value)
+
+
+def test_the_installed_opentelemetry_still_has_the_key_that_suppresses_library_spans() -> None:
+    """Without it, calls still trace correctly but pay for Redis spans (the fallback)."""
+    from services.common import tracing_server  # noqa: PLC0415
+
+    assert tracing_server._SUPPRESS_KEY is not None
