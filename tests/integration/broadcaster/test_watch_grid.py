@@ -7,10 +7,12 @@ from collections.abc import Callable
 
 import grpc
 import pytest
+from esdbclient import AsyncEventStoreDBClient
+from esdbclient.exceptions import NotFound
 from google.rpc import error_details_pb2
 
 from protos.rover.v1 import live_pb2, live_pb2_grpc
-from services.common.envelope import Envelope
+from services.common.envelope import Envelope, integration_stream
 from services.common.rich_errors import details_of
 from tests.integration.broadcaster.commands import CommandStub, GridDriver
 from tests.integration.broadcaster.conftest import StartBroadcaster
@@ -27,14 +29,36 @@ def planned(script: GridScript, commands: int) -> list[list[Envelope]]:
     return [script.next() for _ in range(commands)]
 
 
+async def _published(esdb_uri: str, versions: dict[str, int]) -> None:
+    """Wait until each grid's integration stream holds its first ``versions`` events."""
+    client = AsyncEventStoreDBClient(esdb_uri)
+    await client.connect()
+    try:
+        async with asyncio.timeout(30):  # a guard against hanging, not a speed check
+            for grid_id, version in versions.items():
+                while True:
+                    try:
+                        stored = await client.get_stream(integration_stream(grid_id))
+                    except NotFound:
+                        stored = ()
+                    if len(stored) >= version:
+                        break
+                    await asyncio.sleep(0.02)
+    finally:
+        await client.close()
+
+
 async def test_every_watcher_gets_exactly_its_grids_updates_in_order(
-    commands: CommandStub, start_broadcaster: StartBroadcaster
+    commands: CommandStub, start_broadcaster: StartBroadcaster, esdb_uri: str
 ) -> None:
     # Heartbeats wake idle watchers, so that they notice the final version once it is known.
     broadcaster = await start_broadcaster(broadcaster_heartbeat_seconds=0.2)
     target = f"127.0.0.1:{broadcaster.port}"
     drivers = [GridDriver(commands, new_grid_id(), rovers=4, seed=i) for i in range(GRIDS)]
-    await asyncio.gather(*(d.create() for d in drivers))  # the grids exist before anyone watches
+    await asyncio.gather(*(d.create() for d in drivers))
+    # The grids exist before anyone watches: acknowledged is not yet published, and the
+    # broadcaster knows a grid from its integration stream only.
+    await _published(esdb_uri, {d.grid_id: d.version for d in drivers})
     finals: dict[str, int] = {}
 
     def until(grid_id: str) -> Callable[[], int | None]:
