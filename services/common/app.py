@@ -72,6 +72,7 @@ class App(Generic[P]):
             instance_address=settings.instance_address,
             # Metrics outermost, so refused calls are counted with their status; then auth.
             interceptors=[*self.metrics.interceptors(), *auth_interceptors(settings)],
+            credentials=settings.server_credentials(),
         )
         self.lifecycle = lifecycle or Lifecycle()
         self._host = address.rsplit(":", 1)[0]
@@ -118,6 +119,7 @@ class App(Generic[P]):
             address=self.address,
             metrics=self.metrics.url or None,
             auth=self.settings.describe_auth(),
+            tls=self.settings.describe_tls(),
         )
         if not self.settings.auth_enabled and not is_local_address(self._listen):
             _log.warning(
