@@ -118,7 +118,8 @@ class TlsClientSettings(BaseSettings):
         default="",
         description=(
             "PEM CA certificate the client trusts for the services' certificates; set: the "
-            "client dials TLS (--ca-file). Empty: plaintext, unless --tls (system roots)."
+            "client dials TLS (--ca-file). Empty: plaintext, unless a client certificate is "
+            "set (then TLS trusting the system's roots)."
         ),
     )
     tls_client_cert_file: str = Field(
@@ -127,3 +128,11 @@ class TlsClientSettings(BaseSettings):
     tls_client_key_file: str = Field(
         default="", description="PEM private key of the client certificate (--key-file)."
     )
+
+    def channel_credentials(self) -> grpc.ChannelCredentials | None:
+        """The client's TLS credentials (None: plaintext)."""
+        if not (self.tls_ca_file or self.tls_client_cert_file):
+            return None
+        return channel_credentials(
+            self.tls_ca_file, self.tls_client_cert_file, self.tls_client_key_file
+        )
