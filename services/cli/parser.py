@@ -91,7 +91,7 @@ def _globals(settings: CliSettings, *, top: bool) -> argparse.ArgumentParser:
         ("--key-file", "PEM", "its private key", str, s.tls_client_key_file),
     ]
     for flag, metavar, text, kind, default in options:
-        shown = f"{default:g}" if isinstance(default, float) else default
+        shown = f"{default:g}" if isinstance(default, float) else default or "none"
         group.add_argument(
             flag, metavar=metavar, help=f"{text} (default: {shown})", type=kind,
             default=default if top else argparse.SUPPRESS,
