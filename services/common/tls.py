@@ -20,7 +20,6 @@ __all__ = [
     "TlsClientSettings",
     "TlsServerSettings",
     "channel_credentials",
-    "server_credentials",
 ]
 
 

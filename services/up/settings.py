@@ -11,6 +11,7 @@ from pydantic_settings import SettingsConfigDict
 
 from services.common.settings import ServiceSettings
 from services.common.settings_text import env_names
+from services.up.certs import DEFAULT_DIR
 from services.up.endpoints import parse_address
 
 __all__ = ["ENV_NAMES", "UpSettings"]
@@ -85,7 +86,7 @@ class UpSettings(ServiceSettings):
         ),
     )
     certs_dir: Path = Field(
-        default=Path(".certs"),
+        default=DEFAULT_DIR,
         description="Development CA and certificates of make certs and make run-secure.",
     )
     up_start_timeout: float = Field(

@@ -33,12 +33,7 @@ from standins.eventstore.metadata import is_metastream
 from standins.eventstore.storage import SqliteEventLog
 
 __all__ = [
-    "ADMINS",
-    "DEFAULT_PASSWORD",
-    "SETTINGS_STREAM",
     "AccessControl",
-    "BadCredentialsError",
-    "Operation",
     "PersistentAccessInterceptor",
     "Principal",
     "User",

@@ -7,7 +7,7 @@ from typing import Literal
 from pydantic import BaseModel, Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-__all__ = ["EventStoreSettings", "UserSpec"]
+__all__ = ["EventStoreSettings"]
 
 
 class UserSpec(BaseModel):
