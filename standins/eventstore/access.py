@@ -51,6 +51,7 @@ SETTINGS_STREAM = "$settings"
 DEFAULT_PASSWORD = "changeit"  # noqa: S105 - EventStoreDB's documented default
 _BUILTIN_DEFAULTS: Mapping[bool, Sequence[str]] = {False: (EVERYONE,), True: (ADMINS,)}
 _DEFAULT_KEYS = {False: "$userStreamAcl", True: "$systemStreamAcl"}
+_CACHE_LIMIT = 10_000  # entries of each cache; a full cache starts again empty
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,6 +104,9 @@ class AccessControl:
     def __init__(self, log: SqliteEventLog, users: Mapping[str, User] | None) -> None:
         self._log = log
         self._users = dict(users) if users is not None else None
+        # (stream, operation) -> roles; cleared whenever a write may change an ACL.
+        self._acls: dict[tuple[str, Operation], Sequence[str]] = {}
+        self._principals: dict[str | bytes, Principal] = {}  # verified credentials
 
     @property
     def enabled(self) -> bool:
@@ -114,6 +118,9 @@ class AccessControl:
         if not values or self._users is None:
             return None
         raw = values[0]
+        known = self._principals.get(raw)
+        if known is not None:
+            return known
         text = raw.decode("latin-1") if isinstance(raw, bytes) else raw
         scheme, _, encoded = text.partition(" ")
         if scheme.lower() != "basic":
@@ -125,7 +132,16 @@ class AccessControl:
         user = self._users.get(name)
         if not sep or user is None or not hmac.compare_digest(password, user.password):
             raise BadCredentialsError
-        return Principal(name, frozenset({name, *user.groups}))
+        if len(self._principals) >= _CACHE_LIMIT:
+            self._principals.clear()
+        who = self._principals[raw] = Principal(name, frozenset({name, *user.groups}))
+        return who
+
+    def written(self, stream: str, *, deleted: bool = False) -> None:
+        """A write to ``stream`` ended: forget the cached ACLs if it may have changed one
+        (a ``$$`` metadata stream, ``$settings``, or a delete or tombstone of any stream)."""
+        if deleted or stream == SETTINGS_STREAM or is_metastream(stream):
+            self._acls.clear()
 
     def permits(self, who: Principal | None, stream: str, operation: Operation) -> bool:
         """Whether ``who`` may do ``operation`` on ``stream`` (``$all`` for reads of all)."""
@@ -144,6 +160,14 @@ class AccessControl:
         return EVERYONE in allowed or not who.roles.isdisjoint(allowed)
 
     def _acl(self, stream: str, operation: Operation) -> Sequence[str]:
+        cached = self._acls.get((stream, operation))
+        if cached is None:
+            if len(self._acls) >= _CACHE_LIMIT:
+                self._acls.clear()
+            cached = self._acls[(stream, operation)] = self._read_acl(stream, operation)
+        return cached
+
+    def _read_acl(self, stream: str, operation: Operation) -> Sequence[str]:
         key = f"${operation}"
         own = self._log.metadata(stream).raw.get("$acl")
         if isinstance(own, dict) and (roles := _roles(own.get(key))) is not None:

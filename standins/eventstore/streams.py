@@ -150,6 +150,8 @@ class StreamsService(streams_pb2_grpc.StreamsServicer):
             return errors.append_wrong_version(error)
         except StreamDeletedError:
             await errors.abort_stream_deleted(context, stream)
+        finally:
+            self._access.written(stream)
         response = streams_pb2.AppendResp()
         success = response.success
         success.position.commit_position = result.position
@@ -209,9 +211,12 @@ class StreamsService(streams_pb2_grpc.StreamsServicer):
                 raise ValueError("A stream name is required.")
             if not self._access.permits(batch.who, stream, "w"):
                 raise PermissionError(stream)
-            result = await self._writer.append(
-                stream, _expected(options, "stream_position"), batch.events
-            )
+            try:
+                result = await self._writer.append(
+                    stream, _expected(options, "stream_position"), batch.events
+                )
+            finally:
+                self._access.written(stream)
         except Exception as error:
             response.error.CopyFrom(
                 errors.batch_error(error, max_append_size=self._max_append_size)
@@ -262,6 +267,8 @@ class StreamsService(streams_pb2_grpc.StreamsServicer):
             await errors.abort_delete_wrong_version(context, error)
         except StreamDeletedError:
             await errors.abort_stream_deleted(context, stream)
+        finally:
+            self._access.written(stream, deleted=True)
 
     # ----------------------------------------------------------------- Read
     async def Read(  # noqa: N802 - gRPC method name

@@ -1,11 +1,13 @@
 """``make run-secure``: the whole system over TLS with auth on. The CLI and grpcurl trust the
 development CA and send the banner's tokens; create, land, drive, query and watch work;
-plaintext is refused on every service, and the store refuses anonymous reads of ``$all``."""
+plaintext is refused on every service, examples/client.py works with the CA and a token, and
+the store refuses anonymous reads of ``$all``."""
 
 from __future__ import annotations
 
 import re
 import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -98,6 +100,17 @@ def test_the_system_over_tls_with_auth_on(system: System, tmp_path: Path) -> Non
             capture_output=True, text=True, timeout=60, check=False,
         )  # fmt: skip
         assert refused.returncode != 0
+
+    example = subprocess.run(
+        [sys.executable, "examples/client.py"],
+        cwd=ROOT, capture_output=True, text=True, timeout=60, check=False,
+        env={
+            **system.env, "ROVER_TLS_CA_FILE": str(ca), "ROVER_TOKEN": tokens["operator"],
+            "ROVER_COMMAND_ADDRESS": f"localhost:{system.ports['cmd']}",
+            "ROVER_QUERY_ADDRESS": f"localhost:{system.ports['query']}",
+        },
+    )  # fmt: skip
+    assert example.returncode == 0, example.stderr
 
     assert _anonymous_read_all(system.ports["store"], ca) == grpc.StatusCode.PERMISSION_DENIED
     code, _ = system.stop()

@@ -180,3 +180,14 @@ async def test_settings_defaults_apply_to_streams_without_their_own_acl(connect:
 def test_users_need_tls() -> None:
     with pytest.raises(ServerStartError, match="TLS"):
         EventStoreServer(db_path=None, port=0, users=builtin_users())
+
+
+async def test_a_new_acl_applies_to_the_next_call(connect: Connect) -> None:
+    admin = await connect("admin", "changeit")
+    rover = await connect("rover", "rover-pw")
+    await rover.append_to_stream("grid-3", current_version=StreamState.ANY, events=_event())
+    await admin.set_stream_metadata("grid-3", metadata={"$acl": {"$w": "$admins"}})
+    with pytest.raises(AccessDeniedError):
+        await rover.append_to_stream("grid-3", current_version=StreamState.ANY, events=_event())
+    await admin.set_stream_metadata("grid-3", metadata={})
+    await rover.append_to_stream("grid-3", current_version=StreamState.ANY, events=_event())
