@@ -108,10 +108,6 @@ class AccessControl:
         self._acls: dict[tuple[str, Operation], Sequence[str]] = {}
         self._principals: dict[str | bytes, Principal] = {}  # verified credentials
 
-    @property
-    def enabled(self) -> bool:
-        return self._users is not None
-
     def principal(self, metadata: Iterable[tuple[str, str | bytes]] | None) -> Principal | None:
         """The caller named by Basic credentials (None: anonymous); BadCredentialsError."""
         values = [v for k, v in metadata or () if k == "authorization"]
