@@ -35,6 +35,7 @@ import grpc.aio
 from esdbclient import AsyncEventStoreDBClient
 from esdbclient.connection import AsyncESDBConnection
 from esdbclient.exceptions import (
+    AccessDeniedError,
     CancelledByClient,
     DeadlineExceeded,
     DiscoveryFailed,
@@ -49,8 +50,11 @@ __all__ = ["STORE_UNREACHABLE", "LeaderFollowingClient"]
 
 # What an esdbclient call raises when its node went away, stepped down or has no leader yet,
 # or when another task's reconnect closed the client's channel under it (CancelledByClient;
-# callers re-raise a cancellation of their own task first): an outage to wait out.
+# callers re-raise a cancellation of their own task first): an outage to wait out. So is a
+# store with users on that refuses our user (AccessDeniedError from an append; a refused read
+# is a GrpcError): a grant is missing until an admin restores it (docs/security.md).
 STORE_UNREACHABLE: tuple[type[BaseException], ...] = (
+    AccessDeniedError,
     CancelledByClient,
     GrpcError,
     DeadlineExceeded,

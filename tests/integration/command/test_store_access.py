@@ -1,0 +1,94 @@
+"""The command service over TLS against a store with users on (``make run-secure``'s grants):
+it connects with the credentials and CA of its ``ROVER_EVENTSTORE_URI``, and a store that
+refuses its user a write (a grant missing) is an outage to its clients, UNAVAILABLE, never
+INTERNAL."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+
+import grpc
+import pytest
+from esdbclient import AsyncEventStoreDBClient, NewEvent, StreamState
+
+from protos.rover.v1 import command_pb2
+from services.command.bootstrap import CommandApp, build
+from services.command.settings import CommandSettings
+from services.common.tls import channel_credentials
+from services.up.secure import grant_service_access
+from standins.eventstore.access import User, builtin_users
+from standins.eventstore.server import EventStoreServer
+from tests.support.certs import CertFiles
+from tests.support.stubs import command_stub
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture
+async def store(dev_certs: CertFiles) -> AsyncIterator[EventStoreServer]:
+    users = builtin_users([User("rover", "rover-pw")])
+    async with EventStoreServer(
+        db_path=None,
+        port=0,
+        tls_cert=str(dev_certs.server),
+        tls_key=str(dev_certs.server_key),
+        users=users,
+    ) as server:
+        await grant_service_access(_uri(server, dev_certs, "admin", "changeit"))
+        yield server
+
+
+def _uri(store: EventStoreServer, certs: CertFiles, user: str, password: str) -> str:
+    return f"esdb://{user}:{password}@127.0.0.1:{store.port}?Tls=true&TlsCaFile={certs.ca}"
+
+
+@pytest.fixture
+async def service(store: EventStoreServer, dev_certs: CertFiles) -> AsyncIterator[CommandApp]:
+    settings = CommandSettings(
+        command_address="127.0.0.1:0",
+        eventstore_uri=_uri(store, dev_certs, "rover", "rover-pw"),
+        shutdown_grace_seconds=1.0,
+        tls_cert_file=str(dev_certs.server),
+        tls_key_file=str(dev_certs.server_key),
+    )
+    app = build(settings)
+    await app.start()
+    yield app
+    await app.stop()
+
+
+async def _create(service: CommandApp, certs: CertFiles, grid_id: str) -> None:
+    target = f"localhost:{service.port}"
+    async with grpc.aio.secure_channel(target, channel_credentials(str(certs.ca))) as channel:
+        await command_stub(channel).CreateGrid(
+            command_pb2.CreateGridRequest(grid_id=grid_id, width=3, height=3), timeout=10
+        )
+
+
+async def test_commands_over_tls_reach_a_store_with_users(
+    service: CommandApp, store: EventStoreServer, dev_certs: CertFiles
+) -> None:
+    await _create(service, dev_certs, "g1")
+    admin = AsyncEventStoreDBClient(_uri(store, dev_certs, "admin", "changeit"))
+    await admin.connect()
+    try:
+        assert len(await admin.get_stream("grid-g1")) == 1
+    finally:
+        await admin.close()
+
+
+async def test_a_refused_write_is_unavailable(
+    service: CommandApp, store: EventStoreServer, dev_certs: CertFiles
+) -> None:
+    admin = AsyncEventStoreDBClient(_uri(store, dev_certs, "admin", "changeit"))
+    await admin.connect()
+    try:
+        only_admins = {"$userStreamAcl": {"$w": "$admins"}}
+        event = NewEvent(type="$settings", data=json.dumps(only_admins).encode())
+        await admin.append_to_stream("$settings", current_version=StreamState.ANY, events=[event])
+    finally:
+        await admin.close()
+    with pytest.raises(grpc.aio.AioRpcError) as refused:
+        await _create(service, dev_certs, "g2")
+    assert refused.value.code() == grpc.StatusCode.UNAVAILABLE
