@@ -25,38 +25,36 @@ import json
 import os
 import statistics
 import tempfile
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import grpc
-from esdbclient import AsyncEventStoreDBClient
 
 from bench.broadcaster.measure import cpu_seconds
-from bench.command.timing import timed
 from bench.command.workloads import command_rate
 from bench.pairs import alternate
+from bench.service_load import (
+    COMMAND_CLIENTS,
+    QUERY_CLIENTS,
+    ROVERS,
+    projected,
+    query_load,
+    run_lengths,
+    seed_grid,
+)
 from bench.tracing.parties import Child
-from protos.rover.v1 import query_pb2, query_pb2_grpc
+from protos.rover.v1 import query_pb2_grpc
 from services.common.tls import channel_credentials
 from services.up.certs import CertFiles, make_dev_certs
 from services.up.secure import SERVICE_USER, grant_service_access
 from standins.eventstore.process import EventStoreProcess
-from tests.integration.query.conftest import publish
 from tests.support.redis_server import RedisServer
 from tests.support.stubs import command_stub
-from tests.unit.query.seed import rover_walk
 
 __all__ = ["main"]
 
-QUICK = os.environ.get("BENCH_SECURITY_QUICK", "") not in ("", "0")
-ROUNDS = 3 if QUICK else 5
-COMMAND_SECONDS = 3.0 if QUICK else 6.0
-QUERY_SECONDS = 2.0 if QUICK else 3.0
-COMMAND_CLIENTS = 16
-QUERY_CLIENTS = 32
-ROVERS = 100
+ROUNDS, COMMAND_SECONDS, QUERY_SECONDS = run_lengths("BENCH_SECURITY_QUICK")
 TARGET = 0.85  # secure costs under 15%
 TOKEN = "bench-operator-token"
 PASSWORDS = {"admin": "bench-admin", SERVICE_USER: "bench-rover"}
@@ -150,29 +148,13 @@ async def _queries(setup: SetUp, redis_url: str, version: int) -> Run:
             stub: query_pb2_grpc.RoverQueryServiceAsyncStub = query_pb2_grpc.RoverQueryServiceStub(
                 channel
             )
-            ready = query_pb2.GetGridDetailsRequest(grid_id="bench000", min_version=version)
-            await stub.GetGridDetails(ready, timeout=120)  # projected before timing
-            request = query_pb2.GetGridDetailsRequest(grid_id="bench000")
-
-            def make(_: int) -> Callable[[], Awaitable[object]]:
-                return lambda: stub.GetGridDetails(request)
-
+            await projected(stub, version)
             before = cpu_seconds(child.process.pid)
-            rate, latencies = await timed(QUERY_CLIENTS, QUERY_SECONDS, make)
+            rate, latencies = await query_load(stub, QUERY_SECONDS)
             used = cpu_seconds(child.process.pid) - before
     finally:
         child.stop()
     return Run(rate, used * 1e6 / len(latencies))
-
-
-async def _seed(uri: str) -> int:
-    client = AsyncEventStoreDBClient(uri)
-    await client.connect()
-    history = rover_walk("bench000", rovers=ROVERS, moves=400)
-    for start in range(0, len(history), 500):
-        await publish(client, history[start : start + 500])
-    await client.close()
-    return len(history)
 
 
 def _spread(values: list[float]) -> str:
@@ -222,8 +204,8 @@ async def main() -> None:
         await grant_service_access(admin)
         plain = SetUp("plain", plain_store.uri, {}, None, plain_store.pid)
         secure = _secure(certs, secure_store.port, secure_store.pid)
-        version = await _seed(plain.store_uri)
-        assert await _seed(admin) == version
+        version = await seed_grid(plain.store_uri)
+        assert await seed_grid(admin) == version
 
         _say(f"commands: {COMMAND_CLIENTS} clients, {COMMAND_SECONDS:.0f} s a run, {ROUNDS} "
              "pairs of plain and auth+TLS ...")  # fmt: skip
