@@ -73,6 +73,8 @@ class ChildSpec:
     """Where it serves Prometheus /metrics (None: nowhere)."""
     ca_file: str = ""
     """The CA its TLS certificate is signed by ('': it serves plaintext)."""
+    client_cert: tuple[str, str] | None = None
+    """(certificate, key) the probe presents, for a server that asks for one (mutual TLS)."""
 
     @property
     def metrics_url(self) -> str:
@@ -191,6 +193,7 @@ def build_plan(
     """Event store, Redis, then each service whose module exists, in that order (over TLS,
     with users on the store, when ``secure``: services/up/secure.py)."""
     ca_file = str(secure.certs.ca) if secure is not None else ""
+    client = (str(secure.certs.client), str(secure.certs.client_key)) if secure else None
     data_dir = settings.data_dir.expanduser().resolve()
     log_dir = data_dir / "logs"
     eventstore = Endpoint(
@@ -272,6 +275,7 @@ def build_plan(
                     service=name,
                     metrics=metrics,
                     ca_file=ca_file,
+                    client_cert=client,
                 )
             )
             continue
@@ -298,6 +302,7 @@ def build_plan(
                     restart=True,
                     metrics=own_metrics,
                     ca_file=ca_file,
+                    client_cert=client,
                 )
             )
     return Plan(tuple(children), tuple(skipped), data_dir, log_dir)

@@ -15,18 +15,28 @@ __all__ = ["GrpcHealthProbe", "redis_pong"]
 
 class GrpcHealthProbe:
     """Asks a server's ``grpc.health.v1.Health/Check`` whether it is SERVING; reuses a channel
-    (TLS trusting ``ca_file`` when given)."""
+    (TLS trusting ``ca_file`` when given, presenting ``client_cert`` when given)."""
 
-    def __init__(self, target: str, service: str = "", *, ca_file: str = "") -> None:
+    def __init__(
+        self,
+        target: str,
+        service: str = "",
+        *,
+        ca_file: str = "",
+        client_cert: tuple[str, str] | None = None,
+    ) -> None:
         self._target = target
         self._service = service
         self._ca_file = ca_file
+        self._client_cert = client_cert or ("", "")
         self._channel: grpc.aio.Channel | None = None
 
     async def __call__(self, seconds: float = 1.0) -> bool:
         if self._channel is None:
             self._channel = (
-                grpc.aio.secure_channel(self._target, channel_credentials(self._ca_file))
+                grpc.aio.secure_channel(
+                    self._target, channel_credentials(self._ca_file, *self._client_cert)
+                )
                 if self._ca_file
                 else grpc.aio.insecure_channel(self._target)
             )

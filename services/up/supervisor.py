@@ -190,7 +190,9 @@ class Supervisor:
     async def _wait_ready(self, child: _Running, stop: asyncio.Event) -> None:
         spec = child.spec
         probe = (
-            GrpcHealthProbe(spec.probe_address, ca_file=spec.probe_ca_file)
+            GrpcHealthProbe(
+                spec.probe_address, ca_file=spec.probe_ca_file, client_cert=spec.client_cert
+            )
             if spec.probe == "grpc"
             else None
         )

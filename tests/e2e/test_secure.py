@@ -115,3 +115,17 @@ def test_the_system_over_tls_with_auth_on(system: System, tmp_path: Path) -> Non
     assert _anonymous_read_all(system.ports["store"], ca) == grpc.StatusCode.PERMISSION_DENIED
     code, _ = system.stop()
     assert code == 0
+
+
+def test_mutual_tls_with_the_development_client_certificate(system: System, tmp_path: Path) -> None:
+    certs = tmp_path / "certs"
+    system.env["ROVER_TLS_CLIENT_CA_FILE"] = str(certs / "ca.pem")
+    system.start()
+    viewer = _tokens(system.out.read_text())["viewer"]
+    tls = f"--ca-file {certs / 'ca.pem'} --token {viewer}"
+    with_cert = f"{tls} --cert-file {certs / 'client.pem'} --key-file {certs / 'client.key'}"
+    listed = system.run(f".venv/bin/rover {with_cert} grids")
+    assert listed.returncode == 0, listed.stderr
+    assert system.run(f".venv/bin/rover {tls} grids").returncode != 0
+    code, _ = system.stop()
+    assert code == 0

@@ -43,6 +43,8 @@ def test_the_store_and_every_service_serve_tls_and_the_store_has_users(tmp_path:
         assert json.loads(child.env["ROVER_AUTH_TOKENS"]) == dict(secure.tokens)
         # an instance's own (local socket) address is probed in plaintext, the shared one not
         assert child.probe_ca_file == ("" if child.instance_address else str(secure.certs.ca))
+        # so that ROVER_TLS_CLIENT_CA_FILE (mutual TLS) leaves the services' probes working
+        assert child.client_cert == (str(secure.certs.client), str(secure.certs.client_key))
 
 
 def test_tokens_are_made_for_each_role_unless_auth_is_set(tmp_path: Path) -> None:
