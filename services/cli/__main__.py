@@ -247,6 +247,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         message = describe_rpc_error(error, target=target.address, setting=target.setting)
         if error.code() == grpc.StatusCode.UNAUTHENTICATED:
             message += " (give a token: --token or ROVER_TOKEN)"
+        elif client.credentials is None and "Socket closed" in (error.details() or ""):
+            # what a plaintext client sees of a server that serves only TLS
+            message += " (a service that serves TLS needs --ca-file or ROVER_TLS_CA_FILE)"
         sys.stderr.write(f"rover: {message}\n")
         return exit_code_for(error.code())
     except KeyboardInterrupt:

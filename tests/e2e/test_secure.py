@@ -80,7 +80,8 @@ def test_the_system_over_tls_with_auth_on(system: System, tmp_path: Path) -> Non
     assert weak.returncode == 1
     assert "PERMISSION_DENIED" in weak.stderr
     plaintext = system.run(f".venv/bin/rover --token {tokens['viewer']} grids")
-    assert plaintext.returncode != 0
+    assert plaintext.returncode == 3
+    assert "--ca-file or ROVER_TLS_CA_FILE" in plaintext.stderr
 
     live = f"127.0.0.1:{system.ports['live']}"
     watched = subprocess.run(
