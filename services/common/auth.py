@@ -107,7 +107,8 @@ class AuthSettings(BaseSettings):
         default="",
         description=(
             "Path of a local JWKS file (JSON) whose keys verify JWTs, chosen by the token's "
-            "kid; read at start. Set: auth is on."
+            "kid; read again when a token names a kid it lacks and the file changed. "
+            "Set: auth is on."
         ),
     )
     auth_jwt_algorithms: list[str] = Field(
@@ -200,10 +201,9 @@ def build_verifier(settings: AuthSettings) -> TokenVerifier | None:
     static = StaticTokens(settings.auth_tokens) if settings.auth_tokens else None
     jwt_verifier = None
     if settings.auth_jwt_key or settings.auth_jwks_file:
-        jwks = load_jwks(Path(settings.auth_jwks_file)) if settings.auth_jwks_file else None
         jwt_verifier = JwtVerifier(
             key=settings.auth_jwt_key,
-            jwks=jwks,
+            jwks_file=Path(settings.auth_jwks_file) if settings.auth_jwks_file else None,
             algorithms=settings.auth_jwt_algorithms,
             issuer=settings.auth_jwt_issuer,
             audience=settings.auth_jwt_audience,
