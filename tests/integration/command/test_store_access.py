@@ -92,3 +92,23 @@ async def test_a_refused_write_is_unavailable(
     with pytest.raises(grpc.aio.AioRpcError) as refused:
         await _create(service, dev_certs, "g2")
     assert refused.value.code() == grpc.StatusCode.UNAVAILABLE
+
+
+async def test_a_store_that_refuses_the_user_stops_the_start_with_one_line(
+    store: EventStoreServer, dev_certs: CertFiles, capsys: pytest.CaptureFixture[str]
+) -> None:
+    settings = CommandSettings(
+        command_address="127.0.0.1:0",
+        eventstore_uri=_uri(store, dev_certs, "rover", "not-the-password"),
+        shutdown_grace_seconds=1.0,
+    )
+    app = build(settings)
+    with pytest.raises(SystemExit) as stopped:
+        await app.run_until_signal()
+    assert stopped.value.code == 1
+    line = capsys.readouterr().err.strip()
+    assert line == (
+        "command service: the event store refused this service (UNAUTHENTICATED: Bad "
+        "credentials): check the user and password in ROVER_EVENTSTORE_URI and the user's "
+        "grants (docs/security.md)"
+    )
