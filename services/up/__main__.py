@@ -112,7 +112,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (SettingsError, ValueError) as error:
         return _fail(f"invalid setting: {error}", 2)
     configure_logging(level=settings.log_level, fmt=settings.log_format, service="up")
-    secure = prepare_secure(settings.certs_dir, auth) if settings.secure else None
+    try:
+        secure = prepare_secure(settings.certs_dir, auth) if settings.secure else None
+    except OSError as error:
+        return _fail(f"cannot write the certificates in {settings.certs_dir}: {error}")
     if secure is not None and secure.tokens:
         auth = AuthSettings(auth_tokens=dict(secure.tokens))
     try:

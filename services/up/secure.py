@@ -23,6 +23,8 @@ from pathlib import Path
 from esdbclient import AsyncEventStoreDBClient, NewEvent, StreamState
 
 from services.common.auth import ROLES, AuthSettings
+from services.common.settings_text import env_name
+from services.common.tls import TlsServerSettings
 from services.up.certs import CertFiles, make_dev_certs
 
 __all__ = ["ADMIN_USER", "SERVICE_USER", "SecureRun", "grant_service_access", "prepare_secure"]
@@ -66,6 +68,8 @@ class SecureRun:
         users = {
             user: {"password": self.passwords[user], "groups": groups[user]} for user in groups
         }
+        # standins.eventstore.settings (services may not import the stand-in; the e2e test
+        # of make run-secure fails if this name is wrong)
         return {"ROVER_EVENTSTORE_USERS": json.dumps(users)}
 
     def store_uri(self, dial: str, user: str = SERVICE_USER) -> str:
@@ -76,11 +80,11 @@ class SecureRun:
     def service_env(self) -> dict[str, str]:
         """What every service child gets besides the store's URI: TLS, and tokens if made."""
         env = {
-            "ROVER_TLS_CERT_FILE": str(self.certs.server),
-            "ROVER_TLS_KEY_FILE": str(self.certs.server_key),
+            env_name(TlsServerSettings, "tls_cert_file"): str(self.certs.server),
+            env_name(TlsServerSettings, "tls_key_file"): str(self.certs.server_key),
         }
         if self.tokens:
-            env["ROVER_AUTH_TOKENS"] = json.dumps(dict(self.tokens))
+            env[env_name(AuthSettings, "auth_tokens")] = json.dumps(dict(self.tokens))
         return env
 
 
