@@ -38,6 +38,7 @@ from services.command.application.ports import (
 )
 from services.command.application.publisher import Publisher, PublisherSettings
 from services.command.application.repository import GridRepository
+from services.command.bootstrap_inbox import wire_inbox
 from services.command.consumer_groups import ensure_consumer_groups, load_consumer_groups
 from services.command.grpc.servicer import RoverCommandServicer
 from services.command.settings import CommandSettings
@@ -199,9 +200,12 @@ def build(
             )
             lifecycle.background.append(("publisher-lag", _supervised_lag(lag, settings)))
     register_command_metrics(metrics, executor, publisher, lag)
+    inbox = None
+    if client is not None and settings.command_inbox_enabled:
+        inbox = wire_inbox(lifecycle, metrics, settings, client=client, handlers=handlers)
     # After the server and the publisher stopped, before the client closes.
     lifecycle.close.append(repository.drain)
-    servicer = RoverCommandServicer(handlers)
+    servicer = RoverCommandServicer(handlers, *(inbox or (None, None)))
     service = Service(
         SERVICE_NAME,
         lambda server: command_pb2_grpc.add_RoverCommandServiceServicer_to_server(servicer, server),

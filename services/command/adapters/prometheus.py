@@ -8,13 +8,15 @@ from collections.abc import Iterator
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.metrics_core import Metric
 
+from services.command.adapters.esdb_inbox import EsdbInboxGroupStats
 from services.command.adapters.esdb_lag import EsdbPublisherLag
 from services.command.application.executor import CommandExecutor
+from services.command.application.inbox import INBOX_CONSUMER, InboxProcessor
 from services.command.application.publisher import Publisher
 from services.common.metrics import Metrics, parked_family
 from services.common.parked import PUBLISHER
 
-__all__ = ["register_command_metrics"]
+__all__ = ["register_command_metrics", "register_inbox_metrics"]
 
 
 def register_command_metrics(
@@ -69,6 +71,32 @@ def register_command_metrics(
                 "rover_publisher_lag_seconds",
                 "How long the oldest unpublished domain event has waited (0: caught up).",
                 value=latest.seconds,
+            )
+
+    metrics.add(collect)
+
+
+def register_inbox_metrics(
+    metrics: Metrics, processor: InboxProcessor, stats: EsdbInboxGroupStats | None
+) -> None:
+    """Add the command inbox's families: outcomes here, parked and waiting in the group."""
+
+    def collect() -> Iterator[Metric]:
+        outcomes = CounterMetricFamily(
+            "rover_inbox_commands_total",
+            "Inbox commands this instance handled, by outcome (applied: a CommandResult reply; "
+            "failed: an error status reply; retried: handed back; parked: poison).",
+            labels=["outcome"],
+        )
+        for outcome in ("applied", "failed", "retried", "parked"):
+            outcomes.add_metric([outcome], getattr(processor, outcome))
+        yield outcomes
+        if stats is not None and stats.parked is not None and stats.backlog is not None:
+            yield parked_family(INBOX_CONSUMER, stats.parked)
+            yield GaugeMetricFamily(
+                "rover_inbox_backlog_commands",
+                "Inbox commands the group holds undelivered, in retry or unacknowledged (lag).",
+                value=stats.backlog,
             )
 
     metrics.add(collect)

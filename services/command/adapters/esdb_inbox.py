@@ -1,0 +1,208 @@
+"""The command inbox on EventStoreDB: the group's deliveries, the inbox appends, the reply streams.
+
+Inbox events carry JSON metadata ``{"reply_stream": "..."}`` when the sender names a reply
+stream. A reply carries ``{"request_id", "inbox_stream", "inbox_revision"}`` and an event id
+derived from the inbox event (stream and revision), so each inbox event is answered once: the
+reply stream's newest events are searched for that id before an append (a redelivery finds it;
+a resubmitted request_id is a new inbox event and is answered again, newest reply first).
+Every reply stream gets ``$maxAge`` so storage stays bounded.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import uuid
+from collections.abc import AsyncIterator
+from typing import Any
+
+from esdbclient import AsyncEventStoreDBClient, NewEvent, RecordedEvent, StreamState
+from esdbclient.exceptions import NotFound
+
+from services.command.adapters.esdb_errors import translated
+from services.command.application.inbox import REPLY_STREAM_PREFIX, QueuedCommand, Reply
+
+__all__ = [
+    "INBOX_STREAM_FILTER",
+    "EsdbInboxGroupStats",
+    "EsdbInboxSubscription",
+    "EsdbInboxWriter",
+    "EsdbReplyLog",
+]
+
+INBOX_STREAM_FILTER = "rover-inbox-.*"  # esdbclient anchors it: ^(rover-inbox-.*)$
+_REPLY_IDS = uuid.UUID("5b0f1c52-8d3e-4f7a-9c61-2e4d8a7b3f90")
+_SEARCH = 1_000  # newest events of a named reply stream searched for one reply
+
+
+def _named_reply_stream(metadata: bytes) -> str:
+    try:
+        body = json.loads(metadata or b"{}")
+    except ValueError:
+        return ""
+    named = body.get("reply_stream") if isinstance(body, dict) else None
+    return named if isinstance(named, str) else ""
+
+
+def reply_event_id(stream: str, revision: int) -> uuid.UUID:
+    """The id of the reply to the inbox event at ``stream``/``revision`` (the same every time)."""
+    return uuid.uuid5(_REPLY_IDS, f"{stream}\x00{revision}")
+
+
+class EsdbInboxSubscription:
+    """A connection to the inbox's persistent subscription group (``$all``, filtered)."""
+
+    def __init__(self, client: AsyncEventStoreDBClient, group: str, *, buffer_size: int) -> None:
+        self._client = client
+        self._group = group
+        self._buffer_size = buffer_size
+        self._subscription: Any = None
+
+    async def deliveries(self) -> AsyncIterator[QueuedCommand]:
+        """Delivered commands until the subscription ends or fails."""
+        with translated(f"$all/{self._group}"):
+            self._subscription = await self._client.read_subscription_to_all(
+                self._group, event_buffer_size=self._buffer_size
+            )
+        subscription = self._subscription
+        try:
+            with translated(f"$all/{self._group}"):
+                async for event in subscription:
+                    yield self._queued(event)
+        finally:
+            await subscription.stop()
+
+    @staticmethod
+    def _queued(event: RecordedEvent) -> QueuedCommand:
+        return QueuedCommand(
+            stream=event.stream_name,
+            revision=event.stream_position,
+            attempt=event.retry_count or 0,
+            event_type=event.type,
+            data=event.data,
+            reply_stream=_named_reply_stream(event.metadata),
+            handle=event.ack_id,
+        )
+
+    async def ack(self, queued: QueuedCommand) -> None:
+        """Done: never deliver it again."""
+        with translated(queued.stream):
+            await self._subscription.ack(queued.handle)
+
+    async def retry(self, queued: QueuedCommand) -> None:
+        """Deliver it again later."""
+        with translated(queued.stream):
+            await self._subscription.nack(queued.handle, action="retry")
+
+    async def park(self, queued: QueuedCommand) -> None:
+        """Set it aside (the group's parked messages)."""
+        with translated(queued.stream):
+            await self._subscription.nack(queued.handle, action="park")
+
+
+class EsdbInboxWriter:
+    """Appends commands to inbox streams (the SubmitCommand RPC)."""
+
+    def __init__(self, client: AsyncEventStoreDBClient, *, timeout: float) -> None:
+        self._client = client
+        self._timeout = timeout
+
+    async def enqueue(self, stream: str, event_type: str, data: bytes, *, reply_stream: str) -> int:
+        """Append one command; its revision in ``stream``."""
+        metadata = json.dumps({"reply_stream": reply_stream} if reply_stream else {}).encode()
+        event = NewEvent(
+            type=event_type, data=data, metadata=metadata, content_type="application/octet-stream"
+        )
+        with translated(stream):
+            return await self._client.append_to_stream(
+                stream, current_version=StreamState.ANY, events=event, timeout=self._timeout
+            )
+
+
+class EsdbReplyLog:
+    """Reply streams: appends (at most once per inbox event) and look-ups by request_id."""
+
+    def __init__(
+        self, client: AsyncEventStoreDBClient, *, timeout: float, max_age_seconds: int
+    ) -> None:
+        self._client = client
+        self._timeout = timeout
+        self._max_age = max_age_seconds
+        self._aged: set[str] = set()  # named streams whose $maxAge this process has set
+
+    async def append(
+        self, stream: str, reply: Reply, *, request_id: str, queued: QueuedCommand
+    ) -> None:
+        """Append ``reply`` unless this inbox event's reply is already there."""
+        event_id = reply_event_id(queued.stream, queued.revision)
+        metadata = {
+            "request_id": request_id,
+            "inbox_stream": queued.stream,
+            "inbox_revision": queued.revision,
+        }
+        event = NewEvent(
+            type=reply.event_type,
+            data=reply.data,
+            metadata=json.dumps(metadata).encode(),
+            content_type="application/octet-stream",
+            id=event_id,
+        )
+        with translated(stream):
+            if stream not in self._aged:
+                await self._client.set_stream_metadata(
+                    stream, metadata={"$maxAge": self._max_age}, timeout=self._timeout
+                )
+                if not stream.startswith(REPLY_STREAM_PREFIX):  # a per-request one is new
+                    self._aged.add(stream)
+            if any(r.id == event_id for r in await self._newest(stream)):
+                return  # answered already: a redelivery of this inbox event
+            await self._client.append_to_stream(
+                stream, current_version=StreamState.ANY, events=event, timeout=self._timeout
+            )
+
+    async def find(self, stream: str, request_id: str) -> Reply | None:
+        """The newest reply to ``request_id`` among the stream's newest events."""
+        with translated(stream):
+            for recorded in await self._newest(stream):
+                try:
+                    body = json.loads(recorded.metadata or b"{}")
+                except ValueError:
+                    continue
+                if isinstance(body, dict) and body.get("request_id") == request_id:
+                    return Reply(recorded.type, recorded.data)
+            return None
+
+    async def _newest(self, stream: str) -> tuple[RecordedEvent, ...]:
+        try:
+            return tuple(
+                await self._client.get_stream(
+                    stream, backwards=True, limit=_SEARCH, timeout=self._timeout
+                )
+            )
+        except NotFound:
+            return ()
+
+
+class EsdbInboxGroupStats:
+    """The inbox group's parked and waiting commands, as the server reports them (polled)."""
+
+    def __init__(self, client: AsyncEventStoreDBClient, group: str, *, interval: float) -> None:
+        self._client = client
+        self._group = group
+        self._interval = interval
+        self.parked: int | None = None  # None until the first measurement
+        self.backlog: int | None = None
+
+    async def run(self) -> None:
+        """Measure every ``interval`` seconds, forever."""
+        while True:
+            with translated(f"$all/{self._group}"):
+                info = await self._client.get_subscription_info(self._group)
+            self.parked = info.parked_message_count
+            self.backlog = (
+                info.read_buffer_count
+                + info.live_buffer_count
+                + info.retry_buffer_count
+                + info.total_in_flight_messages
+            )
+            await asyncio.sleep(self._interval)

@@ -1,0 +1,82 @@
+"""The command service's composition root, its command inbox part (called by ``bootstrap``)."""
+
+from __future__ import annotations
+
+from services.command.adapters.esdb_inbox import (
+    INBOX_STREAM_FILTER,
+    EsdbInboxGroupStats,
+    EsdbInboxSubscription,
+    EsdbInboxWriter,
+    EsdbReplyLog,
+)
+from services.command.adapters.prometheus import register_inbox_metrics
+from services.command.application.handlers import Handlers
+from services.command.application.inbox import InboxProcessor
+from services.command.consumer_groups import ConsumerGroupSettings, ensure_group
+from services.command.grpc.inbox_codec import ProtoInboxCodec
+from services.command.settings import CommandSettings
+from services.common import tracing
+from services.common.app import Lifecycle, supervised
+from services.common.esdb_client import LeaderFollowingClient
+from services.common.metrics import Metrics
+
+__all__ = ["wire_inbox"]
+
+_INBOX_RESTART_SECONDS = 1.0  # pause before the inbox's subscription is opened again
+_INBOX_STATS_SECONDS = 2.0  # between looks at the inbox group's parked and waiting commands
+
+
+def wire_inbox(
+    lifecycle: Lifecycle,
+    metrics: Metrics,
+    settings: CommandSettings,
+    *,
+    client: LeaderFollowingClient,
+    handlers: Handlers,
+) -> tuple[EsdbInboxWriter, EsdbReplyLog]:
+    """The command inbox: its group (Pinned: one inbox stream stays on one instance), the
+    processor that consumes it, and its metrics; the servicer's writer and reader."""
+    timeout = settings.eventstore_timeout_seconds
+    replies = EsdbReplyLog(
+        client, timeout=timeout, max_age_seconds=settings.command_inbox_reply_max_age_seconds
+    )
+    group = ConsumerGroupSettings(
+        name=settings.command_inbox_group,
+        consumer_strategy="Pinned",
+        max_retry_count=settings.command_inbox_max_attempts,
+        message_timeout=settings.command_inbox_message_timeout_seconds,
+    )
+    processor = InboxProcessor(
+        handlers,
+        ProtoInboxCodec(),
+        replies,
+        max_attempts=settings.command_inbox_max_attempts,
+        concurrency=settings.command_inbox_concurrency,
+    )
+
+    async def provision() -> None:
+        await ensure_group(client, group, INBOX_STREAM_FILTER)
+
+    async def consume() -> None:
+        subscription = EsdbInboxSubscription(
+            client, group.name, buffer_size=settings.command_inbox_buffer_size
+        )
+        await processor.run(subscription)
+
+    async def run() -> None:
+        with tracing.untraced():
+            await supervised("inbox", consume, _INBOX_RESTART_SECONDS)
+
+    lifecycle.open.append(provision)
+    lifecycle.background.append(("inbox", run))
+    stats = None
+    if metrics.enabled:
+        stats = EsdbInboxGroupStats(client, group.name, interval=_INBOX_STATS_SECONDS)
+
+        async def measure() -> None:
+            with tracing.untraced():
+                await supervised("inbox-stats", stats.run, _INBOX_STATS_SECONDS)
+
+        lifecycle.background.append(("inbox-stats", measure))
+    register_inbox_metrics(metrics, processor, stats)
+    return EsdbInboxWriter(client, timeout=timeout), replies
