@@ -21,6 +21,7 @@ from esdbclient.exceptions import NotFound
 
 from services.command.adapters.esdb_errors import translated
 from services.command.application.inbox import REPLY_STREAM_PREFIX, QueuedCommand, Reply
+from services.common.cancellation import raise_if_cancelling
 
 __all__ = [
     "INBOX_STREAM_FILTER",
@@ -69,6 +70,9 @@ class EsdbInboxSubscription:
             with translated(f"$all/{self._group}"):
                 async for event in subscription:
                     yield self._queued(event)
+        except Exception:
+            raise_if_cancelling()  # esdbclient turns a cancellation into its own error
+            raise
         finally:
             await subscription.stop()
 
