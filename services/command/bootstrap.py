@@ -38,7 +38,7 @@ from services.command.application.ports import (
 )
 from services.command.application.publisher import Publisher, PublisherSettings
 from services.command.application.repository import GridRepository
-from services.command.bootstrap_inbox import wire_inbox
+from services.command.bootstrap_inbox import InboxParts, wire_inbox
 from services.command.consumer_groups import ensure_consumer_groups, load_consumer_groups
 from services.command.grpc.servicer import RoverCommandServicer
 from services.command.settings import CommandSettings
@@ -77,6 +77,7 @@ class CommandParts:
     integration: IntegrationLog
     checkpoints: CheckpointStore
     parked: ParkedEvents
+    inbox: InboxParts | None = None  # None: no command inbox (disabled, or a unit test's fakes)
 
 
 CommandApp = App[CommandParts]
@@ -199,13 +200,13 @@ def build(
                 cap=settings.publisher_lag_count_cap,
             )
             lifecycle.background.append(("publisher-lag", _supervised_lag(lag, settings)))
-    register_command_metrics(metrics, executor, publisher, lag)
     inbox = None
     if client is not None and settings.command_inbox_enabled:
         inbox = wire_inbox(lifecycle, metrics, settings, client=client, handlers=handlers)
+    register_command_metrics(metrics, executor, publisher, lag, inbox and inbox.stats)
     # After the server and the publisher stopped, before the client closes.
     lifecycle.close.append(repository.drain)
-    servicer = RoverCommandServicer(handlers, *(inbox or (None, None)))
+    servicer = RoverCommandServicer(handlers, inbox and inbox.writer, inbox and inbox.replies)
     service = Service(
         SERVICE_NAME,
         lambda server: command_pb2_grpc.add_RoverCommandServiceServicer_to_server(servicer, server),
@@ -222,6 +223,7 @@ def build(
         integration=integration,
         checkpoints=checkpoints,
         parked=parked,
+        inbox=inbox,
     )
     app = App(
         "command",

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 from services.command.adapters.esdb_inbox import (
     INBOX_STREAM_FILTER,
     EsdbInboxGroupStats,
+    EsdbInboxHistory,
     EsdbInboxSubscription,
     EsdbInboxWriter,
     EsdbReplyLog,
@@ -12,6 +15,7 @@ from services.command.adapters.esdb_inbox import (
 from services.command.adapters.prometheus import register_inbox_metrics
 from services.command.application.handlers import Handlers
 from services.command.application.inbox import InboxProcessor
+from services.command.application.inbox_order import InboxOrder
 from services.command.consumer_groups import ConsumerGroupSettings, ensure_group
 from services.command.grpc.inbox_codec import ProtoInboxCodec
 from services.command.settings import CommandSettings
@@ -20,10 +24,20 @@ from services.common.app import Lifecycle, supervised
 from services.common.esdb_client import LeaderFollowingClient
 from services.common.metrics import Metrics
 
-__all__ = ["wire_inbox"]
+__all__ = ["InboxParts", "wire_inbox"]
 
 _INBOX_RESTART_SECONDS = 1.0  # pause before the inbox's subscription is opened again
 _INBOX_STATS_SECONDS = 2.0  # between looks at the inbox group's parked and waiting commands
+
+
+class InboxParts(NamedTuple):
+    """The inbox's wired parts: the servicer's writer and reader, the consumer."""
+
+    writer: EsdbInboxWriter
+    replies: EsdbReplyLog
+    processor: InboxProcessor
+    order: InboxOrder
+    stats: EsdbInboxGroupStats | None  # None without a metrics endpoint
 
 
 def wire_inbox(
@@ -33,12 +47,19 @@ def wire_inbox(
     *,
     client: LeaderFollowingClient,
     handlers: Handlers,
-) -> tuple[EsdbInboxWriter, EsdbReplyLog]:
+) -> InboxParts:
     """The command inbox: its group (Pinned: one inbox stream stays on one instance), the
     processor that consumes it, and its metrics; the servicer's writer and reader."""
     timeout = settings.eventstore_timeout_seconds
-    replies = EsdbReplyLog(
-        client, timeout=timeout, max_age_seconds=settings.command_inbox_reply_max_age_seconds
+    max_age = settings.command_inbox_reply_max_age_seconds
+    replies = EsdbReplyLog(client, timeout=timeout, max_age_seconds=max_age)
+    codec = ProtoInboxCodec()
+    order = InboxOrder(
+        EsdbInboxHistory(client, timeout=timeout, max_age_seconds=max_age),
+        codec,
+        replies,
+        # A previous command in flight on another instance is answered well within this.
+        wait_seconds=settings.command_inbox_message_timeout_seconds / 3,
     )
     group = ConsumerGroupSettings(
         name=settings.command_inbox_group,
@@ -48,8 +69,9 @@ def wire_inbox(
     )
     processor = InboxProcessor(
         handlers,
-        ProtoInboxCodec(),
+        codec,
         replies,
+        order=order,
         max_attempts=settings.command_inbox_max_attempts,
         concurrency=settings.command_inbox_concurrency,
     )
@@ -79,4 +101,4 @@ def wire_inbox(
 
         lifecycle.background.append(("inbox-stats", measure))
     register_inbox_metrics(metrics, processor, stats)
-    return EsdbInboxWriter(client, timeout=timeout), replies
+    return InboxParts(EsdbInboxWriter(client, timeout=timeout), replies, processor, order, stats)

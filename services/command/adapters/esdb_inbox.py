@@ -14,6 +14,7 @@ import asyncio
 import json
 import uuid
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from esdbclient import AsyncEventStoreDBClient, NewEvent, RecordedEvent, StreamState
@@ -26,6 +27,7 @@ from services.common.cancellation import raise_if_cancelling
 __all__ = [
     "INBOX_STREAM_FILTER",
     "EsdbInboxGroupStats",
+    "EsdbInboxHistory",
     "EsdbInboxSubscription",
     "EsdbInboxWriter",
     "EsdbReplyLog",
@@ -50,6 +52,18 @@ def reply_event_id(stream: str, revision: int) -> uuid.UUID:
     return uuid.uuid5(_REPLY_IDS, f"{stream}\x00{revision}")
 
 
+def _queued(event: RecordedEvent) -> QueuedCommand:
+    return QueuedCommand(
+        stream=event.stream_name,
+        revision=event.stream_position,
+        attempt=event.retry_count or 0,
+        event_type=event.type,
+        data=event.data,
+        reply_stream=_named_reply_stream(event.metadata),
+        handle=event.ack_id,
+    )
+
+
 class EsdbInboxSubscription:
     """A connection to the inbox's persistent subscription group (``$all``, filtered)."""
 
@@ -69,24 +83,12 @@ class EsdbInboxSubscription:
         try:
             with translated(f"$all/{self._group}"):
                 async for event in subscription:
-                    yield self._queued(event)
+                    yield _queued(event)
         except Exception:
             raise_if_cancelling()  # esdbclient turns a cancellation into its own error
             raise
         finally:
             await subscription.stop()
-
-    @staticmethod
-    def _queued(event: RecordedEvent) -> QueuedCommand:
-        return QueuedCommand(
-            stream=event.stream_name,
-            revision=event.stream_position,
-            attempt=event.retry_count or 0,
-            event_type=event.type,
-            data=event.data,
-            reply_stream=_named_reply_stream(event.metadata),
-            handle=event.ack_id,
-        )
 
     async def ack(self, queued: QueuedCommand) -> None:
         """Done: never deliver it again."""
@@ -102,6 +104,34 @@ class EsdbInboxSubscription:
         """Set it aside (the group's parked messages)."""
         with translated(queued.stream):
             await self._subscription.nack(queued.handle, action="park")
+
+
+class EsdbInboxHistory:
+    """Reads the event before a given one in an inbox stream (the order check)."""
+
+    def __init__(
+        self, client: AsyncEventStoreDBClient, *, timeout: float, max_age_seconds: int
+    ) -> None:
+        self._client = client
+        self._timeout = timeout
+        self._max_age = timedelta(seconds=max_age_seconds)
+
+    async def previous(self, stream: str, revision: int) -> QueuedCommand | None:
+        """The event before ``revision``; None when gone or older than replies are kept."""
+        with translated(stream):
+            try:
+                found = await self._client.get_stream(
+                    stream, stream_position=revision - 1, limit=1, timeout=self._timeout
+                )
+            except NotFound:
+                return None
+        if not found or found[0].stream_position != revision - 1:
+            return None
+        event = found[0]
+        recorded = event.recorded_at
+        if recorded is not None and datetime.now(UTC) - recorded > self._max_age:
+            return None  # its reply has expired, if it ever had one: nothing to wait for
+        return _queued(event)
 
 
 class EsdbInboxWriter:
@@ -163,6 +193,12 @@ class EsdbReplyLog:
             await self._client.append_to_stream(
                 stream, current_version=StreamState.ANY, events=event, timeout=self._timeout
             )
+
+    async def answered(self, stream: str, queued: QueuedCommand) -> bool:
+        """Whether ``stream`` holds the reply to the inbox event ``queued``."""
+        event_id = reply_event_id(queued.stream, queued.revision)
+        with translated(stream):
+            return any(r.id == event_id for r in await self._newest(stream))
 
     async def find(self, stream: str, request_id: str) -> Reply | None:
         """The newest reply to ``request_id`` among the stream's newest events."""

@@ -24,6 +24,7 @@ def register_command_metrics(
     executor: CommandExecutor,
     publisher: Publisher,
     lag: EsdbPublisherLag | None,
+    inbox: EsdbInboxGroupStats | None = None,
 ) -> None:
     """Add the command service's ``rover_*`` families to ``metrics``."""
 
@@ -59,7 +60,10 @@ def register_command_metrics(
             "Integration events appended (or found already there) by this instance.",
             value=publisher.published,
         )
-        yield parked_family(PUBLISHER, publisher.held.count)
+        parked = parked_family(PUBLISHER, publisher.held.count)
+        if inbox is not None and inbox.parked is not None:
+            parked.add_metric([INBOX_CONSUMER], inbox.parked)
+        yield parked
         latest = lag.latest if lag is not None else None
         if latest is not None:  # only the active publisher measures its lag
             yield GaugeMetricFamily(
@@ -91,8 +95,7 @@ def register_inbox_metrics(
         for outcome in ("applied", "failed", "retried", "parked"):
             outcomes.add_metric([outcome], getattr(processor, outcome))
         yield outcomes
-        if stats is not None and stats.parked is not None and stats.backlog is not None:
-            yield parked_family(INBOX_CONSUMER, stats.parked)
+        if stats is not None and stats.backlog is not None:  # parked: in rover_parked_events
             yield GaugeMetricFamily(
                 "rover_inbox_backlog_commands",
                 "Inbox commands the group holds undelivered, in retry or unacknowledged (lag).",

@@ -5,25 +5,30 @@ subscription group hands it to one command service instance, which runs it throu
 :class:`Handlers` (so the request_id idempotency of the executor makes a redelivery harmless),
 appends the outcome to the reply stream and only then acknowledges the delivery.
 
-Order: the commands of one inbox stream are run one after the other, in stream order. When a
-command must be retried (an outage, or conflicts that outlasted the executor's attempts) it
-and every later command of its stream already delivered here go back to the group, in order,
-so a later command never overtakes an earlier one. Poison (an event that is no command) is
-answered, when the event names a reply stream, and parked.
+Order: the commands of one inbox stream are run one after the other, in stream order, and a
+command runs only once the one before it in its stream is answered, whichever instance answered
+it (``inbox_order``). When a command must be retried (an outage, or conflicts that outlasted
+the executor's attempts) it and every later command of its stream already delivered here go
+back to the group, in order, so a later command never overtakes an earlier one. Poison (an
+event that is no command) is answered, when the event names a reply stream, and parked.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections import deque
+from bisect import insort
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
-from typing import NamedTuple, Protocol
+from functools import partial
+from typing import TYPE_CHECKING, NamedTuple, Protocol
 
 from services.command.application.commands import AnyCommand, CommandResult
 from services.command.application.errors import CommandAbortedError, StoreUnavailableError
 from services.command.application.handlers import Handlers
 from services.common.logs import get_logger
+
+if TYPE_CHECKING:
+    from services.command.application.inbox_order import InboxOrder
 
 __all__ = [
     "INBOX_CONSUMER",
@@ -48,7 +53,16 @@ NEW_GRIDS_INBOX = f"{INBOX_STREAM_PREFIX}new"
 REPLY_STREAM_PREFIX = "rover-reply-"
 # Failures worth another delivery: the same command may well succeed later.
 _TRANSIENT = (StoreUnavailableError, CommandAbortedError)
+_UNANSWERED = "the command before it in its inbox stream has no answer yet"
 _log = get_logger(__name__)
+
+
+def _revision(queued: QueuedCommand) -> int:
+    return queued.revision
+
+
+def _superseded(lane: list[QueuedCommand], head: QueuedCommand) -> bool:
+    return lane[0] is not head
 
 
 def inbox_stream(grid_id: str) -> str:
@@ -159,6 +173,7 @@ class InboxProcessor:
         codec: InboxCodec,
         replies: ReplyLog,
         *,
+        order: InboxOrder,
         max_attempts: int,
         concurrency: int,
     ) -> None:
@@ -166,8 +181,9 @@ class InboxProcessor:
         self._codec = codec
         self._replies = replies
         self._max_attempts = max_attempts
+        self._order = order
         self._slots = asyncio.Semaphore(concurrency)
-        self._lanes: dict[str, deque[QueuedCommand]] = {}
+        self._lanes: dict[str, list[QueuedCommand]] = {}
         self.applied = 0  # replied with a CommandResult
         self.failed = 0  # replied with an error status
         self.retried = 0  # handed back for another delivery
@@ -179,22 +195,31 @@ class InboxProcessor:
             async for queued in subscription.deliveries():
                 lane = self._lanes.get(queued.stream)
                 if lane is None:
-                    lane = self._lanes[queued.stream] = deque()
+                    lane = self._lanes[queued.stream] = []
                     lanes.create_task(self._drain(subscription, queued.stream, lane))
-                lane.append(queued)
+                insort(lane, queued, key=_revision)  # a redelivery may come after later ones
 
     async def _drain(
-        self, subscription: InboxSubscription, stream: str, lane: deque[QueuedCommand]
+        self, subscription: InboxSubscription, stream: str, lane: list[QueuedCommand]
     ) -> None:
         try:
             while lane:
-                async with self._slots:
-                    done = await self._process(subscription, lane[0])
-                lane.popleft()
-                if not done:  # the later commands of this stream go back behind it, in order
-                    while lane:
-                        await subscription.retry(lane.popleft())
-                        self.retried += 1
+                queued = lane[0]
+                turn = await self._order.turn(queued, partial(_superseded, lane, queued))
+                if turn is None:
+                    continue  # an earlier command of this stream arrived meanwhile: it goes first
+                if turn:
+                    async with self._slots:
+                        done = await self._process(subscription, queued)
+                else:
+                    done = await self._retry(subscription, queued, _UNANSWERED)
+                lane.remove(queued)
+                if done:
+                    self._order.done(queued)
+                    continue
+                while lane:  # the later commands of this stream go back behind it, in order
+                    await subscription.retry(lane.pop(0))
+                    self.retried += 1
         finally:
             del self._lanes[stream]
 
@@ -208,7 +233,7 @@ class InboxProcessor:
             reply, ok = self._codec.result(await self._handlers.handle(decoded.command())), True
         except _TRANSIENT as error:
             if queued.attempt + 1 < self._max_attempts:
-                return await self._retry(subscription, queued, error)
+                return await self._retry(subscription, queued, str(error))
             reply, ok = self._codec.error(error), False
         except Exception as error:  # a client's mistake or a domain rule: the status says which
             reply, ok = self._codec.error(error), False
@@ -216,7 +241,7 @@ class InboxProcessor:
         try:
             await self._replies.append(stream, reply, request_id=decoded.request_id, queued=queued)
         except StoreUnavailableError as error:
-            return await self._retry(subscription, queued, error)
+            return await self._retry(subscription, queued, str(error))
         await subscription.ack(queued)
         if ok:
             self.applied += 1
@@ -225,14 +250,14 @@ class InboxProcessor:
         return True
 
     async def _retry(
-        self, subscription: InboxSubscription, queued: QueuedCommand, error: BaseException
+        self, subscription: InboxSubscription, queued: QueuedCommand, why: str
     ) -> bool:
         _log.warning(
             "inbox command handed back for a retry",
             stream=queued.stream,
             revision=queued.revision,
             attempt=queued.attempt,
-            error=str(error),
+            why=why,
         )
         await subscription.retry(queued)
         self.retried += 1
@@ -255,7 +280,7 @@ class InboxProcessor:
             try:
                 await self._replies.append(queued.reply_stream, reply, request_id="", queued=queued)
             except StoreUnavailableError as error:
-                return await self._retry(subscription, queued, error)
+                return await self._retry(subscription, queued, str(error))
         await subscription.park(queued)
         self.parked += 1
         return True
