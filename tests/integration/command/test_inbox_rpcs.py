@@ -24,7 +24,8 @@ async def refused(call: object) -> grpc.aio.AioRpcError:
 
 
 def reason(error: grpc.aio.AioRpcError) -> str:
-    return next(d.reason for d in details_of(error) if isinstance(d, error_details_pb2.ErrorInfo))
+    infos = [d for d in details_of(error) if isinstance(d, error_details_pb2.ErrorInfo)]
+    return str(infos[0].reason)
 
 
 async def test_submitted_commands_are_answered_as_the_direct_rpcs_answer(
