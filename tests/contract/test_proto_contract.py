@@ -133,7 +133,7 @@ FIELDS: dict[str, dict[str, int]] = {
     "SubmitCommandResponse": {
         "request_id": 1,
         "inbox_stream": 2,
-        "inbox_revision": 3,
+        "inbox_commit_position": 3,
         "reply_stream": 4,
     },
     "GetCommandResultRequest": {"request_id": 1, "reply_stream": 2, "wait_seconds": 3},

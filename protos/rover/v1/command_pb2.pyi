@@ -379,14 +379,14 @@ class SubmitCommandResponse(google.protobuf.message.Message):
 
     REQUEST_ID_FIELD_NUMBER: builtins.int
     INBOX_STREAM_FIELD_NUMBER: builtins.int
-    INBOX_REVISION_FIELD_NUMBER: builtins.int
+    INBOX_COMMIT_POSITION_FIELD_NUMBER: builtins.int
     REPLY_STREAM_FIELD_NUMBER: builtins.int
     request_id: builtins.str
     """The command's request_id (the one given, or the generated one)."""
     inbox_stream: builtins.str
     """The inbox stream the command was appended to."""
-    inbox_revision: builtins.int
-    """The command's revision in the inbox stream."""
+    inbox_commit_position: builtins.int
+    """The command's commit position in the event store's log ($all): where it was stored."""
     reply_stream: builtins.str
     """The stream the outcome will be appended to."""
     def __init__(
@@ -394,10 +394,10 @@ class SubmitCommandResponse(google.protobuf.message.Message):
         *,
         request_id: builtins.str = ...,
         inbox_stream: builtins.str = ...,
-        inbox_revision: builtins.int = ...,
+        inbox_commit_position: builtins.int = ...,
         reply_stream: builtins.str = ...,
     ) -> None: ...
-    def ClearField(self, field_name: typing.Literal["inbox_revision", b"inbox_revision", "inbox_stream", b"inbox_stream", "reply_stream", b"reply_stream", "request_id", b"request_id"]) -> None: ...
+    def ClearField(self, field_name: typing.Literal["inbox_commit_position", b"inbox_commit_position", "inbox_stream", b"inbox_stream", "reply_stream", b"reply_stream", "request_id", b"request_id"]) -> None: ...
 
 Global___SubmitCommandResponse: typing_extensions.TypeAlias = SubmitCommandResponse
 

@@ -142,7 +142,7 @@ class EsdbInboxWriter:
         self._timeout = timeout
 
     async def enqueue(self, stream: str, event_type: str, data: bytes, *, reply_stream: str) -> int:
-        """Append one command; its revision in ``stream``."""
+        """Append one command; its commit position."""
         metadata = json.dumps({"reply_stream": reply_stream} if reply_stream else {}).encode()
         event = NewEvent(
             type=event_type, data=data, metadata=metadata, content_type="application/octet-stream"

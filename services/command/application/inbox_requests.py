@@ -17,7 +17,7 @@ class InboxWriter(Protocol):
     """Appends commands to inbox streams."""
 
     async def enqueue(self, stream: str, event_type: str, data: bytes, *, reply_stream: str) -> int:
-        """Append one command; its revision in ``stream``. StoreUnavailableError on an outage."""
+        """Append one command; its commit position. StoreUnavailableError on an outage."""
         ...
 
 

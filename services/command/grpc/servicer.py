@@ -118,7 +118,7 @@ class RoverCommandServicer(command_pb2_grpc.RoverCommandServiceServicer):
             check_request_id(inner.request_id)
             PARSERS[type(inner)](inner)  # malformed input fails here, as on the direct RPC
             stream = inbox_stream(inner.grid_id)
-            revision = await self._inbox.enqueue(
+            position = await self._inbox.enqueue(
                 stream,
                 inner.DESCRIPTOR.full_name,
                 inner.SerializeToString(),
@@ -129,7 +129,7 @@ class RoverCommandServicer(command_pb2_grpc.RoverCommandServiceServicer):
         return command_pb2.SubmitCommandResponse(
             request_id=inner.request_id,
             inbox_stream=stream,
-            inbox_revision=revision,
+            inbox_commit_position=position,
             reply_stream=reply_stream(inner.request_id, request.reply_stream),
         )
 
