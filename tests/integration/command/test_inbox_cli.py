@@ -2,24 +2,15 @@
 
 from __future__ import annotations
 
-import asyncio
-import sys
-
 from services.cli.submit import EXIT_PENDING
 from services.command.bootstrap import CommandApp
 from tests.integration.command.conftest import new_id
+from tests.support.cli import run_rover
 
 
 async def _rover(service: CommandApp, *words: str) -> tuple[int, str, str]:
     """Run ``rover WORDS`` at the command service: status, stdout, stderr."""
-    process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "services.cli", *words,
-        "--command-address", service.address, "--timeout", "30",
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
-    )  # fmt: skip
-    out, err = await asyncio.wait_for(process.communicate(), 120)
-    assert process.returncode is not None
-    return process.returncode, out.decode(), err.decode()
+    return await run_rover(*words, "--command-address", service.address, "--timeout", "30")
 
 
 async def test_submit_wait_and_result_print_what_the_direct_command_prints(
