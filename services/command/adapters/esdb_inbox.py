@@ -15,12 +15,13 @@ import json
 import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, Literal
 
 from esdbclient import AsyncEventStoreDBClient, NewEvent, RecordedEvent, StreamState
-from esdbclient.exceptions import NotFound
+from esdbclient.exceptions import NotFound, ProgrammingError
 
 from services.command.adapters.esdb_errors import translated
+from services.command.application.errors import StoreUnavailableError
 from services.command.application.inbox import REPLY_STREAM_PREFIX, QueuedCommand, Reply
 from services.common.cancellation import raise_if_cancelling
 
@@ -92,18 +93,28 @@ class EsdbInboxSubscription:
 
     async def ack(self, queued: QueuedCommand) -> None:
         """Done: never deliver it again."""
-        with translated(queued.stream):
-            await self._subscription.ack(queued.handle)
+        await self._settle(queued, "ack")
 
     async def retry(self, queued: QueuedCommand) -> None:
         """Deliver it again later."""
-        with translated(queued.stream):
-            await self._subscription.nack(queued.handle, action="retry")
+        await self._settle(queued, "retry")
 
     async def park(self, queued: QueuedCommand) -> None:
         """Set it aside (the group's parked messages)."""
-        with translated(queued.stream):
-            await self._subscription.nack(queued.handle, action="park")
+        await self._settle(queued, "park")
+
+    async def _settle(self, queued: QueuedCommand, action: Literal["ack", "retry", "park"]) -> None:
+        try:
+            with translated(queued.stream):
+                if action == "ack":
+                    await self._subscription.ack(queued.handle)
+                else:
+                    await self._subscription.nack(queued.handle, action=action)
+        except ProgrammingError:  # the subscription was stopped under this delivery
+            raise_if_cancelling()
+            raise StoreUnavailableError(
+                f"the inbox subscription ended ({action} not sent)"
+            ) from None
 
 
 class EsdbInboxHistory:

@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, NamedTuple, Protocol
 from services.command.application.commands import AnyCommand, CommandResult
 from services.command.application.errors import CommandAbortedError, StoreUnavailableError
 from services.command.application.handlers import Handlers
+from services.common.cancellation import raise_if_cancelling
 from services.common.logs import get_logger
 
 if TYPE_CHECKING:
@@ -191,13 +192,19 @@ class InboxProcessor:
 
     async def run(self, subscription: InboxSubscription) -> None:
         """Take deliveries until the subscription ends; a lane's failure ends the run."""
-        async with asyncio.TaskGroup() as lanes:
-            async for queued in subscription.deliveries():
-                lane = self._lanes.get(queued.stream)
-                if lane is None:
-                    lane = self._lanes[queued.stream] = []
-                    lanes.create_task(self._drain(subscription, queued.stream, lane))
-                insort(lane, queued, key=_revision)  # a redelivery may come after later ones
+        try:
+            async with asyncio.TaskGroup() as lanes:
+                async for queued in subscription.deliveries():
+                    lane = self._lanes.get(queued.stream)
+                    if lane is None:
+                        lane = self._lanes[queued.stream] = []
+                        lanes.create_task(self._drain(subscription, queued.stream, lane))
+                    insort(lane, queued, key=_revision)  # a redelivery may come after later ones
+        except BaseExceptionGroup as failed:
+            # A stop closes the subscription under the lanes, whose acks then fail: the stop
+            # is what happened. Otherwise the first lane's failure is the run's.
+            raise_if_cancelling()
+            raise failed.exceptions[0] from failed
 
     async def _drain(
         self, subscription: InboxSubscription, stream: str, lane: list[QueuedCommand]
