@@ -2,9 +2,10 @@
 
 Inbox events carry JSON metadata ``{"reply_stream": "..."}`` when the sender names a reply
 stream. A reply carries ``{"request_id", "inbox_stream", "inbox_revision"}`` and an event id
-derived from the inbox event (stream and revision), so each inbox event is answered once: the
-reply stream's newest events are searched for that id before an append (a redelivery finds it;
-a resubmitted request_id is a new inbox event and is answered again, newest reply first).
+derived from the inbox event (stream and revision), so each inbox event is answered once: a
+redelivery re-sends the same event id, which the store's idempotent append keeps once
+(EventStoreDB remembers recent event ids; a resubmitted request_id is a new inbox event and is
+answered again, and readers take the newest reply).
 Every reply stream gets ``$maxAge`` so storage stays bounded.
 """
 
@@ -178,7 +179,7 @@ class EsdbReplyLog:
     async def append(
         self, stream: str, reply: Reply, *, request_id: str, queued: QueuedCommand
     ) -> None:
-        """Append ``reply`` unless this inbox event's reply is already there."""
+        """Append ``reply``; again for the same inbox event, the store keeps the first."""
         event_id = reply_event_id(queued.stream, queued.revision)
         metadata = {
             "request_id": request_id,
@@ -199,8 +200,7 @@ class EsdbReplyLog:
                 )
                 if not stream.startswith(REPLY_STREAM_PREFIX):  # a per-request one is new
                     self._aged.add(stream)
-            if any(r.id == event_id for r in await self._newest(stream)):
-                return  # answered already: a redelivery of this inbox event
+            # A redelivery re-sends the same event id: the store keeps one (idempotent append).
             await self._client.append_to_stream(
                 stream, current_version=StreamState.ANY, events=event, timeout=self._timeout
             )

@@ -4,6 +4,7 @@ applied once, in order per stream, and answered in reply streams with what gRPC 
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 
 import grpc
 import pytest
@@ -13,6 +14,8 @@ from google.protobuf.message import Message
 from google.rpc import status_pb2
 
 from protos.rover.v1 import command_pb2, common_pb2
+from services.command.adapters.esdb_inbox import EsdbReplyLog
+from services.command.application.inbox import QueuedCommand, Reply
 from services.command.bootstrap import CommandApp
 from services.command.grpc.inbox_codec import RESULT_TYPE, STATUS_TYPE
 from services.common.rich_errors import details_of
@@ -158,3 +161,28 @@ async def test_poison_is_parked_and_answered(
     await eventually(all_parked)
     with pytest.raises(NotFound):
         await esdb.get_stream(f"grid-{grid_id}")  # the request without request_id never ran
+
+
+async def test_a_redelivered_command_is_answered_once(esdb: AsyncEventStoreDBClient) -> None:
+    """The reply to one inbox event has one event id: appending it again keeps one reply."""
+    replies_log = EsdbReplyLog(esdb, timeout=5, max_age_seconds=60)
+    queued = QueuedCommand(
+        stream="rover-inbox-x",
+        revision=7,
+        attempt=0,
+        event_type="rover.v1.CreateGridRequest",
+        data=b"",
+        reply_stream="",
+        handle=None,
+    )
+    stream = f"answers-{new_id()}"
+    for attempt in range(2):
+        await replies_log.append(
+            stream,
+            Reply(RESULT_TYPE, b"x"),
+            request_id="r",
+            queued=replace(queued, attempt=attempt),
+        )
+    assert len(await esdb.get_stream(stream)) == 1
+    assert await replies_log.answered(stream, queued)
+    assert (await esdb.get_stream_metadata(stream))[0]["$maxAge"] == 60
