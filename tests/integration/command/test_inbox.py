@@ -15,12 +15,13 @@ from google.rpc import status_pb2
 
 from protos.rover.v1 import command_pb2, common_pb2
 from services.command.adapters.esdb_inbox import EsdbReplyLog
-from services.command.application.inbox import QueuedCommand, Reply
+from services.command.application.inbox import Reply
 from services.command.bootstrap import CommandApp
 from services.command.grpc.inbox_codec import RESULT_TYPE, STATUS_TYPE
 from services.common.rich_errors import details_of
 from tests.integration.command.conftest import new_id
 from tests.support.health import eventually
+from tests.support.inbox import delivery
 from tests.support.stubs import command_stub
 
 NORTH = common_pb2.DIRECTION_NORTH
@@ -166,15 +167,7 @@ async def test_poison_is_parked_and_answered(
 async def test_a_redelivered_command_is_answered_once(esdb: AsyncEventStoreDBClient) -> None:
     """The reply to one inbox event has one event id: appending it again keeps one reply."""
     replies_log = EsdbReplyLog(esdb, timeout=5, max_age_seconds=60)
-    queued = QueuedCommand(
-        stream="rover-inbox-x",
-        revision=7,
-        attempt=0,
-        event_type="rover.v1.CreateGridRequest",
-        data=b"",
-        reply_stream="",
-        handle=None,
-    )
+    queued = delivery("rover-inbox-x", 7, "rover.v1.CreateGridRequest")
     stream = f"answers-{new_id()}"
     for attempt in range(2):
         await replies_log.append(

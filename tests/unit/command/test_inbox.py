@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from dataclasses import replace
 
-from google.protobuf.message import Message
 from google.rpc import status_pb2
 
 from protos.rover.v1 import command_pb2, common_pb2
@@ -13,6 +12,7 @@ from services.command.application.errors import StoreUnavailableError
 from services.command.application.inbox import InboxProcessor, QueuedCommand, Reply
 from services.command.application.inbox_order import InboxOrder
 from services.command.grpc.inbox_codec import RESULT_TYPE, STATUS_TYPE, ProtoInboxCodec
+from tests.support.inbox import delivery, request_delivery
 from tests.unit.command.conftest import make_world
 
 
@@ -64,19 +64,6 @@ class FakeHistory:
         return self.events.get((stream, revision - 1))
 
 
-def queued(stream: str, revision: int, request: Message) -> QueuedCommand:
-    """``request`` as its delivery at ``stream``/``revision`` would carry it."""
-    return QueuedCommand(
-        stream=stream,
-        revision=revision,
-        attempt=0,
-        event_type=request.DESCRIPTOR.full_name,
-        data=request.SerializeToString(),
-        reply_stream="",
-        handle=None,
-    )
-
-
 def grid(grid_id: str, request_id: str) -> command_pb2.CreateGridRequest:
     return command_pb2.CreateGridRequest(request_id=request_id, grid_id=grid_id, width=5, height=5)
 
@@ -100,8 +87,11 @@ def processor(replies: FakeReplies, history: FakeHistory | None = None) -> Inbox
 
 
 async def test_an_outage_hands_back_the_command_and_the_later_ones_of_its_stream_in_order() -> None:
-    a = [queued("rover-inbox-a", 0, grid("a", "a0")), queued("rover-inbox-a", 1, rover("a", "a1"))]
-    b = [queued("rover-inbox-b", 0, grid("b", "b0"))]
+    a = [
+        request_delivery("rover-inbox-a", 0, grid("a", "a0")),
+        request_delivery("rover-inbox-a", 1, rover("a", "a1")),
+    ]
+    b = [request_delivery("rover-inbox-b", 0, grid("b", "b0"))]
     subscription = FakeSubscription([a[0], b[0], a[1]])
     replies = FakeReplies(fail_for={"rover-inbox-a"})
     inbox = processor(replies)
@@ -120,24 +110,8 @@ async def test_an_outage_hands_back_the_command_and_the_later_ones_of_its_stream
 
 
 async def test_poison_is_parked_and_answered_where_a_reply_stream_is_named() -> None:
-    named = QueuedCommand(
-        stream="rover-inbox-p",
-        revision=0,
-        attempt=0,
-        event_type="rover.v1.Nonsense",
-        data=b"",
-        reply_stream="mine",
-        handle=None,
-    )
-    anonymous = QueuedCommand(
-        stream="rover-inbox-q",
-        revision=0,
-        attempt=0,
-        event_type="rover.v1.CreateGridRequest",
-        data=b"\xff",
-        reply_stream="",
-        handle=None,
-    )
+    named = delivery("rover-inbox-p", 0, "rover.v1.Nonsense", reply_stream="mine")
+    anonymous = delivery("rover-inbox-q", 0, "rover.v1.CreateGridRequest", b"\xff")
     subscription = FakeSubscription([named, anonymous])
     replies = FakeReplies()
     inbox = processor(replies)
@@ -153,8 +127,8 @@ async def test_poison_is_parked_and_answered_where_a_reply_stream_is_named() -> 
 async def test_a_command_waits_for_the_previous_one_of_its_stream_to_be_answered() -> None:
     replies = FakeReplies()
     history = FakeHistory()
-    first = queued("rover-inbox-c", 0, grid("c", "c0"))
-    second = queued("rover-inbox-c", 1, rover("c", "c1"))
+    first = request_delivery("rover-inbox-c", 0, grid("c", "c0"))
+    second = request_delivery("rover-inbox-c", 1, rover("c", "c1"))
     history.events[("rover-inbox-c", 0)] = first
     order = InboxOrder(history, ProtoInboxCodec(), replies, wait_seconds=0.05)
     assert await order.turn(second, lambda: False) is False  # c0 unanswered (elsewhere)
@@ -164,21 +138,16 @@ async def test_a_command_waits_for_the_previous_one_of_its_stream_to_be_answered
     assert await order.turn(second, lambda: False) is True
     checks = order.checks
     order.done(second)
-    third = queued("rover-inbox-c", 2, rover("c", "c2"))
+    third = request_delivery("rover-inbox-c", 2, rover("c", "c2"))
     assert await order.turn(third, lambda: False) is True  # answered here: no look-up
     assert order.checks == checks
 
 
 async def test_poison_before_a_command_does_not_hold_it_back() -> None:
     history = FakeHistory()
-    history.events[("rover-inbox-d", 0)] = QueuedCommand(
-        stream="rover-inbox-d",
-        revision=0,
-        attempt=0,
-        event_type="garbage",
-        data=b"",
-        reply_stream="",
-        handle=None,
-    )
+    history.events[("rover-inbox-d", 0)] = delivery("rover-inbox-d", 0, "garbage")
     order = InboxOrder(history, ProtoInboxCodec(), FakeReplies(), wait_seconds=0.05)
-    assert await order.turn(queued("rover-inbox-d", 1, grid("d", "d1")), lambda: False) is True
+    assert (
+        await order.turn(request_delivery("rover-inbox-d", 1, grid("d", "d1")), lambda: False)
+        is True
+    )
