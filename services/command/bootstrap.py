@@ -103,6 +103,7 @@ def build(
     """
     lifecycle = Lifecycle()
     client: LeaderFollowingClient | None = None
+    appender: Appender | None = None
     if None in (events, snapshots, feed, integration, checkpoints):
         client = LeaderFollowingClient(settings.eventstore_uri)  # connects in open()
         timeout = settings.eventstore_timeout_seconds
@@ -110,7 +111,7 @@ def build(
             pooled_appends = settings.command_pooled_appends
         # One appender for both writers (one pool of open BatchAppend calls when pooled).
         pooled = PooledAppender(client) if pooled_appends else None
-        appender: Appender = pooled or StockAppender(client)
+        appender = pooled or StockAppender(client)
 
         async def connect() -> None:
             await client.connect()
@@ -201,8 +202,10 @@ def build(
             )
             lifecycle.background.append(("publisher-lag", _supervised_lag(lag, settings)))
     inbox = None
-    if client is not None and settings.command_inbox_enabled:
-        inbox = wire_inbox(lifecycle, metrics, settings, client=client, handlers=handlers)
+    if client is not None and appender is not None and settings.command_inbox_enabled:
+        inbox = wire_inbox(
+            lifecycle, metrics, settings, client=client, appender=appender, handlers=handlers
+        )
     register_command_metrics(metrics, executor, publisher, lag, inbox and inbox.stats)
     # After the server and the publisher stopped, before the client closes.
     lifecycle.close.append(repository.drain)

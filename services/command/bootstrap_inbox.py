@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
+from services.command.adapters.esdb_appends import Appender
 from services.command.adapters.esdb_inbox import (
     INBOX_STREAM_FILTER,
     EsdbInboxGroupStats,
@@ -46,13 +47,14 @@ def wire_inbox(
     settings: CommandSettings,
     *,
     client: LeaderFollowingClient,
+    appender: Appender,
     handlers: Handlers,
 ) -> InboxParts:
     """The command inbox: its group (Pinned: one inbox stream stays on one instance), the
     processor that consumes it, and its metrics; the servicer's writer and reader."""
     timeout = settings.eventstore_timeout_seconds
     max_age = settings.command_inbox_reply_max_age_seconds
-    replies = EsdbReplyLog(client, timeout=timeout, max_age_seconds=max_age)
+    replies = EsdbReplyLog(client, timeout=timeout, max_age_seconds=max_age, appender=appender)
     codec = ProtoInboxCodec()
     order = InboxOrder(
         EsdbInboxHistory(client, timeout=timeout, max_age_seconds=max_age),
@@ -101,4 +103,4 @@ def wire_inbox(
 
         lifecycle.background.append(("inbox-stats", measure))
     register_inbox_metrics(metrics, processor, stats)
-    return InboxParts(EsdbInboxWriter(client, timeout=timeout), replies, processor, order, stats)
+    return InboxParts(EsdbInboxWriter(appender, timeout=timeout), replies, processor, order, stats)

@@ -21,6 +21,7 @@ from typing import Any, Literal
 from esdbclient import AsyncEventStoreDBClient, NewEvent, RecordedEvent, StreamState
 from esdbclient.exceptions import NotFound, ProgrammingError
 
+from services.command.adapters.esdb_appends import Appender, StockAppender
 from services.command.adapters.esdb_errors import translated
 from services.command.application.errors import StoreUnavailableError
 from services.command.application.inbox import REPLY_STREAM_PREFIX, QueuedCommand, Reply
@@ -149,8 +150,8 @@ class EsdbInboxHistory:
 class EsdbInboxWriter:
     """Appends commands to inbox streams (the SubmitCommand RPC)."""
 
-    def __init__(self, client: AsyncEventStoreDBClient, *, timeout: float) -> None:
-        self._client = client
+    def __init__(self, appender: Appender, *, timeout: float) -> None:
+        self._appender = appender
         self._timeout = timeout
 
     async def enqueue(self, stream: str, event_type: str, data: bytes, *, reply_stream: str) -> int:
@@ -160,8 +161,8 @@ class EsdbInboxWriter:
             type=event_type, data=data, metadata=metadata, content_type="application/octet-stream"
         )
         with translated(stream):
-            return await self._client.append_to_stream(
-                stream, current_version=StreamState.ANY, events=event, timeout=self._timeout
+            return await self._appender.append(
+                stream, StreamState.ANY, [event], deadline=self._timeout
             )
 
 
@@ -169,9 +170,15 @@ class EsdbReplyLog:
     """Reply streams: appends (at most once per inbox event) and look-ups by request_id."""
 
     def __init__(
-        self, client: AsyncEventStoreDBClient, *, timeout: float, max_age_seconds: int
+        self,
+        client: AsyncEventStoreDBClient,
+        *,
+        timeout: float,
+        max_age_seconds: int,
+        appender: Appender | None = None,
     ) -> None:
         self._client = client
+        self._appender = appender or StockAppender(client)
         self._timeout = timeout
         self._max_age = max_age_seconds
         self._aged: set[str] = set()  # named streams whose $maxAge this process has set
@@ -194,16 +201,17 @@ class EsdbReplyLog:
             id=event_id,
         )
         with translated(stream):
-            if stream not in self._aged:
-                await self._client.set_stream_metadata(
-                    stream, metadata={"$maxAge": self._max_age}, timeout=self._timeout
+            if stream not in self._aged:  # stream metadata: a $metadata event in $$stream
+                aged = NewEvent(
+                    type="$metadata", data=json.dumps({"$maxAge": self._max_age}).encode()
+                )
+                await self._appender.append(
+                    f"$${stream}", StreamState.ANY, [aged], deadline=self._timeout
                 )
                 if not stream.startswith(REPLY_STREAM_PREFIX):  # a per-request one is new
                     self._aged.add(stream)
             # A redelivery re-sends the same event id: the store keeps one (idempotent append).
-            await self._client.append_to_stream(
-                stream, current_version=StreamState.ANY, events=event, timeout=self._timeout
-            )
+            await self._appender.append(stream, StreamState.ANY, [event], deadline=self._timeout)
 
     async def answered(self, stream: str, queued: QueuedCommand) -> bool:
         """Whether ``stream`` holds the reply to the inbox event ``queued``."""
