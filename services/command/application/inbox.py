@@ -34,16 +34,13 @@ if TYPE_CHECKING:
 __all__ = [
     "INBOX_CONSUMER",
     "INBOX_STREAM_PREFIX",
-    "NEW_GRIDS_INBOX",
     "REPLY_STREAM_PREFIX",
     "DecodedCommand",
     "InboxCodec",
     "InboxProcessor",
-    "InboxSubscription",
     "PoisonCommandError",
     "QueuedCommand",
     "Reply",
-    "ReplyLog",
     "inbox_stream",
     "reply_stream",
 ]

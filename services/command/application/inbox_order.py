@@ -21,7 +21,7 @@ from services.command.application.inbox import (
     reply_stream,
 )
 
-__all__ = ["InboxHistory", "InboxOrder", "ReplyIndex"]
+__all__ = ["InboxOrder"]
 
 _POLL_SECONDS = 0.05
 _REMEMBERED = 100_000  # inbox streams whose last answered revision is kept in memory

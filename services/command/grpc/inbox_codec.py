@@ -27,7 +27,6 @@ __all__ = [
     "STATUS_TYPE",
     "ProtoInboxCodec",
     "decode_reply",
-    "status_of",
 ]
 
 # THE request messages a queued command may be, and how each becomes a command: the same
@@ -46,7 +45,7 @@ RESULT_TYPE: Final = command_pb2.CommandResult.DESCRIPTOR.full_name
 STATUS_TYPE: Final = status_pb2.Status.DESCRIPTOR.full_name
 
 
-def status_of(error: BaseException) -> status_pb2.Status:
+def _status_of(error: BaseException) -> status_pb2.Status:
     """The google.rpc.Status the direct RPC fails with for ``error``."""
     code, message, details = mapping.STATUS.status_of(error)
     return status_proto(code, message, *details)
@@ -96,7 +95,7 @@ class ProtoInboxCodec:
 
     def error(self, error: BaseException) -> Reply:
         """A failure, as the direct RPC's status (code, message, details)."""
-        return Reply(STATUS_TYPE, status_of(error).SerializeToString())
+        return Reply(STATUS_TYPE, _status_of(error).SerializeToString())
 
     def poison(self, error: PoisonCommandError) -> Reply:
         """An event that is no command: INVALID_ARGUMENT with the reason."""
