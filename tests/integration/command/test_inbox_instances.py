@@ -94,3 +94,21 @@ async def test_commands_are_applied_once_across_a_restart_and_a_resubmission(
     assert found[-1] == found[-2]
     assert len(await esdb.get_stream(f"grid-{grid_id}")) == 23
     assert inbox_of(second).processor.applied >= 2
+
+
+async def test_an_instance_joining_mid_stream_keeps_each_grid_in_order(
+    start_service: ServiceFactory, esdb: AsyncEventStoreDBClient
+) -> None:
+    """A joining consumer moves pins while commands of the moved streams may still be in flight
+    on the first instance (small buffers leave most commands to be routed by the new pins).
+    Whether the two instances actually race depends on timing; test_inbox_order.py forces it."""
+    # Small buffers: most commands wait in the group, and are routed by the new pins.
+    first = await start_service(command_inbox_buffer_size=4)
+    grids = [new_id() for _ in range(12)]
+    await asyncio.gather(*(enqueue_grid(esdb, grid_id, 15) for grid_id in grids))
+    await replies(esdb, f"answers-{grids[0]}", 2)
+    second = await start_service(command_inbox_buffer_size=4)
+    for grid_id in grids:
+        await check_applied_once_in_order(esdb, grid_id, 17)
+    applied = inbox_of(first).processor.applied + inbox_of(second).processor.applied
+    assert applied >= 12 * 17

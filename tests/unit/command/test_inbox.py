@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from dataclasses import replace
 
 from google.rpc import status_pb2
@@ -12,29 +11,8 @@ from services.command.application.errors import StoreUnavailableError
 from services.command.application.inbox import InboxProcessor, QueuedCommand, Reply
 from services.command.application.inbox_order import InboxOrder
 from services.command.grpc.inbox_codec import RESULT_TYPE, STATUS_TYPE, ProtoInboxCodec
-from tests.support.inbox import delivery, request_delivery
+from tests.support.inbox import FakeSubscription, delivery, request_delivery
 from tests.unit.command.conftest import make_world
-
-
-class FakeSubscription:
-    def __init__(self, queued: list[QueuedCommand]) -> None:
-        self.queued = queued
-        self.acked: list[QueuedCommand] = []
-        self.retried: list[QueuedCommand] = []
-        self.parked: list[QueuedCommand] = []
-
-    async def deliveries(self) -> AsyncIterator[QueuedCommand]:
-        for queued in self.queued:
-            yield queued
-
-    async def ack(self, queued: QueuedCommand) -> None:
-        self.acked.append(queued)
-
-    async def retry(self, queued: QueuedCommand) -> None:
-        self.retried.append(queued)
-
-    async def park(self, queued: QueuedCommand) -> None:
-        self.parked.append(queued)
 
 
 class FakeReplies:
