@@ -43,7 +43,8 @@ __all__ = [
 
 INBOX_STREAM_FILTER = f"{INBOX_STREAM_PREFIX}.*"  # esdbclient anchors it: ^(rover-inbox-.*)$
 _REPLY_IDS = uuid.UUID("5b0f1c52-8d3e-4f7a-9c61-2e4d8a7b3f90")
-_SEARCH = 1_000  # newest events of a named reply stream searched for one reply
+_SEARCH = 1_000  # newest events of a named reply stream GetCommandResult searches
+_PAGE = 500  # events per backwards read of the order check's search
 
 
 def _named_reply_stream(metadata: bytes) -> str:
@@ -53,6 +54,13 @@ def _named_reply_stream(metadata: bytes) -> str:
         return ""
     named = body.get("reply_stream") if isinstance(body, dict) else None
     return named if isinstance(named, str) else ""
+
+
+def _before(recorded: RecordedEvent, queued: QueuedCommand) -> bool:
+    """Whether ``recorded`` was stored before the inbox event ``queued`` (same store clock)."""
+    if recorded.recorded_at is None or queued.recorded_at is None:
+        return False
+    return recorded.recorded_at < queued.recorded_at
 
 
 def reply_event_id(stream: str, revision: int) -> uuid.UUID:
@@ -69,6 +77,7 @@ def _queued(event: RecordedEvent) -> QueuedCommand:
         data=event.data,
         reply_stream=_named_reply_stream(event.metadata),
         handle=event.ack_id,
+        recorded_at=event.recorded_at,
     )
 
 
@@ -219,10 +228,31 @@ class EsdbReplyLog:
             await self._appender.append(stream, StreamState.ANY, [event], deadline=self._timeout)
 
     async def answered(self, stream: str, queued: QueuedCommand) -> bool:
-        """Whether ``stream`` holds the reply to the inbox event ``queued``."""
+        """Whether ``stream`` holds the reply to the inbox event ``queued``: read backwards
+        page by page, down to the first event recorded before ``queued`` (its reply cannot
+        be older), so a busy shared reply stream is searched as far as needed and no further."""
         event_id = reply_event_id(queued.stream, queued.revision)
+        position: int | None = None
         with translated(stream):
-            return any(r.id == event_id for r in await self._newest(stream))
+            while True:
+                try:
+                    page = await self._client.get_stream(
+                        stream,
+                        stream_position=position,
+                        backwards=True,
+                        limit=_PAGE,
+                        timeout=self._timeout,
+                    )
+                except NotFound:
+                    return False
+                for recorded in page:
+                    if recorded.id == event_id:
+                        return True
+                    if _before(recorded, queued):
+                        return False
+                if len(page) < _PAGE or page[-1].stream_position == 0:
+                    return False
+                position = page[-1].stream_position - 1
 
     async def find(self, stream: str, request_id: str) -> Reply | None:
         """The newest reply to ``request_id`` among the stream's newest events."""

@@ -19,6 +19,7 @@ import asyncio
 from bisect import insort
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
+from datetime import datetime
 from functools import partial
 from typing import TYPE_CHECKING, NamedTuple, Protocol
 
@@ -93,6 +94,7 @@ class QueuedCommand:
     data: bytes
     reply_stream: str  # named by the sender in the event's metadata; "" for the default
     handle: object  # the subscription's token to acknowledge this delivery
+    recorded_at: datetime | None = None  # when the store recorded it (its reply is later)
 
 
 @dataclass(frozen=True, slots=True)
