@@ -59,6 +59,7 @@ __all__ = ["CommandApp", "CommandParts", "build"]
 SERVICE_NAME = command_pb2.DESCRIPTOR.services_by_name["RoverCommandService"].full_name
 PUBLISHER_HEALTH = f"{SERVICE_NAME}/publisher"  # NOT_SERVING: the checkpoint is not trusted
 PARKED_HEALTH = f"{SERVICE_NAME}/parked"  # NOT_SERVING: the publisher has parked events
+INBOX_HEALTH = f"{SERVICE_NAME}/inbox"  # SERVING: this instance consumes the command inbox
 _HEALTH_EVERY = 0.5  # seconds between looks at the publisher's state (in memory: cheap)
 
 
@@ -204,7 +205,14 @@ def build(
     inbox = None
     if client is not None and appender is not None and settings.command_inbox_enabled:
         inbox = wire_inbox(
-            lifecycle, metrics, settings, client=client, appender=appender, handlers=handlers
+            lifecycle,
+            metrics,
+            settings,
+            client=client,
+            appender=appender,
+            handlers=handlers,
+            server=lambda: app.server,
+            health_name=INBOX_HEALTH,
         )
     register_command_metrics(metrics, executor, publisher, lag, inbox and inbox.stats)
     # After the server and the publisher stopped, before the client closes.

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Callable
 from typing import NamedTuple
 
 from services.command.adapters.esdb_appends import Appender
@@ -23,12 +25,15 @@ from services.command.settings import CommandSettings
 from services.common import tracing
 from services.common.app import Lifecycle, supervised
 from services.common.esdb_client import LeaderFollowingClient
+from services.common.grpc_server import GrpcServer
+from services.common.health_flag import HealthFlag
 from services.common.metrics import Metrics
 
 __all__ = ["InboxParts", "wire_inbox"]
 
 _INBOX_RESTART_SECONDS = 1.0  # pause before the inbox's subscription is opened again
 _INBOX_STATS_SECONDS = 2.0  # between looks at the inbox group's parked and waiting commands
+_HEALTH_EVERY = 0.5  # seconds between looks at the subscription (in memory: cheap)
 
 
 class InboxParts(NamedTuple):
@@ -49,9 +54,12 @@ def wire_inbox(
     client: LeaderFollowingClient,
     appender: Appender,
     handlers: Handlers,
+    server: Callable[[], GrpcServer],
+    health_name: str,
 ) -> InboxParts:
     """The command inbox: its group (Pinned: one inbox stream stays on one instance), the
-    processor that consumes it, and its metrics; the servicer's writer and reader."""
+    processor that consumes it, its metrics and its health name (SERVING while this instance
+    holds the group's subscription); the servicer's writer and reader."""
     timeout = settings.eventstore_timeout_seconds
     max_age = settings.command_inbox_reply_max_age_seconds
     replies = EsdbReplyLog(client, timeout=timeout, max_age_seconds=max_age, appender=appender)
@@ -81,11 +89,20 @@ def wire_inbox(
     async def provision() -> None:
         await ensure_group(client, group, INBOX_STREAM_FILTER)
 
+    current: list[EsdbInboxSubscription] = []
+
     async def consume() -> None:
         subscription = EsdbInboxSubscription(
             client, group.name, buffer_size=settings.command_inbox_buffer_size
         )
+        current[:] = [subscription]
         await processor.run(subscription)
+
+    async def health() -> None:
+        flag = HealthFlag(server(), health_name)
+        while True:
+            await flag.report(any(subscription.open for subscription in current))
+            await asyncio.sleep(_HEALTH_EVERY)
 
     async def run() -> None:
         with tracing.untraced():
@@ -93,6 +110,7 @@ def wire_inbox(
 
     lifecycle.open.append(provision)
     lifecycle.background.append(("inbox", run))
+    lifecycle.background.append(("inbox-health", health))
     stats = None
     if metrics.enabled:
         stats = EsdbInboxGroupStats(client, group.name, interval=_INBOX_STATS_SECONDS)

@@ -89,6 +89,7 @@ class EsdbInboxSubscription:
         self._group = group
         self._buffer_size = buffer_size
         self._subscription: Any = None
+        self.open = False  # True while the group's subscription is held
 
     async def deliveries(self) -> AsyncIterator[QueuedCommand]:
         """Delivered commands until the subscription ends or fails."""
@@ -97,6 +98,7 @@ class EsdbInboxSubscription:
                 self._group, event_buffer_size=self._buffer_size
             )
         subscription = self._subscription
+        self.open = True
         try:
             with translated(f"$all/{self._group}"):
                 async for event in subscription:
@@ -105,6 +107,7 @@ class EsdbInboxSubscription:
             raise_if_cancelling()  # esdbclient turns a cancellation into its own error
             raise
         finally:
+            self.open = False
             await subscription.stop()
 
     async def ack(self, queued: QueuedCommand) -> None:

@@ -8,13 +8,18 @@ import pytest
 from esdbclient import AsyncEventStoreDBClient
 from esdbclient.exceptions import NotFound
 from google.rpc import error_details_pb2
+from grpc_health.v1 import health_pb2
 
 from protos.rover.v1 import command_pb2
+from services.command.bootstrap import INBOX_HEALTH
 from services.command.grpc.inbox_codec import PARSERS
 from services.common.rich_errors import details_of
 from tests.integration.command.conftest import ServiceFactory, new_id
 from tests.integration.command.test_inbox import grid_request, rover_request
+from tests.support.health import eventually, health_status
 from tests.support.stubs import CommandStub, command_stub
+
+SERVING = health_pb2.HealthCheckResponse.SERVING
 
 
 async def refused(call: object) -> grpc.aio.AioRpcError:
@@ -126,3 +131,18 @@ def test_every_command_rpc_can_be_submitted() -> None:
     assert {message.DESCRIPTOR.full_name for message in PARSERS} == direct
     oneof = command_pb2.SubmitCommandRequest.DESCRIPTOR.oneofs_by_name["command"]
     assert {field.message_type.full_name for field in oneof.fields} == direct
+
+
+async def test_health_says_whether_this_instance_consumes_the_inbox(
+    start_service: ServiceFactory,
+) -> None:
+    service = await start_service()
+
+    async def serving() -> bool:
+        return bool(await health_status(service.port, INBOX_HEALTH) == SERVING)
+
+    await eventually(serving)
+    off = await start_service(command_inbox_enabled=False)
+    with pytest.raises(grpc.aio.AioRpcError) as unknown:
+        await health_status(off.port, INBOX_HEALTH)
+    assert unknown.value.code() == grpc.StatusCode.NOT_FOUND
