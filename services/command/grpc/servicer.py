@@ -150,9 +150,10 @@ class RoverCommandServicer(command_pb2_grpc.RoverCommandServiceServicer):
             reply = await wait_for_reply(
                 self._replies, stream, request.request_id, request.wait_seconds
             )
-        except Exception as error:
+            outcome = None if reply is None else decode_reply(reply)
+        except Exception as error:  # an outage; or a foreign event in a reply stream: INTERNAL
             await mapping.STATUS.abort(context, error)
-        if reply is None:
+        if outcome is None:
             await abort(
                 context,
                 grpc.StatusCode.UNAVAILABLE,
@@ -162,7 +163,6 @@ class RoverCommandServicer(command_pb2_grpc.RoverCommandServiceServicer):
                 ),
                 error_details_pb2.RetryInfo(retry_delay=Duration(seconds=1)),
             )
-        outcome = decode_reply(reply)
         if isinstance(outcome, command_pb2.CommandResult):
             return outcome
         await abort_with_proto(context, outcome)
