@@ -34,6 +34,7 @@ from services.cli.errors import (
 from services.cli.parser import build_parser, join_negative_values
 from services.cli.render import describe_result, render_grid, render_grid_list, rover_labels
 from services.cli.settings import CliSettings, dial
+from services.cli.submit import command_request, run_result, run_submit
 from services.cli.watch import UpdateStream, Watch, WatchGaveUpError
 from services.common.settings_text import SettingsError, load_settings
 from services.common.tls import TlsClientSettings
@@ -92,45 +93,10 @@ class _Client:
 
 
 def _run(args: argparse.Namespace, client: _Client, out: Out) -> int:
-    request_id = str(uuid.uuid4())
-    if args.command == "grid":
-        topology = common_pb2.TOPOLOGY_TOROIDAL if args.toroidal else common_pb2.TOPOLOGY_BOUNDED
-        result = client.commands().CreateGrid(
-            command_pb2.CreateGridRequest(
-                request_id=request_id,
-                grid_id=args.id,
-                width=args.width,
-                height=args.height,
-                topology=topology,
-                obstacles=args.obstacle,
-            ),
-            timeout=client.timeout,
-        )
+    if args.command in ("grid", "land", "drive"):
+        result = _direct(args, client)
         out(describe_result(result))
-    elif args.command == "land":
-        result = client.commands().CreateRover(
-            command_pb2.CreateRoverRequest(
-                request_id=request_id,
-                grid_id=args.grid,
-                rover_id=args.id,
-                position=args.at,
-                facing=args.facing,
-            ),
-            timeout=client.timeout,
-        )
-        out(describe_result(result))
-    elif args.command == "drive":
-        result = client.commands().ExecuteRoverCommands(
-            command_pb2.ExecuteRoverCommandsRequest(
-                request_id=request_id,
-                grid_id=args.grid,
-                rover_id=args.rover,
-                commands=args.commands,
-            ),
-            timeout=client.timeout,
-        )
-        out(describe_result(result))
-        if not args.no_map:
+        if args.command == "drive" and not args.no_map:
             request = query_pb2.GetGridDetailsRequest(grid_id=args.grid, min_version=result.version)
             try:
                 details = client.queries().GetGridDetails(request, timeout=client.timeout)
@@ -139,6 +105,10 @@ def _run(args: argparse.Namespace, client: _Client, out: Out) -> int:
                 sys.stderr.write(f"rover: no map: {note}\n")
             else:
                 out(render_grid(details))
+    elif args.command == "submit":
+        return run_submit(args, client.commands(), client.timeout, out)
+    elif args.command == "result":
+        return run_result(args, client.commands(), client.timeout, out)
     elif args.command == "show":
         request = query_pb2.GetGridDetailsRequest(grid_id=args.grid)
         out(render_grid(client.queries().GetGridDetails(request, timeout=client.timeout)))
@@ -149,6 +119,18 @@ def _run(args: argparse.Namespace, client: _Client, out: Out) -> int:
     elif args.command == "admin":
         return run_admin(args, client.admin(), client.timeout, out)
     return EXIT_OK
+
+
+def _direct(args: argparse.Namespace, client: _Client) -> command_pb2.CommandResult:
+    """Run ``grid create``, ``land`` or ``drive`` through its own RPC."""
+    request = command_request(args, args.command, str(uuid.uuid4()))
+    stub = client.commands()
+    if isinstance(request, command_pb2.CreateGridRequest):
+        return stub.CreateGrid(request, timeout=client.timeout)
+    if isinstance(request, command_pb2.CreateRoverRequest):
+        return stub.CreateRover(request, timeout=client.timeout)
+    assert isinstance(request, command_pb2.ExecuteRoverCommandsRequest)
+    return stub.ExecuteRoverCommands(request, timeout=client.timeout)
 
 
 def _list_grids(client: _Client, out: Out) -> None:

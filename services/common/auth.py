@@ -63,6 +63,8 @@ METHOD_ROLES: Mapping[str, Role] = {
     f"{_COMMAND}TurnRoverLeft": "operator",
     f"{_COMMAND}TurnRoverRight": "operator",
     f"{_COMMAND}ExecuteRoverCommands": "operator",
+    f"{_COMMAND}SubmitCommand": "operator",
+    f"{_COMMAND}GetCommandResult": "operator",  # the outcome is its submitter's
     f"{_ADMIN}ListSubscriptions": "admin",
     f"{_ADMIN}Rebuild": "admin",
     f"{_ADMIN}AuditGrids": "admin",
