@@ -17,9 +17,10 @@ from services.command.bootstrap import CommandApp, build
 from services.command.settings import CommandSettings
 from services.common.tls import channel_credentials
 from services.up.secure import grant_service_access
-from standins.eventstore.access import User, builtin_users
+from standins.eventstore.access import User
 from standins.eventstore.server import EventStoreServer
 from tests.support.certs import CertFiles
+from tests.support.secure_store import secure_store, user_uri
 from tests.support.stubs import command_stub
 
 pytestmark = pytest.mark.slow
@@ -27,27 +28,16 @@ pytestmark = pytest.mark.slow
 
 @pytest.fixture
 async def store(dev_certs: CertFiles) -> AsyncIterator[EventStoreServer]:
-    users = builtin_users([User("rover", "rover-pw")])
-    async with EventStoreServer(
-        db_path=None,
-        port=0,
-        tls_cert=str(dev_certs.server),
-        tls_key=str(dev_certs.server_key),
-        users=users,
-    ) as server:
-        await grant_service_access(_uri(server, dev_certs, "admin", "changeit"))
+    async with secure_store(dev_certs, User("rover", "rover-pw")) as server:
+        await grant_service_access(user_uri(server, dev_certs, "admin", "changeit"))
         yield server
-
-
-def _uri(store: EventStoreServer, certs: CertFiles, user: str, password: str) -> str:
-    return f"esdb://{user}:{password}@127.0.0.1:{store.port}?Tls=true&TlsCaFile={certs.ca}"
 
 
 @pytest.fixture
 async def service(store: EventStoreServer, dev_certs: CertFiles) -> AsyncIterator[CommandApp]:
     settings = CommandSettings(
         command_address="127.0.0.1:0",
-        eventstore_uri=_uri(store, dev_certs, "rover", "rover-pw"),
+        eventstore_uri=user_uri(store, dev_certs, "rover", "rover-pw"),
         shutdown_grace_seconds=1.0,
         tls_cert_file=str(dev_certs.server),
         tls_key_file=str(dev_certs.server_key),
@@ -70,7 +60,7 @@ async def test_commands_over_tls_reach_a_store_with_users(
     service: CommandApp, store: EventStoreServer, dev_certs: CertFiles
 ) -> None:
     await _create(service, dev_certs, "g1")
-    admin = AsyncEventStoreDBClient(_uri(store, dev_certs, "admin", "changeit"))
+    admin = AsyncEventStoreDBClient(user_uri(store, dev_certs, "admin", "changeit"))
     await admin.connect()
     try:
         assert len(await admin.get_stream("grid-g1")) == 1
@@ -81,7 +71,7 @@ async def test_commands_over_tls_reach_a_store_with_users(
 async def test_a_refused_write_is_unavailable(
     service: CommandApp, store: EventStoreServer, dev_certs: CertFiles
 ) -> None:
-    admin = AsyncEventStoreDBClient(_uri(store, dev_certs, "admin", "changeit"))
+    admin = AsyncEventStoreDBClient(user_uri(store, dev_certs, "admin", "changeit"))
     await admin.connect()
     try:
         only_admins = {"$userStreamAcl": {"$w": "$admins"}}
@@ -99,7 +89,7 @@ async def test_a_store_that_refuses_the_user_stops_the_start_with_one_line(
 ) -> None:
     settings = CommandSettings(
         command_address="127.0.0.1:0",
-        eventstore_uri=_uri(store, dev_certs, "rover", "not-the-password"),
+        eventstore_uri=user_uri(store, dev_certs, "rover", "not-the-password"),
         shutdown_grace_seconds=1.0,
     )
     app = build(settings)

@@ -23,6 +23,7 @@ from services.common.tls import channel_credentials
 from standins.eventstore.access import User, builtin_users
 from standins.eventstore.server import EventStoreServer, ServerStartError
 from tests.support.certs import CertFiles
+from tests.support.secure_store import secure_store, user_uri
 
 pytestmark = pytest.mark.slow
 
@@ -32,19 +33,9 @@ Connect = Callable[[str, str], Awaitable[AsyncEventStoreDBClient]]
 
 @pytest.fixture
 async def store(dev_certs: CertFiles) -> AsyncIterator[EventStoreServer]:
-    users = builtin_users([User("rover", "rover-pw"), User("intruder", "intruder-pw")])
-    async with EventStoreServer(
-        db_path=None,
-        port=0,
-        tls_cert=str(dev_certs.server),
-        tls_key=str(dev_certs.server_key),
-        users=users,
-    ) as server:
+    users = (User("rover", "rover-pw"), User("intruder", "intruder-pw"))
+    async with secure_store(dev_certs, *users) as server:
         yield server
-
-
-def _uri(store: EventStoreServer, certs: CertFiles, user: str, password: str) -> str:
-    return f"esdb://{user}:{password}@127.0.0.1:{store.port}?Tls=true&TlsCaFile={certs.ca}"
 
 
 @pytest.fixture
@@ -52,7 +43,7 @@ async def connect(store: EventStoreServer, dev_certs: CertFiles) -> AsyncIterato
     clients: list[AsyncEventStoreDBClient] = []
 
     async def connected(user: str, password: str) -> AsyncEventStoreDBClient:
-        client = AsyncEventStoreDBClient(_uri(store, dev_certs, user, password))
+        client = AsyncEventStoreDBClient(user_uri(store, dev_certs, user, password))
         await client.connect()
         clients.append(client)
         return client
