@@ -37,6 +37,7 @@ from services.cli.settings import CliSettings, dial
 from services.cli.submit import command_request, run_result, run_submit
 from services.cli.watch import UpdateStream, Watch, WatchGaveUpError
 from services.common.settings_text import SettingsError, load_settings
+from services.common.tls import TlsClientSettings
 
 __all__ = ["main"]
 
@@ -56,11 +57,16 @@ class _Target:
 
 
 class _Client:
-    """Stubs over insecure channels; each call has the CLI's deadline."""
+    """Stubs over plaintext or TLS channels; each call has the CLI's deadline."""
 
     def __init__(self, args: argparse.Namespace) -> None:
         self.timeout: float = args.timeout
         self.token: str = args.token
+        self.credentials = TlsClientSettings(
+            tls_ca_file=args.ca_file,
+            tls_client_cert_file=args.cert_file,
+            tls_client_key_file=args.key_file,
+        ).channel_credentials()
         self.command = _Target(
             dial(args.command_address), "--command-address or ROVER_COMMAND_ADDRESS"
         )
@@ -69,14 +75,16 @@ class _Client:
 
     def commands(self) -> command_pb2_grpc.RoverCommandServiceStub:
         return command_pb2_grpc.RoverCommandServiceStub(
-            open_channel(self.command.address, self.token)
+            open_channel(self.command.address, self.token, credentials=self.credentials)
         )
 
     def queries(self) -> query_pb2_grpc.RoverQueryServiceStub:
-        return query_pb2_grpc.RoverQueryServiceStub(open_channel(self.query.address, self.token))
+        channel = open_channel(self.query.address, self.token, credentials=self.credentials)
+        return query_pb2_grpc.RoverQueryServiceStub(channel)
 
     def admin(self) -> admin_pb2_grpc.RoverAdminServiceStub:
-        return admin_pb2_grpc.RoverAdminServiceStub(open_channel(self.query.address, self.token))
+        channel = open_channel(self.query.address, self.token, credentials=self.credentials)
+        return admin_pb2_grpc.RoverAdminServiceStub(channel)
 
     def target_of(self, command: str) -> _Target:
         if command in ("show", "grids", "admin"):
@@ -139,7 +147,7 @@ def _list_grids(client: _Client, out: Out) -> None:
 
 
 def _watch(args: argparse.Namespace, client: _Client, out: Out) -> int:
-    channel = open_channel(client.live.address, client.token, _LIVE_OPTIONS)
+    channel = open_channel(client.live.address, client.token, _LIVE_OPTIONS, client.credentials)
     stub = live_pb2_grpc.RoverLiveServiceStub(channel)
     tty = sys.stdout.isatty()
     labels: dict[str, str] = {}
@@ -204,7 +212,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_USAGE
     words = sys.argv[1:] if argv is None else argv
     args = build_parser(settings).parse_args(join_negative_values(words))
-    client = _Client(args)
+    try:
+        client = _Client(args)
+    except ValueError as error:  # an unreadable CA, certificate or key file
+        sys.stderr.write(f"rover: {error}\n")
+        return EXIT_USAGE
 
     def out(text: str) -> None:
         sys.stdout.write(text + "\n")
@@ -217,6 +229,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         message = describe_rpc_error(error, target=target.address, setting=target.setting)
         if error.code() == grpc.StatusCode.UNAUTHENTICATED:
             message += " (give a token: --token or ROVER_TOKEN)"
+        elif client.credentials is None and "Socket closed" in (error.details() or ""):
+            # what a plaintext client sees of a server that serves only TLS
+            message += " (a service that serves TLS needs --ca-file or ROVER_TLS_CA_FILE)"
         sys.stderr.write(f"rover: {message}\n")
         return exit_code_for(error.code())
     except KeyboardInterrupt:

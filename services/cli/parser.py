@@ -88,9 +88,12 @@ def _globals(settings: CliSettings, *, top: bool) -> argparse.ArgumentParser:
         ("--query-address", "HOST:PORT", "query service", str, s.query_address),
         ("--live-address", "HOST:PORT", "live service (watch)", str, s.broadcaster_address),
         ("--timeout", "SECONDS", "deadline of each call", float, s.cli_timeout_seconds),
+        ("--ca-file", "PEM", "CA to trust: dial TLS (ROVER_TLS_CA_FILE)", str, s.tls_ca_file),
+        ("--cert-file", "PEM", "client certificate, mutual TLS", str, s.tls_client_cert_file),
+        ("--key-file", "PEM", "its private key", str, s.tls_client_key_file),
     ]
     for flag, metavar, text, kind, default in options:
-        shown = f"{default:g}" if isinstance(default, float) else default
+        shown = f"{default:g}" if isinstance(default, float) else default or "none"
         group.add_argument(
             flag, metavar=metavar, help=f"{text} (default: {shown})", type=kind,
             default=default if top else argparse.SUPPRESS,

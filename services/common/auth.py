@@ -33,6 +33,7 @@ from services.common.auth_tokens import (
     load_jwks,
     load_public_key,
 )
+from services.common.handler_wrapping import refusing
 from services.common.rich_errors import abort, error_info
 
 __all__ = [
@@ -241,14 +242,7 @@ Handler: TypeAlias = "grpc.RpcMethodHandler[Any, Any]"
 
 def _refusing(handler: Handler, refusal: _Refusal) -> Handler:
     """A handler of ``handler``'s kind that refuses without reading the request's body."""
-    behavior = refusal.abort
-    if handler.request_streaming and handler.response_streaming:
-        return grpc.stream_stream_rpc_method_handler(behavior)
-    if handler.request_streaming:
-        return grpc.stream_unary_rpc_method_handler(behavior)
-    if handler.response_streaming:
-        return grpc.unary_stream_rpc_method_handler(behavior)
-    return grpc.unary_unary_rpc_method_handler(behavior)
+    return refusing(handler, refusal.abort)
 
 
 class AuthInterceptor(grpc.aio.ServerInterceptor):

@@ -59,8 +59,10 @@ class GrpcServer:
         share_port: bool = False,
         instance_address: str = "",
         interceptors: Sequence[grpc.aio.ServerInterceptor] = (),
+        credentials: grpc.ServerCredentials | None = None,
     ) -> None:
         self._address = address
+        self._credentials = credentials
         self._interceptors = tuple(interceptors)
         self._services = tuple(services)
         self._options = [o for o in options if not (share_port and o[0] == "grpc.so_reuseport")]
@@ -114,7 +116,10 @@ class GrpcServer:
             server,
         )
         try:
-            self._port = server.add_insecure_port(self._address)
+            if self._credentials is None:
+                self._port = server.add_insecure_port(self._address)
+            else:  # TLS (services/common/tls.py); the instance address below stays local
+                self._port = server.add_secure_port(self._address, self._credentials)
         except RuntimeError as error:
             raise OSError(f"cannot listen on {self._address}: {error}") from error
         if self._instance_address:
@@ -131,6 +136,7 @@ class GrpcServer:
             port=self._port,
             instance_address=self._instance_address or None,
             shared=self._shares_port,
+            tls=self._credentials is not None,
             services=names,
         )
         return self._port

@@ -11,6 +11,7 @@ from pydantic_settings import SettingsConfigDict
 
 from services.common.settings import ServiceSettings
 from services.common.settings_text import env_names
+from services.up.certs import DEFAULT_DIR
 from services.up.endpoints import parse_address
 
 __all__ = ["ENV_NAMES", "UpSettings"]
@@ -75,6 +76,18 @@ class UpSettings(ServiceSettings):
             "Listen on addresses other machines reach with auth off (or with the event store "
             "stand-in, which has no auth yet) anyway; off: make run refuses (docs/security.md)."
         ),
+    )
+    secure: bool = Field(
+        default=False,
+        description=(
+            "make run-secure: TLS on every server and the store (certificates from "
+            "ROVER_CERTS_DIR, made when missing), users on the store, static tokens unless "
+            "ROVER_AUTH_* is set (docs/security.md)."
+        ),
+    )
+    certs_dir: Path = Field(
+        default=DEFAULT_DIR,
+        description="Development CA and certificates of make certs and make run-secure.",
     )
     up_start_timeout: float = Field(
         default=30.0, gt=0, description="Seconds each child gets to report SERVING."

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+from collections.abc import Mapping
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Self
@@ -38,6 +39,7 @@ from grpc_health.v1._async import HealthServicer
 from grpc_reflection.v1alpha import reflection
 
 from services.common.metrics import Metrics
+from standins.eventstore.access import AccessControl, PersistentAccessInterceptor, User
 from standins.eventstore.dblock import DatabaseLock, DatabaseLockedError
 from standins.eventstore.features import ServerFeaturesService
 from standins.eventstore.gossip import GossipService
@@ -87,8 +89,12 @@ class EventStoreServer:
         durable: bool = True,
         max_append_size: int = DEFAULT_MAX_APPEND_SIZE,
         metrics_address: str = "",
+        users: Mapping[str, User] | None = None,
     ) -> None:
         self.db_path = db_path
+        if users is not None and not (tls_cert and tls_key):
+            raise ServerStartError("users need TLS: clients send credentials only over TLS")
+        self._users = users
         self.host = host
         self.port = port
         self.advertise_host = advertise_host or "localhost"
@@ -155,7 +161,14 @@ class EventStoreServer:
             self._log.close()
             self._unlock_database()
             raise
-        _log.info("listening", host=self.host, port=self.port, db=self.db_path or ":memory:")
+        _log.info(
+            "listening",
+            host=self.host,
+            port=self.port,
+            db=self.db_path or ":memory:",
+            tls=self._tls is not None,
+            users=sorted(self._users) if self._users is not None else "off",
+        )
 
     def _lock_database(self) -> None:
         if self.db_path is None:
@@ -177,12 +190,15 @@ class EventStoreServer:
     async def _start_grpc(self) -> None:
         assert self._log is not None
         assert self._writer is not None
-        server = grpc.aio.server(options=_SERVER_OPTIONS, interceptors=self.metrics.interceptors())
+        access = AccessControl(self._log, self._users)
+        interceptors = [*self.metrics.interceptors(), PersistentAccessInterceptor(access)]
+        server = grpc.aio.server(options=_SERVER_OPTIONS, interceptors=interceptors)
         streams = StreamsService(
             self._log,
             self._writer,
             max_append_size=self._max_append_size,
             metrics=self.store_metrics,
+            access=access,
         )
         streams_pb2_grpc.add_StreamsServicer_to_server(streams, server)  # type: ignore[no-untyped-call]
         self._persistent = PersistentSubscriptions(self._log, self.db_path, self.store_metrics)
