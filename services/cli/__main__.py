@@ -35,16 +35,11 @@ from services.cli.parser import build_parser, join_negative_values
 from services.cli.render import describe_result, render_grid, render_grid_list, rover_labels
 from services.cli.settings import CliSettings, dial
 from services.cli.watch import UpdateStream, Watch, WatchGaveUpError
+from services.common.channels import LIVE_CHANNEL_OPTIONS
 from services.common.settings_text import SettingsError, load_settings
 
 __all__ = ["main"]
 
-# The live channel retries its connection quickly, so a restarted broadcaster is found soon.
-_LIVE_OPTIONS = [
-    ("grpc.initial_reconnect_backoff_ms", 100),
-    ("grpc.min_reconnect_backoff_ms", 100),
-    ("grpc.max_reconnect_backoff_ms", 1000),
-]
 Out = Callable[[str], None]
 
 
@@ -157,7 +152,7 @@ def _list_grids(client: _Client, out: Out) -> None:
 
 
 def _watch(args: argparse.Namespace, client: _Client, out: Out) -> int:
-    channel = open_channel(client.live.address, client.token, _LIVE_OPTIONS)
+    channel = open_channel(client.live.address, client.token, LIVE_CHANNEL_OPTIONS)
     stub = live_pb2_grpc.RoverLiveServiceStub(channel)
     tty = sys.stdout.isatty()
     labels: dict[str, str] = {}

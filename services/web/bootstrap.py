@@ -18,6 +18,7 @@ import grpc
 import uvicorn
 from starlette.applications import Starlette
 
+from services.common.channels import LIVE_CHANNEL_OPTIONS
 from services.common.grpc_server import wait_for_shutdown_signal
 from services.common.logs import get_logger
 from services.web.http_app import Backends, create_app
@@ -31,6 +32,11 @@ _log = get_logger(__name__)
 def _host_port(address: str) -> tuple[str, int]:
     host, _, port = address.rpartition(":")
     return host.strip("[]") or "127.0.0.1", int(port)
+
+
+# A browser that reads slowly must fall behind at the broadcaster (which tells it to resume), not
+# be buffered here: HTTP/2 flow control keeps its stream's window at the default 64 KiB.
+_NO_WINDOW_GROWTH = [("grpc.http2.bdp_probe", 0)]
 
 
 class _EmbeddedServer(uvicorn.Server):
@@ -147,6 +153,8 @@ def build(settings: WebSettings, *, channels: dict[str, grpc.aio.Channel] | None
         channels = {
             "command": grpc.aio.insecure_channel(settings.command_address),
             "query": grpc.aio.insecure_channel(settings.query_address),
-            "live": grpc.aio.insecure_channel(settings.broadcaster_address),
+            "live": grpc.aio.insecure_channel(
+                settings.broadcaster_address, options=[*LIVE_CHANNEL_OPTIONS, *_NO_WINDOW_GROWTH]
+            ),
         }
     return WebApp(settings, channels)
