@@ -29,7 +29,6 @@ __all__ = [
     "Plan",
     "build_plan",
     "instance_address",
-    "instance_endpoint",
     "instance_metrics",
     "module_available",
     "parse_address",

@@ -35,7 +35,7 @@ from services.web.rpc import (
     to_json,
 )
 
-__all__ = ["STATIC", "Backends", "create_app", "write_refusal"]
+__all__ = ["Backends", "create_app"]
 
 STATIC = Path(__file__).parent / "static"
 _log = get_logger(__name__)

@@ -26,7 +26,6 @@ from services.common.rich_errors import MAX_ERROR_TEXT, details_of
 __all__ = [
     "HTTP_STATUS",
     "Method",
-    "Route",
     "error_body",
     "forwarded_metadata",
     "routes",
