@@ -15,16 +15,15 @@ from typing import Any
 
 import grpc
 from google.protobuf import json_format
-from sse_starlette.sse import EventSourceResponse
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import FileResponse, JSONResponse, Response
+from starlette.responses import FileResponse, JSONResponse, Response, StreamingResponse
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from services.common.logs import get_logger
 from services.common.rich_errors import error_info
-from services.web.live import LiveCalls, LiveRequestError, live_events, watch_request
+from services.web.live import FrameCache, LiveCalls, LiveRequestError, live_events, watch_request
 from services.web.rpc import (
     HTTP_STATUS,
     Method,
@@ -51,6 +50,7 @@ class Backends:
     ready: Callable[[], bool] = lambda: True
     methods: dict[str, Method] = field(default_factory=routes)
     live_calls: LiveCalls = field(default_factory=LiveCalls)
+    frames: FrameCache = field(default_factory=FrameCache)
 
 
 def _status(code: grpc.StatusCode, body: dict[str, Any]) -> JSONResponse:
@@ -144,10 +144,11 @@ def create_app(backends: Backends) -> Starlette:
             watch,
             forwarded_metadata(request.headers.get("authorization")),
             backends.live_calls,
+            backends.frames,
         )
         # No ping of its own: the broadcaster's heartbeats keep an idle stream alive.
-        return EventSourceResponse(
-            events, ping=3600, sep="\n", headers={"Cache-Control": "no-store"}
+        return StreamingResponse(
+            events, media_type="text/event-stream", headers={"Cache-Control": "no-store"}
         )
 
     async def healthz(_request: Request) -> Response:

@@ -22,11 +22,19 @@ from typing import Any
 
 import grpc
 
-from protos.rover.v1 import live_pb2, live_pb2_grpc
+from protos.rover.v1 import live_pb2
 from services.common.rich_errors import bad_request, error_info
 from services.web.rpc import error_body, rpc_error_body, to_json
 
-__all__ = ["LiveCalls", "LiveRequestError", "live_events", "watch_request"]
+__all__ = [
+    "FrameCache",
+    "LiveCalls",
+    "LiveRequestError",
+    "live_events",
+    "sse_frame",
+    "update_frame",
+    "watch_request",
+]
 
 
 class LiveRequestError(ValueError):
@@ -96,6 +104,39 @@ _STOPPING = error_body(
     "the web server is stopping: resume with from_version = the last sequence applied",
     [error_info("WEB_SERVER_STOPPING")],
 )
+_WATCH_GRID = "/rover.v1.RoverLiveService/WatchGrid"
+
+
+def sse_frame(event: str, data: object, event_id: int | None = None) -> bytes:
+    """One Server-Sent Event: ``event:``, ``id:`` (when given) and ``data:`` (``data`` as
+    one line of JSON: JSON escapes the line breaks inside strings)."""
+    head = f"event: {event}\n" if event_id is None else f"event: {event}\nid: {event_id}\n"
+    return f"{head}data: {json.dumps(data, separators=(',', ':'))}\n\n".encode()
+
+
+def update_frame(raw: bytes) -> bytes:
+    """The event of one serialized ``GridUpdate``: its case, its sequence, it as JSON."""
+    update = live_pb2.GridUpdate.FromString(raw)
+    return sse_frame(update.WhichOneof("update") or "unknown", to_json(update), update.sequence)
+
+
+class FrameCache:
+    """Each update's event, made once however many pages watch its grid: the broadcaster
+    sends every watcher of a grid the same bytes for an event, so they key its frame."""
+
+    def __init__(self, size: int = 4096) -> None:
+        self._frames: dict[bytes, bytes] = {}
+        self._size = size
+
+    def frame(self, raw: bytes) -> bytes:
+        """The event of ``raw`` (a serialized GridUpdate), from the cache when it is there."""
+        frame = self._frames.get(raw)
+        if frame is None:
+            frame = update_frame(raw)
+            if len(self._frames) >= self._size:
+                del self._frames[next(iter(self._frames))]  # the oldest
+            self._frames[raw] = frame
+        return frame
 
 
 async def live_events(
@@ -103,28 +144,30 @@ async def live_events(
     request: live_pb2.WatchGridRequest,
     metadata: tuple[tuple[str, str], ...],
     calls: LiveCalls,
-) -> AsyncIterator[dict[str, str]]:
-    """The Server-Sent Events of one WatchGrid call (sse-starlette's dicts), ending with an
-    ``error`` event when the call ends with a status; cancelling this cancels the call."""
+    frames: FrameCache,
+) -> AsyncIterator[bytes]:
+    """The Server-Sent Events of one WatchGrid call, ending with an ``error`` event when the
+    call ends with a status; cancelling this cancels the call."""
     if calls.stopping:
-        yield {"event": "error", "data": json.dumps(_STOPPING)}
+        yield sse_frame("error", _STOPPING)
         return
-    call = live_pb2_grpc.RoverLiveServiceStub(channel).WatchGrid(request, metadata=metadata)
+    watch: grpc.aio.UnaryStreamMultiCallable[live_pb2.WatchGridRequest, bytes] = (
+        channel.unary_stream(
+            _WATCH_GRID, request_serializer=live_pb2.WatchGridRequest.SerializeToString
+        )
+    )  # no deserializer: the updates' bytes key the frame cache
+    call = watch(request, metadata=metadata)
     calls.add(call)
     try:
-        async for update in call:
-            yield {
-                "event": update.WhichOneof("update") or "unknown",
-                "id": str(update.sequence),
-                "data": json.dumps(to_json(update), separators=(",", ":")),
-            }
+        async for raw in call:
+            yield frames.frame(raw)
     except grpc.aio.AioRpcError as error:
-        yield {"event": "error", "data": json.dumps(rpc_error_body(error))}
+        yield sse_frame("error", rpc_error_body(error))
     except asyncio.CancelledError:
         task = asyncio.current_task()
         if not calls.stopping or (task is not None and task.cancelling()):
             raise  # the browser went away (or the server is forced down): just stop
-        yield {"event": "error", "data": json.dumps(_STOPPING)}
+        yield sse_frame("error", _STOPPING)
     finally:
         calls.discard(call)
         call.cancel()
