@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 from pathlib import Path
 
+import httpx
 import pytest
 from playwright.async_api import Browser, expect
 
@@ -99,3 +101,47 @@ async def test_what_people_typed_is_shown_as_text_never_run(
     await expect(page.locator("#drive .error")).to_contain_text("INVALID_ARGUMENT")
     assert await page.evaluate("window.pwned") is None
     assert await page.locator("form img, form script").count() == 0
+
+
+async def _blank_site(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    """Another site on this machine: an empty page for any request."""
+    await reader.readuntil(b"\r\n\r\n")
+    page = b"<!doctype html><title>another site</title>"
+    writer.write(
+        b"HTTP/1.1 200 OK\r\ncontent-type: text/html\r\nconnection: close\r\n"
+        + f"content-length: {len(page)}\r\n\r\n".encode()
+        + page
+    )
+    await writer.drain()
+    writer.close()
+
+
+async def test_a_page_of_another_origin_cannot_write(
+    start_system: StartSystem, browser: Browser
+) -> None:
+    system = await start_system()
+    site = await asyncio.start_server(_blank_site, "127.0.0.1", 0)
+    other = await browser.new_page()
+    await other.goto(f"http://localhost:{site.sockets[0].getsockname()[1]}/")
+    target = f"{system.url}/api/rover.v1.RoverCommandService/CreateGrid"
+    body = '{"gridId": "forged", "width": 3, "height": 3}'
+    # A "simple" request (no preflight) reaches the server, which refuses it by its Origin.
+    sent = await other.evaluate(
+        "([url, body]) => fetch(url, {method: 'POST', mode: 'no-cors', body,"
+        " headers: {'content-type': 'text/plain'}}).then(reply => reply.type)",
+        [target, body],
+    )
+    assert sent == "opaque"  # it went out; the answer is not that page's to read
+    # A JSON request needs a preflight, which is never granted: the browser does not send it.
+    refused = await other.evaluate(
+        "([url, body]) => fetch(url, {method: 'POST', body,"
+        " headers: {'content-type': 'application/json'}}).then(() => 'sent', () => 'blocked')",
+        [target, body],
+    )
+    assert refused == "blocked"
+    site.close()
+    async with httpx.AsyncClient(base_url=system.url) as client:
+        missing = await client.post(
+            "/api/rover.v1.RoverQueryService/GetGridDetails", json={"gridId": "forged"}
+        )
+    assert missing.json()["code"] == "NOT_FOUND"
