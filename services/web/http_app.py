@@ -105,11 +105,17 @@ def create_app(backends: Backends) -> Starlette:
         refusal = write_refusal(request)
         if refusal is not None:
             return refusal
-        body = await request.body()
+        body = bytearray()
+        async for chunk in request.stream():  # never more than the limit in memory
+            body += chunk
+            if len(body) > _MAX_BODY:
+                return _refused(
+                    grpc.StatusCode.INVALID_ARGUMENT,
+                    "BODY_TOO_LARGE",
+                    f"the body is over {_MAX_BODY} bytes; no valid request is that large",
+                )
         request_message = method.request()
         try:
-            if len(body) > _MAX_BODY:
-                raise json_format.ParseError(f"the body is over {_MAX_BODY} bytes")
             json_format.Parse(body.decode() or "{}", request_message)
         except (json_format.ParseError, UnicodeDecodeError) as error:
             return _refused(

@@ -115,6 +115,9 @@ async def test_requests_the_contract_does_not_have_are_refused_in_words(
     assert "rover.v1.ListGridsRequest" in malformed.json()["message"]
     unknown_field = await post(client, f"{QUERY}/ListGrids", {"pageSize": 1, "colour": "red"})
     assert unknown_field.status_code == 400
+    huge = await post(client, f"{QUERY}/ListGrids", {"pageToken": "x" * (1 << 20)})
+    assert huge.status_code == 400
+    assert huge.json()["details"][0]["reason"] == "BODY_TOO_LARGE"
 
 
 async def test_writes_from_another_origin_or_not_json_are_refused(
