@@ -36,17 +36,12 @@ from services.cli.render import describe_result, render_grid, render_grid_list, 
 from services.cli.settings import CliSettings, dial
 from services.cli.submit import command_request, run_result, run_submit
 from services.cli.watch import UpdateStream, Watch, WatchGaveUpError
+from services.common.channels import LIVE_CHANNEL_OPTIONS
 from services.common.settings_text import SettingsError, load_settings
 from services.common.tls import TlsClientSettings
 
 __all__ = ["main"]
 
-# The live channel retries its connection quickly, so a restarted broadcaster is found soon.
-_LIVE_OPTIONS = [
-    ("grpc.initial_reconnect_backoff_ms", 100),
-    ("grpc.min_reconnect_backoff_ms", 100),
-    ("grpc.max_reconnect_backoff_ms", 1000),
-]
 Out = Callable[[str], None]
 
 
@@ -147,7 +142,9 @@ def _list_grids(client: _Client, out: Out) -> None:
 
 
 def _watch(args: argparse.Namespace, client: _Client, out: Out) -> int:
-    channel = open_channel(client.live.address, client.token, _LIVE_OPTIONS, client.credentials)
+    channel = open_channel(
+        client.live.address, client.token, LIVE_CHANNEL_OPTIONS, client.credentials
+    )
     stub = live_pb2_grpc.RoverLiveServiceStub(channel)
     tty = sys.stdout.isatty()
     labels: dict[str, str] = {}

@@ -51,6 +51,11 @@ def _security(child: ChildSpec) -> str:
     return f"-cacert {shlex.quote(child.ca_file)}" if child.ca_file else "-plaintext"
 
 
+def web_url(child: ChildSpec) -> str:
+    """Where a browser opens the web front-end ``child``."""
+    return f"http://{child.endpoint.dial}/"
+
+
 def _service_lines(children: list[ChildSpec]) -> list[str]:
     """One service (or the store, or Redis): where it listens, its instances, their logs."""
     first = children[0]
@@ -58,6 +63,8 @@ def _service_lines(children: list[ChildSpec]) -> list[str]:
         where = f"esdb://{first.endpoint.dial}?tls={'true' if first.ca_file else 'false'}"
     elif first.name == "redis":
         where = f"redis://{first.endpoint.dial}/0"
+    elif first.probe == "http":
+        where = f"{web_url(first)}  the live map: open it in a browser"
     else:
         where = f"{first.endpoint.dial}  {first.grpc_service}"
     lines = [f"  {first.group:<12} {where}"]
@@ -65,6 +72,13 @@ def _service_lines(children: list[ChildSpec]) -> list[str]:
         if first.metrics_url:
             lines.append(f"  {'':<12} metrics: {first.metrics_url}")
         return [*lines, f"  {'':<12} log: {first.log_path}"]
+    if first.probe == "http":  # web instances: each on a port of its own
+        for child in children:
+            lines += [
+                f"  {'':<12} {child.name}  {web_url(child)}",
+                f"  {'':<12} log: {child.log_path}",
+            ]
+        return lines
     lines.append(f"  {'':<12} {len(children)} instances share it; each also on its own address:")
     width = max(len(child.name) for child in children)
     for child in children:

@@ -15,7 +15,7 @@ from services.up.settings import ENV_NAMES, UpSettings
 __all__ = ["auth_line", "check_exposure"]
 
 _ALLOW = ENV_NAMES["allow_insecure_non_loopback"]
-_SERVICE_FIELDS = ("command_address", "query_address", "broadcaster_address")
+_SERVICE_FIELDS = ("command_address", "query_address", "broadcaster_address", "web_address")
 
 
 def exposed_addresses(settings: UpSettings, auth: AuthSettings) -> list[str]:

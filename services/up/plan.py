@@ -35,7 +35,7 @@ __all__ = [
     "parse_address",
 ]
 
-Probe = Literal["grpc", "redis"]
+Probe = Literal["grpc", "redis", "http"]
 
 # (name, module, settings field holding its address, gRPC service it hosts), in start order;
 # each service's instance count is the settings field ``<name>_instances``.
@@ -134,13 +134,16 @@ INSTANCE_METRICS_STEP = 100
 def instance_metrics(base: Endpoint | None, number: int) -> Endpoint | None:
     """The metrics endpoint of instance ``number`` (1-based) of a service whose metrics
     setting says ``base`` (ValueError naming the setting when the port would pass 65535)."""
-    if base is None:
-        return None
+    return None if base is None else instance_endpoint(base, number)
+
+
+def instance_endpoint(base: Endpoint, number: int) -> Endpoint:
+    """Instance ``number`` (1-based) of ``base``: its port + 100 * number (ValueError naming
+    the setting when the port would pass 65535)."""
     port = base.port + INSTANCE_METRICS_STEP * number
     if port > 65535:
         raise ValueError(
-            f"{base.setting}: instance {number} would serve metrics on port {port}; "
-            "choose a lower port"
+            f"{base.setting}: instance {number} would listen on port {port}; choose a lower port"
         )
     return Endpoint(base.host, port, base.setting)
 
@@ -305,4 +308,41 @@ def build_plan(
                     client_cert=client,
                 )
             )
+    if available(WEB_MODULE):
+        children += web_children(settings, env, python=python, log_dir=log_dir)
+    else:
+        skipped.append("web")
     return Plan(tuple(children), tuple(skipped), data_dir, log_dir)
+
+
+WEB_MODULE = "services.web"
+
+
+def web_children(
+    settings: UpSettings, env: Mapping[str, str], *, python: str, log_dir: Path
+) -> list[ChildSpec]:
+    """The web front-end: one child, or ``web-1`` .. ``web-N``, instance i at the address's
+    port + 100 * i (like the metrics ports); each is ready when ``/readyz`` answers 200."""
+    base = parse_address(settings.web_address, ENV_NAMES["web_address"])
+    count = settings.web_instances
+    numbered = (
+        [(WEB, base)]
+        if count == 1
+        else [(f"{WEB}-{n}", instance_endpoint(base, n)) for n in range(1, count + 1)]
+    )
+    return [
+        ChildSpec(
+            name=name,
+            argv=(python, "-m", WEB_MODULE),
+            endpoint=endpoint,
+            probe="http",
+            log_path=log_dir / f"{name}.log",
+            env={**env, ENV_NAMES["web_address"]: f"{endpoint.host}:{endpoint.port}"},
+            service=WEB,
+            restart=count > 1,
+        )
+        for name, endpoint in numbered
+    ]
+
+
+WEB = "web"

@@ -44,6 +44,13 @@ class UpSettings(ServiceSettings):
     command_address: str = Field(default="127.0.0.1:50051", description="Command service.")
     query_address: str = Field(default="127.0.0.1:50052", description="Query service.")
     broadcaster_address: str = Field(default="127.0.0.1:50053", description="Broadcaster.")
+    web_address: str = Field(
+        default="127.0.0.1:8080",
+        description=(
+            "The live map in the browser (HTTP); with N > 1 instances, instance i (1-based) "
+            "listens on port + 100 * i."
+        ),
+    )
     command_metrics_address: str = Field(
         default="127.0.0.1:9101",
         description=_METRICS.format(service="the command service"),
@@ -69,6 +76,10 @@ class UpSettings(ServiceSettings):
     broadcaster_instances: int = Field(
         default=1,
         description="Processes of the broadcaster, sharing its address (auto: one per CPU).",
+    )
+    web_instances: int = Field(
+        default=1,
+        description="Processes of the web front-end, each on its own port (auto: one per CPU).",
     )
     allow_insecure_non_loopback: bool = Field(
         default=False,
@@ -96,7 +107,7 @@ class UpSettings(ServiceSettings):
         default=15.0, gt=0, description="Seconds each child gets to exit after SIGTERM."
     )
 
-    @field_validator("command_address", "query_address", "broadcaster_address")
+    @field_validator("command_address", "query_address", "broadcaster_address", "web_address")
     @classmethod
     def _host_and_port(cls, value: str, info: ValidationInfo) -> str:
         parse_address(value, f"ROVER_{(info.field_name or '').upper()}")
@@ -114,7 +125,13 @@ class UpSettings(ServiceSettings):
             parse_address(value, f"ROVER_{(info.field_name or '').upper()}")
         return value
 
-    @field_validator("command_instances", "query_instances", "broadcaster_instances", mode="before")
+    @field_validator(
+        "command_instances",
+        "query_instances",
+        "broadcaster_instances",
+        "web_instances",
+        mode="before",
+    )
     @classmethod
     def _count_or_auto(cls, value: object) -> int:
         """A whole number >= 1, or ``auto``: one per CPU (``os.cpu_count()``)."""

@@ -25,7 +25,7 @@ from services.common.logs import get_logger
 from services.up.backoff import Backoff
 from services.up.launch import wrap
 from services.up.plan import ChildSpec
-from services.up.probes import GrpcHealthProbe, redis_pong
+from services.up.probes import GrpcHealthProbe, http_ready, redis_pong
 
 __all__ = ["Supervisor", "tail"]
 
@@ -197,7 +197,11 @@ class Supervisor:
             else None
         )
         deadline = time.monotonic() + self._start_timeout
-        what = "answer PING" if spec.probe == "redis" else "report SERVING over gRPC health"
+        what = {
+            "redis": "answer PING",
+            "http": "answer 200 on /readyz",
+            "grpc": "report SERVING over gRPC health",
+        }[spec.probe]
         try:
             while True:
                 if stop.is_set():
@@ -209,6 +213,8 @@ class Supervisor:
                     )
                 if probe is not None:
                     ready = await probe()
+                elif spec.probe == "http":
+                    ready = await http_ready(spec.endpoint.dial_host, spec.endpoint.port)
                 else:
                     ready = await redis_pong(spec.endpoint.host, spec.endpoint.port)
                 if ready:

@@ -166,6 +166,7 @@ async def _system(data_dir: Path) -> AsyncIterator[dict[str, str]]:
         "ROVER_COMMAND_ADDRESS": addresses["command"],
         "ROVER_QUERY_ADDRESS": addresses["query"],
         "ROVER_BROADCASTER_ADDRESS": addresses["live"],
+        "ROVER_WEB_ADDRESS": f"127.0.0.1:{_free_port()}",
         "ROVER_LOG_FORMAT": "json",
     }
     log_path = data_dir / "up.log"
