@@ -11,6 +11,7 @@ from types import TracebackType
 from typing import Any, Generic, TypeVar
 
 from services.common.auth import auth_interceptors, is_local_address
+from services.common.call_limits import CallLimitsInterceptor
 from services.common.grpc_server import GrpcServer, Service, wait_for_shutdown_signal
 from services.common.lease import LeaseLostError
 from services.common.logs import get_logger
@@ -70,8 +71,14 @@ class App(Generic[P]):
             services,
             share_port=settings.share_port,
             instance_address=settings.instance_address,
-            # Metrics outermost, so refused calls are counted with their status; then auth.
-            interceptors=[*self.metrics.interceptors(), *auth_interceptors(settings)],
+            limits=settings,
+            # Metrics outermost, so refused calls are counted with their status; then auth,
+            # then the per-client limits (only authenticated calls count against them).
+            interceptors=[
+                *self.metrics.interceptors(),
+                *auth_interceptors(settings),
+                CallLimitsInterceptor(settings),
+            ],
         )
         self.lifecycle = lifecycle or Lifecycle()
         self._host = address.rsplit(":", 1)[0]

@@ -9,6 +9,7 @@ from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from services.common.auth import AuthSettings
+from services.common.limits import LimitSettings
 
 __all__ = [
     "EventStoreClientSettings",
@@ -60,9 +61,10 @@ class ServiceSettings(BaseSettings):
     )
 
 
-class ServerSettings(AuthSettings, ServiceSettings):
+class ServerSettings(LimitSettings, AuthSettings, ServiceSettings):
     """Settings of a service that serves gRPC: who may call it (``ROVER_AUTH_*``,
-    services/common/auth.py) and how it shares its address with other instances."""
+    services/common/auth.py), how much one client may take (services/common/limits.py) and
+    how it shares its address with other instances."""
 
     share_port: bool = Field(
         default=False,
