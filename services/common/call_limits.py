@@ -8,10 +8,13 @@ so only authenticated calls count) wraps each rover.v1 method's handler once:
   RetryInfo (when to try again) and QuotaFailure;
 - a server-streaming call (WatchGrid) holds one of its client's
   ``ROVER_MAX_WATCHERS_PER_CLIENT`` slots while it is open; none free is RESOURCE_EXHAUSTED;
-- a unary call runs at most ``ROVER_SERVER_DEADLINE_SECONDS`` when the client sent no
-  deadline or a longer one, then ends DEADLINE_EXCEEDED with a message.
+- a unary call runs in one of its client's ``ROVER_MAX_CALLS_IN_FLIGHT_PER_CLIENT`` slots,
+  or waits behind that client's own calls (up to ``ROVER_MAX_WAITING_CALLS_PER_CLIENT``),
+  so one client's flood does not queue other clients' calls behind all of it;
+- a unary call runs at most ``ROVER_SERVER_DEADLINE_SECONDS`` (its wait for a slot
+  included) when the client sent no deadline or a longer one, then ends DEADLINE_EXCEEDED.
 
-A client is its bearer token (hashed, never kept) when it sends one, else its connection.
+A client is its bearer token (hashed, never kept) when it sends one, else its IP address.
 Health checking and reflection pass untouched.
 """
 
@@ -29,6 +32,7 @@ from google.protobuf.duration_pb2 import Duration
 from google.rpc import error_details_pb2
 
 from services.common.auth import OPEN_SERVICES
+from services.common.client_slots import InFlight, Watchers
 from services.common.handler_wrapping import Handler, HandlerWrappingInterceptor
 from services.common.limits import LimitSettings
 from services.common.rate_limit import RateLimiter
@@ -40,35 +44,19 @@ _Context = grpc.aio.ServicerContext[Any, Any]
 
 
 def _client_of(context: _Context) -> str:
-    """Who a call counts against: ``token:<hash>`` with a bearer token, else ``peer:<address>``."""
+    """Who a call counts against: ``token:<hash>`` with a bearer token, else ``peer:<host>``.
+
+    The peer's host without its port (``ipv4:10.0.0.7``), so that one machine opening many
+    connections is still one client; a unix socket's peer is one client.
+    """
     for key, value in context.invocation_metadata() or ():
         if key == "authorization":
             raw = value if isinstance(value, bytes) else value.encode()
             return "token:" + hashlib.sha256(raw).hexdigest()[:16]
-    return f"peer:{context.peer()}"
-
-
-class _Watchers:
-    """Open server-streaming calls per client; a client with none has no entry (bounded)."""
-
-    def __init__(self, limit: int) -> None:
-        self.limit = limit
-        self._open: dict[str, int] = {}
-
-    def acquire(self, client: str) -> bool:
-        held = self._open.get(client, 0)
-        if held >= self.limit:
-            return False
-        self._open[client] = held + 1
-        return True
-
-    def release(self, client: str) -> None:
-        held = self._open.pop(client, 1) - 1
-        if held > 0:
-            self._open[client] = held
-
-    def __len__(self) -> int:
-        return len(self._open)
+    peer: str = context.peer() or ""
+    if peer.startswith(("ipv4:", "ipv6:")):
+        peer = peer.rpartition(":")[0]
+    return f"peer:{peer}"
 
 
 class CallLimitsInterceptor(HandlerWrappingInterceptor):
@@ -90,7 +78,10 @@ class CallLimitsInterceptor(HandlerWrappingInterceptor):
             else None
         )
         self._rate = limits.rate_limit_per_second
-        self._watchers = _Watchers(limits.max_watchers_per_client)
+        self._watchers = Watchers(limits.max_watchers_per_client)
+        self._in_flight = InFlight(
+            limits.max_calls_in_flight_per_client, limits.max_waiting_calls_per_client
+        )
 
     def wrap(self, method: str, handler: Handler) -> Handler:
         """``handler`` with the limits that apply to its kind (health and reflection: none)."""
@@ -138,14 +129,15 @@ class CallLimitsInterceptor(HandlerWrappingInterceptor):
         limit = self._deadline
 
         async def behavior(request: object, context: _Context) -> object:
-            await self._admit(method, _client_of(context), context)
+            client = _client_of(context)
+            await self._admit(method, client, context)
             remaining = context.time_remaining()
             if not limit or (remaining is not None and remaining <= limit):
-                return await _awaited(inner(request, context))
+                return await self._in_turn(method, client, inner, request, context)
             timeout = asyncio.timeout(limit)
             try:
                 async with timeout:
-                    return await _awaited(inner(request, context))
+                    return await self._in_turn(method, client, inner, request, context)
             except TimeoutError:
                 if not timeout.expired():
                     raise  # the handler's own TimeoutError, not our deadline
@@ -159,6 +151,25 @@ class CallLimitsInterceptor(HandlerWrappingInterceptor):
             )
 
         return behavior
+
+    async def _in_turn(
+        self, method: str, client: str, inner: Any, request: object, context: _Context
+    ) -> object:
+        """Run the call in one of the client's in-flight slots (after its earlier calls)."""
+        if not await self._in_flight.acquire(client):
+            await abort(
+                context,
+                grpc.StatusCode.RESOURCE_EXHAUSTED,
+                f"this client has {self._in_flight.limit} calls running and "
+                f"{self._in_flight.queue} waiting, the most allowed "
+                "(ROVER_MAX_CALLS_IN_FLIGHT_PER_CLIENT, ROVER_MAX_WAITING_CALLS_PER_CLIENT): "
+                "wait for some to end",
+                error_info("TOO_MANY_CALLS_IN_FLIGHT", {"method": method}),
+            )
+        try:
+            return await _awaited(inner(request, context))
+        finally:
+            self._in_flight.release(client)
 
     def _streaming(self, method: str, inner: Any) -> Any:
         watchers = self._watchers

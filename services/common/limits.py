@@ -18,7 +18,7 @@ _MS = 1000
 
 class LimitSettings(BaseSettings):
     """``ROVER_GRPC_*``, ``ROVER_SERVER_DEADLINE_SECONDS``, ``ROVER_RATE_LIMIT_*`` and
-    ``ROVER_MAX_WATCHERS_PER_CLIENT`` of every rover server."""
+    ``ROVER_MAX_*_PER_CLIENT`` of every rover server."""
 
     model_config = SettingsConfigDict(env_prefix="ROVER_", extra="ignore", frozen=True)
 
@@ -97,7 +97,7 @@ class LimitSettings(BaseSettings):
         ge=0,
         description=(
             "Calls per second each client may make (token bucket; a client is its bearer "
-            "token, or its connection when auth is off); over it: RESOURCE_EXHAUSTED with "
+            "token, or its IP address when auth is off); over it: RESOURCE_EXHAUSTED with "
             "RetryInfo. 0: no rate limit (docs/security.md, Limits)."
         ),
     )
@@ -110,8 +110,25 @@ class LimitSettings(BaseSettings):
         default=10_000,
         ge=1,
         description=(
-            "Most clients whose buckets (and watcher counts) are kept; the least recently "
-            "seen is forgotten first, so memory stays bounded."
+            "Most clients whose rate-limit buckets are kept; the least recently seen is "
+            "forgotten first, so memory stays bounded."
+        ),
+    )
+    max_calls_in_flight_per_client: int = Field(
+        default=32,
+        ge=1,
+        description=(
+            "Most unary calls of one client this process runs at once; its further calls wait "
+            "their turn (behind its own calls only), so a flood from one client delays others "
+            "by at most this many of its calls."
+        ),
+    )
+    max_waiting_calls_per_client: int = Field(
+        default=1000,
+        ge=0,
+        description=(
+            "Most unary calls of one client waiting for one of its in-flight slots; one more: "
+            "RESOURCE_EXHAUSTED."
         ),
     )
     max_watchers_per_client: int = Field(

@@ -284,3 +284,26 @@ async def test_a_client_pinging_too_often_is_sent_away() -> None:
             channel.wait_for_state_change(grpc.ChannelConnectivity.READY), _GUARD
         )
         assert channel.get_state() != grpc.ChannelConnectivity.READY
+
+
+async def test_a_flooding_client_waits_behind_its_own_calls_not_others() -> None:
+    limits = _limits(max_calls_in_flight_per_client=2, max_waiting_calls_per_client=1)
+    async with _server(limits) as (service, target), grpc.aio.insecure_channel(target) as channel:
+        hold = _hold(channel)
+        alice = [("authorization", "Bearer alice")]
+        running = [asyncio.ensure_future(hold(b"a", metadata=alice)) for _ in range(2)]
+        await service.until_entered(2)
+        waiting = asyncio.ensure_future(hold(b"w", metadata=alice))
+        bob = asyncio.ensure_future(hold(b"b", metadata=[("authorization", "Bearer bob")]))
+        await service.until_entered(3)  # bob's call runs at once: alice's third one waits
+        assert not waiting.done()
+        assert service.entered == 3
+        with pytest.raises(grpc.aio.AioRpcError) as caught:
+            await hold(b"x", metadata=alice)  # alice's queue (1) is full
+        service.release.set()
+        assert await asyncio.gather(*running, waiting, bob) == [b"a", b"a", b"w", b"b"]
+    error = caught.value
+    assert error.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+    assert "ROVER_MAX_CALLS_IN_FLIGHT_PER_CLIENT" in (error.details() or "")
+    reasons = [d.reason for d in details_of(error) if isinstance(d, error_details_pb2.ErrorInfo)]
+    assert reasons == ["TOO_MANY_CALLS_IN_FLIGHT"]
