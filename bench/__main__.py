@@ -1,7 +1,8 @@
 """Run every benchmark under bench/ (modules named ``bench_*.py``) and print their figures.
 
 ``python -m bench`` runs all; ``python -m bench domain eventstore`` runs the named ones.
-Each module exposes ``main() -> None`` (sync) or ``async def main() -> None``.
+Each module exposes ``main() -> None`` (sync) or ``async def main() -> None``; options after
+the names (``python -m bench soak --minutes 5``) are left in ``sys.argv`` for the module.
 """
 
 from __future__ import annotations
@@ -22,7 +23,8 @@ def _discover() -> list[str]:
 
 
 def main(argv: list[str]) -> int:
-    wanted = {f"bench_{a.removeprefix('bench_')}" for a in argv}
+    names_given = argv[: next((i for i, a in enumerate(argv) if a.startswith("-")), len(argv))]
+    wanted = {f"bench_{a.removeprefix('bench_')}" for a in names_given}
     names = [n for n in _discover() if not wanted or n in wanted]
     if not names:
         print(f"no benchmark matches {sorted(wanted)}; have {_discover()}", file=sys.stderr)

@@ -1,0 +1,68 @@
+"""The hammering clients of ``python -m bench fairness``, in a process of their own.
+
+``python -m bench.hammer ADDRESS CLIENTS SECONDS TOKEN GRID``: CLIENTS clients, each on a
+connection of its own, call GetGridDetails back to back with ``authorization: Bearer TOKEN``
+(none when TOKEN is ``-``). Prints ``ready`` once every client has had an answer, then
+``done CALLS REFUSED SECONDS`` at the end.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+import time
+
+import grpc
+
+from protos.rover.v1 import query_pb2, query_pb2_grpc
+
+
+async def _run(address: str, clients: int, seconds: float, token: str, grid_id: str) -> None:
+    metadata = [] if token == "-" else [("authorization", f"Bearer {token}")]
+    request = query_pb2.GetGridDetailsRequest(grid_id=grid_id)
+    channels = [
+        grpc.aio.insecure_channel(address, options=[("grpc.use_local_subchannel_pool", 1)])
+        for _ in range(clients)
+    ]
+    answered = 0
+    all_answered = asyncio.Event()
+    stop = asyncio.Event()
+    calls = refused = 0
+
+    async def client(channel: grpc.aio.Channel) -> None:
+        nonlocal answered, calls, refused
+        stub = query_pb2_grpc.RoverQueryServiceStub(channel)
+        first = True
+        while not stop.is_set():
+            try:
+                await stub.GetGridDetails(request, metadata=metadata, timeout=30)
+                calls += 1
+            except grpc.aio.AioRpcError:
+                refused += 1
+            if first:
+                first = False
+                answered += 1
+                if answered == clients:
+                    all_answered.set()
+
+    tasks = [asyncio.create_task(client(channel)) for channel in channels]
+    await all_answered.wait()
+    print("ready", flush=True)
+    calls = refused = 0
+    started = time.perf_counter()
+    await asyncio.sleep(seconds)
+    stop.set()
+    elapsed = time.perf_counter() - started
+    print(f"done {calls} {refused} {elapsed:.3f}", flush=True)
+    await asyncio.gather(*tasks)
+    for channel in channels:
+        await channel.close()
+
+
+def main(argv: list[str]) -> None:
+    address, clients, seconds, token, grid_id = argv
+    asyncio.run(_run(address, int(clients), float(seconds), token, grid_id))
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
