@@ -1,0 +1,39 @@
+"""The broadcaster as built from its settings caps the WatchGrid streams of one client."""
+
+from __future__ import annotations
+
+import grpc
+import pytest
+from google.rpc import error_details_pb2
+
+from protos.rover.v1 import live_pb2, live_pb2_grpc
+from services.common.rich_errors import details_of
+from tests.integration.broadcaster.conftest import StartBroadcaster
+from tests.integration.broadcaster.helpers import SAFETY, Appender, new_grid_id
+from tests.unit.broadcaster.scripts import GridScript
+
+pytestmark = pytest.mark.slow
+
+
+async def test_a_client_with_too_many_watchers_is_refused(
+    appender: Appender, start_broadcaster: StartBroadcaster
+) -> None:
+    broadcaster = await start_broadcaster(max_watchers_per_client=2)
+    script = GridScript(new_grid_id("cap"), rovers=0)
+    await appender.append(script.bump())
+    async with grpc.aio.insecure_channel(f"127.0.0.1:{broadcaster.port}") as channel:
+        stub = live_pb2_grpc.RoverLiveServiceStub(channel)
+        request = live_pb2.WatchGridRequest(grid_id=script.grid_id, from_version=0)
+        calls = [stub.WatchGrid(request, timeout=SAFETY) for _ in range(2)]
+        for call in calls:  # both open: each has its first update
+            first = await call.read()
+            assert isinstance(first, live_pb2.GridUpdate)
+        with pytest.raises(grpc.aio.AioRpcError) as caught:
+            await stub.WatchGrid(request, timeout=SAFETY).read()
+        for call in calls:
+            call.cancel()
+    error = caught.value
+    assert error.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+    assert "ROVER_MAX_WATCHERS_PER_CLIENT" in (error.details() or "")
+    reasons = [d.reason for d in details_of(error) if isinstance(d, error_details_pb2.ErrorInfo)]
+    assert reasons == ["TOO_MANY_WATCHERS"]
