@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import grpc
 import pytest
-from google.rpc import error_details_pb2
 
 from protos.rover.v1 import live_pb2, live_pb2_grpc
-from services.common.rich_errors import details_of
 from tests.integration.broadcaster.conftest import StartBroadcaster
 from tests.integration.broadcaster.helpers import SAFETY, Appender, new_grid_id
+from tests.support.refusals import assert_refusal
 from tests.unit.broadcaster.scripts import GridScript
 
 pytestmark = pytest.mark.slow
@@ -32,8 +31,9 @@ async def test_a_client_with_too_many_watchers_is_refused(
             await stub.WatchGrid(request, timeout=SAFETY).read()
         for call in calls:
             call.cancel()
-    error = caught.value
-    assert error.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
-    assert "ROVER_MAX_WATCHERS_PER_CLIENT" in (error.details() or "")
-    reasons = [d.reason for d in details_of(error) if isinstance(d, error_details_pb2.ErrorInfo)]
-    assert reasons == ["TOO_MANY_WATCHERS"]
+    assert_refusal(
+        caught.value,
+        grpc.StatusCode.RESOURCE_EXHAUSTED,
+        "ROVER_MAX_WATCHERS_PER_CLIENT",
+        "TOO_MANY_WATCHERS",
+    )
