@@ -22,6 +22,7 @@ import time
 import grpc
 from esdbclient import AsyncEventStoreDBClient
 
+from bench import METRICS_OFF
 from bench.servers import wait_serving
 from protos.rover.v1 import query_pb2, query_pb2_grpc
 from standins.eventstore.process import EventStoreProcess
@@ -61,8 +62,8 @@ async def _under_hammer(
 ) -> tuple[float, str]:
     """The p99 (ms) while the hammer process runs, and the hammer's own figure."""
     hammer = subprocess.Popen(  # noqa: ASYNC220 - a child for the whole measurement
-        [sys.executable, "-m", "bench.hammer", address, str(CLIENTS), str(SECONDS + 1), "hammer",
-         GRID],
+        [sys.executable, "-m", "bench.hammer", "query", address, str(CLIENTS),
+         str(SECONDS + 1), "hammer", GRID],
         stdout=subprocess.PIPE,
     )  # fmt: skip
     assert hammer.stdout is not None
@@ -90,6 +91,7 @@ async def main() -> None:
             address = f"127.0.0.1:{port}"
             env = (
                 os.environ
+                | METRICS_OFF
                 | extra
                 | {
                     "ROVER_EVENTSTORE_URI": store.uri,

@@ -1,9 +1,13 @@
 """The hammering clients of ``python -m bench fairness``, in a process of their own.
 
-``python -m bench.hammer ADDRESS CLIENTS SECONDS TOKEN GRID``: CLIENTS clients, each on a
-connection of its own, call GetGridDetails back to back with ``authorization: Bearer TOKEN``
+``python -m bench.hammer query ADDRESS CLIENTS SECONDS TOKEN GRID``: CLIENTS clients, each on
+a connection of its own, call GetGridDetails back to back with ``authorization: Bearer TOKEN``
 (none when TOKEN is ``-``). Prints ``ready`` once every client has had an answer, then
 ``done CALLS REFUSED SECONDS`` at the end.
+
+``python -m bench.hammer watch ADDRESS WATCHERS SECONDS TOKEN GRID``: WATCHERS WatchGrid calls
+over 20 connections (no window growth) that never read. Prints ``ready`` once all are open
+(the broadcaster counts them), then ``done OPEN ENDED SECONDS``.
 """
 
 from __future__ import annotations
@@ -14,7 +18,7 @@ import time
 
 import grpc
 
-from protos.rover.v1 import query_pb2, query_pb2_grpc
+from protos.rover.v1 import live_pb2, live_pb2_grpc, query_pb2, query_pb2_grpc
 
 
 async def _run(address: str, clients: int, seconds: float, token: str, grid_id: str) -> None:
@@ -59,9 +63,32 @@ async def _run(address: str, clients: int, seconds: float, token: str, grid_id: 
         await channel.close()
 
 
+async def _watch(address: str, watchers: int, seconds: float, token: str, grid_id: str) -> None:
+    metadata = [] if token == "-" else [("authorization", f"Bearer {token}")]
+    options = [("grpc.use_local_subchannel_pool", 1), ("grpc.http2.bdp_probe", 0)]
+    channels = [grpc.aio.insecure_channel(address, options=options) for _ in range(20)]
+    request = live_pb2.WatchGridRequest(grid_id=grid_id)
+    calls = []
+    for n in range(watchers):
+        stub = live_pb2_grpc.RoverLiveServiceStub(channels[n % len(channels)])
+        calls.append(stub.WatchGrid(request, metadata=metadata))
+    # Open: each has sent its headers back (the server took it); nothing is ever read.
+    await asyncio.gather(*(call.initial_metadata() for call in calls))
+    print("ready", flush=True)
+    started = time.perf_counter()
+    await asyncio.sleep(seconds)
+    ended = sum(call.done() for call in calls)
+    print(f"done {len(calls) - ended} {ended} {time.perf_counter() - started:.3f}", flush=True)
+    for call in calls:
+        call.cancel()
+    for channel in channels:
+        await channel.close()
+
+
 def main(argv: list[str]) -> None:
-    address, clients, seconds, token, grid_id = argv
-    asyncio.run(_run(address, int(clients), float(seconds), token, grid_id))
+    mode, address, clients, seconds, token, grid_id = argv
+    run = _watch if mode == "watch" else _run
+    asyncio.run(run(address, int(clients), float(seconds), token, grid_id))
 
 
 if __name__ == "__main__":

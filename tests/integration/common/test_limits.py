@@ -311,3 +311,24 @@ async def test_a_flooding_client_waits_behind_its_own_calls_not_others() -> None
         "ROVER_MAX_CALLS_IN_FLIGHT_PER_CLIENT",
         "TOO_MANY_CALLS_IN_FLIGHT",
     )
+
+
+async def test_without_a_token_a_client_is_its_address() -> None:
+    limits = _limits(max_calls_in_flight_per_client=1, max_waiting_calls_per_client=0)
+    async with (
+        _server(limits) as (service, target),
+        grpc.aio.insecure_channel(target) as one,
+        grpc.aio.insecure_channel(target, options=[("grpc.use_local_subchannel_pool", 1)]) as two,
+    ):
+        running = asyncio.ensure_future(_hold(one)(b"a"))
+        await service.until_entered(1)
+        with pytest.raises(grpc.aio.AioRpcError) as caught:
+            await _hold(two)(b"b")  # another connection, the same address: the same client
+        service.release.set()
+        assert await running == b"a"
+    assert_refusal(
+        caught.value,
+        grpc.StatusCode.RESOURCE_EXHAUSTED,
+        "ROVER_MAX_CALLS_IN_FLIGHT_PER_CLIENT",
+        "TOO_MANY_CALLS_IN_FLIGHT",
+    )
