@@ -23,6 +23,7 @@ import grpc
 from esdbclient import AsyncEventStoreDBClient
 
 from bench import METRICS_OFF
+from bench.hammer import start
 from bench.servers import wait_serving
 from protos.rover.v1 import query_pb2, query_pb2_grpc
 from standins.eventstore.process import EventStoreProcess
@@ -61,16 +62,9 @@ async def _under_hammer(
     stub: query_pb2_grpc.RoverQueryServiceAsyncStub, address: str
 ) -> tuple[float, str]:
     """The p99 (ms) while the hammer process runs, and the hammer's own figure."""
-    hammer = subprocess.Popen(  # noqa: ASYNC220 - a child for the whole measurement
-        [sys.executable, "-m", "bench.hammer", "query", address, str(CLIENTS),
-         str(SECONDS + 1), "hammer", GRID],
-        stdout=subprocess.PIPE,
-    )  # fmt: skip
+    hammer = await start("query", address, CLIENTS, SECONDS + 1, "hammer", GRID)
     assert hammer.stdout is not None
     try:
-        line = await asyncio.to_thread(hammer.stdout.readline)
-        if line.strip() != b"ready":
-            raise RuntimeError(f"the hammer did not start: {line!r}")
         p99 = await _p99_alone(stub, SECONDS)
         done = (await asyncio.to_thread(hammer.stdout.readline)).split()
         calls, refused, elapsed = int(done[1]), int(done[2]), float(done[3])

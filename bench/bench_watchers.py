@@ -21,6 +21,7 @@ import grpc
 from esdbclient import AsyncEventStoreDBClient
 
 from bench import METRICS_OFF
+from bench.hammer import start
 from bench.servers import wait_serving
 from protos.rover.v1 import live_pb2, live_pb2_grpc
 from standins.eventstore.process import EventStoreProcess
@@ -85,16 +86,8 @@ async def main() -> None:
         try:
             await wait_serving(address, server, "broadcaster")
             alone = await _probes(address, script.grid_id)
-            hammer = subprocess.Popen(  # noqa: ASYNC220 - a child for the whole measurement
-                [sys.executable, "-m", "bench.hammer", "watch", address, str(WATCHERS), "3600",
-                 "-", script.grid_id],
-                stdout=subprocess.PIPE,
-            )  # fmt: skip
-            assert hammer.stdout is not None
+            hammer = await start("watch", address, WATCHERS, 3600, "-", script.grid_id)
             try:
-                line = await asyncio.to_thread(hammer.stdout.readline)
-                if line.strip() != b"ready":
-                    raise RuntimeError(f"the watchers did not start: {line!r}")
                 await asyncio.sleep(5)  # the events fill their windows and queues meanwhile
                 slowed = await _probes(address, script.grid_id)
             finally:

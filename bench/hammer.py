@@ -13,6 +13,7 @@ over 20 connections (no window growth) that never read. Prints ``ready`` once al
 from __future__ import annotations
 
 import asyncio
+import subprocess
 import sys
 import time
 
@@ -83,6 +84,22 @@ async def _watch(address: str, watchers: int, seconds: float, token: str, grid_i
         call.cancel()
     for channel in channels:
         await channel.close()
+
+
+async def start(
+    mode: str, address: str, count: int, seconds: float, token: str, grid_id: str
+) -> subprocess.Popen[bytes]:
+    """This module as a child process, once it printed ``ready``; read ``done`` from its stdout."""
+    argv = [mode, address, str(count), str(seconds), token, grid_id]
+    command = [sys.executable, "-m", "bench.hammer", *argv]
+    child = subprocess.Popen(command, stdout=subprocess.PIPE)  # noqa: ASYNC220 - lives on
+    assert child.stdout is not None
+    line = await asyncio.to_thread(child.stdout.readline)
+    if line.strip() != b"ready":
+        child.kill()
+        child.wait()
+        raise RuntimeError(f"bench.hammer {mode} did not start: {line!r}")
+    return child
 
 
 def main(argv: list[str]) -> None:
