@@ -39,7 +39,12 @@ PAUSE = 0.001  # between the well-behaved client's calls
 TOKENS = {"well-behaved": "viewer", "hammer": "viewer"}
 CONFIGS = {
     "default limits": {},
-    "in-flight limit lifted": {"ROVER_MAX_CALLS_IN_FLIGHT_PER_CLIENT": "1000000"},
+    "in-flight limit 32": {"ROVER_MAX_CALLS_IN_FLIGHT_PER_CLIENT": "32"},
+    # Above the well-behaved client's own rate (a few hundred calls/s alone).
+    "rate limit 500/s per token": {
+        "ROVER_RATE_LIMIT_PER_SECOND": "500",
+        "ROVER_RATE_LIMIT_BURST": "500",
+    },
 }
 
 

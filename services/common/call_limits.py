@@ -24,8 +24,7 @@ import asyncio
 import hashlib
 import inspect
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
-from contextvars import ContextVar
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import grpc
@@ -44,28 +43,16 @@ __all__ = ["CallLimitsInterceptor"]
 _Context = grpc.aio.ServicerContext[Any, Any]
 
 
-# Set in a call's task when its in-flight slot was taken before its body was read.
-_SLOT_HELD: ContextVar[bool] = ContextVar("rover_in_flight_slot_held", default=False)
-
-
-def _token_client(metadata: Iterable[tuple[str, str | bytes]]) -> str | None:
-    """``token:<hash>`` of the call's bearer token (any authorization value), None without."""
-    for key, value in metadata:
-        if key == "authorization":
-            raw = value if isinstance(value, bytes) else value.encode()
-            return "token:" + hashlib.sha256(raw).hexdigest()[:16]
-    return None
-
-
 def _client_of(context: _Context) -> str:
     """Who a call counts against: ``token:<hash>`` with a bearer token, else ``peer:<host>``.
 
     The peer's host without its port (``ipv4:10.0.0.7``), so that one machine opening many
     connections is still one client; a unix socket's peer is one client.
     """
-    token = _token_client(tuple(context.invocation_metadata() or ()))
-    if token is not None:
-        return token
+    for key, value in tuple(context.invocation_metadata() or ()):
+        if key == "authorization":
+            raw = value if isinstance(value, bytes) else value.encode()
+            return "token:" + hashlib.sha256(raw).hexdigest()[:16]
     peer: str = context.peer() or ""
     if peer.startswith(("ipv4:", "ipv6:")):
         peer = peer.rpartition(":")[0]
@@ -96,40 +83,9 @@ class CallLimitsInterceptor(HandlerWrappingInterceptor):
             limits.max_calls_in_flight_per_client, limits.max_waiting_calls_per_client
         )
 
-    async def intercept_service(
-        self,
-        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[Handler | None]],
-        handler_call_details: grpc.HandlerCallDetails,
-    ) -> Handler | None:
-        """The wrapped handler, once a client known by its token has a free in-flight slot.
-
-        Waiting here, before gRPC reads the request, keeps a flood's queued calls from costing
-        the server anything but their headers. The slot is given back when the call's task
-        ends, whichever way it ends. A client known only by its address (no token: the peer
-        is not known yet) takes its slot in the handler instead.
-        """
-        handler = await super().intercept_service(continuation, handler_call_details)
-        method: str = handler_call_details.method
-        if handler is None or handler.response_streaming or not _limited(method, handler):
-            return handler
-        client = _token_client(tuple(handler_call_details.invocation_metadata or ()))
-        task = asyncio.current_task()
-        if client is None or task is None:
-            return handler
-        if not await self._in_flight.acquire(client):
-            refusal = self._in_flight_refusal(method.lstrip("/"))
-
-            async def refuse(_request: object, context: _Context) -> None:
-                await refusal(context)
-
-            return grpc.unary_unary_rpc_method_handler(refuse)
-        task.add_done_callback(lambda _task: self._in_flight.release(client))
-        _SLOT_HELD.set(True)
-        return handler
-
     def wrap(self, method: str, handler: Handler) -> Handler:
         """``handler`` with the limits that apply to its kind (health and reflection: none)."""
-        if not _limited(method, handler):
+        if method.lstrip("/").rpartition("/")[0] in OPEN_SERVICES or handler.request_streaming:
             return handler
         name = method.lstrip("/")
         if handler.response_streaming:
@@ -149,8 +105,9 @@ class CallLimitsInterceptor(HandlerWrappingInterceptor):
         wait = 0.0 if self._rates is None else self._rates.take(client)
         if not wait:
             return
+        wait = max(wait, 0.001)  # RetryInfo and the message in whole milliseconds
         delay = Duration()
-        delay.FromNanoseconds(max(1_000_000, round(wait * 1e9)))
+        delay.FromNanoseconds(round(wait * 1e9))
         kind = client.partition(":")[0]
         await abort(
             context,
@@ -200,30 +157,20 @@ class CallLimitsInterceptor(HandlerWrappingInterceptor):
         self, method: str, client: str, inner: Any, request: object, context: _Context
     ) -> object:
         """Run the call in one of the client's in-flight slots (after its earlier calls)."""
-        if _SLOT_HELD.get():  # taken before the body was read (intercept_service)
-            return await _awaited(inner(request, context))
         if not await self._in_flight.acquire(client):
-            await self._in_flight_refusal(method)(context)
+            await abort(
+                context,
+                grpc.StatusCode.RESOURCE_EXHAUSTED,
+                f"this client has {self._in_flight.limit} calls running and "
+                f"{self._in_flight.queue} waiting, the most allowed "
+                "(ROVER_MAX_CALLS_IN_FLIGHT_PER_CLIENT, ROVER_MAX_WAITING_CALLS_PER_CLIENT): "
+                "wait for some to end",
+                error_info("TOO_MANY_CALLS_IN_FLIGHT", {"method": method}),
+            )
         try:
             return await _awaited(inner(request, context))
         finally:
             self._in_flight.release(client)
-
-    def _in_flight_refusal(self, method: str) -> Callable[[_Context], Awaitable[None]]:
-        """Ends a call whose client has every slot taken and a full queue."""
-        in_flight = self._in_flight
-
-        async def refuse(context: _Context) -> None:
-            await abort(
-                context,
-                grpc.StatusCode.RESOURCE_EXHAUSTED,
-                f"this client has {in_flight.limit} calls running and {in_flight.queue} "
-                "waiting, the most allowed (ROVER_MAX_CALLS_IN_FLIGHT_PER_CLIENT, "
-                "ROVER_MAX_WAITING_CALLS_PER_CLIENT): wait for some to end",
-                error_info("TOO_MANY_CALLS_IN_FLIGHT", {"method": method}),
-            )
-
-        return refuse
 
     def _streaming(self, method: str, inner: Any) -> Any:
         watchers = self._watchers
@@ -248,13 +195,6 @@ class CallLimitsInterceptor(HandlerWrappingInterceptor):
                 watchers.release(client)
 
         return behavior
-
-
-def _limited(method: str, handler: Handler) -> bool:
-    """Whether the limits apply: rover RPCs (not health or reflection), unary requests."""
-    return method.lstrip("/").rpartition("/")[0] not in OPEN_SERVICES and not (
-        handler.request_streaming
-    )
 
 
 async def _awaited(result: object) -> object:

@@ -115,12 +115,12 @@ class LimitSettings(BaseSettings):
         ),
     )
     max_calls_in_flight_per_client: int = Field(
-        default=32,
+        default=256,
         ge=1,
         description=(
             "Most unary calls of one client this process runs at once; its further calls wait "
-            "their turn (behind its own calls only), so a flood from one client delays others "
-            "by at most this many of its calls."
+            "their turn behind its own calls (not other clients'). Bounds what one client "
+            "holds; set low, it also spreads the query service's coalesced reads thin."
         ),
     )
     max_waiting_calls_per_client: int = Field(
