@@ -5,7 +5,8 @@ The broadcaster runs as a child process; events are appended to the grid at a st
 whole time (so the slow watchers' windows fill and their queues overflow). Each probe opens a
 connection of its own, calls WatchGrid and times its first message (the snapshot). The figure
 is the probes' p50 and max with the slow watchers against the same without them.
-Environment: BENCH_WATCHERS (default 2000), BENCH_WATCHERS_PROBES (default 40).
+Environment: BENCH_WATCHERS (default 2000), BENCH_WATCHERS_PROBES (default 40),
+BENCH_WATCHERS_CONNECTIONS (the slow watchers' connections, default 20).
 """
 
 from __future__ import annotations

@@ -6,13 +6,14 @@ a connection of its own, call GetGridDetails back to back with ``authorization: 
 ``done CALLS REFUSED SECONDS`` at the end.
 
 ``python -m bench.hammer watch ADDRESS WATCHERS SECONDS TOKEN GRID``: WATCHERS WatchGrid calls
-over 20 connections (no window growth) that never read. Prints ``ready`` once all are open
-(the broadcaster counts them), then ``done OPEN ENDED SECONDS``.
+over BENCH_WATCHERS_CONNECTIONS (20) connections (no window growth) that never read. Prints
+``ready`` once all are open (each has its headers back), then ``done OPEN ENDED SECONDS``.
 """
 
 from __future__ import annotations
 
 import asyncio
+import os
 import subprocess
 import sys
 import time
@@ -67,7 +68,8 @@ async def _run(address: str, clients: int, seconds: float, token: str, grid_id: 
 async def _watch(address: str, watchers: int, seconds: float, token: str, grid_id: str) -> None:
     metadata = [] if token == "-" else [("authorization", f"Bearer {token}")]
     options = [("grpc.use_local_subchannel_pool", 1), ("grpc.http2.bdp_probe", 0)]
-    channels = [grpc.aio.insecure_channel(address, options=options) for _ in range(20)]
+    connections = int(os.environ.get("BENCH_WATCHERS_CONNECTIONS", "20"))
+    channels = [grpc.aio.insecure_channel(address, options=options) for _ in range(connections)]
     request = live_pb2.WatchGridRequest(grid_id=grid_id)
     calls = []
     for n in range(watchers):
