@@ -21,7 +21,7 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import grpc
@@ -62,7 +62,7 @@ def rss_bytes(pid: int) -> int:
     return 0
 
 
-def slope(samples: list[tuple[float, int]]) -> float:
+def slope(samples: Sequence[tuple[float, int]]) -> float:
     """Least-squares growth of ``(minute, bytes)`` samples, in MiB per minute."""
     if len(samples) < 2:
         return 0.0
@@ -75,7 +75,7 @@ def slope(samples: list[tuple[float, int]]) -> float:
     return sum((t - mean_t) * (v - mean_v) for t, v in samples) / spread / MiB
 
 
-def levels_off(samples: list[tuple[float, int]]) -> tuple[float, float, bool]:
+def levels_off(samples: Sequence[tuple[float, int]]) -> tuple[float, float, bool]:
     """First-third and last-third growth (MiB/min) and whether the process levelled off."""
     third = max(2, len(samples) // 3)
     first, last = slope(samples[:third]), slope(samples[-third:])

@@ -60,7 +60,7 @@ def _client_of(context: _Context) -> str:
 
 
 class CallLimitsInterceptor(HandlerWrappingInterceptor):
-    """Rate limit, watcher cap and server deadline of every rover.v1 call (module docstring)."""
+    """Rate limit, calls in flight, watchers and deadline of every rover.v1 call (see module)."""
 
     def __init__(
         self, limits: LimitSettings, *, clock: Callable[[], float] = time.monotonic
@@ -118,7 +118,7 @@ class CallLimitsInterceptor(HandlerWrappingInterceptor):
             error_details_pb2.QuotaFailure(
                 violations=[
                     error_details_pb2.QuotaFailure.Violation(
-                        subject=f"client ({'bearer token' if kind == 'token' else 'connection'})",
+                        subject=f"client ({'bearer token' if kind == 'token' else 'IP address'})",
                         description=f"{self._rate:g} calls per second",
                     )
                 ]
