@@ -1,4 +1,4 @@
-"""A large CreateGrid is converted and checked off the event loop: small commands go on meanwhile.
+"""A large CreateGrid is converted off the event loop: small commands go on meanwhile.
 
 The servicer's worker-thread step is gated here, so the order is certain: the small command
 completes while the large grid is still being converted, then the large one completes too.
@@ -88,23 +88,28 @@ async def test_a_small_command_completes_while_a_large_grid_is_converted(
     assert (created.grid_id, created.version) == (large_id, 1)
 
 
-async def test_a_large_grid_that_breaks_a_rule_is_refused_from_the_thread(
+async def test_a_large_grid_gets_the_answers_a_small_one_gets(
     gated: tuple[_Gate, CommandStub],
 ) -> None:
     gate, stub = gated
     gate.release.set()
+    grid_id = new_id()
+    await stub.CreateGrid(_largest_grid(grid_id))
     cells = [Position(x, 0) for x in range(OFFLOAD_OBSTACLES)] + [Position(3, 0)]
-    request = command_pb2.CreateGridRequest(
+    duplicate = command_pb2.CreateGridRequest(
         request_id=new_id(),
         grid_id=new_id(),
         width=OFFLOAD_OBSTACLES,
         height=2,
         obstacles=[common_pb2.Position(x=p.x, y=p.y) for p in cells],
     )
-    with pytest.raises(grpc.aio.AioRpcError) as caught:
-        await stub.CreateGrid(request)
-    assert gate.entered.is_set()
-    error = caught.value
-    assert error.code() == grpc.StatusCode.INVALID_ARGUMENT
-    assert "listed twice" in (error.details() or "")
-    assert "OBSTACLE_DUPLICATE" in [getattr(d, "reason", "") for d in details_of(error)]
+    with pytest.raises(grpc.aio.AioRpcError) as listed_twice:
+        await stub.CreateGrid(duplicate)
+    duplicate.grid_id, duplicate.request_id = grid_id, new_id()
+    with pytest.raises(grpc.aio.AioRpcError) as taken:
+        await stub.CreateGrid(duplicate)  # the id is taken: that comes first, as for any size
+    assert listed_twice.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert "listed twice" in (listed_twice.value.details() or "")
+    reasons = [getattr(d, "reason", "") for d in details_of(listed_twice.value)]
+    assert "OBSTACLE_DUPLICATE" in reasons
+    assert taken.value.code() == grpc.StatusCode.ALREADY_EXISTS
