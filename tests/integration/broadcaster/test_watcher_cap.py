@@ -1,6 +1,8 @@
-"""The broadcaster as built from its settings caps the WatchGrid streams of one client."""
+"""The broadcaster as built from its settings: its connections' limits and its watcher cap."""
 
 from __future__ import annotations
+
+import asyncio
 
 import grpc
 import pytest
@@ -8,6 +10,7 @@ import pytest
 from protos.rover.v1 import live_pb2, live_pb2_grpc
 from tests.integration.broadcaster.conftest import StartBroadcaster
 from tests.integration.broadcaster.helpers import SAFETY, Appender, new_grid_id
+from tests.support.http2 import MAX_CONCURRENT_STREAMS, advertised_settings
 from tests.support.refusals import assert_refusal
 from tests.unit.broadcaster.scripts import GridScript
 
@@ -37,3 +40,11 @@ async def test_a_client_with_too_many_watchers_is_refused(
         "ROVER_MAX_WATCHERS_PER_CLIENT",
         "TOO_MANY_WATCHERS",
     )
+
+
+async def test_the_connection_limits_come_from_the_settings(
+    start_broadcaster: StartBroadcaster,
+) -> None:
+    broadcaster = await start_broadcaster(grpc_max_concurrent_streams=7)
+    settings = await asyncio.to_thread(advertised_settings, f"127.0.0.1:{broadcaster.port}")
+    assert settings[MAX_CONCURRENT_STREAMS] == 7

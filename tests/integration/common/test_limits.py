@@ -9,8 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import socket
-import struct
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -22,15 +21,13 @@ from services.common.call_limits import CallLimitsInterceptor
 from services.common.grpc_server import GrpcServer, Service
 from services.common.limits import LimitSettings
 from services.common.rich_errors import details_of
+from tests.support.http2 import MAX_CONCURRENT_STREAMS, PREFACE, advertised_settings
 from tests.support.refusals import assert_refusal
 
 pytestmark = pytest.mark.slow
 
 _HOLD = "/test.v1.Limits/Hold"  # unary: waits until released
 _STREAM = "/test.v1.Limits/Stream"  # server streaming: one message, then waits
-_PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
-_EMPTY_SETTINGS = b"\x00\x00\x00\x04\x00\x00\x00\x00\x00"
-_MAX_CONCURRENT_STREAMS = 0x3
 _GUARD = 30.0  # a hang guard only: every wait below ends on an event, not on time
 
 
@@ -108,16 +105,6 @@ def _limits(**values: Any) -> LimitSettings:
     return LimitSettings.model_construct(**values)
 
 
-def _frames(data: bytes) -> Iterator[tuple[int, bytes]]:
-    """(type, payload) of each whole HTTP/2 frame in ``data``."""
-    at = 0
-    while at + 9 <= len(data):
-        length = int.from_bytes(data[at : at + 3], "big")
-        kind = data[at + 3]
-        yield kind, data[at + 9 : at + 9 + length]
-        at += 9 + length
-
-
 def _read_until_closed(sock: socket.socket) -> bytes:
     """Everything the server sends until it closes the connection (TimeoutError if it never)."""
     sock.settimeout(_GUARD)
@@ -133,7 +120,7 @@ async def test_half_open_connections_are_closed_after_the_handshake_timeout() ->
         sockets = [socket.create_connection((host, int(port))) for _ in range(20)]
         try:
             for sock in sockets:
-                sock.sendall(_PREFACE[:10])  # a partial HTTP/2 preface, then nothing
+                sock.sendall(PREFACE[:10])  # a partial HTTP/2 preface, then nothing
             closed = await asyncio.gather(
                 *(asyncio.to_thread(_read_until_closed, sock) for sock in sockets)
             )
@@ -145,14 +132,7 @@ async def test_half_open_connections_are_closed_after_the_handshake_timeout() ->
 
 async def test_the_stream_limit_is_advertised_and_a_connection_beyond_it_waits() -> None:
     async with _server(_limits(grpc_max_concurrent_streams=2)) as (service, target):
-        host, port = target.split(":")
-        with socket.create_connection((host, int(port))) as sock:
-            sock.sendall(_PREFACE + _EMPTY_SETTINGS)
-            sock.settimeout(_GUARD)
-            first = sock.recv(65536)
-        settings = next(payload for kind, payload in _frames(first) if kind == 0x4)
-        advertised = dict(struct.iter_unpack(">HI", settings))
-        assert advertised[_MAX_CONCURRENT_STREAMS] == 2
+        assert advertised_settings(target)[MAX_CONCURRENT_STREAMS] == 2
 
         async with (
             grpc.aio.insecure_channel(target) as one,
