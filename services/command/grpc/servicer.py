@@ -10,7 +10,7 @@ import grpc
 
 from protos.rover.v1 import command_pb2, command_pb2_grpc
 from services.command.application.commands import AnyCommand, CreateGrid
-from services.command.application.handlers import Handlers
+from services.command.application.handlers import LARGE_GRID_OBSTACLES, Handlers
 from services.command.grpc import mapping
 
 __all__ = ["OFFLOAD_OBSTACLES", "RoverCommandServicer"]
@@ -20,11 +20,11 @@ _Result = TypeVar("_Result")
 _Context = grpc.aio.ServicerContext[object, object]
 Offload = Callable[[Callable[[], _Result]], Awaitable[_Result]]
 
-OFFLOAD_OBSTACLES = 500
+OFFLOAD_OBSTACLES = LARGE_GRID_OBSTACLES
 """A CreateGrid with more obstacles than this is converted in a worker thread (about 2 ms of
 the event loop's time per 1,000 obstacles otherwise), one at a time, so that small commands of
-other clients go on meanwhile. The rules are checked by the handler, as for every command, so a
-large request gets the same answer as a small one (ALREADY_EXISTS before a bad obstacle)."""
+other clients go on meanwhile. The handler builds such a grid in a thread too, and checks the
+rules in its usual order, so a large request gets the answers a small one gets."""
 
 
 async def _in_thread(work: Callable[[], _Result]) -> _Result:
