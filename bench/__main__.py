@@ -2,7 +2,8 @@
 
 ``python -m bench`` runs all; ``python -m bench domain eventstore`` runs the named ones.
 Each module exposes ``main() -> None`` (sync) or ``async def main() -> None``; options after
-the names (``python -m bench soak --minutes 5``) are left in ``sys.argv`` for the module.
+the names (``python -m bench soak --minutes 5``) are left in ``sys.argv`` for the module. A
+module with ``ONLY_WHEN_NAMED = True`` (the 30-minute soak) runs only when named.
 """
 
 from __future__ import annotations
@@ -32,6 +33,9 @@ def main(argv: list[str]) -> int:
     for index, name in enumerate(names, start=1):
         print(f"\n=== [{index}/{len(names)}] {name} ===", flush=True)
         module = importlib.import_module(f"bench.{name}")
+        if not wanted and getattr(module, "ONLY_WHEN_NAMED", False):
+            print(f"skipped: run it by name (python -m bench {name.removeprefix('bench_')})")
+            continue
         started = time.perf_counter()
         entry = module.main
         if inspect.iscoroutinefunction(entry):

@@ -37,6 +37,7 @@ from protos.rover.v1 import (
 )
 from tests.e2e.system import System
 
+ONLY_WHEN_NAMED = True  # 30 minutes: not part of ``make bench``
 GRIDS = 20
 ROVERS = 3
 MiB = 1024 * 1024
