@@ -11,6 +11,7 @@ from types import TracebackType
 from typing import Any, Generic, TypeVar
 
 from services.common.auth import auth_interceptors, is_local_address
+from services.common.call_limits import CallLimitsInterceptor
 from services.common.esdb_client import store_refusal
 from services.common.grpc_server import GrpcServer, Service, wait_for_shutdown_signal
 from services.common.lease import LeaseLostError
@@ -71,8 +72,14 @@ class App(Generic[P]):
             services,
             share_port=settings.share_port,
             instance_address=settings.instance_address,
-            # Metrics outermost, so refused calls are counted with their status; then auth.
-            interceptors=[*self.metrics.interceptors(), *auth_interceptors(settings)],
+            limits=settings,
+            # Metrics outermost, so refused calls are counted with their status; then auth,
+            # then the per-client limits (only authenticated calls count against them).
+            interceptors=[
+                *self.metrics.interceptors(),
+                *auth_interceptors(settings),
+                CallLimitsInterceptor(settings),
+            ],
             credentials=settings.server_credentials(),
         )
         self.lifecycle = lifecycle or Lifecycle()

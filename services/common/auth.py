@@ -38,6 +38,7 @@ from services.common.rich_errors import abort, error_info
 
 __all__ = [
     "METHOD_ROLES",
+    "OPEN_SERVICES",
     "ROLES",
     "AuthInterceptor",
     "AuthSettings",

@@ -38,6 +38,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_health.v1._async import HealthServicer
 from grpc_reflection.v1alpha import reflection
 
+from services.common.limits import LimitSettings
 from services.common.metrics import Metrics
 from standins.eventstore.access import AccessControl, PersistentAccessInterceptor, User
 from standins.eventstore.dblock import DatabaseLock, DatabaseLockedError
@@ -54,6 +55,7 @@ __all__ = ["BackgroundEventStore", "EventStoreServer", "ServerStartError"]
 
 _log = structlog.get_logger("eventstore.server")
 _MIB = 1024 * 1024
+_HANDSHAKE_SECONDS: float = LimitSettings.model_fields["grpc_handshake_timeout_seconds"].default
 _SERVER_OPTIONS: list[tuple[str, Any]] = [
     ("grpc.max_receive_message_length", 17 * _MIB),
     ("grpc.max_send_message_length", 17 * _MIB),
@@ -61,6 +63,9 @@ _SERVER_OPTIONS: list[tuple[str, Any]] = [
     ("grpc.http2.min_recv_ping_interval_without_data_ms", 5000),
     ("grpc.http2.max_ping_strikes", 0),
     ("grpc.so_reuseport", 0),  # a port in use must fail to bind, not be shared
+    # A connection that never completes its HTTP/2 preface is closed (half-open connections),
+    # after the rover servers' default time (services/common/limits.py).
+    ("grpc.server_handshake_timeout_ms", round(_HANDSHAKE_SECONDS * 1000)),
 ]
 _SERVICE_NAMES = (
     "event_store.client.streams.Streams",
