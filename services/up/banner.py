@@ -52,8 +52,9 @@ def _security(child: ChildSpec) -> str:
 
 
 def web_url(child: ChildSpec) -> str:
-    """Where a browser opens the web front-end ``child``."""
-    return f"http://{child.endpoint.dial}/"
+    """Where a browser opens the web front-end ``child`` (https when it serves TLS)."""
+    scheme = "https" if child.ca_file else "http"
+    return f"{scheme}://{child.endpoint.dial}/"
 
 
 def _service_lines(children: list[ChildSpec]) -> list[str]:

@@ -309,7 +309,8 @@ def build_plan(
                 )
             )
     if available(WEB_MODULE):
-        children += web_children(settings, env, python=python, log_dir=log_dir)
+        web_env = {**env, **(secure.web_env() if secure is not None else {})}
+        children += web_children(settings, web_env, python=python, log_dir=log_dir, ca_file=ca_file)
     else:
         skipped.append("web")
     return Plan(tuple(children), tuple(skipped), data_dir, log_dir)
@@ -319,10 +320,16 @@ WEB_MODULE = "services.web"
 
 
 def web_children(
-    settings: UpSettings, env: Mapping[str, str], *, python: str, log_dir: Path
+    settings: UpSettings,
+    env: Mapping[str, str],
+    *,
+    python: str,
+    log_dir: Path,
+    ca_file: str = "",
 ) -> list[ChildSpec]:
     """The web front-end: one child, or ``web-1`` .. ``web-N``, instance i at the address's
-    port + 100 * i (like the metrics ports); each is ready when ``/readyz`` answers 200."""
+    port + 100 * i (like the metrics ports); each is ready when ``/readyz`` answers 200 (over
+    HTTPS trusting ``ca_file`` when given: its certificate is signed by that CA)."""
     base = parse_address(settings.web_address, ENV_NAMES["web_address"])
     count = settings.web_instances
     numbered = (
@@ -340,6 +347,7 @@ def web_children(
             env={**env, ENV_NAMES["web_address"]: f"{endpoint.host}:{endpoint.port}"},
             service=WEB,
             restart=count > 1,
+            ca_file=ca_file,
         )
         for name, endpoint in numbered
     ]

@@ -1,7 +1,9 @@
 """Composition root of the web front-end: ``build(settings, **overrides) -> WebApp``.
 
 Nothing connects or binds in ``build``; :meth:`WebApp.start` opens the gRPC channels (lazily
-connecting, as gRPC channels do) and starts uvicorn on ``ROVER_WEB_ADDRESS``; :meth:`WebApp.stop`
+connecting, as gRPC channels do; TLS when ``ROVER_TLS_CA_FILE`` or a client certificate is set)
+and starts uvicorn on ``ROVER_WEB_ADDRESS`` (HTTPS with ``ROVER_TLS_CERT_FILE``/``_KEY_FILE``);
+:meth:`WebApp.stop`
 turns readiness off, ends the live streams, lets in-flight requests finish for
 ``ROVER_SHUTDOWN_GRACE_SECONDS`` and closes the channels.
 """
@@ -80,6 +82,8 @@ class WebApp:
                 log_config=None,
                 access_log=False,
                 server_header=False,
+                ssl_certfile=settings.tls_cert_file or None,
+                ssl_keyfile=settings.tls_key_file or None,
             )
         )
         self._loop: asyncio.Task[None] | None = None
@@ -87,9 +91,10 @@ class WebApp:
 
     @property
     def url(self) -> str:
-        """``http://host:port`` where it listens (the real port when 0 was asked)."""
+        """``http(s)://host:port`` where it listens (the real port when 0 was asked)."""
         host = self._server.config.host
-        return f"http://{host}:{self.port}"
+        scheme = "https" if self.settings.tls_enabled else "http"
+        return f"{scheme}://{host}:{self.port}"
 
     async def start(self) -> None:
         """Listen; the channels connect on their first call."""
@@ -105,7 +110,7 @@ class WebApp:
         sockets = [s for server in self._server.servers for s in server.sockets]
         self.port = sockets[0].getsockname()[1]
         self._started = True
-        _log.info("web listening", url=self.url)
+        _log.info("web listening", url=self.url, tls=self.settings.describe_tls())
 
     async def stop(self, grace: float | None = None) -> None:
         """Not ready, live streams ended, requests drained (at most ``grace``), channels closed."""
@@ -146,15 +151,29 @@ class WebApp:
         await self.stop()
 
 
+def _channel(
+    target: str, credentials: grpc.ChannelCredentials | None, options: list[tuple[str, int]]
+) -> grpc.aio.Channel:
+    if credentials is None:
+        return grpc.aio.insecure_channel(target, options=options)
+    return grpc.aio.secure_channel(target, credentials, options=options)
+
+
 def build(settings: WebSettings, *, channels: dict[str, grpc.aio.Channel] | None = None) -> WebApp:
     """The front-end for ``settings``; ``channels`` (by route: command, query, live) replace
-    the insecure channels to the configured addresses."""
+    the channels to the configured addresses (TLS when the settings give a CA or a client
+    certificate, as the CLI's)."""
+    if settings.tls_client_ca_file:
+        _log.info(
+            "ROVER_TLS_CLIENT_CA_FILE is not applied to HTTPS: browsers are not asked for a "
+            "client certificate; callers prove who they are with tokens"
+        )
     if channels is None:
+        credentials = settings.channel_credentials()
+        live_options = [*LIVE_CHANNEL_OPTIONS, *_NO_WINDOW_GROWTH]
         channels = {
-            "command": grpc.aio.insecure_channel(settings.command_address),
-            "query": grpc.aio.insecure_channel(settings.query_address),
-            "live": grpc.aio.insecure_channel(
-                settings.broadcaster_address, options=[*LIVE_CHANNEL_OPTIONS, *_NO_WINDOW_GROWTH]
-            ),
+            "command": _channel(settings.command_address, credentials, []),
+            "query": _channel(settings.query_address, credentials, []),
+            "live": _channel(settings.broadcaster_address, credentials, live_options),
         }
     return WebApp(settings, channels)
