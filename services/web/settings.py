@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from pydantic import Field
+from typing import Self
+
+from pydantic import Field, model_validator
 
 from services.common.settings import ServiceSettings
 from services.common.tls import TlsClientSettings, TlsServerSettings
@@ -42,3 +44,10 @@ class WebSettings(TlsClientSettings, TlsServerSettings, ServiceSettings):
             "(the page's callers prove who they are with tokens; docs/web.md, Security)."
         ),
     )
+
+    @model_validator(mode="after")
+    def _client_files_readable(self) -> Self:
+        if bool(self.tls_client_cert_file) != bool(self.tls_client_key_file):
+            raise ValueError("ROVER_TLS_CLIENT_CERT_FILE and ROVER_TLS_CLIENT_KEY_FILE go together")
+        self.channel_credentials()  # an unreadable file fails at start, naming it
+        return self
