@@ -13,14 +13,18 @@ from services.web.bootstrap import build
 from services.web.settings import WebSettings
 
 
-def test_without_tls_settings_it_serves_http_and_dials_plaintext() -> None:
+async def test_without_tls_settings_it_serves_http_and_dials_plaintext() -> None:
     settings = WebSettings()
     assert not settings.tls_enabled
     assert settings.channel_credentials() is None
-    assert build(settings).url.startswith("http://")
+    app = build(settings)
+    assert app.url.startswith("http://")
+    await app.stop()
 
 
-def test_with_the_development_certificates_it_serves_https_and_dials_tls(tmp_path: Path) -> None:
+async def test_with_the_development_certificates_it_serves_https_and_dials_tls(
+    tmp_path: Path,
+) -> None:
     certs, _ = make_dev_certs(tmp_path)
     settings = WebSettings(
         tls_cert_file=str(certs.server),
@@ -30,7 +34,9 @@ def test_with_the_development_certificates_it_serves_https_and_dials_tls(tmp_pat
         tls_client_key_file=str(certs.client_key),
     )
     assert settings.channel_credentials() is not None
-    assert build(settings).url.startswith("https://")
+    app = build(settings)
+    assert app.url.startswith("https://")
+    await app.stop()
 
 
 @pytest.mark.parametrize(
