@@ -332,10 +332,14 @@ def web_children(
     HTTPS trusting ``ca_file`` when given: its certificate is signed by that CA)."""
     base = parse_address(settings.web_address, ENV_NAMES["web_address"])
     count = settings.web_instances
+    metrics = _metrics_endpoint(settings, WEB)
     numbered = (
-        [(WEB, base)]
+        [(WEB, base, metrics)]
         if count == 1
-        else [(f"{WEB}-{n}", instance_endpoint(base, n)) for n in range(1, count + 1)]
+        else [
+            (f"{WEB}-{n}", instance_endpoint(base, n), instance_metrics(metrics, n))
+            for n in range(1, count + 1)
+        ]
     )
     return [
         ChildSpec(
@@ -344,12 +348,17 @@ def web_children(
             endpoint=endpoint,
             probe="http",
             log_path=log_dir / f"{name}.log",
-            env={**env, ENV_NAMES["web_address"]: f"{endpoint.host}:{endpoint.port}"},
+            env={
+                **env,
+                ENV_NAMES["web_address"]: f"{endpoint.host}:{endpoint.port}",
+                **_metrics_env(WEB, own_metrics),
+            },
             service=WEB,
             restart=count > 1,
+            metrics=own_metrics,
             ca_file=ca_file,
         )
-        for name, endpoint in numbered
+        for name, endpoint, own_metrics in numbered
     ]
 
 

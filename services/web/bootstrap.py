@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import socket
+import sys
 from collections.abc import Iterator
 from types import TracebackType
 
@@ -23,7 +24,10 @@ from starlette.applications import Starlette
 from services.common.channels import LIVE_CHANNEL_OPTIONS
 from services.common.grpc_server import wait_for_shutdown_signal
 from services.common.logs import get_logger
+from services.common.metrics import Metrics, MetricsAddressError
+from services.common.settings_text import env_name
 from services.web.http_app import Backends, create_app
+from services.web.metrics import HttpMetricsMiddleware
 from services.web.settings import WebSettings
 
 __all__ = ["WebApp", "build"]
@@ -72,6 +76,11 @@ class WebApp:
             ready=lambda: self._started and not self._stopping,
         )
         self.asgi: Starlette = create_app(self.backends)
+        self.metrics = Metrics(
+            settings.web_metrics_address, setting=env_name(WebSettings, "web_metrics_address")
+        )
+        if self.metrics.enabled:
+            self.asgi.add_middleware(HttpMetricsMiddleware, registry=self.metrics.registry)
         host, port = _host_port(settings.web_address)
         self._server = _EmbeddedServer(
             uvicorn.Config(
@@ -97,7 +106,23 @@ class WebApp:
         return f"{scheme}://{host}:{self.port}"
 
     async def start(self) -> None:
-        """Listen; the channels connect on their first call."""
+        """Serve metrics, then listen; the channels connect on their first call (a busy
+        metrics port fails first: MetricsAddressError, one line naming the setting)."""
+        self.metrics.start()
+        try:
+            await self._listen()
+        except BaseException:
+            self.metrics.stop()
+            raise
+        self._started = True
+        _log.info(
+            "web listening",
+            url=self.url,
+            tls=self.settings.describe_tls(),
+            metrics=self.metrics.url or None,
+        )
+
+    async def _listen(self) -> None:
         self._loop = asyncio.create_task(self._server.serve(), name="web-server")
         listening = asyncio.create_task(self._server.listening.wait())
         await asyncio.wait({self._loop, listening}, return_when=asyncio.FIRST_COMPLETED)
@@ -109,8 +134,6 @@ class WebApp:
             raise OSError(f"ROVER_WEB_ADDRESS: cannot listen on {self.settings.web_address}")
         sockets = [s for server in self._server.servers for s in server.sockets]
         self.port = sockets[0].getsockname()[1]
-        self._started = True
-        _log.info("web listening", url=self.url, tls=self.settings.describe_tls())
 
     async def stop(self, grace: float | None = None) -> None:
         """Not ready, live streams ended, requests drained (at most ``grace``), channels closed."""
@@ -128,11 +151,18 @@ class WebApp:
             self._loop = None
         for channel in self._channels.values():
             await channel.close()
+        await asyncio.to_thread(self.metrics.stop)  # joins the endpoint's thread
         _log.info("web stopped")
 
     async def run_until_signal(self) -> None:
-        """Serve until SIGTERM or SIGINT, then stop gracefully."""
-        await self.start()
+        """Serve until SIGTERM or SIGINT, then stop gracefully (exit 1 with one line naming
+        the setting when the metrics address cannot be listened on)."""
+        try:
+            await self.start()
+        except MetricsAddressError as error:
+            _log.error("cannot start", service="web", error=str(error))
+            sys.stderr.write(f"web: {error}\n")
+            raise SystemExit(1) from None
         try:
             await wait_for_shutdown_signal()
         finally:

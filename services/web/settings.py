@@ -6,7 +6,7 @@ from typing import Self
 
 from pydantic import Field, model_validator
 
-from services.common.settings import ServiceSettings
+from services.common.settings import ServiceSettings, metrics_address_field
 from services.common.tls import TlsClientSettings, TlsServerSettings
 
 __all__ = ["WebSettings"]
@@ -34,6 +34,7 @@ class WebSettings(TlsClientSettings, TlsServerSettings, ServiceSettings):
         default="127.0.0.1:50053",
         description="The broadcaster whose WatchGrid feeds the page's live stream.",
     )
+    web_metrics_address: str = metrics_address_field("127.0.0.1:9105")
     web_call_timeout_seconds: float = Field(
         default=10.0, gt=0, description="Deadline of each command or query the page forwards."
     )
