@@ -77,7 +77,9 @@ class WebApp:
         )
         self.asgi: Starlette = create_app(self.backends)
         self.metrics = Metrics(
-            settings.web_metrics_address, setting=env_name(WebSettings, "web_metrics_address")
+            settings.web_metrics_address,
+            setting=env_name(WebSettings, "web_metrics_address"),
+            rpc=False,  # it serves HTTP; the RPCs it forwards are the services' to count
         )
         if self.metrics.enabled:
             self.asgi.add_middleware(HttpMetricsMiddleware, registry=self.metrics.registry)
