@@ -34,6 +34,7 @@ from services.query.adapters.esdb_feed import EsdbEventFeed
 from services.query.adapters.esdb_publisher import EsdbPublisherProgress
 from services.query.adapters.memory import InMemoryPublisherProgress
 from services.query.adapters.prometheus import register_query_metrics
+from services.query.adapters.redis_connect import connect
 from services.query.adapters.redis_lease import RedisLease, lease_holder, rebuild_lease_key
 from services.query.adapters.redis_read_model import RedisReadModel, lease_key
 from services.query.application.audit import Auditor
@@ -151,7 +152,8 @@ def build(
         return lease.current_holder() if lease else ""
 
     if read_model is None:
-        client: Redis = Redis.from_url(settings.redis_url, decode_responses=True)  # lazy pool
+        clients = connect(settings.redis_url)  # lazy pools; Sentinel when the URL says so
+        client: Redis = clients.text
         redis_lease = RedisLease(
             client,
             lease_key(settings.redis_key_prefix),
@@ -163,8 +165,9 @@ def build(
             settings.redis_key_prefix,
             coalesce_reads=coalesce_reads,
             lease=redis_lease,
+            raw=clients.raw,
         )
-        lifecycle.close.append(redis_model.close)
+        lifecycle.close.append(clients.close)
         read_model = redis_model
         rebuild_lease = RedisLease(client, rebuild_lease_key(settings.redis_key_prefix), ttl=ttl)
         projector_holder = partial(lease_holder, client, redis_lease.key)

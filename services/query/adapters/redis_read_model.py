@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from redis.asyncio import BlockingConnectionPool, Redis
+from redis.asyncio import Redis
 from redis.exceptions import ResponseError
 
 from services.common import tracing
@@ -13,6 +13,7 @@ from services.common.lease import LeaseLostError
 from services.query.adapters import redis_scripts, redis_wire
 from services.query.adapters.coalesced_reads import ReadCoalescer
 from services.query.adapters.details_codec import DetailsState
+from services.query.adapters.redis_connect import binary_twin
 from services.query.adapters.redis_lease import RedisLease
 from services.query.application.errors import (
     GenerationChangedError,
@@ -33,20 +34,6 @@ from services.query.dto import encode_view
 __all__ = ["RedisReadModel", "lease_key"]
 
 _MAX_CACHED_GRIDS = 10_000  # per generation; beyond it the cache starts over (reloads)
-
-
-def _binary(redis: Redis) -> Redis:
-    """A client on the same server that returns bytes (for the serialised details)."""
-    pool = redis.connection_pool
-    kwargs = {**pool.connection_kwargs, "decode_responses": False}
-    return Redis.from_pool(  # owns the pool: aclose() closes its connections
-        BlockingConnectionPool(  # a burst of queries waits for a connection, never fails
-            connection_class=pool.connection_class,
-            max_connections=pool.max_connections,
-            timeout=None,
-            **kwargs,
-        )
-    )
 
 
 def lease_key(prefix: str) -> str:
@@ -74,6 +61,7 @@ class RedisReadModel:
         *,
         coalesce_reads: bool = True,
         lease: RedisLease | None = None,
+        raw: Redis | None = None,
     ) -> None:
         self._redis = redis
         self._prefix = prefix
@@ -90,7 +78,9 @@ class RedisReadModel:
         self._list = redis.register_script(redis_scripts.LIST_GRIDS)
         self._grid_in = redis.register_script(redis_scripts.GRID_IN)
         self._replace = redis.register_script(redis_scripts.REPLACE_GRID)
-        self._raw = _binary(redis)
+        # the same server, returning bytes (the serialised details); made from ``redis``'s pool
+        # unless given (a Sentinel-managed pool cannot be copied so)
+        self._raw = raw if raw is not None else binary_twin(redis)
         self._details = self._raw.register_script(redis_scripts.GRID_DETAILS_MANY)
         self._states: dict[int, dict[str, DetailsState]] = {}
         self.coalescer: ReadCoalescer[Any] | None = (
