@@ -13,20 +13,19 @@ import os
 import signal
 import time
 from collections.abc import Callable
-from types import TracebackType
 from typing import Self
 
 from redis import Redis as SyncRedis
 from redis.exceptions import ConnectionError as RedisConnectionError
 
-from tests.support.redis_server import RedisServer
+from tests.support.redis_server import RedisServer, ServerGroup
 
 __all__ = ["MASTER_NAME", "SentinelGroup"]
 
 MASTER_NAME = "rovermaster"
 
 
-class SentinelGroup:
+class SentinelGroup(ServerGroup):
     """One master, one replica of it, three sentinels (quorum 2): all child processes."""
 
     def __init__(self, *, down_after_ms: int = 400) -> None:
@@ -34,6 +33,9 @@ class SentinelGroup:
         self.replica: RedisServer | None = None
         self.sentinels: list[RedisServer] = []
         self._down_after_ms = down_after_ms
+
+    def servers(self) -> list[RedisServer]:
+        return [*self.sentinels, *([self.replica] if self.replica else []), self.master]
 
     @property
     def url(self) -> str:
@@ -134,24 +136,3 @@ class SentinelGroup:
                 return
             time.sleep(0.05)
         raise RuntimeError(f"timed out waiting for {what}")
-
-    def close(self) -> None:
-        """Stop every process and delete their folders."""
-        for server in [*self.sentinels, self.replica, self.master]:
-            if server is not None:
-                server.close()
-
-    def __enter__(self) -> Self:
-        try:
-            return self.start()
-        except BaseException:
-            self.close()
-            raise
-
-    def __exit__(
-        self,
-        kind: type[BaseException] | None,
-        error: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        self.close()

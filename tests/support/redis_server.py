@@ -29,7 +29,7 @@ import pytest
 
 from services.up.redis_binary import find_redis_server
 
-__all__ = ["RedisServer", "free_port", "redis_server", "redis_url"]
+__all__ = ["RedisServer", "ServerGroup", "free_port", "redis_server", "redis_url"]
 
 
 def free_port() -> int:
@@ -152,6 +152,34 @@ class RedisServer:
         error: BaseException | None,
         traceback: TracebackType | None,
     ) -> None:
+        self.close()
+
+
+class ServerGroup:
+    """Several servers started together (a Sentinel group, a cluster): ``with`` starts them
+    (stopping those started if one fails) and closes every one after."""
+
+    def servers(self) -> list[RedisServer]:
+        """Every server of the group (started or not)."""
+        raise NotImplementedError
+
+    def start(self) -> Self:
+        """Start the group (subclasses)."""
+        raise NotImplementedError
+
+    def close(self) -> None:
+        """Stop every server and delete their folders."""
+        for server in self.servers():
+            server.close()
+
+    def __enter__(self) -> Self:
+        try:
+            return self.start()
+        except BaseException:
+            self.close()
+            raise
+
+    def __exit__(self, *exc_info: object) -> None:
         self.close()
 
 

@@ -7,6 +7,9 @@ Two URL forms (docs/operations.md "Redis Sentinel"):
 - ``redis+sentinel://[:password@]host:port[,host:port...]/master-name[/db]``: the sentinels
   to ask, and the name of the master they watch. Every new connection asks them where the
   master is, so the clients follow a failover; the password (when given) is the master's.
+- ``redis+cluster://[:password@]host:port[,host:port...]``: some nodes of a Redis Cluster
+  (the client learns the others and the slots from them); no database (a cluster has only 0).
+  The read model then uses the tagged key layout (redis_keys.py).
 
 Each gives two clients on the same server: one that decodes replies to text, one that returns
 bytes (the read model's serialised details).
@@ -18,19 +21,24 @@ from dataclasses import dataclass
 from urllib.parse import unquote, urlsplit
 
 from redis.asyncio import BlockingConnectionPool, Redis
+from redis.asyncio.cluster import ClusterNode, RedisCluster
 from redis.asyncio.sentinel import Sentinel
 
 __all__ = [
+    "CLUSTER_SCHEME",
     "SENTINEL_SCHEME",
     "RedisClients",
     "SentinelTarget",
     "binary_twin",
     "connect",
+    "parse_cluster_url",
     "parse_sentinel_url",
 ]
 
 SENTINEL_SCHEME = "redis+sentinel"
+CLUSTER_SCHEME = "redis+cluster"
 _SENTINEL_PORT = 26379
+_CLUSTER_PORT = 6379
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,17 +53,45 @@ class SentinelTarget:
 
 @dataclass(frozen=True, slots=True)
 class RedisClients:
-    """A text client and a bytes client on the same server (closed together), and the clients
-    of the sentinels they ask (none for one server)."""
+    """A text client and a bytes client on the same server or cluster (closed together), and
+    the clients of the sentinels they ask (none for one server)."""
 
-    text: Redis
-    raw: Redis
+    text: Redis | RedisCluster
+    raw: Redis | RedisCluster
     sentinels: tuple[Redis, ...] = ()
 
     async def close(self) -> None:
         """Close every client's connections."""
         for client in (self.text, self.raw, *self.sentinels):
             await client.aclose()
+
+
+def _hosts(url: str, netloc: str, default_port: int) -> tuple[tuple[str, int], ...]:
+    """The ``host[:port]`` list of a URL's netloc (after any credentials)."""
+    found: list[tuple[str, int]] = []
+    for entry in netloc.rpartition("@")[2].split(","):
+        host, colon, port = entry.strip().rpartition(":")
+        if not colon:
+            host, port = port, str(default_port)
+        if not host or not port.isdigit():
+            raise ValueError(f"{url!r}: {entry!r} is not host[:port]")
+        found.append((host, int(port)))
+    return tuple(found)
+
+
+def _password(netloc: str) -> str | None:
+    credentials = netloc.rpartition("@")[0]
+    return unquote(credentials.partition(":")[2]) or None if credentials else None
+
+
+def parse_cluster_url(url: str) -> tuple[tuple[tuple[str, int], ...], str | None]:
+    """The nodes and password of a ``redis+cluster://`` URL (ValueError when malformed)."""
+    parts = urlsplit(url)
+    if parts.scheme != CLUSTER_SCHEME:
+        raise ValueError(f"not a {CLUSTER_SCHEME}:// URL: {url!r}")
+    if parts.path.strip("/"):
+        raise ValueError(f"{url!r}: a Redis Cluster has no databases; leave the path out")
+    return _hosts(url, parts.netloc, _CLUSTER_PORT), _password(parts.netloc)
 
 
 def parse_sentinel_url(url: str) -> SentinelTarget:
@@ -66,27 +102,29 @@ def parse_sentinel_url(url: str) -> SentinelTarget:
     parts = urlsplit(url)
     if parts.scheme != SENTINEL_SCHEME:
         raise ValueError(f"not a {SENTINEL_SCHEME}:// URL: {url!r}")
-    credentials, _, hosts = parts.netloc.rpartition("@")
-    password = unquote(credentials.partition(":")[2]) if credentials else None
-    sentinels: list[tuple[str, int]] = []
-    for entry in hosts.split(","):
-        host, colon, port = entry.strip().rpartition(":")
-        if not colon:
-            host, port = port, str(_SENTINEL_PORT)
-        if not host or not port.isdigit():
-            raise ValueError(f"{url!r}: {entry!r} is not host[:port]")
-        sentinels.append((host, int(port)))
+    sentinels = _hosts(url, parts.netloc, _SENTINEL_PORT)
     path = [p for p in parts.path.split("/") if p]
     if not path or len(path) > 2:
         raise ValueError(f"{url!r}: the path must be /master-name or /master-name/db")
     db = path[1] if len(path) == 2 else "0"
     if not db.isdigit():
         raise ValueError(f"{url!r}: the database {db!r} is not a number")
-    return SentinelTarget(tuple(sentinels), unquote(path[0]), int(db), password or None)
+    return SentinelTarget(sentinels, unquote(path[0]), int(db), _password(parts.netloc))
 
 
 def connect(url: str) -> RedisClients:
     """The clients for ``url`` (lazy: nothing connects before the first command)."""
+    if urlsplit(url).scheme == CLUSTER_SCHEME:
+        nodes, password = parse_cluster_url(url)
+        text_node, raw_node = (
+            RedisCluster(
+                startup_nodes=[ClusterNode(host, port) for host, port in nodes],
+                password=password,
+                decode_responses=decode,
+            )
+            for decode in (True, False)
+        )
+        return RedisClients(text_node, raw_node)
     if urlsplit(url).scheme == SENTINEL_SCHEME:
         target = parse_sentinel_url(url)
         sentinel = Sentinel(target.sentinels)

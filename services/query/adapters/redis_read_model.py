@@ -14,6 +14,7 @@ from services.query.adapters import redis_scripts, redis_wire
 from services.query.adapters.coalesced_reads import ReadCoalescer
 from services.query.adapters.details_codec import DetailsState
 from services.query.adapters.redis_connect import binary_twin
+from services.query.adapters.redis_keys import KeyLayout
 from services.query.adapters.redis_lease import RedisLease
 from services.query.application.errors import (
     GenerationChangedError,
@@ -36,9 +37,10 @@ __all__ = ["RedisReadModel", "lease_key"]
 _MAX_CACHED_GRIDS = 10_000  # per generation; beyond it the cache starts over (reloads)
 
 
-def lease_key(prefix: str) -> str:
-    """The key of the live projector's lease under a read model's prefix."""
-    return f"{prefix}:lease:projector"
+def lease_key(prefix: str, *, tagged: bool = False) -> str:
+    """The key of the live projector's lease under a read model's prefix (``tagged``: in
+    Redis Cluster's layout, beside the commit counter its commits compare it with)."""
+    return KeyLayout(prefix, tagged=tagged).meta("lease:projector")
 
 
 class RedisReadModel:
@@ -62,15 +64,17 @@ class RedisReadModel:
         coalesce_reads: bool = True,
         lease: RedisLease | None = None,
         raw: Redis | None = None,
+        tagged: bool = False,
     ) -> None:
         self._redis = redis
         self._prefix = prefix
         self._lease = lease  # when set, live commits are fenced by it
-        self._lease_key = lease.key if lease else lease_key(prefix)
-        self._active_key = f"{prefix}:active"
-        self._counter_key = f"{prefix}:generations"
-        self._commits_key = f"{prefix}:commits"
-        self._base = f"{prefix}:g"
+        self._lease_key = lease.key if lease else lease_key(prefix, tagged=tagged)
+        self._keys = KeyLayout(prefix, tagged=tagged)
+        self._active_key = self._keys.meta("active")
+        self._counter_key = self._keys.meta("generations")
+        self._commits_key = self._keys.meta("commits")
+        self._base = f"{prefix}:g"  # the flat layout's scripts name keys from it
         self._commit = redis.register_script(redis_scripts.COMMIT)
         self._swap = redis.register_script(redis_scripts.SWAP)
         self._grid = redis.register_script(redis_scripts.GRID)
@@ -89,7 +93,7 @@ class RedisReadModel:
 
     def generation_prefix(self, generation: int) -> str:
         """The key prefix of a generation: ``<prefix>:g<n>:``."""
-        return f"{self._base}{generation}:"
+        return self._keys.generation(generation)
 
     async def close(self) -> None:
         """Close the connection pool."""
@@ -123,15 +127,14 @@ class RedisReadModel:
 
     @redis_wire.unavailable_as_port_error
     async def checkpoint(self, generation: int) -> Checkpoint | None:
-        row = await self._redis.hgetall(self.generation_prefix(generation) + "checkpoint")
+        row = await self._redis.hgetall(self._keys.generation_meta(generation, "checkpoint"))
         return redis_wire.checkpoint_row(row)
 
     @redis_wire.cancelled_is_cancelled
     async def grid_versions(self, generation: int, grid_ids: Sequence[str]) -> dict[str, int]:
-        prefix = self.generation_prefix(generation) + "grid:"
         async with self._redis.pipeline(transaction=False) as pipe:
             for grid_id in grid_ids:
-                pipe.hget(prefix + grid_id, "version")
+                pipe.hget(self._keys.grid(generation, grid_id), "version")
             versions = await pipe.execute()
         return {g: int(v or 0) for g, v in zip(grid_ids, versions, strict=True)}
 
@@ -146,19 +149,50 @@ class RedisReadModel:
         not_before: int | None = None,
     ) -> int:
         states = await self._fold(generation, updates)
-        prefix = self.generation_prefix(generation)
+        fence = self._lease.fence if self._lease and must_be_active else ""
+        result = await self._write(
+            generation,
+            updates,
+            states,
+            checkpoint,
+            must_be_active=must_be_active,
+            not_before=not_before,
+            fence=fence,
+        )
+        self._refused(generation, result, not_before)
+        cache = self._states.setdefault(generation, {})
+        if len(cache) > _MAX_CACHED_GRIDS:
+            cache.clear()
+        cache.update(states)
+        return int(result[1])
+
+    async def _write(
+        self,
+        generation: int,
+        updates: Sequence[HashUpdate],
+        states: dict[str, DetailsState],
+        checkpoint: Checkpoint,
+        *,
+        must_be_active: bool,
+        not_before: int | None,
+        fence: str,
+    ) -> Any:
+        """Commit the batch: the COMMIT script's reply."""
         args = redis_wire.commit_args(
             generation,
-            prefix,
+            self.generation_prefix(generation),
             checkpoint,
             updates,
             states,
             must_be_active=must_be_active,
             not_before=not_before,
-            fence=self._lease.fence if self._lease and must_be_active else "",
+            fence=fence,
         )
         keys = [self._active_key, self._commits_key, self._lease_key]
-        result = await self._commit(keys=keys, args=args)
+        return await self._commit(keys=keys, args=args)
+
+    def _refused(self, generation: int, result: Any, not_before: int | None) -> None:
+        """Raise the port's error for a commit's refusal (a no for ``result[0] == 'OK'``)."""
         if result[0] == "LEASE":
             raise LeaseLostError(f"the projector's lease is held by {result[1] or 'nobody'}")
         if result[0] == "REWOUND":
@@ -172,11 +206,6 @@ class RedisReadModel:
         if result[0] == "CONFLICT":
             self._states.get(generation, {}).pop(result[1], None)
             raise VersionConflictError(result[1], int(result[2]))
-        cache = self._states.setdefault(generation, {})
-        if len(cache) > _MAX_CACHED_GRIDS:
-            cache.clear()
-        cache.update(states)
-        return int(result[1])
 
     @redis_wire.unavailable_as_port_error
     async def replace_grid(
@@ -228,21 +257,34 @@ class RedisReadModel:
             else:
                 missing.append(grid_id)
         if missing:
-            prefix = self.generation_prefix(generation)
-            async with self._redis.pipeline(transaction=False) as pipe:
-                for grid_id in missing:
-                    await self._grid_in(keys=[], args=[prefix, grid_id], client=pipe)
-                found = await pipe.execute()
-            for grid_id, reply in zip(missing, found, strict=True):
-                view = redis_wire.grid_reply(reply)
+            views = await self._read_grids(generation, missing)
+            for grid_id, view in zip(missing, views, strict=True):
                 states[grid_id] = DetailsState.from_view(view) if view else DetailsState()
         for update in updates:
             states[update.grid_id].apply(update)
         return states
 
+    async def _read_grids(self, generation: int, grid_ids: list[str]) -> list[GridView | None]:
+        """The grids as stored in ``generation`` (None where absent), in one round trip."""
+        prefix = self.generation_prefix(generation)
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for grid_id in grid_ids:
+                await self._grid_in(keys=[], args=[prefix, grid_id], client=pipe)
+            found = await pipe.execute()
+        return [redis_wire.grid_reply(reply) for reply in found]
+
     @redis_wire.cancelled_is_cancelled
     async def swap(self, generation: int) -> int | None:
-        replaced = await self._swap(keys=[self._active_key], args=[generation, self._base])
+        while True:
+            active = await self._redis.get(self._active_key) or ""
+            keys = [
+                self._active_key,
+                self._keys.generation_meta(int(active or generation), "checkpoint"),
+                self._keys.generation_meta(generation, "checkpoint"),
+            ]
+            replaced = await self._swap(keys=keys, args=[generation, active])
+            if replaced != ["MOVED"]:  # else another swap came between: look again
+                break
         if replaced is None:
             return None
         return int(replaced) if replaced else 0

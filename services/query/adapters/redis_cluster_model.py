@@ -1,0 +1,242 @@
+"""RedisClusterReadModel: the read model on Redis Cluster, in the tagged key layout.
+
+A grid's keys share the hash tag ``{<grid id>}``, so each grid sits in one slot and the grids
+spread over the nodes; the bookkeeping (active generation, counters, leases, checkpoints, the
+grid index) shares ``{meta}`` (redis_keys.py). No script spans two slots, so:
+
+- a commit is checked against the bookkeeping first (lease, generation, lost writes), then
+  written grid by grid (each grid's updates atomically, the grids concurrently), then its
+  checkpoint, new grids and commit count in one bookkeeping step. A crash between leaves
+  grids ahead of the checkpoint: their events come again and are skipped as duplicates.
+- a read takes the active generation, then reads the grid's keys in that generation (one
+  script per grid); a swap between the two reads the generation it replaced, still whole.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from typing import Any, cast
+
+from redis.asyncio import Redis
+from redis.asyncio.cluster import RedisCluster
+from redis.exceptions import ResponseError
+
+from services.common import tracing
+from services.query.adapters import redis_cluster_scripts as scripts
+from services.query.adapters import redis_wire
+from services.query.adapters.details_codec import DetailsState
+from services.query.adapters.redis_keys import KeyLayout
+from services.query.adapters.redis_lease import RedisLease
+from services.query.adapters.redis_read_model import RedisReadModel
+from services.query.application.errors import GenerationChangedError, VersionConflictError
+from services.query.application.ports import (
+    Checkpoint,
+    GridSummaryView,
+    GridView,
+    HashUpdate,
+    RoverView,
+)
+from services.query.application.projection import grid_summary
+
+__all__ = ["RedisClusterReadModel"]
+
+
+class RedisClusterReadModel(RedisReadModel):
+    """The read model on a Redis Cluster (per-grid atomicity; see the module docstring)."""
+
+    def __init__(
+        self,
+        redis: RedisCluster,
+        prefix: str = "rover:query",
+        *,
+        raw: RedisCluster,
+        coalesce_reads: bool = True,
+        lease: RedisLease | None = None,
+    ) -> None:
+        # The inherited methods use commands both clients have (GET, INCR, HGET, pipelines).
+        super().__init__(
+            cast(Redis, redis),
+            prefix,
+            coalesce_reads=coalesce_reads,
+            lease=lease,
+            raw=cast(Redis, raw),
+            tagged=True,
+        )
+        self._cluster = redis
+        self._commit_grid = redis.register_script(scripts.COMMIT_GRID)
+        self._commit_meta = redis.register_script(scripts.COMMIT_META)
+        self._grid_of = redis.register_script(scripts.GRID_OF)
+        self._rover_of = redis.register_script(scripts.ROVER_OF)
+        self._replace_of = redis.register_script(scripts.REPLACE_GRID_OF)
+        self._details_of = raw.register_script(scripts.DETAILS_OF)
+
+    @property
+    def keys(self) -> KeyLayout:
+        """The key layout (tagged)."""
+        return self._keys
+
+    @redis_wire.unavailable_as_port_error
+    async def instance(self) -> str:
+        """The ``run_id`` of every primary, joined: a restart or failover of any changes it."""
+        try:
+            with tracing.untraced():
+                found: Any = await self._cluster.info("server", target_nodes=RedisCluster.PRIMARIES)
+        except ResponseError:
+            return ""
+        return ",".join(str(found[node].get("run_id", "")) for node in sorted(found))
+
+    def _meta_keys(self, generation: int) -> list[str]:
+        return [
+            self._active_key,
+            self._commits_key,
+            self._lease_key,
+            self._keys.generation_meta(generation, "checkpoint"),
+            self._keys.generation_meta(generation, "grids"),
+        ]
+
+    async def _write(
+        self,
+        generation: int,
+        updates: Sequence[HashUpdate],
+        states: dict[str, DetailsState],
+        checkpoint: Checkpoint,
+        *,
+        must_be_active: bool,
+        not_before: int | None,
+        fence: str,
+    ) -> Any:
+        meta = self._meta_keys(generation)
+        head = [generation, "1" if must_be_active else "0", not_before or "", fence]
+        checked = await self._commit_meta(keys=meta, args=[*head, "0"])
+        if checked[0] != "OK":
+            return checked
+        by_grid: dict[str, list[HashUpdate]] = {}
+        for update in updates:
+            by_grid.setdefault(update.grid_id, []).append(update)
+        replies = await asyncio.gather(
+            *(
+                self._commit_grid(
+                    keys=self._grid_write_keys(generation, grid_id, grid_updates),
+                    args=[redis_wire.encode_updates(grid_updates), states[grid_id].render()],
+                )
+                for grid_id, grid_updates in by_grid.items()
+            )
+        )
+        for reply in replies:
+            if reply[0] != "OK":
+                return reply  # the other grids' writes stand: their events are duplicates now
+        new = [u.grid_id for u in updates if u.new_grid]
+        position = [checkpoint.position, checkpoint.recorded_at_ms, checkpoint.events]
+        return await self._commit_meta(keys=meta, args=[*head, "1", *position, *new])
+
+    def _grid_write_keys(
+        self, generation: int, grid_id: str, updates: Sequence[HashUpdate], held: Sequence[str] = ()
+    ) -> list[str]:
+        """A grid's keys, the hashes of ``held`` rovers, then those of the updates' rovers."""
+        keys = self._keys.grid_keys(generation, grid_id)
+        rovers = [*held, *dict.fromkeys(u.rover_id for u in updates if u.rover_id)]
+        return keys + [KeyLayout.rover(keys[0], rover) for rover in rovers]
+
+    @redis_wire.unavailable_as_port_error
+    async def replace_grid(
+        self,
+        generation: int,
+        grid_id: str,
+        updates: Sequence[HashUpdate],
+        *,
+        expected_version: int,
+    ) -> int:
+        if await self._active() != generation:
+            raise GenerationChangedError(f"generation {generation} is no longer active")
+        state = DetailsState()
+        for update in updates:
+            state.apply(update)
+        self._states.get(generation, {}).pop(grid_id, None)  # the commits' next fold re-reads
+        rovers_key = self._keys.grid_keys(generation, grid_id)[2]
+        while True:
+            held: list[Any] = await self._cluster.zrange(rovers_key, 0, -1)
+            reply = await self._replace_of(
+                keys=self._grid_write_keys(generation, grid_id, updates, held),
+                args=[
+                    expected_version,
+                    redis_wire.encode_updates(updates),
+                    state.render(),
+                    len(held),
+                    *held,
+                ],
+            )
+            if reply[0] != "RETRY":  # else a rover came between: read them again
+                break
+        if reply[0] == "CONFLICT":
+            raise VersionConflictError(grid_id, int(reply[2]))
+        index = self._keys.generation_meta(generation, "grids")
+        if updates:
+            await self._cluster.zadd(index, {grid_id: 0})
+        else:
+            await self._cluster.zrem(index, grid_id)
+        return int(await self._cluster.incr(self._commits_key))
+
+    async def _active(self) -> int | None:
+        active = await self._cluster.get(self._active_key)
+        return int(active) if active is not None else None
+
+    async def _grid_at(self, generation: int, grid_id: str) -> GridView | None:
+        keys = self._keys.grid_keys(generation, grid_id)
+        while True:
+            rovers: list[Any] = await self._cluster.zrange(keys[2], 0, -1)
+            found = await self._grid_of(
+                keys=keys + [KeyLayout.rover(keys[0], r) for r in rovers], args=rovers
+            )
+            if found != ["RETRY"]:  # else a rover came between: read them again
+                return redis_wire.grid_reply(found)
+
+    async def _read_grids(self, generation: int, grid_ids: list[str]) -> list[GridView | None]:
+        return list(await asyncio.gather(*(self._grid_at(generation, g) for g in grid_ids)))
+
+    @redis_wire.unavailable_as_port_error
+    async def grid(self, grid_id: str) -> GridView | None:
+        generation = await self._active()
+        return None if generation is None else await self._grid_at(generation, grid_id)
+
+    async def _documents(self, grid_ids: Sequence[str]) -> list[Any]:
+        generation = await self._active()
+        if generation is None:
+            return [None] * len(grid_ids)
+        return list(
+            await asyncio.gather(
+                *(self._details_of(keys=self._keys.grid_keys(generation, g)[::3]) for g in grid_ids)
+            )
+        )
+
+    @redis_wire.unavailable_as_port_error
+    async def rover(self, grid_id: str, rover_id: str) -> tuple[RoverView | None, int] | None:
+        generation = await self._active()
+        if generation is None:
+            return None
+        key = self._keys.grid(generation, grid_id)
+        found = await self._rover_of(keys=[key, KeyLayout.rover(key, rover_id)])
+        return redis_wire.rover_reply(rover_id, found)
+
+    async def generation_rows(self, generation: int) -> dict[str, dict[str, str]]:
+        """As RedisReadModel's, named as in the flat layout (redis_keys.KeyLayout.plain)."""
+        rows = await super().generation_rows(generation)
+        return {self._keys.plain(name): row for name, row in rows.items()}
+
+    @redis_wire.unavailable_as_port_error
+    async def list_grids(self, after: str, limit: int) -> list[GridSummaryView]:
+        generation = await self._active()
+        if generation is None:
+            return []
+        ids: list[Any] = await self._cluster.zrange(
+            self._keys.generation_meta(generation, "grids"),
+            f"({after}" if after else "-",
+            "+",
+            bylex=True,
+            offset=0,
+            num=limit,
+        )
+        rows: list[Any] = await asyncio.gather(
+            *(self._cluster.hgetall(self._keys.grid(generation, g)) for g in ids)
+        )
+        return [grid_summary(dict(row)) for row in rows if row]
