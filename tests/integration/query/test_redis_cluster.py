@@ -1,0 +1,102 @@
+"""The query service on a three-master Redis Cluster: projection, queries, rebuild and swap
+work; each grid's keys sit in one slot, the grids spread over the nodes, the replaced
+generation is dropped on every node, and the rows equal a single Redis's."""
+
+from __future__ import annotations
+
+import re
+from collections import defaultdict
+
+import pytest
+from esdbclient import AsyncEventStoreDBClient
+from redis import Redis as SyncRedis
+from redis.asyncio import Redis
+
+from protos.rover.v1 import admin_pb2, query_pb2
+from services.query.adapters.esdb_feed import EsdbEventFeed
+from services.query.adapters.redis_read_model import RedisReadModel
+from services.query.application.rebuild import rebuild
+from tests.integration.query.admin_support import admin_stub, projected
+from tests.integration.query.conftest import ServiceFactory, publish
+from tests.support.redis_cluster import (  # noqa: F401
+    RedisClusterGroup,
+    redis_cluster,
+    redis_cluster_url,
+)
+from tests.unit.query.seed import rover_walk, seed_history
+
+pytestmark = pytest.mark.slow
+
+_GRIDS = [f"g{n}" for n in range(12)]
+_TAG = re.compile(r"\{([^}]*)\}")
+
+
+def _keys_by_node(cluster: RedisClusterGroup) -> list[list[str]]:
+    found = []
+    for node in cluster.nodes:
+        with SyncRedis(port=node.port, decode_responses=True) as client:
+            found.append(list(client.scan_iter(match="rover:query:*", count=1000)))
+    return found
+
+
+async def test_projection_queries_rebuild_and_swap_on_a_cluster(
+    esdb: AsyncEventStoreDBClient,
+    query_service: ServiceFactory,
+    redis_cluster: RedisClusterGroup,  # noqa: F811
+    redis_cluster_url: str,  # noqa: F811
+    redis_url: str,
+) -> None:
+    walks = [rover_walk(grid_id, rovers=2, moves=6) for grid_id in _GRIDS]
+    for walk in walks:
+        await publish(esdb, walk)
+    await publish(esdb, seed_history("plateau"))
+    async with (
+        query_service(redis_url=redis_cluster_url) as running,
+        admin_stub(running) as (admin, queries),
+    ):
+        for grid_id, walk in zip(_GRIDS, walks, strict=True):
+            await projected(queries, grid_id, len(walk))
+        await projected(queries, "plateau", 7)
+        listed = await queries.ListGrids(query_pb2.ListGridsRequest(page_size=100))
+        assert [g.grid_id for g in listed.grids] == sorted([*_GRIDS, "plateau"])
+        rover = await queries.GetRover(query_pb2.GetRoverRequest(grid_id="plateau", rover_id="r1"))
+        assert (rover.version, rover.rover.rover_id) == (7, "r1")
+
+        # every key of a grid in one slot, the grids on every node
+        slots: dict[str, set[int]] = defaultdict(set)
+        nodes_of_grids = set()
+        for index, keys in enumerate(_keys_by_node(redis_cluster)):
+            with SyncRedis(port=redis_cluster.nodes[index].port) as client:
+                for key in keys:
+                    tag = _TAG.search(key)
+                    assert tag is not None, key  # no key outside a hash tag
+                    slots[tag.group(1)].add(int(client.cluster("KEYSLOT", key)))
+                    if tag.group(1) != "meta":
+                        nodes_of_grids.add(index)
+        assert set(slots) == {*_GRIDS, "plateau", "meta"}
+        assert all(len(found) == 1 for found in slots.values()), slots
+        assert nodes_of_grids == {0, 1, 2}
+
+        before = await running.parts.read_model.active_generation()
+        steps = [s async for s in admin.Rebuild(admin_pb2.RebuildRequest())]
+        assert steps[-1].done
+        assert steps[-1].replaced == before
+        after = await running.parts.read_model.active_generation()
+        assert after != before
+        leftovers = [k for keys in _keys_by_node(redis_cluster) for k in keys]
+        assert not [k for k in leftovers if k.startswith(f"rover:query:g{before}:")]
+        details = await queries.GetGridDetails(query_pb2.GetGridDetailsRequest(grid_id="g3"))
+        assert details.version == len(walks[3])
+        audits = [a async for a in admin.AuditGrids(admin_pb2.AuditGridsRequest())]
+        assert len(audits) == len(_GRIDS) + 1
+        assert not [a.grid_id for a in audits if a.drifted]
+        rows = await running.parts.read_model.generation_rows(after)
+
+    # the same rows as a rebuild into one Redis (the flat layout), but for the checkpoint
+    flat = RedisReadModel(Redis.from_url(redis_url, decode_responses=True), "rover:query")
+    try:
+        expected = await flat.generation_rows((await rebuild(EsdbEventFeed(esdb), flat)).generation)
+    finally:
+        await flat.close()
+    assert rows.pop("checkpoint")["events"] == expected.pop("checkpoint")["events"]
+    assert rows == expected
