@@ -21,12 +21,13 @@ from tests.unit.query.seed import rover_walk
 pytestmark = pytest.mark.slow
 
 Stubs = Callable[[int], "query_pb2_grpc.RoverQueryServiceAsyncStub"]
-Stub = "query_pb2_grpc.RoverQueryServiceAsyncStub"
 _STEP = 3  # events published at a time, each step read back before the next
 _COMMITS = "rover:query:commits"  # the read model's commit counter (docs/read-model.md)
 
 
-async def read_back(stub: Stub, grid_id: str, version: int) -> None:
+async def read_back(
+    stub: query_pb2_grpc.RoverQueryServiceAsyncStub, grid_id: str, version: int
+) -> None:
     """GetGridDetails(min_version) until it answers (UNAVAILABLE while there is no master)."""
     request = query_pb2.GetGridDetailsRequest(grid_id=grid_id, min_version=version)
     for _ in range(300):
@@ -43,7 +44,9 @@ async def read_back(stub: Stub, grid_id: str, version: int) -> None:
 
 
 async def write_and_read(
-    esdb: AsyncEventStoreDBClient, stub: Stub, history: list[Envelope]
+    esdb: AsyncEventStoreDBClient,
+    stub: query_pb2_grpc.RoverQueryServiceAsyncStub,
+    history: list[Envelope],
 ) -> None:
     """Publish ``history`` a few events at a time, reading each step back before the next."""
     for start in range(0, len(history), _STEP):
