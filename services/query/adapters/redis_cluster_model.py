@@ -8,13 +8,15 @@ grid index) shares ``{meta}`` (redis_keys.py). No script spans two slots, so:
   written grid by grid (each grid's updates atomically, the grids concurrently), then its
   checkpoint, new grids and commit count in one bookkeeping step. A crash between leaves
   grids ahead of the checkpoint: their events come again and are skipped as duplicates.
-- a read takes the active generation, then reads the grid's keys in that generation (one
-  script per grid); a swap between the two reads the generation it replaced, still whole.
+- a read takes the active generation (cached for 50 ms: it lives on one node), then reads
+  the grid's keys in that generation; a read during a swap reads the generation it
+  replaced, still whole (a grid missing there is looked up again in the new one).
 """
 
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Sequence
 from typing import Any, cast
 
@@ -40,6 +42,8 @@ from services.query.application.ports import (
 from services.query.application.projection import grid_summary
 
 __all__ = ["RedisClusterReadModel"]
+
+_ACTIVE_FOR_READS_SECONDS = 0.05
 
 
 class RedisClusterReadModel(RedisReadModel):
@@ -69,7 +73,9 @@ class RedisClusterReadModel(RedisReadModel):
         self._grid_of = redis.register_script(scripts.GRID_OF)
         self._rover_of = redis.register_script(scripts.ROVER_OF)
         self._replace_of = redis.register_script(scripts.REPLACE_GRID_OF)
-        self._details_of = raw.register_script(scripts.DETAILS_OF)
+        self._raw_cluster = raw
+        self._read_generation: int | None = None
+        self._read_at = 0.0
 
     @property
     def keys(self) -> KeyLayout:
@@ -181,6 +187,20 @@ class RedisClusterReadModel(RedisReadModel):
         active = await self._cluster.get(self._active_key)
         return int(active) if active is not None else None
 
+    async def swap(self, generation: int) -> int | None:
+        replaced = await super().swap(generation)
+        self._read_generation = None  # this instance's reads see its own swap at once
+        return replaced
+
+    async def _reading(self) -> int | None:
+        """The active generation for a read: read again when older than
+        ``_ACTIVE_FOR_READS_SECONDS`` (the bookkeeping lives on one node; asking it on every
+        read would add a round trip to each). A swap is seen that much later by reads."""
+        now = time.monotonic()
+        if self._read_generation is None or now - self._read_at > _ACTIVE_FOR_READS_SECONDS:
+            self._read_generation, self._read_at = await self._active(), now
+        return self._read_generation
+
     async def _grid_at(self, generation: int, grid_id: str) -> GridView | None:
         keys = self._keys.grid_keys(generation, grid_id)
         while True:
@@ -196,22 +216,33 @@ class RedisClusterReadModel(RedisReadModel):
 
     @redis_wire.unavailable_as_port_error
     async def grid(self, grid_id: str) -> GridView | None:
-        generation = await self._active()
+        generation = await self._reading()
         return None if generation is None else await self._grid_at(generation, grid_id)
 
     async def _documents(self, grid_ids: Sequence[str]) -> list[Any]:
-        generation = await self._active()
+        """Each grid's [version, details] (or None): per node one round trip, the nodes at
+        once. The version is read first, so it is never ahead of the details."""
+        generation = await self._reading()
         if generation is None:
             return [None] * len(grid_ids)
-        return list(
-            await asyncio.gather(
-                *(self._details_of(keys=self._keys.grid_keys(generation, g)[::3]) for g in grid_ids)
-            )
-        )
+        async with self._raw_cluster.pipeline(transaction=False) as pipe:
+            for grid_id in grid_ids:
+                key = self._keys.grid(generation, grid_id)
+                pipe.hget(key, "version")
+                pipe.get(key + ":details")
+            replies: list[Any] = await pipe.execute()
+        found = [
+            [version, details] if version is not None and details is not None else None
+            for version, details in zip(replies[::2], replies[1::2], strict=True)
+        ]
+        if None in found and await self._active() != generation:  # swapped meanwhile
+            self._read_generation = None
+            return await self._documents(grid_ids)
+        return found
 
     @redis_wire.unavailable_as_port_error
     async def rover(self, grid_id: str, rover_id: str) -> tuple[RoverView | None, int] | None:
-        generation = await self._active()
+        generation = await self._reading()
         if generation is None:
             return None
         key = self._keys.grid(generation, grid_id)
@@ -225,7 +256,7 @@ class RedisClusterReadModel(RedisReadModel):
 
     @redis_wire.unavailable_as_port_error
     async def list_grids(self, after: str, limit: int) -> list[GridSummaryView]:
-        generation = await self._active()
+        generation = await self._reading()
         if generation is None:
             return []
         ids: list[Any] = await self._cluster.zrange(

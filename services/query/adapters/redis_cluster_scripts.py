@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from services.query.adapters.redis_scripts import APPLY, GREATER, REFUSED
 
-__all__ = ["COMMIT_GRID", "COMMIT_META", "DETAILS_OF", "GRID_OF", "REPLACE_GRID_OF", "ROVER_OF"]
+__all__ = ["COMMIT_GRID", "COMMIT_META", "GRID_OF", "REPLACE_GRID_OF", "ROVER_OF"]
 
 # Grid keys: KEYS[1] the hash, KEYS[2..4] obstacles, rovers, details, KEYS[5..] the hashes of
 # the rovers it holds (GRID_OF, REPLACE_GRID_OF) or that the updates touch (COMMIT_GRID).
@@ -73,13 +73,6 @@ for k = 1, #ids do out[k + 3] = redis.call('HGETALL', KEYS[k + 4]) end
 return out
 """
 )
-
-# KEYS[1] a grid's hash, KEYS[2] its details. Returns {version, details} or nil.
-DETAILS_OF = """
-local details = redis.call('GET', KEYS[2])
-if not details then return false end
-return {redis.call('HGET', KEYS[1], 'version'), details}
-"""
 
 # KEYS[1] a grid's hash, KEYS[2] a rover's. Returns what redis_scripts.ROVER does.
 ROVER_OF = """
