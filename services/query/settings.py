@@ -18,10 +18,16 @@ class QuerySettings(EventStoreClientSettings):
     )
     query_metrics_address: str = metrics_address_field("127.0.0.1:9102")
     redis_url: str = Field(
-        default="redis://127.0.0.1:6380/0", description="Redis holding the read model."
+        default="redis://127.0.0.1:6380/0",
+        description="Redis holding the read model: redis://host:port/db (one server), "
+        "redis+sentinel://host:26379,host2:26379/master-name[/db] (the master the sentinels "
+        "name, followed through failovers), or redis+cluster://host:6379,host2:6379 (a Redis "
+        "Cluster: keys hash-tagged per grid; see docs/read-model.md).",
     )
     redis_key_prefix: str = Field(
-        default="rover:query", description="Prefix of every read model key (see read-model.md)."
+        default="rover:query",
+        description="Prefix of every read model key (see read-model.md); no braces on a "
+        "Redis Cluster (they would change the hash tags).",
     )
     query_min_version_wait_seconds: float = Field(
         default=5.0,
