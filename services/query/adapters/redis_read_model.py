@@ -9,18 +9,13 @@ from redis.asyncio import Redis
 from redis.exceptions import ResponseError
 
 from services.common import tracing
-from services.common.lease import LeaseLostError
 from services.query.adapters import redis_scripts, redis_wire
 from services.query.adapters.coalesced_reads import ReadCoalescer
 from services.query.adapters.details_codec import DetailsState
 from services.query.adapters.redis_connect import binary_twin
 from services.query.adapters.redis_keys import KeyLayout
 from services.query.adapters.redis_lease import RedisLease
-from services.query.application.errors import (
-    GenerationChangedError,
-    ReadModelRewoundError,
-    VersionConflictError,
-)
+from services.query.application.errors import GenerationChangedError, VersionConflictError
 from services.query.application.ports import (
     Checkpoint,
     GridDocument,
@@ -192,20 +187,15 @@ class RedisReadModel:
         return await self._commit(keys=keys, args=args)
 
     def _refused(self, generation: int, result: Any, not_before: int | None) -> None:
-        """Raise the port's error for a commit's refusal (a no for ``result[0] == 'OK'``)."""
-        if result[0] == "LEASE":
-            raise LeaseLostError(f"the projector's lease is held by {result[1] or 'nobody'}")
-        if result[0] == "REWOUND":
-            self._states.pop(generation, None)  # folded from writes Redis no longer has
-            raise ReadModelRewoundError(generation, int(result[1]), not_before or 0)
-        if result[0] == "GEN":
+        """Raise the port's error for a commit's refusal (nothing for ``result[0] == 'OK'``)."""
+        error = redis_wire.refusal(generation, result, not_before)
+        if error is None:
+            return
+        if isinstance(error, VersionConflictError):
+            self._states.get(generation, {}).pop(error.grid_id, None)
+        else:  # folded from writes Redis no longer has, or for a generation no longer read
             self._states.pop(generation, None)
-            raise GenerationChangedError(
-                f"generation {generation} is no longer active ({result[1]})"
-            )
-        if result[0] == "CONFLICT":
-            self._states.get(generation, {}).pop(result[1], None)
-            raise VersionConflictError(result[1], int(result[2]))
+        raise error
 
     @redis_wire.unavailable_as_port_error
     async def replace_grid(

@@ -12,8 +12,14 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from services.common.cancellation import raise_if_cancelling
+from services.common.lease import LeaseLostError
 from services.query.adapters.details_codec import DetailsState
-from services.query.application.errors import ReadModelUnavailableError
+from services.query.application.errors import (
+    GenerationChangedError,
+    ReadModelRewoundError,
+    ReadModelUnavailableError,
+    VersionConflictError,
+)
 from services.query.application.ports import Checkpoint, GridView, HashUpdate, RoverView
 from services.query.application.projection import grid_view, rover_view
 
@@ -25,6 +31,7 @@ __all__ = [
     "grid_reply",
     "key_rows",
     "pairs",
+    "refusal",
     "rover_reply",
     "unavailable_as_port_error",
 ]
@@ -70,6 +77,20 @@ def cancelled_is_cancelled(
         return result
 
     return call
+
+
+def refusal(generation: int, result: Any, not_before: int | None) -> Exception | None:
+    """The port's error for a commit script's refusal; None for ``{'OK', count}``."""
+    kind = result[0]
+    if kind == "LEASE":
+        return LeaseLostError(f"the projector's lease is held by {result[1] or 'nobody'}")
+    if kind == "REWOUND":
+        return ReadModelRewoundError(generation, int(result[1]), not_before or 0)
+    if kind == "GEN":
+        return GenerationChangedError(f"generation {generation} is no longer active ({result[1]})")
+    if kind == "CONFLICT":
+        return VersionConflictError(result[1], int(result[2]))
+    return None
 
 
 def pairs(rows: list[str]) -> dict[str, str]:
