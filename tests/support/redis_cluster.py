@@ -26,8 +26,12 @@ SLOTS = 16384
 class RedisClusterGroup(ServerGroup):
     """``masters`` redis-servers in cluster mode, every slot served once they are started."""
 
-    def __init__(self, masters: int = 3) -> None:
-        mode = ("--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf")
+    def __init__(self, masters: int = 3, *, node_timeout_ms: int = 15_000) -> None:
+        mode = (
+            "--cluster-enabled", "yes",
+            "--cluster-config-file", "nodes.conf",
+            "--cluster-node-timeout", str(node_timeout_ms),
+        )  # fmt: skip
         self.nodes = [RedisServer(args=mode) for _ in range(masters)]
 
     def servers(self) -> list[RedisServer]:

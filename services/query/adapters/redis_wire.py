@@ -8,6 +8,11 @@ from collections.abc import Callable, Coroutine, Mapping, Sequence
 from typing import Any, ParamSpec, TypeVar
 
 from redis.asyncio import Redis
+from redis.exceptions import (
+    ClusterDownError,
+    RedisClusterException,
+    TryAgainError,
+)
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
@@ -24,6 +29,7 @@ from services.query.application.ports import Checkpoint, GridView, HashUpdate, R
 from services.query.application.projection import grid_view, rover_view
 
 __all__ = [
+    "OUTAGES",
     "cancelled_is_cancelled",
     "checkpoint_row",
     "commit_args",
@@ -41,6 +47,17 @@ _T = TypeVar("_T")
 
 _NEW_GRID, _NEW_ROVER = 1, 2
 
+# Redis (or a part of a Redis Cluster) not reachable or not serving: an outage, not a fault.
+# ClusterDownError includes MASTERDOWN; RedisClusterException no slot map or no node at all.
+OUTAGES = (
+    RedisConnectionError,
+    RedisTimeoutError,
+    OSError,
+    ClusterDownError,
+    TryAgainError,
+    RedisClusterException,
+)
+
 
 def unavailable_as_port_error(
     method: Callable[_P, Coroutine[Any, Any, _T]],
@@ -52,7 +69,7 @@ def unavailable_as_port_error(
     async def call(*args: _P.args, **kwargs: _P.kwargs) -> _T:
         try:
             result = await method(*args, **kwargs)
-        except (RedisConnectionError, RedisTimeoutError, OSError) as error:
+        except OUTAGES as error:
             raise ReadModelUnavailableError(f"the read model is unavailable: {error}") from error
         raise_if_cancelling()
         return result

@@ -1,16 +1,20 @@
 """The query service on a three-master Redis Cluster: projection, queries, rebuild and swap
 work; each grid's keys sit in one slot, the grids spread over the nodes, the replaced
-generation is dropped on every node, and the rows equal a single Redis's."""
+generation is dropped on every node, and the rows equal a single Redis's. A dead master is an
+outage (UNAVAILABLE) for its grids, then for all once the cluster declares itself down."""
 
 from __future__ import annotations
 
+import asyncio
 import re
 from collections import defaultdict
 
+import grpc
 import pytest
 from esdbclient import AsyncEventStoreDBClient
 from redis import Redis as SyncRedis
 from redis.asyncio import Redis
+from redis.crc import key_slot as _key_slot
 
 from protos.rover.v1 import admin_pb2, query_pb2
 from services.query.adapters.esdb_feed import EsdbEventFeed
@@ -29,6 +33,11 @@ pytestmark = pytest.mark.slow
 
 _GRIDS = [f"g{n}" for n in range(12)]
 _TAG = re.compile(r"\{([^}]*)\}")
+
+
+def key_slot(grid_id: str) -> int:
+    """The slot of a grid's keys: its id's, the hash tag."""
+    return _key_slot(grid_id.encode())
 
 
 def _keys_by_node(cluster: RedisClusterGroup) -> list[list[str]]:
@@ -100,3 +109,42 @@ async def test_projection_queries_rebuild_and_swap_on_a_cluster(
         await flat.close()
     assert rows.pop("checkpoint")["events"] == expected.pop("checkpoint")["events"]
     assert rows == expected
+
+
+async def test_a_dead_master_makes_its_grids_unavailable_then_the_whole_cluster(
+    esdb: AsyncEventStoreDBClient, query_service: ServiceFactory
+) -> None:
+    with RedisClusterGroup(node_timeout_ms=3000) as cluster:
+        for grid_id in _GRIDS:
+            await publish(esdb, seed_history(grid_id))
+        async with (
+            query_service(redis_url=cluster.url) as running,
+            admin_stub(running) as (_, queries),
+        ):
+            for grid_id in _GRIDS:
+                await projected(queries, grid_id, 7)
+            dead = cluster.nodes[2]
+            with SyncRedis(port=dead.port) as client:
+                served = {g for g in _GRIDS if client.cluster("COUNTKEYSINSLOT", key_slot(g))}
+            alive = sorted(set(_GRIDS) - served)
+            assert served
+            assert alive
+            dead.kill()
+            for grid_id in alive:  # before the cluster notices (its node timeout)
+                request = query_pb2.GetGridDetailsRequest(grid_id=grid_id)
+                assert (await queries.GetGridDetails(request, timeout=30)).version == 7
+            request = query_pb2.GetGridDetailsRequest(grid_id=min(served))
+            with pytest.raises(grpc.aio.AioRpcError) as refused:
+                await queries.GetGridDetails(request, timeout=30)
+            assert refused.value.code() == grpc.StatusCode.UNAVAILABLE
+            # past the node timeout the cluster fails (CLUSTERDOWN): every read is an outage
+            request = query_pb2.GetGridDetailsRequest(grid_id=alive[0])
+            codes = []
+            for _ in range(100):
+                try:
+                    await queries.GetGridDetails(request, timeout=30)
+                except grpc.aio.AioRpcError as error:
+                    codes.append(error.code())
+                    break
+                await asyncio.sleep(0.1)
+            assert codes == [grpc.StatusCode.UNAVAILABLE]
