@@ -14,11 +14,18 @@ import pytest
 from esdbclient import AsyncEventStoreDBClient
 from redis import Redis as SyncRedis
 from redis.asyncio import Redis
+from redis.asyncio.cluster import RedisCluster
 from redis.crc import key_slot as _key_slot
 
 from protos.rover.v1 import admin_pb2, query_pb2
+from services.common.lease import LeaseLostError
 from services.query.adapters.esdb_feed import EsdbEventFeed
-from services.query.adapters.redis_read_model import RedisReadModel
+from services.query.adapters.redis_cluster_model import RedisClusterReadModel
+from services.query.adapters.redis_connect import connect
+from services.query.adapters.redis_lease import RedisLease
+from services.query.adapters.redis_read_model import RedisReadModel, lease_key
+from services.query.application.ports import Checkpoint
+from services.query.application.projection import project
 from services.query.application.rebuild import rebuild
 from tests.integration.query.admin_support import admin_stub, projected
 from tests.integration.query.conftest import ServiceFactory, publish
@@ -148,3 +155,31 @@ async def test_a_dead_master_makes_its_grids_unavailable_then_the_whole_cluster(
                     break
                 await asyncio.sleep(0.1)
             assert codes == [grpc.StatusCode.UNAVAILABLE]
+
+
+async def test_on_a_cluster_a_commit_after_the_lease_moved_on_writes_nothing(
+    redis_cluster_url: str,  # noqa: F811
+) -> None:
+    clients = connect(redis_cluster_url)
+    assert isinstance(clients.text, RedisCluster)
+    assert isinstance(clients.raw, RedisCluster)
+    first = RedisLease(clients.text, lease_key("t", tagged=True))
+    model = RedisClusterReadModel(clients.text, "t", raw=clients.raw, lease=first)
+    try:
+        generation = await model.active_generation()
+        walks = [[project(e) for e in rover_walk(g, rovers=1, moves=3)] for g in _GRIDS]
+        assert await first.acquire()
+        batch = [u for walk in walks for u in walk[:2]]
+        await model.commit(generation, batch, Checkpoint(10, 0, 2), must_be_active=True)
+        await first.release()
+        second = RedisLease(clients.text, lease_key("t", tagged=True))
+        assert await second.acquire()
+        count = await model.commit_count()
+        later = [u for walk in walks for u in walk[2:]]
+        with pytest.raises(LeaseLostError):
+            await model.commit(generation, later, Checkpoint(20, 0, 3), must_be_active=True)
+        assert await model.commit_count() == count
+        assert await model.checkpoint(generation) == Checkpoint(10, 0, 2)
+        assert set((await model.grid_versions(generation, _GRIDS)).values()) == {2}
+    finally:
+        await clients.close()
