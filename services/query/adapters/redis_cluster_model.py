@@ -90,6 +90,8 @@ class RedisClusterReadModel(RedisReadModel):
                 found: Any = await self._cluster.info("server", target_nodes=RedisCluster.PRIMARIES)
         except ResponseError:
             return ""
+        if "run_id" in found:  # one primary: redis-py answers with its reply alone
+            return str(found["run_id"])
         return ",".join(str(found[node].get("run_id", "")) for node in sorted(found))
 
     def _meta_keys(self, generation: int) -> list[str]:
