@@ -27,13 +27,13 @@ from esdbclient import AsyncEventStoreDBClient
 from redis.asyncio import Redis
 from redis.asyncio.cluster import RedisCluster
 
+from bench.bench_query import projection
 from bench.pairs import alternate
 from protos.rover.v1 import query_pb2, query_pb2_grpc
 from services.query.adapters.esdb_feed import EsdbEventFeed
 from services.query.adapters.redis_cluster_model import RedisClusterReadModel
 from services.query.adapters.redis_connect import connect
 from services.query.adapters.redis_read_model import RedisReadModel
-from services.query.application.projector import Projector
 from standins.eventstore.process import EventStoreProcess
 from tests.integration.query.conftest import publish
 from tests.support.redis_cluster import RedisClusterGroup
@@ -65,18 +65,6 @@ def model_on(url: str) -> RedisReadModel:
     assert isinstance(clients.text, Redis)
     assert isinstance(clients.raw, Redis)
     return RedisReadModel(clients.text, raw=clients.raw)
-
-
-async def projection(client: AsyncEventStoreDBClient, model: RedisReadModel, head: int) -> float:
-    """Events/s of a catch-up projection into a new generation (dropped after)."""
-    generation = await model.new_generation()
-    projector = Projector(EsdbEventFeed(client), model, batch_size=500, generation=generation)
-    started = time.perf_counter()
-    await projector.run(until=lambda cp: cp.position >= head)
-    elapsed = time.perf_counter() - started
-    events = projector.checkpoint.events if projector.checkpoint else 0
-    await model.drop_generation(generation)
-    return events / elapsed
 
 
 async def load(call: Callable[..., Awaitable[Any]], grids: list[str]) -> tuple[float, float]:
