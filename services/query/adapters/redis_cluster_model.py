@@ -7,7 +7,10 @@ grid index) shares ``{meta}`` (redis_keys.py). No script spans two slots, so:
 - a commit is checked against the bookkeeping first (lease, generation, lost writes), then
   written grid by grid (each grid's updates atomically, the grids concurrently), then its
   checkpoint, new grids and commit count in one bookkeeping step. A crash between leaves
-  grids ahead of the checkpoint: their events come again and are skipped as duplicates.
+  grids ahead of the checkpoint: their events come again and are skipped as duplicates. A
+  batch checked just before a swap writes its grids into the generation being replaced; the
+  bookkeeping step then refuses it (GEN) and those grids' keys are deleted again, since the
+  drop that follows the swap may already have passed them.
 - a read takes the active generation (cached for 50 ms: it lives on one node), then reads
   the grid's keys in that generation; a read during a swap reads the generation it
   replaced, still whole (a grid missing there is looked up again in the new one).
@@ -131,12 +134,25 @@ class RedisClusterReadModel(RedisReadModel):
                 for grid_id, grid_updates in by_grid.items()
             )
         )
-        for reply in replies:
-            if reply[0] != "OK":
-                return reply  # the other grids' writes stand: their events are duplicates now
-        new = [u.grid_id for u in updates if u.new_grid]
-        position = [checkpoint.position, checkpoint.recorded_at_ms, checkpoint.events]
-        return await self._commit_meta(keys=meta, args=[*head, "1", *position, *new])
+        failed = next((reply for reply in replies if reply[0] != "OK"), None)
+        if failed is None:
+            new = [u.grid_id for u in updates if u.new_grid]
+            position = [checkpoint.position, checkpoint.recorded_at_ms, checkpoint.events]
+            result = await self._commit_meta(keys=meta, args=[*head, "1", *position, *new])
+        else:  # the other grids' writes stand (their events are duplicates now), unless...
+            result = await self._commit_meta(keys=meta, args=[*head, "0"])
+            result = failed if result[0] == "OK" else result
+        if result[0] == "GEN":  # ...swapped away since the check: its drop may have passed them
+            written = [g for g, reply in zip(by_grid, replies, strict=True) if reply[0] == "OK"]
+            await self._forget(generation, written)
+        return result
+
+    async def _forget(self, generation: int, grid_ids: list[str]) -> None:
+        """Delete the grids' keys in a generation no longer active (never active again)."""
+        for grid_id in grid_ids:
+            keys = self._keys.grid_keys(generation, grid_id)
+            rovers: list[Any] = await self._cluster.zrange(keys[2], 0, -1)
+            await self._cluster.unlink(*keys, *(KeyLayout.rover(keys[0], r) for r in rovers))
 
     def _grid_write_keys(
         self, generation: int, grid_id: str, updates: Sequence[HashUpdate], held: Sequence[str] = ()

@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import re
 from collections import defaultdict
+from typing import Any
 
 import grpc
 import pytest
@@ -24,6 +25,7 @@ from services.query.adapters.redis_cluster_model import RedisClusterReadModel
 from services.query.adapters.redis_connect import connect
 from services.query.adapters.redis_lease import RedisLease
 from services.query.adapters.redis_read_model import RedisReadModel, lease_key
+from services.query.application.errors import GenerationChangedError
 from services.query.application.ports import Checkpoint
 from services.query.application.projection import project
 from services.query.application.rebuild import rebuild
@@ -181,5 +183,41 @@ async def test_on_a_cluster_a_commit_after_the_lease_moved_on_writes_nothing(
         assert await model.commit_count() == count
         assert await model.checkpoint(generation) == Checkpoint(10, 0, 2)
         assert set((await model.grid_versions(generation, _GRIDS)).values()) == {2}
+    finally:
+        await clients.close()
+
+
+async def test_a_batch_a_swap_overtook_leaves_nothing_in_the_dropped_generation(
+    redis_cluster_url: str,  # noqa: F811
+) -> None:
+    clients = connect(redis_cluster_url)
+    assert isinstance(clients.text, RedisCluster)
+    assert isinstance(clients.raw, RedisCluster)
+    model = RedisClusterReadModel(clients.text, "t", raw=clients.raw)
+    try:
+        old = await model.active_generation()
+        walk = [project(e) for e in rover_walk("a", rovers=2, moves=3)]
+        await model.commit(old, walk[:3], Checkpoint(10, 0, 3), must_be_active=True)
+        new = await model.new_generation()
+        await model.commit(new, walk[:3], Checkpoint(10, 0, 3), must_be_active=False)
+        write_grid: Any = model._commit_grid  # the race, made certain: checked, then swapped
+
+        swapped: list[int | None] = []
+        lock = asyncio.Lock()
+
+        async def overtaken(**call: Any) -> Any:
+            async with lock:  # the grids are written concurrently: swap before the first
+                if not swapped:
+                    swapped.append(await model.swap(new))
+                    await model.drop_generation(old)
+            return await write_grid(**call)
+
+        model._commit_grid = overtaken  # type: ignore[assignment]
+        batch = [*walk[3:], *(project(e) for e in seed_history("b"))]  # "b" is new
+        with pytest.raises(GenerationChangedError):
+            await model.commit(old, batch, Checkpoint(20, 0, 12), must_be_active=True)
+        assert swapped == [old]
+        assert await model.generation_rows(old) == {}
+        assert (await model.grid_versions(new, ["a"]))["a"] == 3
     finally:
         await clients.close()
