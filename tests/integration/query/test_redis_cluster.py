@@ -6,8 +6,10 @@ outage (UNAVAILABLE) for its grids, then for all once the cluster declares itsel
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import re
 from collections import defaultdict
+from collections.abc import AsyncIterator
 from typing import Any
 
 import grpc
@@ -159,22 +161,35 @@ async def test_a_dead_master_makes_its_grids_unavailable_then_the_whole_cluster(
             assert codes == [grpc.StatusCode.UNAVAILABLE]
 
 
+@contextlib.asynccontextmanager
+async def cluster_model(
+    url: str, lease: bool = False
+) -> AsyncIterator[tuple[RedisClusterReadModel, RedisCluster, RedisLease | None]]:
+    """A read model on the cluster at ``url`` (prefix "t"), fenced by a lease when asked;
+    its client and that lease."""
+    clients = connect(url)
+    assert isinstance(clients.text, RedisCluster)
+    assert isinstance(clients.raw, RedisCluster)
+    fence = RedisLease(clients.text, lease_key("t", tagged=True)) if lease else None
+    try:
+        model = RedisClusterReadModel(clients.text, "t", raw=clients.raw, lease=fence)
+        yield model, clients.text, fence
+    finally:
+        await clients.close()
+
+
 async def test_on_a_cluster_a_commit_after_the_lease_moved_on_writes_nothing(
     redis_cluster_url: str,  # noqa: F811
 ) -> None:
-    clients = connect(redis_cluster_url)
-    assert isinstance(clients.text, RedisCluster)
-    assert isinstance(clients.raw, RedisCluster)
-    first = RedisLease(clients.text, lease_key("t", tagged=True))
-    model = RedisClusterReadModel(clients.text, "t", raw=clients.raw, lease=first)
-    try:
+    async with cluster_model(redis_cluster_url, lease=True) as (model, client, first):
+        assert first is not None
         generation = await model.active_generation()
         walks = [[project(e) for e in rover_walk(g, rovers=1, moves=3)] for g in _GRIDS]
         assert await first.acquire()
         batch = [u for walk in walks for u in walk[:2]]
         await model.commit(generation, batch, Checkpoint(10, 0, 2), must_be_active=True)
         await first.release()
-        second = RedisLease(clients.text, lease_key("t", tagged=True))
+        second = RedisLease(client, lease_key("t", tagged=True))
         assert await second.acquire()
         count = await model.commit_count()
         later = [u for walk in walks for u in walk[2:]]
@@ -183,18 +198,12 @@ async def test_on_a_cluster_a_commit_after_the_lease_moved_on_writes_nothing(
         assert await model.commit_count() == count
         assert await model.checkpoint(generation) == Checkpoint(10, 0, 2)
         assert set((await model.grid_versions(generation, _GRIDS)).values()) == {2}
-    finally:
-        await clients.close()
 
 
 async def test_a_batch_a_swap_overtook_leaves_nothing_in_the_dropped_generation(
     redis_cluster_url: str,  # noqa: F811
 ) -> None:
-    clients = connect(redis_cluster_url)
-    assert isinstance(clients.text, RedisCluster)
-    assert isinstance(clients.raw, RedisCluster)
-    model = RedisClusterReadModel(clients.text, "t", raw=clients.raw)
-    try:
+    async with cluster_model(redis_cluster_url) as (model, _, _):
         old = await model.active_generation()
         walk = [project(e) for e in rover_walk("a", rovers=2, moves=3)]
         await model.commit(old, walk[:3], Checkpoint(10, 0, 3), must_be_active=True)
@@ -219,5 +228,3 @@ async def test_a_batch_a_swap_overtook_leaves_nothing_in_the_dropped_generation(
         assert swapped == [old]
         assert await model.generation_rows(old) == {}
         assert (await model.grid_versions(new, ["a"]))["a"] == 3
-    finally:
-        await clients.close()
