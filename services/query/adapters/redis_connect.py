@@ -27,7 +27,6 @@ from redis.asyncio.sentinel import Sentinel
 __all__ = [
     "CLUSTER_SCHEME",
     "SENTINEL_SCHEME",
-    "RedisClients",
     "SentinelTarget",
     "binary_twin",
     "connect",

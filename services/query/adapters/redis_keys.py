@@ -9,7 +9,7 @@
   ``<prefix>:g<n>:{meta}:checkpoint``).
 
 Every key of generation n starts with ``<prefix>:g<n>:`` in both, so one SCAN pattern finds
-them (and drops them). A grid's other keys are its key plus a suffix (``GRID_PARTS``, and
+them (and drops them). A grid's other keys are its key plus a suffix (``_GRID_PARTS``, and
 ``:rover:<rover id>``), so they share its hash tag.
 """
 
@@ -17,10 +17,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-__all__ = ["GRID_PARTS", "META_TAG", "KeyLayout"]
+__all__ = ["KeyLayout"]
 
-META_TAG = "{meta}"
-GRID_PARTS = (":obstacles", ":rovers", ":details")
+_META_TAG = "{meta}"
+_GRID_PARTS = (":obstacles", ":rovers", ":details")
 """Suffixes of a grid's fixed keys after its hash (set, sorted set, serialised details)."""
 
 
@@ -33,7 +33,7 @@ class KeyLayout:
 
     def meta(self, name: str) -> str:
         """A bookkeeping key: ``active``, ``generations``, ``commits``, ``lease:projector``..."""
-        return f"{self.prefix}:{META_TAG}:{name}" if self.tagged else f"{self.prefix}:{name}"
+        return f"{self.prefix}:{_META_TAG}:{name}" if self.tagged else f"{self.prefix}:{name}"
 
     def generation(self, generation: int) -> str:
         """The prefix every key of ``generation`` starts with: ``<prefix>:g<n>:``."""
@@ -41,7 +41,7 @@ class KeyLayout:
 
     def generation_meta(self, generation: int, name: str) -> str:
         """A generation's bookkeeping key: ``checkpoint`` or ``grids`` (the index)."""
-        tag = f"{META_TAG}:" if self.tagged else ""
+        tag = f"{_META_TAG}:" if self.tagged else ""
         return f"{self.generation(generation)}{tag}{name}"
 
     def grid(self, generation: int, grid_id: str) -> str:
@@ -50,16 +50,16 @@ class KeyLayout:
         return f"{self.generation(generation)}grid:{name}"
 
     def grid_keys(self, generation: int, grid_id: str) -> list[str]:
-        """The grid's hash and its fixed keys (``GRID_PARTS``), in that order."""
+        """The grid's hash and its fixed keys (``_GRID_PARTS``), in that order."""
         key = self.grid(generation, grid_id)
-        return [key, *(key + part for part in GRID_PARTS)]
+        return [key, *(key + part for part in _GRID_PARTS)]
 
     def plain(self, name: str) -> str:
         """A key name relative to its generation's prefix, as the flat layout spells it (ids
         are ``[A-Za-z0-9_-]``, so every brace is a tag's): rows compare across layouts."""
         if not self.tagged:
             return name
-        return name.removeprefix(f"{META_TAG}:").replace("{", "").replace("}", "")
+        return name.removeprefix(f"{_META_TAG}:").replace("{", "").replace("}", "")
 
     @staticmethod
     def rover(grid_key: str, rover_id: str) -> str:

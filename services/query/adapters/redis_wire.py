@@ -29,7 +29,6 @@ from services.query.application.ports import Checkpoint, GridView, HashUpdate, R
 from services.query.application.projection import grid_view, rover_view
 
 __all__ = [
-    "OUTAGES",
     "cancelled_is_cancelled",
     "checkpoint_row",
     "commit_args",
@@ -49,7 +48,7 @@ _NEW_GRID, _NEW_ROVER = 1, 2
 
 # Redis (or a part of a Redis Cluster) not reachable or not serving: an outage, not a fault.
 # ClusterDownError includes MASTERDOWN; RedisClusterException no slot map or no node at all.
-OUTAGES = (
+_OUTAGES = (
     RedisConnectionError,
     RedisTimeoutError,
     OSError,
@@ -69,7 +68,7 @@ def unavailable_as_port_error(
     async def call(*args: _P.args, **kwargs: _P.kwargs) -> _T:
         try:
             result = await method(*args, **kwargs)
-        except OUTAGES as error:
+        except _OUTAGES as error:
             raise ReadModelUnavailableError(f"the read model is unavailable: {error}") from error
         raise_if_cancelling()
         return result
