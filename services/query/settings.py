@@ -2,10 +2,18 @@
 
 from __future__ import annotations
 
-from pydantic import Field
+from urllib.parse import urlsplit
+
+from pydantic import Field, field_validator
 
 from services.common.publisher_checkpoint import DEFAULT_CHECKPOINT_STREAM
 from services.common.settings import EventStoreClientSettings, metrics_address_field
+from services.query.adapters.redis_connect import (
+    CLUSTER_SCHEME,
+    SENTINEL_SCHEME,
+    parse_cluster_url,
+    parse_sentinel_url,
+)
 
 __all__ = ["QuerySettings"]
 
@@ -94,3 +102,13 @@ class QuerySettings(EventStoreClientSettings):
     query_retry_seconds: float = Field(
         default=1.0, gt=0, description="Pause before the projector resubscribes after an error."
     )
+
+    @field_validator("redis_url")
+    @classmethod
+    def _sentinels_or_nodes_named(cls, url: str) -> str:
+        scheme = urlsplit(url).scheme
+        if scheme == SENTINEL_SCHEME:
+            parse_sentinel_url(url)  # raises ValueError naming what is wrong
+        elif scheme == CLUSTER_SCHEME:
+            parse_cluster_url(url)
+        return url

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from pydantic import ValidationError
 from redis.asyncio import Redis
 from redis.asyncio.cluster import RedisCluster
 from redis.asyncio.sentinel import SentinelConnectionPool
@@ -15,6 +16,7 @@ from services.query.adapters.redis_connect import (
     parse_sentinel_url,
 )
 from services.query.adapters.redis_keys import KeyLayout
+from services.query.settings import QuerySettings
 
 
 def test_a_sentinel_url_names_the_sentinels_the_master_and_the_database() -> None:
@@ -114,3 +116,16 @@ def test_in_the_tagged_layout_the_bookkeeping_shares_one_slot() -> None:
     assert len({key_slot(k) for k in meta}) == 1
     assert all(k.startswith("rover:query:") for k in meta)
     assert tagged.plain("{meta}:checkpoint") == "checkpoint"
+
+
+@pytest.mark.parametrize(
+    "url", ["redis+sentinel://s1:26379", "redis+cluster://n1:7000/1", "redis+cluster://n1:x"]
+)
+def test_a_malformed_sentinel_or_cluster_url_is_a_settings_error(url: str) -> None:
+    with pytest.raises(ValidationError, match="redis_url"):
+        QuerySettings(redis_url=url)
+
+
+def test_every_url_form_is_a_valid_setting() -> None:
+    for url in ("redis://h:6379/0", "redis+sentinel://s1,s2/m", "redis+cluster://n1,n2:7001"):
+        assert QuerySettings(redis_url=url).redis_url == url
