@@ -25,7 +25,7 @@ from typing import Any, cast
 
 from redis.asyncio import Redis
 from redis.asyncio.cluster import RedisCluster
-from redis.exceptions import ResponseError
+from redis.exceptions import NoScriptError, ResponseError
 
 from services.common import tracing
 from services.query.adapters import redis_cluster_scripts as scripts
@@ -125,14 +125,15 @@ class RedisClusterReadModel(RedisReadModel):
         by_grid: dict[str, list[HashUpdate]] = {}
         for update in updates:
             by_grid.setdefault(update.grid_id, []).append(update)
-        replies = await asyncio.gather(
-            *(
-                self._commit_grid(
-                    keys=self._grid_write_keys(generation, grid_id, grid_updates),
-                    args=[redis_wire.encode_updates(grid_updates), states[grid_id].render()],
+        replies = await self._each_grid(
+            self._commit_grid,
+            [
+                (
+                    self._grid_write_keys(generation, grid_id, grid_updates),
+                    [redis_wire.encode_updates(grid_updates), states[grid_id].render()],
                 )
                 for grid_id, grid_updates in by_grid.items()
-            )
+            ],
         )
         failed = next((reply for reply in replies if reply[0] != "OK"), None)
         if failed is None:
@@ -146,6 +147,29 @@ class RedisClusterReadModel(RedisReadModel):
             written = [g for g, reply in zip(by_grid, replies, strict=True) if reply[0] == "OK"]
             await self._forget(generation, written)
         return result
+
+    async def _each_grid(self, script: Any, calls: list[tuple[list[str], list[Any]]]) -> list[Any]:
+        """``script`` once per (keys, args), pipelined: one round trip per node, the nodes at
+        once. A node without the script (new, restarted) gets it and runs only its calls
+        again, so no call runs twice."""
+        replies: list[Any] = [None] * len(calls)
+        pending = list(range(len(calls)))
+        for attempt in range(2):
+            async with self._cluster.pipeline(transaction=False) as pipe:
+                for index in pending:
+                    keys, args = calls[index]
+                    pipe.evalsha(script.sha, len(keys), *keys, *args)
+                found: list[Any] = await pipe.execute(raise_on_error=False)
+            for index, reply in zip(pending, found, strict=True):
+                replies[index] = reply
+            pending = [i for i in pending if isinstance(replies[i], NoScriptError)]
+            if not pending or attempt:
+                break
+            await self._cluster.script_load(script.script)  # on every primary
+        for reply in replies:
+            if isinstance(reply, Exception):
+                raise reply
+        return replies
 
     async def _forget(self, generation: int, grid_ids: list[str]) -> None:
         """Delete the grids' keys in a generation no longer active (never active again)."""

@@ -209,22 +209,37 @@ async def test_a_batch_a_swap_overtook_leaves_nothing_in_the_dropped_generation(
         await model.commit(old, walk[:3], Checkpoint(10, 0, 3), must_be_active=True)
         new = await model.new_generation()
         await model.commit(new, walk[:3], Checkpoint(10, 0, 3), must_be_active=False)
-        write_grid: Any = model._commit_grid  # the race, made certain: checked, then swapped
-
+        write_grids: Any = model._each_grid  # the race, made certain: checked, then swapped
         swapped: list[int | None] = []
-        lock = asyncio.Lock()
 
-        async def overtaken(**call: Any) -> Any:
-            async with lock:  # the grids are written concurrently: swap before the first
-                if not swapped:
-                    swapped.append(await model.swap(new))
-                    await model.drop_generation(old)
-            return await write_grid(**call)
+        async def overtaken(*call: Any) -> Any:
+            swapped.append(await model.swap(new))
+            await model.drop_generation(old)
+            return await write_grids(*call)
 
-        model._commit_grid = overtaken  # type: ignore[assignment]
+        model._each_grid = overtaken  # type: ignore[method-assign,assignment]
         batch = [*walk[3:], *(project(e) for e in seed_history("b"))]  # "b" is new
         with pytest.raises(GenerationChangedError):
             await model.commit(old, batch, Checkpoint(20, 0, 12), must_be_active=True)
         assert swapped == [old]
         assert await model.generation_rows(old) == {}
         assert (await model.grid_versions(new, ["a"]))["a"] == 3
+
+
+async def test_a_node_that_lost_its_scripts_gets_them_and_no_grid_is_written_twice(
+    redis_cluster: RedisClusterGroup,  # noqa: F811
+    redis_cluster_url: str,  # noqa: F811
+) -> None:
+    async with cluster_model(redis_cluster_url) as (model, _, _):
+        generation = await model.active_generation()
+        walks = [[project(e) for e in rover_walk(g, rovers=1, moves=4)] for g in _GRIDS]
+        await model.commit(
+            generation, [u for w in walks for u in w[:3]], Checkpoint(1), must_be_active=True
+        )
+        with SyncRedis(port=redis_cluster.nodes[1].port) as client:
+            client.script_flush()  # what a restarted or promoted node is like
+        await model.commit(
+            generation, [u for w in walks for u in w[3:]], Checkpoint(2), must_be_active=True
+        )
+        versions = await model.grid_versions(generation, _GRIDS)
+        assert versions == {g: len(w) for g, w in zip(_GRIDS, walks, strict=True)}
