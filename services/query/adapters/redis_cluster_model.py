@@ -5,7 +5,7 @@ spread over the nodes; the bookkeeping (active generation, counters, leases, che
 grid index) shares ``{meta}`` (redis_keys.py). No script spans two slots, so:
 
 - a commit is checked against the bookkeeping first (lease, generation, lost writes), then
-  written grid by grid (each grid's updates atomically, the grids concurrently), then its
+  written grid by grid (each grid's updates atomically; one pipeline per node), then its
   checkpoint, new grids and commit count in one bookkeeping step. A crash between leaves
   grids ahead of the checkpoint: their events come again and are skipped as duplicates. A
   batch checked just before a swap writes its grids into the generation being replaced; the
