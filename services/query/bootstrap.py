@@ -40,6 +40,7 @@ from services.query.adapters.redis_connect import connect
 from services.query.adapters.redis_lease import RedisLease, lease_holder, rebuild_lease_key
 from services.query.adapters.redis_read_model import RedisReadModel, lease_key
 from services.query.application.audit import Auditor
+from services.query.application.errors import ReadModelUnavailableError
 from services.query.application.lag import LagLog, ProjectionLag, measure_lag
 from services.query.application.parked import ParkedReplays
 from services.query.application.parked_replay import ParkedReplay
@@ -97,7 +98,13 @@ async def _monitor(parts: QueryParts, server: GrpcServer, settings: QuerySetting
     flag = HealthFlag(server, PROJECTION_HEALTH)
     log_policy = LagLog(every=settings.query_lag_log_seconds)
     while True:
-        lag = await measure_lag(parts.feed, parts.read_model, cap=settings.query_lag_count_cap)
+        try:
+            lag = await measure_lag(parts.feed, parts.read_model, cap=settings.query_lag_count_cap)
+        except ReadModelUnavailableError as error:  # an outage: measured again when it answers
+            _log.warning("read model unreachable; projection lag unknown", error=str(error))
+            await flag.report(False)
+            await asyncio.sleep(settings.query_lag_interval_seconds)
+            continue
         parts.lag = lag
         if log_policy.due(lag):
             _log.info("projection lag", **lag.as_fields())

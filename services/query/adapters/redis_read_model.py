@@ -95,7 +95,7 @@ class RedisReadModel:
         await self._redis.aclose()
         await self._raw.aclose()
 
-    @redis_wire.cancelled_is_cancelled
+    @redis_wire.unavailable_as_port_error
     async def active_generation(self) -> int:
         active = await self._redis.get(self._active_key)
         if active is None:
@@ -116,7 +116,7 @@ class RedisReadModel:
             return ""
         return str(info.get("run_id", ""))
 
-    @redis_wire.cancelled_is_cancelled
+    @redis_wire.unavailable_as_port_error
     async def new_generation(self) -> int:
         return int(await self._redis.incr(self._counter_key))
 
@@ -125,7 +125,7 @@ class RedisReadModel:
         row = await self._redis.hgetall(self._keys.generation_meta(generation, "checkpoint"))
         return redis_wire.checkpoint_row(row)
 
-    @redis_wire.cancelled_is_cancelled
+    @redis_wire.unavailable_as_port_error
     async def grid_versions(self, generation: int, grid_ids: Sequence[str]) -> dict[str, int]:
         async with self._redis.pipeline(transaction=False) as pipe:
             for grid_id in grid_ids:
@@ -133,7 +133,7 @@ class RedisReadModel:
             versions = await pipe.execute()
         return {g: int(v or 0) for g, v in zip(grid_ids, versions, strict=True)}
 
-    @redis_wire.cancelled_is_cancelled
+    @redis_wire.unavailable_as_port_error
     async def commit(
         self,
         generation: int,
@@ -263,7 +263,7 @@ class RedisReadModel:
             found = await pipe.execute()
         return [redis_wire.grid_reply(reply) for reply in found]
 
-    @redis_wire.cancelled_is_cancelled
+    @redis_wire.unavailable_as_port_error
     async def swap(self, generation: int) -> int | None:
         while True:
             active = await self._redis.get(self._active_key) or ""
@@ -279,7 +279,7 @@ class RedisReadModel:
             return None
         return int(replaced) if replaced else 0
 
-    @redis_wire.cancelled_is_cancelled
+    @redis_wire.unavailable_as_port_error
     async def drop_generation(self, generation: int) -> None:
         active = await self._redis.get(self._active_key)
         if active is not None and int(active) == generation:
@@ -329,6 +329,6 @@ class RedisReadModel:
         rows = await self._list(keys=[self._active_key], args=[self._base, after, limit])
         return [grid_summary(redis_wire.pairs(r)) for r in rows]
 
-    @redis_wire.cancelled_is_cancelled
+    @redis_wire.unavailable_as_port_error
     async def generation_rows(self, generation: int) -> dict[str, dict[str, str]]:
         return await redis_wire.key_rows(self._redis, self._raw, self.generation_prefix(generation))
