@@ -29,7 +29,6 @@ from services.query.application.ports import Checkpoint, GridView, HashUpdate, R
 from services.query.application.projection import grid_view, rover_view
 
 __all__ = [
-    "cancelled_is_cancelled",
     "checkpoint_row",
     "commit_args",
     "encode_updates",
@@ -62,24 +61,7 @@ def unavailable_as_port_error(
     method: Callable[_P, Coroutine[Any, Any, _T]],
 ) -> Callable[_P, Coroutine[Any, Any, _T]]:
     """Report Redis being unreachable as the port's ReadModelUnavailableError (UNAVAILABLE),
-    and a cancellation redis-py lost as a cancellation (``cancelled_is_cancelled``)."""
-
-    @functools.wraps(method)
-    async def call(*args: _P.args, **kwargs: _P.kwargs) -> _T:
-        try:
-            result = await method(*args, **kwargs)
-        except _OUTAGES as error:
-            raise ReadModelUnavailableError(f"the read model is unavailable: {error}") from error
-        raise_if_cancelling()
-        return result
-
-    return call
-
-
-def cancelled_is_cancelled(
-    method: Callable[_P, Coroutine[Any, Any, _T]],
-) -> Callable[_P, Coroutine[Any, Any, _T]]:
-    """Re-raise a cancellation that redis-py turned into a normal return.
+    and re-raise a cancellation that redis-py turned into a normal return.
 
     redis-py's asyncio client (8.x) sometimes hands a reply to a task that is being cancelled
     and the cancellation is lost: a projector stopped during a commit would carry on, and its
@@ -88,7 +70,10 @@ def cancelled_is_cancelled(
 
     @functools.wraps(method)
     async def call(*args: _P.args, **kwargs: _P.kwargs) -> _T:
-        result = await method(*args, **kwargs)
+        try:
+            result = await method(*args, **kwargs)
+        except _OUTAGES as error:
+            raise ReadModelUnavailableError(f"the read model is unavailable: {error}") from error
         raise_if_cancelling()
         return result
 
