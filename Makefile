@@ -13,7 +13,7 @@ PIP_LOG := $(VENV)/pip-install.log
 # failure; pip's own status still fails the pipe (pipefail).
 PIP_PROGRESS := tee $(PIP_LOG) | { grep --line-buffered -E '^(Collecting|Installing collected|Successfully installed|ERROR|WARNING)' || true; } | sed -u 's/^/  /'
 
-.PHONY: setup redis run test lint protos bench shell clean clean-data
+.PHONY: setup redis run run-secure certs test lint protos bench shell clean clean-data
 
 setup: $(STAMP) redis
 
@@ -45,6 +45,14 @@ test: lint redis
 
 run: setup
 	$(BIN)/python -m services.up
+
+# A development CA and server/client certificates under .certs/ (services/up/certs.py).
+certs: $(STAMP)
+	$(BIN)/python -m services.up.certs
+
+# make run over TLS, with users on the event store and static tokens (docs/security.md).
+run-secure: setup certs
+	ROVER_SECURE=true $(BIN)/python -m services.up
 
 bench: setup
 	$(BIN)/python -m bench

@@ -1,7 +1,9 @@
 """Run every benchmark under bench/ (modules named ``bench_*.py``) and print their figures.
 
 ``python -m bench`` runs all; ``python -m bench domain eventstore`` runs the named ones.
-Each module exposes ``main() -> None`` (sync) or ``async def main() -> None``.
+Each module exposes ``main() -> None`` (sync) or ``async def main() -> None``; options after
+the names (``python -m bench soak --minutes 5``) are left in ``sys.argv`` for the module. A
+module with ``ONLY_WHEN_NAMED = True`` (the 30-minute soak) runs only when named.
 """
 
 from __future__ import annotations
@@ -22,7 +24,8 @@ def _discover() -> list[str]:
 
 
 def main(argv: list[str]) -> int:
-    wanted = {f"bench_{a.removeprefix('bench_')}" for a in argv}
+    names_given = argv[: next((i for i, a in enumerate(argv) if a.startswith("-")), len(argv))]
+    wanted = {f"bench_{a.removeprefix('bench_')}" for a in names_given}
     names = [n for n in _discover() if not wanted or n in wanted]
     if not names:
         print(f"no benchmark matches {sorted(wanted)}; have {_discover()}", file=sys.stderr)
@@ -30,6 +33,9 @@ def main(argv: list[str]) -> int:
     for index, name in enumerate(names, start=1):
         print(f"\n=== [{index}/{len(names)}] {name} ===", flush=True)
         module = importlib.import_module(f"bench.{name}")
+        if not wanted and getattr(module, "ONLY_WHEN_NAMED", False):
+            print(f"skipped: run it by name (python -m bench {name.removeprefix('bench_')})")
+            continue
         started = time.perf_counter()
         entry = module.main
         if inspect.iscoroutinefunction(entry):

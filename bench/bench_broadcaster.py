@@ -50,7 +50,7 @@ from bench.servers import wait_serving
 from services.common.logs import configure_logging
 from standins.eventstore.process import EventStoreProcess
 
-__all__ = ["main"]
+__all__ = ["free_port", "main", "start_broadcaster", "start_service"]
 
 PACED_EVENTS = 1_500
 FULL_EVENTS = 4_000
@@ -62,23 +62,27 @@ def _say(text: str) -> None:
     print(text, flush=True)
 
 
-def _free_port() -> int:
+def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port: int = probe.getsockname()[1]
         return port
 
 
-def _start_broadcaster(uri: str, port: int) -> subprocess.Popen[bytes]:
-    env = {
-        **os.environ,
-        "ROVER_BROADCASTER_ADDRESS": f"127.0.0.1:{port}",
-        "ROVER_EVENTSTORE_URI": uri,
-        "ROVER_BROADCASTER_HEARTBEAT_SECONDS": "60",
-        "ROVER_LOG_LEVEL": "WARNING",
-    }
-    return subprocess.Popen(
-        [sys.executable, "-m", "services.broadcaster"], env=env, stdout=subprocess.DEVNULL
+def start_service(module: str, variables: dict[str, str]) -> subprocess.Popen[bytes]:
+    """``python -m module`` with these ``ROVER_*`` variables, logging warnings only."""
+    env = {**os.environ, "ROVER_LOG_LEVEL": "WARNING", **variables}
+    return subprocess.Popen([sys.executable, "-m", module], env=env, stdout=subprocess.DEVNULL)
+
+
+def start_broadcaster(uri: str, port: int) -> subprocess.Popen[bytes]:
+    return start_service(
+        "services.broadcaster",
+        {
+            "ROVER_BROADCASTER_ADDRESS": f"127.0.0.1:{port}",
+            "ROVER_EVENTSTORE_URI": uri,
+            "ROVER_BROADCASTER_HEARTBEAT_SECONDS": "60",
+        },
     )
 
 
@@ -145,8 +149,8 @@ async def _phases(quick: bool) -> None:
             "bare fan-out", bare_address, BARE_METHOD, bare_grids, to_bare, bare_server.pid
         )
         feeders = {"store": store.pid, "appender": appender.pid}
-        port = _free_port()
-        broadcaster = _start_broadcaster(store.uri, port)
+        port = free_port()
+        broadcaster = start_broadcaster(store.uri, port)
         try:
             await wait_serving(f"127.0.0.1:{port}", broadcaster, "the broadcaster")
             ours = Target(

@@ -20,36 +20,34 @@ machine (the store, Redis and the clients share its cores):
 
 from __future__ import annotations
 
-import os
 import statistics
 import timeit
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 import grpc
-from esdbclient import AsyncEventStoreDBClient
 
 from bench.broadcaster.measure import cpu_seconds
-from bench.command.timing import timed
 from bench.command.workloads import command_rate
+from bench.service_load import (
+    COMMAND_CLIENTS,
+    QUERY_CLIENTS,
+    ROVERS,
+    projected,
+    query_load,
+    run_lengths,
+    seed_grid,
+)
 from bench.tracing.parties import Child
-from protos.rover.v1 import query_pb2, query_pb2_grpc
+from protos.rover.v1 import query_pb2_grpc
 from services.common import tracing
 from standins.eventstore.process import EventStoreProcess
-from tests.integration.query.conftest import publish
 from tests.support.redis_server import RedisServer
 from tests.support.stubs import command_stub
-from tests.unit.query.seed import rover_walk
 
 __all__ = ["main"]
 
-QUICK = os.environ.get("BENCH_TRACING_QUICK", "") not in ("", "0")
-ROUNDS = 3 if QUICK else 5
-COMMAND_SECONDS = 3.0 if QUICK else 6.0
-QUERY_SECONDS = 2.0 if QUICK else 3.0
-COMMAND_CLIENTS = 16
-QUERY_CLIENTS = 32
-ROVERS = 100
+ROUNDS, COMMAND_SECONDS, QUERY_SECONDS = run_lengths("BENCH_TRACING_QUICK")
 TARGET_ON = 0.85  # on at 100% costs under 15%
 # A round: off, on (share of traces sampled), off again; drift cancels, the offs give noise.
 MODES: tuple[float | None, ...] = (None, 1.0, 0.1, None)
@@ -97,15 +95,9 @@ async def _queries(uri: str, redis_url: str, version: int, sampled: float | None
             stub: query_pb2_grpc.RoverQueryServiceAsyncStub = query_pb2_grpc.RoverQueryServiceStub(
                 channel
             )
-            ready = query_pb2.GetGridDetailsRequest(grid_id="bench000", min_version=version)
-            await stub.GetGridDetails(ready, timeout=120)  # projected (the first child does it)
-            request = query_pb2.GetGridDetailsRequest(grid_id="bench000")
-
-            def make(_: int) -> Callable[[], Awaitable[object]]:
-                return lambda: stub.GetGridDetails(request)
-
+            await projected(stub, version)  # (the first child projects it)
             before = cpu_seconds(child.process.pid)
-            rate, latencies = await timed(QUERY_CLIENTS, QUERY_SECONDS, make)
+            rate, latencies = await query_load(stub, QUERY_SECONDS)
             used = cpu_seconds(child.process.pid) - before
     finally:
         spans = child.stop()
@@ -200,12 +192,7 @@ def _summary(what: str, found: Rounds) -> list[str]:
 
 async def main() -> None:
     with EventStoreProcess(db_path=None) as store, RedisServer() as redis_server:
-        client = AsyncEventStoreDBClient(store.uri)
-        await client.connect()
-        history = rover_walk("bench000", rovers=ROVERS, moves=400)
-        for start in range(0, len(history), 500):
-            await publish(client, history[start : start + 500])
-        await client.close()
+        version = await seed_grid(store.uri)
 
         _say(f"commands: {COMMAND_CLIENTS} clients, {COMMAND_SECONDS:.0f} s a run, "
              f"{ROUNDS} rounds of off, on 100%, on 10%, off ...")  # fmt: skip
@@ -213,7 +200,7 @@ async def main() -> None:
         _say(f"GetGridDetails ({ROVERS} rovers): {QUERY_CLIENTS} clients, "
              f"{QUERY_SECONDS:.0f} s a run, {ROUNDS} rounds ...")  # fmt: skip
         queries = await _rounds(
-            "queries", lambda sampled: _queries(store.uri, redis_server.url, len(history), sampled)
+            "queries", lambda sampled: _queries(store.uri, redis_server.url, version, sampled)
         )
     off_path = _off_path_seconds()
     command_cpu = statistics.median(commands.off_cpu) / 1e6

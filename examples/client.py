@@ -8,7 +8,10 @@ with the operator role from the environment (docs/security.md)::
 
 ``ROVER_COMMAND_ADDRESS`` and ``ROVER_QUERY_ADDRESS`` say where the services are (defaults:
 ``127.0.0.1:50051`` and ``127.0.0.1:50052``). The token goes with every call as the metadata
-``authorization: Bearer <token>``.
+``authorization: Bearer <token>``. Against services serving TLS (``make run-secure``), name
+the CA to trust::
+
+    ROVER_TLS_CA_FILE=.certs/ca.pem ROVER_TOKEN=<operator token> python examples/client.py
 """
 
 from __future__ import annotations
@@ -42,6 +45,15 @@ def token_metadata() -> tuple[tuple[str, str], ...]:
     return (("authorization", f"Bearer {token}"),) if token else ()
 
 
+def open_channel(address: str) -> grpc.aio.Channel:
+    """Plaintext, or TLS trusting ``$ROVER_TLS_CA_FILE`` when it is set."""
+    ca_file = os.environ.get("ROVER_TLS_CA_FILE", "")
+    if not ca_file:
+        return grpc.aio.insecure_channel(address)
+    credentials = grpc.ssl_channel_credentials(Path(ca_file).read_bytes())
+    return grpc.aio.secure_channel(address, credentials)
+
+
 async def main() -> int:
     """Create, land, drive, read; print the rover's final place. Exit status 1 on a refusal."""
     metadata = token_metadata()
@@ -49,8 +61,8 @@ async def main() -> int:
     query_address = os.environ.get("ROVER_QUERY_ADDRESS", "127.0.0.1:50052")
     grid_id = f"example-{uuid.uuid4().hex[:8]}"
     async with (
-        grpc.aio.insecure_channel(command_address) as command_channel,
-        grpc.aio.insecure_channel(query_address) as query_channel,
+        open_channel(command_address) as command_channel,
+        open_channel(query_address) as query_channel,
     ):
         commands = command_pb2_grpc.RoverCommandServiceStub(command_channel)
         queries = query_pb2_grpc.RoverQueryServiceStub(query_channel)

@@ -15,3 +15,7 @@ from bench import METRICS_OFF
 
 for _name, _value in METRICS_OFF.items():
     os.environ.setdefault(_name, _value)
+
+from tests.support.certs import dev_certs, other_certs  # noqa: E402  (session fixtures)
+
+__all__ = ["dev_certs", "other_certs"]

@@ -18,6 +18,7 @@ from services.command.settings import CommandSettings
 from services.common.settings_text import env_name, shown_default
 from services.query.settings import QuerySettings
 from services.up.settings import UpSettings
+from services.web.settings import WebSettings
 from standins.eventstore.settings import EventStoreSettings
 
 DOC = Path(__file__).resolve().parents[1] / "docs" / "operations.md"
@@ -30,6 +31,7 @@ PROGRAMS: list[tuple[str, type[BaseSettings]]] = [
     ("`python -m services.command`: downstream consumer groups", ConsumerGroupsSettings),
     ("`python -m services.query`", QuerySettings),
     ("`python -m services.broadcaster`", BroadcasterSettings),
+    ("`python -m services.web`", WebSettings),
     ("`python -m services.up` (`make run`)", UpSettings),
     ("`rover` (the CLI)", CliSettings),
 ]

@@ -14,12 +14,13 @@ import multiprocessing
 import os
 import statistics
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 
-from bench.broadcaster.parties import Acked, watchers_process
+from bench.broadcaster.parties import WATCHERS, Acked, watchers_process
 
 __all__ = [
     "Result",
@@ -125,17 +126,26 @@ def machine_busy() -> float:
 
 
 async def measure(
-    name: str, target: Target, kind: str, count: int, *, other: bool = False
+    name: str,
+    target: Target,
+    kind: str,
+    count: int,
+    *,
+    other: bool = False,
+    watchers: int = WATCHERS,
+    client: Callable[..., None] = watchers_process,
 ) -> Result:
-    """Start 1,000 watchers on ``target``, produce ``count`` events, collect the figures.
+    """Start ``watchers`` watchers (1,000) on ``target``, produce ``count`` events, collect the
+    figures. ``client``: the watchers' process (``watchers_process``: gRPC streams; its
+    arguments: the pipe, the target's address, method, grids, connections and the count).
 
     ``other``: also count, as party "other", what the rest of the machine spent meanwhile.
     """
     context = multiprocessing.get_context("spawn")
     parent, child = context.Pipe()
     process = context.Process(
-        target=watchers_process,
-        args=(child, target.address, target.method, target.grids, target.connections),
+        target=client,
+        args=(child, target.address, target.method, target.grids, target.connections, watchers),
         daemon=True,
     )
     process.start()

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
 from multiprocessing.connection import Connection
 from typing import Any
 
@@ -43,8 +43,10 @@ __all__ = [
     "RATE",
     "WATCHERS",
     "Acked",
+    "Updates",
     "appender_process",
     "bare_process",
+    "run_watchers",
     "store_fed_process",
     "watchers_process",
 ]
@@ -62,63 +64,92 @@ Acked = dict[tuple[int, int], float]
 
 
 def watchers_process(
-    conn: Connection, target: str, method: str, grids: list[str], connections: int = 0
+    conn: Connection,
+    target: str,
+    method: str,
+    grids: list[str],
+    connections: int = 0,
+    count: int = WATCHERS,
 ) -> None:
-    """Watch every grid with WATCHERS streams; report what each received."""
-    asyncio.run(_watchers(conn, target, method, grids, connections))
+    """Watch every grid with ``count`` streams; report what each received."""
+    asyncio.run(_grpc_watchers(conn, target, method, grids, connections, count))
 
 
-async def _watchers(
-    conn: Connection, target: str, method: str, grids: list[str], connections: int
+# One stream's updates as (case, sequence): "snapshot", "event", "heartbeat", "resume".
+Updates = AsyncIterator[tuple[str, int]]
+
+
+async def _grpc_watchers(
+    conn: Connection, target: str, method: str, grids: list[str], connections: int, count: int
 ) -> None:
     if connections:
         channels = [connection(target) for _ in range(connections)]
     else:
         channels = [grpc.aio.insecure_channel(target) for _ in range(10)]
-    received: list[list[tuple[int, float]]] = [[] for _ in range(WATCHERS)]
-    starts = [0] * WATCHERS
-    ready = asyncio.Event()
-    subscribed = 0
-    finals: dict[int, int] = {}
-    done = asyncio.Event()
-    remaining = WATCHERS
 
-    async def watch(index: int) -> None:
-        nonlocal subscribed, remaining
-        grid = index % len(grids)
+    async def updates(index: int, grid_id: str) -> Updates:
         stream = channels[index % len(channels)].unary_stream(
             method,
             request_serializer=lambda r: r,
             response_deserializer=live_pb2.GridUpdate.FromString,
         )
-        request = live_pb2.WatchGridRequest(grid_id=grids[grid]).SerializeToString()
+        request = live_pb2.WatchGridRequest(grid_id=grid_id).SerializeToString()
+        async for update in stream(request):
+            yield update.WhichOneof("update") or "", update.sequence
+
+    try:
+        await run_watchers(conn, grids, count, updates)
+    finally:
+        for channel in channels:
+            await channel.close()
+
+
+async def run_watchers(
+    conn: Connection,
+    grids: list[str],
+    count: int,
+    updates: Callable[[int, str], Updates],
+) -> None:
+    """``count`` streams over ``grids`` (``updates(index, grid_id)`` opens one), driven over
+    ``conn``: "ready" once each has its snapshot, then the grids' final versions in, "done"
+    when each stream has its grid's last event, then what each received (lost, duplicated)."""
+    received: list[list[tuple[int, float]]] = [[] for _ in range(count)]
+    starts = [0] * count
+    ready = asyncio.Event()
+    subscribed = 0
+    finals: dict[int, int] = {}
+    done = asyncio.Event()
+    remaining = count
+
+    async def watch(index: int) -> None:
+        nonlocal subscribed, remaining
+        grid = index % len(grids)
         got = received[index]
         finished = False
-        async for update in stream(request):
-            kind = update.WhichOneof("update")
+        async for kind, sequence in updates(index, grids[grid]):
             if kind == "snapshot":
-                starts[index] = update.sequence
+                starts[index] = sequence
                 subscribed += 1
-                if subscribed == WATCHERS:
+                if subscribed == count:
                     ready.set()
                 continue
             if kind != "event":
                 continue
-            got.append((update.sequence, time.monotonic()))
+            got.append((sequence, time.monotonic()))
             final = finals.get(grid)
-            if not finished and final is not None and update.sequence >= final:
+            if not finished and final is not None and sequence >= final:
                 finished = True
                 remaining -= 1
                 if remaining == 0:
                     done.set()
 
-    tasks = [asyncio.create_task(watch(i)) for i in range(WATCHERS)]
+    tasks = [asyncio.create_task(watch(i)) for i in range(count)]
     await ready.wait()
     conn.send("ready")
     loop = asyncio.get_running_loop()
     expected: dict[int, int] = await loop.run_in_executor(None, conn.recv)
     finals.update(expected)
-    for index in range(WATCHERS):  # those already complete before the finals were known
+    for index in range(count):  # those already complete before the finals were known
         got = received[index]
         if got and got[-1][0] >= finals[index % len(grids)]:
             remaining -= 1
@@ -139,8 +170,6 @@ async def _watchers(
         lost += len(set(wanted) - set(sequences))
         deliveries.extend((grid, s, t) for s, t in got)
     conn.send({"lost": lost, "duplicated": duplicated, "deliveries": deliveries})
-    for channel in channels:
-        await channel.close()
 
 
 # --- producers -------------------------------------------------------------------------------

@@ -34,17 +34,14 @@ from services.cli.errors import (
 from services.cli.parser import build_parser, join_negative_values
 from services.cli.render import describe_result, render_grid, render_grid_list, rover_labels
 from services.cli.settings import CliSettings, dial
+from services.cli.submit import command_request, run_result, run_submit
 from services.cli.watch import UpdateStream, Watch, WatchGaveUpError
+from services.common.channels import LIVE_CHANNEL_OPTIONS
 from services.common.settings_text import SettingsError, load_settings
+from services.common.tls import TlsClientSettings
 
 __all__ = ["main"]
 
-# The live channel retries its connection quickly, so a restarted broadcaster is found soon.
-_LIVE_OPTIONS = [
-    ("grpc.initial_reconnect_backoff_ms", 100),
-    ("grpc.min_reconnect_backoff_ms", 100),
-    ("grpc.max_reconnect_backoff_ms", 1000),
-]
 Out = Callable[[str], None]
 
 
@@ -55,11 +52,16 @@ class _Target:
 
 
 class _Client:
-    """Stubs over insecure channels; each call has the CLI's deadline."""
+    """Stubs over plaintext or TLS channels; each call has the CLI's deadline."""
 
     def __init__(self, args: argparse.Namespace) -> None:
         self.timeout: float = args.timeout
         self.token: str = args.token
+        self.credentials = TlsClientSettings(
+            tls_ca_file=args.ca_file,
+            tls_client_cert_file=args.cert_file,
+            tls_client_key_file=args.key_file,
+        ).channel_credentials()
         self.command = _Target(
             dial(args.command_address), "--command-address or ROVER_COMMAND_ADDRESS"
         )
@@ -68,14 +70,16 @@ class _Client:
 
     def commands(self) -> command_pb2_grpc.RoverCommandServiceStub:
         return command_pb2_grpc.RoverCommandServiceStub(
-            open_channel(self.command.address, self.token)
+            open_channel(self.command.address, self.token, credentials=self.credentials)
         )
 
     def queries(self) -> query_pb2_grpc.RoverQueryServiceStub:
-        return query_pb2_grpc.RoverQueryServiceStub(open_channel(self.query.address, self.token))
+        channel = open_channel(self.query.address, self.token, credentials=self.credentials)
+        return query_pb2_grpc.RoverQueryServiceStub(channel)
 
     def admin(self) -> admin_pb2_grpc.RoverAdminServiceStub:
-        return admin_pb2_grpc.RoverAdminServiceStub(open_channel(self.query.address, self.token))
+        channel = open_channel(self.query.address, self.token, credentials=self.credentials)
+        return admin_pb2_grpc.RoverAdminServiceStub(channel)
 
     def target_of(self, command: str) -> _Target:
         if command in ("show", "grids", "admin"):
@@ -84,45 +88,10 @@ class _Client:
 
 
 def _run(args: argparse.Namespace, client: _Client, out: Out) -> int:
-    request_id = str(uuid.uuid4())
-    if args.command == "grid":
-        topology = common_pb2.TOPOLOGY_TOROIDAL if args.toroidal else common_pb2.TOPOLOGY_BOUNDED
-        result = client.commands().CreateGrid(
-            command_pb2.CreateGridRequest(
-                request_id=request_id,
-                grid_id=args.id,
-                width=args.width,
-                height=args.height,
-                topology=topology,
-                obstacles=args.obstacle,
-            ),
-            timeout=client.timeout,
-        )
+    if args.command in ("grid", "land", "drive"):
+        result = _direct(args, client)
         out(describe_result(result))
-    elif args.command == "land":
-        result = client.commands().CreateRover(
-            command_pb2.CreateRoverRequest(
-                request_id=request_id,
-                grid_id=args.grid,
-                rover_id=args.id,
-                position=args.at,
-                facing=args.facing,
-            ),
-            timeout=client.timeout,
-        )
-        out(describe_result(result))
-    elif args.command == "drive":
-        result = client.commands().ExecuteRoverCommands(
-            command_pb2.ExecuteRoverCommandsRequest(
-                request_id=request_id,
-                grid_id=args.grid,
-                rover_id=args.rover,
-                commands=args.commands,
-            ),
-            timeout=client.timeout,
-        )
-        out(describe_result(result))
-        if not args.no_map:
+        if args.command == "drive" and not args.no_map:
             request = query_pb2.GetGridDetailsRequest(grid_id=args.grid, min_version=result.version)
             try:
                 details = client.queries().GetGridDetails(request, timeout=client.timeout)
@@ -131,6 +100,10 @@ def _run(args: argparse.Namespace, client: _Client, out: Out) -> int:
                 sys.stderr.write(f"rover: no map: {note}\n")
             else:
                 out(render_grid(details))
+    elif args.command == "submit":
+        return run_submit(args, client.commands(), client.timeout, out)
+    elif args.command == "result":
+        return run_result(args, client.commands(), client.timeout, out)
     elif args.command == "show":
         request = query_pb2.GetGridDetailsRequest(grid_id=args.grid)
         out(render_grid(client.queries().GetGridDetails(request, timeout=client.timeout)))
@@ -141,6 +114,18 @@ def _run(args: argparse.Namespace, client: _Client, out: Out) -> int:
     elif args.command == "admin":
         return run_admin(args, client.admin(), client.timeout, out)
     return EXIT_OK
+
+
+def _direct(args: argparse.Namespace, client: _Client) -> command_pb2.CommandResult:
+    """Run ``grid create``, ``land`` or ``drive`` through its own RPC."""
+    request = command_request(args, args.command, str(uuid.uuid4()))
+    stub = client.commands()
+    if isinstance(request, command_pb2.CreateGridRequest):
+        return stub.CreateGrid(request, timeout=client.timeout)
+    if isinstance(request, command_pb2.CreateRoverRequest):
+        return stub.CreateRover(request, timeout=client.timeout)
+    assert isinstance(request, command_pb2.ExecuteRoverCommandsRequest)
+    return stub.ExecuteRoverCommands(request, timeout=client.timeout)
 
 
 def _list_grids(client: _Client, out: Out) -> None:
@@ -157,7 +142,9 @@ def _list_grids(client: _Client, out: Out) -> None:
 
 
 def _watch(args: argparse.Namespace, client: _Client, out: Out) -> int:
-    channel = open_channel(client.live.address, client.token, _LIVE_OPTIONS)
+    channel = open_channel(
+        client.live.address, client.token, LIVE_CHANNEL_OPTIONS, client.credentials
+    )
     stub = live_pb2_grpc.RoverLiveServiceStub(channel)
     tty = sys.stdout.isatty()
     labels: dict[str, str] = {}
@@ -222,7 +209,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_USAGE
     words = sys.argv[1:] if argv is None else argv
     args = build_parser(settings).parse_args(join_negative_values(words))
-    client = _Client(args)
+    try:
+        client = _Client(args)
+    except ValueError as error:  # an unreadable CA, certificate or key file
+        sys.stderr.write(f"rover: {error}\n")
+        return EXIT_USAGE
 
     def out(text: str) -> None:
         sys.stdout.write(text + "\n")
@@ -235,6 +226,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         message = describe_rpc_error(error, target=target.address, setting=target.setting)
         if error.code() == grpc.StatusCode.UNAUTHENTICATED:
             message += " (give a token: --token or ROVER_TOKEN)"
+        elif client.credentials is None and "Socket closed" in (error.details() or ""):
+            # what a plaintext client sees of a server that serves only TLS
+            message += " (a service that serves TLS needs --ca-file or ROVER_TLS_CA_FILE)"
         sys.stderr.write(f"rover: {message}\n")
         return exit_code_for(error.code())
     except KeyboardInterrupt:

@@ -1,4 +1,4 @@
-"""The CLI's channels: plaintext for now, with the bearer token on every call when one is set."""
+"""The CLI's channels: plaintext or TLS, with the bearer token on every call when one is set."""
 
 from __future__ import annotations
 
@@ -51,8 +51,16 @@ class _BearerToken(grpc.UnaryUnaryClientInterceptor, grpc.UnaryStreamClientInter
 
 
 def open_channel(
-    address: str, token: str, options: Sequence[tuple[str, Any]] | None = None
+    address: str,
+    token: str,
+    options: Sequence[tuple[str, Any]] | None = None,
+    credentials: grpc.ChannelCredentials | None = None,
 ) -> grpc.Channel:
-    """An insecure channel to ``address`` that sends ``token`` (none when empty) on each call."""
-    channel = grpc.insecure_channel(address, options=options)
+    """A channel to ``address`` (TLS with ``credentials``, else plaintext) that sends
+    ``token`` (none when empty) on each call."""
+    channel = (
+        grpc.insecure_channel(address, options=options)
+        if credentials is None
+        else grpc.secure_channel(address, credentials, options=options)
+    )
     return grpc.intercept_channel(channel, _BearerToken(token)) if token else channel

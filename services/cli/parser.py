@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from protos.rover.v1 import common_pb2
 from services.cli.admin import add_admin_commands
 from services.cli.settings import CliSettings
+from services.cli.submit import add_command_words, add_result_options
 from services.common.settings_text import settings_help
 
 __all__ = ["build_parser", "join_negative_values", "parse_facing", "parse_position"]
@@ -20,6 +21,7 @@ EXIT_CODES = """exit status:
   2    bad command line or ROVER_* value
   3    a service could not be reached (watch: the live service did not come back)
   4    admin audit found drift; admin parked replay left events parked
+  5    result, submit --wait: the command has no outcome yet
   130  interrupted (Ctrl-C)"""
 
 _FACINGS = {
@@ -86,9 +88,12 @@ def _globals(settings: CliSettings, *, top: bool) -> argparse.ArgumentParser:
         ("--query-address", "HOST:PORT", "query service", str, s.query_address),
         ("--live-address", "HOST:PORT", "live service (watch)", str, s.broadcaster_address),
         ("--timeout", "SECONDS", "deadline of each call", float, s.cli_timeout_seconds),
+        ("--ca-file", "PEM", "CA to trust: dial TLS (ROVER_TLS_CA_FILE)", str, s.tls_ca_file),
+        ("--cert-file", "PEM", "client certificate, mutual TLS", str, s.tls_client_cert_file),
+        ("--key-file", "PEM", "its private key", str, s.tls_client_key_file),
     ]
     for flag, metavar, text, kind, default in options:
-        shown = f"{default:g}" if isinstance(default, float) else default
+        shown = f"{default:g}" if isinstance(default, float) else default or "none"
         group.add_argument(
             flag, metavar=metavar, help=f"{text} (default: {shown})", type=kind,
             default=default if top else argparse.SUPPRESS,
@@ -120,34 +125,16 @@ def build_parser(settings: CliSettings) -> argparse.ArgumentParser:
     )  # fmt: skip
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    grid = sub(commands, "grid", "grid commands (grid create)").add_subparsers(
-        dest="grid_command", required=True, metavar="create"
+    add_command_words(commands, sub, parse_position, parse_facing)
+    submit = sub(
+        commands, "submit", "queue grid create, land or drive on the command inbox; returns at once"
     )
-    create = sub(grid, "create", "create a grid")
-    create.add_argument("--width", type=int, required=True, help="cells from West to East")
-    create.add_argument("--height", type=int, required=True, help="cells from South to North")
-    create.add_argument(
-        "--obstacle", type=parse_position, action="append", default=[], metavar="X,Y",
-        help="a rock at X,Y (repeat for more; default: none)",
-    )  # fmt: skip
-    create.add_argument("--toroidal", action="store_true", help="edges wrap around")
-    create.add_argument("--id", default="", help="grid id (default: generated)")
-
-    land = sub(commands, "land", "land a rover on a grid")
-    land.add_argument("grid", help="grid id")
-    land.add_argument(
-        "--at", type=parse_position, required=True, metavar="X,Y", help="where (e.g. 1,2 or -1,0)"
-    )
-    land.add_argument(
-        "--facing", type=parse_facing, required=True, metavar="N|E|S|W", help="which way it faces"
-    )
-    land.add_argument("--id", default="", help="rover id (default: generated)")
-
-    drive = sub(commands, "drive", "run commands such as FFRFF (F B L R, M=F)")
-    drive.add_argument("grid", help="grid id")
-    drive.add_argument("rover", help="rover id")
-    drive.add_argument("commands", help="F forward, B backward, L left, R right (M = F)")
-    drive.add_argument("--no-map", action="store_true", help="do not draw the grid after")
+    queued = submit.add_subparsers(dest="submitted_command", required=True, metavar="COMMAND")
+    for words in add_command_words(queued, sub, parse_position, parse_facing):
+        add_result_options(words, submit=True)
+    result = sub(commands, "result", "the outcome of a submitted command")
+    result.add_argument("request_id", metavar="REQUEST_ID", help="as rover submit printed it")
+    add_result_options(result, submit=False)
 
     show = sub(commands, "show", "draw a grid as a map")
     show.add_argument("grid", help="grid id")

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 from pydantic import Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import SettingsConfigDict
+
+from services.common.tls import TlsClientSettings
 
 __all__ = ["CliSettings", "dial"]
 
 
-class CliSettings(BaseSettings):
-    """The CLI's ``ROVER_*`` variables: the services' addresses and its own time limits."""
+class CliSettings(TlsClientSettings):
+    """The CLI's ``ROVER_*`` variables: the services' addresses, TLS (``ROVER_TLS_CA_FILE``,
+    services/common/tls.py) and its own time limits."""
 
     model_config = SettingsConfigDict(env_prefix="ROVER_", extra="ignore", frozen=True)
 

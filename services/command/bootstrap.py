@@ -38,6 +38,7 @@ from services.command.application.ports import (
 )
 from services.command.application.publisher import Publisher, PublisherSettings
 from services.command.application.repository import GridRepository
+from services.command.bootstrap_inbox import InboxParts, wire_inbox
 from services.command.consumer_groups import ensure_consumer_groups, load_consumer_groups
 from services.command.grpc.servicer import RoverCommandServicer
 from services.command.settings import CommandSettings
@@ -58,6 +59,7 @@ __all__ = ["CommandApp", "CommandParts", "build"]
 SERVICE_NAME = command_pb2.DESCRIPTOR.services_by_name["RoverCommandService"].full_name
 PUBLISHER_HEALTH = f"{SERVICE_NAME}/publisher"  # NOT_SERVING: the checkpoint is not trusted
 PARKED_HEALTH = f"{SERVICE_NAME}/parked"  # NOT_SERVING: the publisher has parked events
+INBOX_HEALTH = f"{SERVICE_NAME}/inbox"  # SERVING: this instance consumes the command inbox
 _HEALTH_EVERY = 0.5  # seconds between looks at the publisher's state (in memory: cheap)
 
 
@@ -76,6 +78,7 @@ class CommandParts:
     integration: IntegrationLog
     checkpoints: CheckpointStore
     parked: ParkedEvents
+    inbox: InboxParts | None = None  # None: no command inbox (disabled, or a unit test's fakes)
 
 
 CommandApp = App[CommandParts]
@@ -101,6 +104,7 @@ def build(
     """
     lifecycle = Lifecycle()
     client: LeaderFollowingClient | None = None
+    appender: Appender | None = None
     if None in (events, snapshots, feed, integration, checkpoints):
         client = LeaderFollowingClient(settings.eventstore_uri)  # connects in open()
         timeout = settings.eventstore_timeout_seconds
@@ -108,7 +112,7 @@ def build(
             pooled_appends = settings.command_pooled_appends
         # One appender for both writers (one pool of open BatchAppend calls when pooled).
         pooled = PooledAppender(client) if pooled_appends else None
-        appender: Appender = pooled or StockAppender(client)
+        appender = pooled or StockAppender(client)
 
         async def connect() -> None:
             await client.connect()
@@ -198,10 +202,22 @@ def build(
                 cap=settings.publisher_lag_count_cap,
             )
             lifecycle.background.append(("publisher-lag", _supervised_lag(lag, settings)))
-    register_command_metrics(metrics, executor, publisher, lag)
+    inbox = None
+    if client is not None and appender is not None and settings.command_inbox_enabled:
+        inbox = wire_inbox(
+            lifecycle,
+            metrics,
+            settings,
+            client=client,
+            appender=appender,
+            handlers=handlers,
+            server=lambda: app.server,
+            health_name=INBOX_HEALTH,
+        )
+    register_command_metrics(metrics, executor, publisher, lag, inbox and inbox.stats)
     # After the server and the publisher stopped, before the client closes.
     lifecycle.close.append(repository.drain)
-    servicer = RoverCommandServicer(handlers)
+    servicer = RoverCommandServicer(handlers, inbox and inbox.writer, inbox and inbox.replies)
     service = Service(
         SERVICE_NAME,
         lambda server: command_pb2_grpc.add_RoverCommandServiceServicer_to_server(servicer, server),
@@ -218,6 +234,7 @@ def build(
         integration=integration,
         checkpoints=checkpoints,
         parked=parked,
+        inbox=inbox,
     )
     app = App(
         "command",

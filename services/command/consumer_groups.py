@@ -30,6 +30,7 @@ __all__ = [
     "ConsumerGroupSettings",
     "ConsumerGroupsSettings",
     "ensure_consumer_groups",
+    "ensure_group",
     "load_consumer_groups",
 ]
 
@@ -170,7 +171,13 @@ def _differences(info: Any, group: ConsumerGroupSettings) -> dict[str, tuple[Any
     return found
 
 
-async def _ensure_one(client: AsyncEventStoreDBClient, group: ConsumerGroupSettings) -> str:
+async def ensure_group(
+    client: AsyncEventStoreDBClient,
+    group: ConsumerGroupSettings,
+    include_pattern: str = _INCLUDE_PATTERN,
+) -> str:
+    """Create ``group`` on ``$all`` filtered to stream names matching ``^include_pattern$``,
+    or update its settings; ``created``, ``updated`` or ``unchanged``."""
     try:
         info = await client.get_subscription_info(group.name)
     except NotFound:
@@ -178,7 +185,7 @@ async def _ensure_one(client: AsyncEventStoreDBClient, group: ConsumerGroupSetti
             await client.create_subscription_to_all(
                 group.name,
                 from_end=group.start_from == "end",
-                filter_include=(_INCLUDE_PATTERN,),
+                filter_include=(include_pattern,),
                 filter_by_stream_name=True,
                 resolve_links=False,
                 **group._wanted(),
@@ -187,7 +194,7 @@ async def _ensure_one(client: AsyncEventStoreDBClient, group: ConsumerGroupSetti
             # Another instance created it between our GetInfo and Create: reconcile below.
             info = await client.get_subscription_info(group.name)
         else:
-            _log.info("consumer group created", group=group.name, filter=INTEGRATION_STREAM_FILTER)
+            _log.info("consumer group created", group=group.name, filter=f"^{include_pattern}$")
             return "created"
     differences = _differences(info, group)
     if not differences:
@@ -213,4 +220,4 @@ async def ensure_consumer_groups(
     be changed by an update; every group this function creates has ``^integration-.*$``.
     """
     for group in groups:
-        await _ensure_one(client, group)
+        await ensure_group(client, group)

@@ -75,3 +75,35 @@ class CommandSettings(EventStoreClientSettings):
         ge=1,
         description="tries of one append before a restart.",
     )
+    command_inbox_enabled: bool = Field(
+        default=True,
+        description=(
+            "consume the command inbox (rover-inbox-* streams) and serve SubmitCommand and "
+            "GetCommandResult."
+        ),
+    )
+    command_inbox_group: str = Field(
+        default="rover-inbox",
+        min_length=1,
+        description="persistent subscription group the instances share the inbox through.",
+    )
+    command_inbox_concurrency: int = Field(
+        default=64, ge=1, description="inbox streams (grids) worked on at once per instance."
+    )
+    command_inbox_buffer_size: int = Field(
+        default=256, ge=1, description="inbox commands delivered to an instance ahead of acks."
+    )
+    command_inbox_max_attempts: int = Field(
+        default=5,
+        ge=1,
+        description=(
+            "deliveries of a command that meets an outage or endless conflicts before its "
+            "reply is that UNAVAILABLE or ABORTED status."
+        ),
+    )
+    command_inbox_message_timeout_seconds: float = Field(
+        default=30.0, gt=0, description="an unacknowledged inbox command is redelivered after it."
+    )
+    command_inbox_reply_max_age_seconds: int = Field(
+        default=86_400, ge=1, description="$maxAge of reply streams: how long replies are kept."
+    )

@@ -11,6 +11,8 @@ from types import TracebackType
 from typing import Any, Generic, TypeVar
 
 from services.common.auth import auth_interceptors, is_local_address
+from services.common.call_limits import CallLimitsInterceptor
+from services.common.esdb_client import store_refusal
 from services.common.grpc_server import GrpcServer, Service, wait_for_shutdown_signal
 from services.common.lease import LeaseLostError
 from services.common.logs import get_logger
@@ -70,8 +72,15 @@ class App(Generic[P]):
             services,
             share_port=settings.share_port,
             instance_address=settings.instance_address,
-            # Metrics outermost, so refused calls are counted with their status; then auth.
-            interceptors=[*self.metrics.interceptors(), *auth_interceptors(settings)],
+            limits=settings,
+            # Metrics outermost, so refused calls are counted with their status; then auth,
+            # then the per-client limits (only authenticated calls count against them).
+            interceptors=[
+                *self.metrics.interceptors(),
+                *auth_interceptors(settings),
+                CallLimitsInterceptor(settings),
+            ],
+            credentials=settings.server_credentials(),
         )
         self.lifecycle = lifecycle or Lifecycle()
         self._host = address.rsplit(":", 1)[0]
@@ -118,6 +127,7 @@ class App(Generic[P]):
             address=self.address,
             metrics=self.metrics.url or None,
             auth=self.settings.describe_auth(),
+            tls=self.settings.describe_tls(),
         )
         if not self.settings.auth_enabled and not is_local_address(self._listen):
             _log.warning(
@@ -147,13 +157,25 @@ class App(Generic[P]):
     async def run_until_signal(self) -> None:
         """Serve until SIGTERM or SIGINT, then stop gracefully (what ``__main__`` does).
 
-        A metrics address it cannot listen on exits 1 with one line naming the setting.
+        A metrics address it cannot listen on, or an event store that refuses its user, exits
+        1 with one line naming what to change.
         """
         try:
             await self.start()
-        except MetricsAddressError as error:
-            _log.error("cannot start", service=self.name, error=str(error))
-            sys.stderr.write(f"{self.name} service: {error}\n")
+        except Exception as error:
+            refused = store_refusal(error)
+            if not isinstance(error, MetricsAddressError) and refused is None:
+                raise
+            problem = (
+                str(error)
+                if refused is None
+                else (
+                    f"the event store refused this service ({refused}): check the user and "
+                    "password in ROVER_EVENTSTORE_URI and the user's grants (docs/security.md)"
+                )
+            )
+            _log.error("cannot start", service=self.name, error=problem)
+            sys.stderr.write(f"{self.name} service: {problem}\n")
             raise SystemExit(1) from None
         try:
             await wait_for_shutdown_signal()

@@ -33,10 +33,12 @@ from services.common.auth_tokens import (
     load_jwks,
     load_public_key,
 )
+from services.common.handler_wrapping import refusing
 from services.common.rich_errors import abort, error_info
 
 __all__ = [
     "METHOD_ROLES",
+    "OPEN_SERVICES",
     "ROLES",
     "AuthInterceptor",
     "AuthSettings",
@@ -62,6 +64,8 @@ METHOD_ROLES: Mapping[str, Role] = {
     f"{_COMMAND}TurnRoverLeft": "operator",
     f"{_COMMAND}TurnRoverRight": "operator",
     f"{_COMMAND}ExecuteRoverCommands": "operator",
+    f"{_COMMAND}SubmitCommand": "operator",
+    f"{_COMMAND}GetCommandResult": "operator",  # the outcome is its submitter's
     f"{_ADMIN}ListSubscriptions": "admin",
     f"{_ADMIN}Rebuild": "admin",
     f"{_ADMIN}AuditGrids": "admin",
@@ -106,7 +110,8 @@ class AuthSettings(BaseSettings):
         default="",
         description=(
             "Path of a local JWKS file (JSON) whose keys verify JWTs, chosen by the token's "
-            "kid; read at start. Set: auth is on."
+            "kid; read again when a token names a kid it lacks and the file changed. "
+            "Set: auth is on."
         ),
     )
     auth_jwt_algorithms: list[str] = Field(
@@ -199,10 +204,9 @@ def build_verifier(settings: AuthSettings) -> TokenVerifier | None:
     static = StaticTokens(settings.auth_tokens) if settings.auth_tokens else None
     jwt_verifier = None
     if settings.auth_jwt_key or settings.auth_jwks_file:
-        jwks = load_jwks(Path(settings.auth_jwks_file)) if settings.auth_jwks_file else None
         jwt_verifier = JwtVerifier(
             key=settings.auth_jwt_key,
-            jwks=jwks,
+            jwks_file=Path(settings.auth_jwks_file) if settings.auth_jwks_file else None,
             algorithms=settings.auth_jwt_algorithms,
             issuer=settings.auth_jwt_issuer,
             audience=settings.auth_jwt_audience,
@@ -239,14 +243,7 @@ Handler: TypeAlias = "grpc.RpcMethodHandler[Any, Any]"
 
 def _refusing(handler: Handler, refusal: _Refusal) -> Handler:
     """A handler of ``handler``'s kind that refuses without reading the request's body."""
-    behavior = refusal.abort
-    if handler.request_streaming and handler.response_streaming:
-        return grpc.stream_stream_rpc_method_handler(behavior)
-    if handler.request_streaming:
-        return grpc.stream_unary_rpc_method_handler(behavior)
-    if handler.response_streaming:
-        return grpc.unary_stream_rpc_method_handler(behavior)
-    return grpc.unary_unary_rpc_method_handler(behavior)
+    return refusing(handler, refusal.abort)
 
 
 class AuthInterceptor(grpc.aio.ServerInterceptor):

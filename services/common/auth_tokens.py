@@ -7,14 +7,19 @@ settings that configure them are in services/common/auth.py (``AuthSettings``).
 
 from __future__ import annotations
 
+import hashlib
 import hmac
-from collections.abc import Mapping, Sequence
+import time
+from collections import OrderedDict
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Literal, Protocol, get_args
 
 import jwt
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
+
+from services.common.logs import get_logger
 
 __all__ = [
     "ROLES",
@@ -27,6 +32,15 @@ __all__ = [
     "load_jwks",
     "load_public_key",
 ]
+
+_log = get_logger(__name__)
+
+# A verified JWT is remembered (by its SHA-256) so a client's next calls skip the signature
+# check: at most this many tokens, each at most this long and never past its ``exp``.
+VERIFIED_TOKENS_KEPT = 10_000
+VERIFIED_TOKEN_SECONDS = 60.0
+# How often, at most, the JWKS file is looked at again for a key id it does not hold.
+JWKS_RECHECK_SECONDS = 1.0
 
 Role = Literal["viewer", "operator", "admin"]
 ROLES: tuple[Role, ...] = get_args(Role)
@@ -103,23 +117,38 @@ class JwtVerifier:
     """Signed JWTs: the signature (a key from settings or a JWKS file, chosen by ``kid``),
     then expiry (``exp`` required), issuer and audience when set, within ``leeway`` seconds;
     the role is read from the first of ``role_claims`` the token has (a string or a list,
-    whose strongest known role counts)."""
+    whose strongest known role counts).
+
+    A token that passed is remembered (see ``VERIFIED_TOKENS_KEPT``): the same token again is
+    answered without the signature check until its ``exp`` or ``VERIFIED_TOKEN_SECONDS``,
+    whichever is first. A ``kid`` the keys lack makes it read ``jwks_file`` again when the file
+    changed (keys rotated there are picked up without a restart; a file that no longer parses
+    keeps the keys it had, with a warning).
+    """
 
     def __init__(
         self,
         *,
         key: str = "",
         jwks: Mapping[str, jwt.PyJWK] | None = None,
+        jwks_file: Path | None = None,
         algorithms: Sequence[str],
         issuer: str = "",
         audience: str = "",
         leeway: float = 0.0,
         role_claims: Sequence[str] = ("role", "roles"),
+        clock: Callable[[], float] = time.time,
+        monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         # Keys parsed once: PyJWT would parse a PEM text again on every call (about half
         # the cost of a verification).
         self._key: Any = load_public_key(key) if key.lstrip().startswith("-----BEGIN") else key
+        self._jwks_file = jwks_file
+        self._jwks_stamp = _stamp(jwks_file) if jwks_file is not None else None
+        if jwks is None and jwks_file is not None:
+            jwks = load_jwks(jwks_file)
         self._jwks = {kid: jwk.key for kid, jwk in (jwks or {}).items()}
+        self._jwks_checked = monotonic()
         self._algorithms = list(algorithms)
         self._issuer = issuer or None
         self._audience = audience or None
@@ -127,10 +156,15 @@ class JwtVerifier:
         self._role_claims = tuple(role_claims)
         required = ["exp", *(["iss"] if issuer else []), *(["aud"] if audience else [])]
         self._options: Any = {"require": required}
+        self._clock = clock
+        self._monotonic = monotonic
+        self._verified: OrderedDict[bytes, tuple[Role | None, float]] = OrderedDict()
 
     def _key_for(self, token: str) -> Any:
         header = jwt.get_unverified_header(token)  # DecodeError when not a JWT
         kid = header.get("kid")
+        if isinstance(kid, str) and kid not in self._jwks and self._jwks_changed():
+            self._reload_jwks()
         if isinstance(kid, str) and kid in self._jwks:
             return self._jwks[kid]
         if self._key:
@@ -141,7 +175,45 @@ class JwtVerifier:
             "TOKEN_KEY_UNKNOWN", f"no key to verify the token with (its kid is {kid!r})"
         )
 
+    def _jwks_changed(self) -> bool:
+        if self._jwks_file is None:
+            return False
+        now = self._monotonic()
+        if now - self._jwks_checked < JWKS_RECHECK_SECONDS:
+            return False
+        self._jwks_checked = now
+        return _stamp(self._jwks_file) != self._jwks_stamp
+
+    def _reload_jwks(self) -> None:
+        assert self._jwks_file is not None
+        stamp = _stamp(self._jwks_file)
+        try:
+            keys = load_jwks(self._jwks_file)
+        except ValueError as error:
+            _log.warning("JWKS file not reloaded; keeping its previous keys", error=str(error))
+            return
+        self._jwks = {kid: jwk.key for kid, jwk in keys.items()}
+        self._jwks_stamp = stamp
+        self._verified.clear()  # a key taken out of the file no longer vouches for a token
+        _log.info("JWKS file reloaded", path=str(self._jwks_file), keys=len(keys))
+
     def role_of(self, token: str) -> Role | None:
+        digest = hashlib.sha256(token.encode()).digest()
+        known = self._verified.get(digest)
+        if known is not None:
+            if known[1] > self._clock():
+                self._verified.move_to_end(digest)
+                return known[0]
+            del self._verified[digest]
+        role, expires = self._verify(token)
+        until = min(expires, self._clock() + VERIFIED_TOKEN_SECONDS)
+        self._verified[digest] = (role, until)
+        if len(self._verified) > VERIFIED_TOKENS_KEPT:
+            self._verified.popitem(last=False)
+        return role
+
+    def _verify(self, token: str) -> tuple[Role | None, float]:
+        """The token's role and its expiry (Unix seconds), its signature and claims checked."""
         try:
             claims = jwt.decode(
                 token,
@@ -157,10 +229,20 @@ class JwtVerifier:
                 if isinstance(error, kind):
                     raise TokenRejectedError(reason, f"{what}: {error}") from None
             raise  # pragma: no cover - the last row matches every PyJWTError
+        expires = float(claims["exp"])  # required, and a number once decode() accepted it
         for claim in self._role_claims:
             if claim in claims:
-                return _strongest(claims[claim])
+                return _strongest(claims[claim]), expires
+        return None, expires
+
+
+def _stamp(path: Path) -> tuple[int, int] | None:
+    """What tells that a file changed: its modification time and size (None: unreadable)."""
+    try:
+        status = path.stat()
+    except OSError:
         return None
+    return status.st_mtime_ns, status.st_size
 
 
 def load_public_key(pem: str) -> Any:

@@ -35,6 +35,7 @@ import grpc.aio
 from esdbclient import AsyncEventStoreDBClient
 from esdbclient.connection import AsyncESDBConnection
 from esdbclient.exceptions import (
+    AccessDeniedError,
     CancelledByClient,
     DeadlineExceeded,
     DiscoveryFailed,
@@ -45,12 +46,15 @@ from esdbclient.exceptions import (
 from services.common import grpc_request_writers
 from services.common.logs import get_logger
 
-__all__ = ["STORE_UNREACHABLE", "LeaderFollowingClient"]
+__all__ = ["STORE_UNREACHABLE", "LeaderFollowingClient", "store_refusal"]
 
 # What an esdbclient call raises when its node went away, stepped down or has no leader yet,
 # or when another task's reconnect closed the client's channel under it (CancelledByClient;
-# callers re-raise a cancellation of their own task first): an outage to wait out.
+# callers re-raise a cancellation of their own task first): an outage to wait out. So is a
+# store with users on that refuses our user (AccessDeniedError from an append; a refused read
+# is a GrpcError): a grant is missing until an admin restores it (docs/security.md).
 STORE_UNREACHABLE: tuple[type[BaseException], ...] = (
+    AccessDeniedError,
     CancelledByClient,
     GrpcError,
     DeadlineExceeded,
@@ -59,6 +63,22 @@ STORE_UNREACHABLE: tuple[type[BaseException], ...] = (
     grpc.RpcError,
     grpc.aio.UsageError,
 )
+
+_REFUSALS = (grpc.StatusCode.UNAUTHENTICATED, grpc.StatusCode.PERMISSION_DENIED)
+
+
+def store_refusal(error: BaseException) -> str | None:
+    """What the event store said when it refused our user (bad credentials, or an ACL
+    without our grant: docs/security.md); None when ``error`` is something else."""
+    if isinstance(error, AccessDeniedError):
+        return "PERMISSION_DENIED: Access Denied"
+    cause = error.args[0] if isinstance(error, GrpcError) and error.args else error
+    if isinstance(cause, grpc.RpcError):
+        call: grpc.Call = cause  # type: ignore[assignment]
+        if call.code() in _REFUSALS:
+            return f"{call.code().name}: {call.details()}"
+    return None
+
 
 RETIRE_GRACE_SECONDS = 5.0
 """Longest a retired connection stays open for the calls still in flight on it."""

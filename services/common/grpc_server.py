@@ -12,6 +12,7 @@ import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
+from services.common.limits import LimitSettings, server_options
 from services.common.logs import get_logger
 from services.common.request_decoding import MalformedRequestInterceptor
 from services.common.request_limits import max_receive_size
@@ -21,18 +22,12 @@ __all__ = ["GrpcServer", "Service", "wait_for_shutdown_signal"]
 
 _log = get_logger(__name__)
 
-# grpc.max_receive_message_length, unless given, is derived from the hosted services' largest
-# valid request (services/common/request_limits.py).
+# grpc.max_receive_message_length is derived from the hosted services' largest valid request
+# (services/common/request_limits.py); the other options from services/common/limits.py.
 _MAX_RECEIVE = "grpc.max_receive_message_length"
-# Long-lived streams are normal here (WatchGrid); let clients ping every 10 s without GOAWAY.
-_DEFAULT_OPTIONS: tuple[tuple[str, int], ...] = (
-    ("grpc.keepalive_permit_without_calls", 1),
-    ("grpc.http2.min_recv_ping_interval_without_data_ms", 5_000),
-    ("grpc.http2.max_ping_strikes", 0),
-    # grpcio sets SO_REUSEPORT by default, so a second server would silently share the port;
-    # instances that mean to share it say so (``share_port``).
-    ("grpc.so_reuseport", 0),
-)
+# grpcio sets SO_REUSEPORT by default, so a second server would silently share the port;
+# instances that mean to share it say so (``share_port``).
+_REUSEPORT = "grpc.so_reuseport"
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,19 +50,22 @@ class GrpcServer:
         address: str,
         services: Sequence[Service],
         *,
-        options: Sequence[tuple[str, int]] = _DEFAULT_OPTIONS,
+        limits: LimitSettings | None = None,
         share_port: bool = False,
         instance_address: str = "",
         interceptors: Sequence[grpc.aio.ServerInterceptor] = (),
+        credentials: grpc.ServerCredentials | None = None,
     ) -> None:
         self._address = address
+        self._credentials = credentials
         self._interceptors = tuple(interceptors)
         self._services = tuple(services)
-        self._options = [o for o in options if not (share_port and o[0] == "grpc.so_reuseport")]
-        if share_port:
-            self._options.append(("grpc.so_reuseport", 1))
-        if all(o[0] != _MAX_RECEIVE for o in self._options):
-            self._options.append((_MAX_RECEIVE, max_receive_size(s.name for s in self._services)))
+        # No limits given (tests, benches): the settings' defaults, not the environment's.
+        self._options = [
+            *server_options(limits or LimitSettings.model_construct()),
+            (_REUSEPORT, int(share_port)),
+            (_MAX_RECEIVE, max_receive_size(s.name for s in self._services)),
+        ]
         self._instance_address = instance_address
         self._shares_port = share_port
         self._server: grpc.aio.Server | None = None  # made in start(): it binds to the loop
@@ -114,7 +112,10 @@ class GrpcServer:
             server,
         )
         try:
-            self._port = server.add_insecure_port(self._address)
+            if self._credentials is None:
+                self._port = server.add_insecure_port(self._address)
+            else:  # TLS (services/common/tls.py); the instance address below stays local
+                self._port = server.add_secure_port(self._address, self._credentials)
         except RuntimeError as error:
             raise OSError(f"cannot listen on {self._address}: {error}") from error
         if self._instance_address:
@@ -131,6 +132,7 @@ class GrpcServer:
             port=self._port,
             instance_address=self._instance_address or None,
             shared=self._shares_port,
+            tls=self._credentials is not None,
             services=names,
         )
         return self._port

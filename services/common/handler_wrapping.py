@@ -7,9 +7,21 @@ from typing import Any, TypeAlias
 
 import grpc
 
-__all__ = ["Handler", "HandlerWrappingInterceptor"]
+__all__ = ["Handler", "HandlerWrappingInterceptor", "refusing"]
 
 Handler: TypeAlias = "grpc.RpcMethodHandler[Any, Any]"
+
+
+def refusing(handler: Handler, behavior: Callable[[Any, Any], Awaitable[None]]) -> Handler:
+    """A handler of ``handler``'s kind whose ``behavior(request, context)`` ends the call
+    (e.g. aborts it) without reading the request's body."""
+    if handler.request_streaming and handler.response_streaming:
+        return grpc.stream_stream_rpc_method_handler(behavior)
+    if handler.request_streaming:
+        return grpc.stream_unary_rpc_method_handler(behavior)
+    if handler.response_streaming:
+        return grpc.unary_stream_rpc_method_handler(behavior)
+    return grpc.unary_unary_rpc_method_handler(behavior)
 
 
 class HandlerWrappingInterceptor(grpc.aio.ServerInterceptor):

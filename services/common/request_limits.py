@@ -24,6 +24,8 @@ __all__ = [
     "MAX_AUDIT_GRIDS",
     "MAX_PAGE_TOKEN_LENGTH",
     "MAX_REPLAY_IDS",
+    "MAX_REPLY_STREAM_LENGTH",
+    "MAX_RESULT_WAIT_SECONDS",
     "bounded_types",
     "largest_request",
     "max_receive_size",
@@ -33,6 +35,10 @@ MAX_AUDIT_GRIDS = 1_000
 """The most grid ids one AuditGrids request may name (none: every grid)."""
 MAX_REPLAY_IDS = 1_000
 """The most parked-event ids one ReplayParkedEventsRequest may name (or ``all``)."""
+MAX_REPLY_STREAM_LENGTH = 200
+"""The longest reply stream a SubmitCommand or GetCommandResult request may name."""
+MAX_RESULT_WAIT_SECONDS = 60
+"""The longest GetCommandResult may wait for a submitted command's outcome."""
 MAX_PAGE_TOKEN_LENGTH = 98
 """ListGrids' longest token: unpadded base64 of its 9-byte prefix and a longest grid id
 (tests/unit/common/test_request_limits.py holds it equal to the query service's encoder)."""
@@ -60,15 +66,19 @@ def _addressed(cls: Callable[..., Message]) -> Callable[[], Message]:
     return lambda: cls(request_id=_REQUEST_ID, grid_id=_ID, rover_id=_ID)
 
 
-_LARGEST: dict[str, Callable[[], Message]] = {
-    "rover.v1.CreateGridRequest": lambda: command_pb2.CreateGridRequest(
+def _largest_create_grid() -> command_pb2.CreateGridRequest:
+    return command_pb2.CreateGridRequest(
         request_id=_REQUEST_ID,
         grid_id=_ID,
         width=MAX_GRID_SIZE,
         height=MAX_GRID_SIZE,
         topology=common_pb2.TOPOLOGY_TOROIDAL,
         obstacles=_far_cells(),
-    ),
+    )
+
+
+_LARGEST: dict[str, Callable[[], Message]] = {
+    "rover.v1.CreateGridRequest": _largest_create_grid,
     "rover.v1.CreateRoverRequest": lambda: command_pb2.CreateRoverRequest(
         request_id=_REQUEST_ID,
         grid_id=_ID,
@@ -82,6 +92,15 @@ _LARGEST: dict[str, Callable[[], Message]] = {
     "rover.v1.TurnRoverRightRequest": _addressed(command_pb2.TurnRoverRightRequest),
     "rover.v1.ExecuteRoverCommandsRequest": lambda: command_pb2.ExecuteRoverCommandsRequest(
         request_id=_REQUEST_ID, grid_id=_ID, rover_id=_ID, commands="F" * MAX_COMMANDS
+    ),
+    "rover.v1.SubmitCommandRequest": lambda: command_pb2.SubmitCommandRequest(
+        create_grid=_largest_create_grid(),  # the largest command
+        reply_stream="x" * MAX_REPLY_STREAM_LENGTH,
+    ),
+    "rover.v1.GetCommandResultRequest": lambda: command_pb2.GetCommandResultRequest(
+        request_id=_REQUEST_ID,
+        reply_stream="x" * MAX_REPLY_STREAM_LENGTH,
+        wait_seconds=MAX_RESULT_WAIT_SECONDS,
     ),
     "rover.v1.GetGridDetailsRequest": lambda: query_pb2.GetGridDetailsRequest(
         grid_id=_ID, min_version=_INT64_MAX

@@ -21,12 +21,14 @@ __all__ = [
     "MAX_ERROR_TEXT",
     "ErrorStatus",
     "abort",
+    "abort_with_proto",
     "bad_request",
     "details_of",
     "error_info",
     "not_found",
     "precondition_failure",
     "resource_info",
+    "status_proto",
 ]
 
 ERROR_DOMAIN = "rover.v1"
@@ -136,6 +138,13 @@ def rich_status(code: grpc.StatusCode, message: str, *details: Message) -> grpc.
     trailers larger than a client's metadata limit (16 KiB by default) would reach it as
     RESOURCE_EXHAUSTED with nothing of the answer.
     """
+    status: grpc.Status = rpc_status.to_status(status_proto(code, message, *details))
+    return status
+
+
+def status_proto(code: grpc.StatusCode, message: str, *details: Message) -> status_pb2.Status:
+    """The ``google.rpc.Status`` a failed call carries (texts clipped, details packed): what
+    :func:`rich_status` sends in trailers, and what a queued command's reply stores."""
     packed = []
     for detail in details:
         clipped = type(detail)()
@@ -144,9 +153,7 @@ def rich_status(code: grpc.StatusCode, message: str, *details: Message) -> grpc.
         any_detail = any_pb2.Any()
         any_detail.Pack(clipped)
         packed.append(any_detail)
-    proto = status_pb2.Status(code=code.value[0], message=_clipped(message), details=packed)
-    status: grpc.Status = rpc_status.to_status(proto)
-    return status
+    return status_pb2.Status(code=code.value[0], message=_clipped(message), details=packed)
 
 
 async def abort(
@@ -158,6 +165,15 @@ async def abort(
     """End the call with a rich status; never returns."""
     tracing.rpc_failed(code.value[0], message)  # the call's span, when tracing
     await context.abort_with_status(rich_status(code, message, *details))
+    raise AssertionError("unreachable: abort_with_status raises")  # pragma: no cover
+
+
+async def abort_with_proto(
+    context: grpc.aio.ServicerContext[object, object], proto: status_pb2.Status
+) -> NoReturn:
+    """End the call with a stored ``google.rpc.Status`` (code, message and details as stored)."""
+    tracing.rpc_failed(proto.code, proto.message)
+    await context.abort_with_status(rpc_status.to_status(proto))
     raise AssertionError("unreachable: abort_with_status raises")  # pragma: no cover
 
 

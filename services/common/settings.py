@@ -9,6 +9,8 @@ from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from services.common.auth import AuthSettings
+from services.common.limits import LimitSettings
+from services.common.tls import TlsServerSettings
 
 __all__ = [
     "EventStoreClientSettings",
@@ -60,9 +62,11 @@ class ServiceSettings(BaseSettings):
     )
 
 
-class ServerSettings(AuthSettings, ServiceSettings):
+class ServerSettings(TlsServerSettings, LimitSettings, AuthSettings, ServiceSettings):
     """Settings of a service that serves gRPC: who may call it (``ROVER_AUTH_*``,
-    services/common/auth.py) and how it shares its address with other instances."""
+    services/common/auth.py), over what (``ROVER_TLS_*``, services/common/tls.py), how much one
+    client may take (services/common/limits.py) and how it shares its address with other
+    instances."""
 
     share_port: bool = Field(
         default=False,

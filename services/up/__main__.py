@@ -22,6 +22,7 @@ from services.up.exposure import auth_line, check_exposure
 from services.up.plan import Plan, build_plan
 from services.up.ports import PortInUseError, check_ports
 from services.up.redis_binary import RedisMissingError, find_redis_server
+from services.up.secure import ADMIN_USER, SecureRun, grant_service_access, prepare_secure
 from services.up.settings import UpSettings
 from services.up.supervisor import Supervisor
 
@@ -33,11 +34,19 @@ def _fail(message: str, status: int = 1) -> int:
     return status
 
 
-async def _supervise(settings: UpSettings, plan: Plan, auth: str) -> int:
+async def _supervise(
+    settings: UpSettings, plan: Plan, auth: str, secure: SecureRun | None = None
+) -> int:
+    after_ready = {}
+    if secure is not None:
+        store = next(child for child in plan.children if child.name == "eventstore")
+        admin = secure.store_uri(store.endpoint.dial, ADMIN_USER)
+        after_ready["eventstore"] = lambda: grant_service_access(admin)
     supervisor = Supervisor(
         plan.children,
         start_timeout=settings.up_start_timeout,
         stop_timeout=settings.up_stop_timeout,
+        after_ready=after_ready,
     )
     log = get_logger(__name__)
     stop = asyncio.Event()
@@ -71,9 +80,10 @@ async def _supervise(settings: UpSettings, plan: Plan, auth: str) -> int:
     return status
 
 
-def _claim(settings: UpSettings) -> tuple[Plan, DataDirLock]:
+def _claim(settings: UpSettings, secure: SecureRun | None) -> tuple[Plan, DataDirLock]:
     """The plan, with its data folder locked: an owner is refused before its ports look taken."""
-    plan = build_plan(settings, redis_server=find_redis_server(settings.redis_server or None))
+    redis_server = find_redis_server(settings.redis_server or None)
+    plan = build_plan(settings, redis_server=redis_server, secure=secure)
     lock = DataDirLock(plan.data_dir)
     if plan.data_dir.exists():
         lock.acquire()
@@ -103,7 +113,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _fail(f"invalid setting: {error}", 2)
     configure_logging(level=settings.log_level, fmt=settings.log_format, service="up")
     try:
-        plan, lock = _claim(settings)
+        secure = prepare_secure(settings.certs_dir, auth) if settings.secure else None
+    except OSError as error:
+        return _fail(f"cannot write the certificates in {settings.certs_dir}: {error}")
+    if secure is not None and secure.tokens:
+        auth = AuthSettings(auth_tokens=dict(secure.tokens))
+    try:
+        plan, lock = _claim(settings, secure)
     except (RedisMissingError, PortInUseError, DataDirBusyError, OSError) as error:
         return _fail(str(error))
     except ValueError as error:
@@ -115,7 +131,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         for name in plan.skipped:
             log.warning("skipped: module not written yet", child=name, module=f"services.{name}")
         log.info("starting", data_dir=str(plan.data_dir), order=[c.name for c in plan.children])
-        return asyncio.run(_supervise(settings, plan, auth_line(settings, auth)))
+        line = auth_line(settings, auth, secure)
+        return asyncio.run(_supervise(settings, plan, line, secure))
 
 
 if __name__ == "__main__":

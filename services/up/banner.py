@@ -46,13 +46,25 @@ def grpcurl_target(address: str) -> str:
     return address
 
 
+def _security(child: ChildSpec) -> str:
+    """grpcurl's words for how to reach ``child``: plaintext, or TLS trusting its CA."""
+    return f"-cacert {shlex.quote(child.ca_file)}" if child.ca_file else "-plaintext"
+
+
+def web_url(child: ChildSpec) -> str:
+    """Where a browser opens the web front-end ``child``."""
+    return f"http://{child.endpoint.dial}/"
+
+
 def _service_lines(children: list[ChildSpec]) -> list[str]:
     """One service (or the store, or Redis): where it listens, its instances, their logs."""
     first = children[0]
     if first.name == "eventstore":
-        where = f"esdb://{first.endpoint.dial}?tls=false"
+        where = f"esdb://{first.endpoint.dial}?tls={'true' if first.ca_file else 'false'}"
     elif first.name == "redis":
         where = f"redis://{first.endpoint.dial}/0"
+    elif first.probe == "http":
+        where = f"{web_url(first)}  the live map: open it in a browser"
     else:
         where = f"{first.endpoint.dial}  {first.grpc_service}"
     lines = [f"  {first.group:<12} {where}"]
@@ -60,6 +72,13 @@ def _service_lines(children: list[ChildSpec]) -> list[str]:
         if first.metrics_url:
             lines.append(f"  {'':<12} metrics: {first.metrics_url}")
         return [*lines, f"  {'':<12} log: {first.log_path}"]
+    if first.probe == "http":  # web instances: each on a port of its own
+        for child in children:
+            lines += [
+                f"  {'':<12} {child.name}  {web_url(child)}",
+                f"  {'':<12} log: {child.log_path}",
+            ]
+        return lines
     lines.append(f"  {'':<12} {len(children)} instances share it; each also on its own address:")
     width = max(len(child.name) for child in children)
     for child in children:
@@ -85,20 +104,23 @@ def render_banner(
     command = services.get("command")
     query = services.get("query")
     if command is not None:
-        lines.append(f"  {grpcurl} -plaintext {command.endpoint.dial} list")
+        how = _security(command)
+        lines.append(f"  {grpcurl} {how} {command.endpoint.dial} list")
         # Read-only hints: whatever a newcomer tries first must not change what the tour shows.
         lines.append(
-            f"  {grpcurl} -plaintext {command.endpoint.dial} describe rover.v1.RoverCommandService"
+            f"  {grpcurl} {how} {command.endpoint.dial} describe rover.v1.RoverCommandService"
         )
     else:
         store = services["eventstore"]
-        lines.append(f"  {grpcurl} -plaintext {store.endpoint.dial} list")
+        lines.append(f"  {grpcurl} {_security(store)} {store.endpoint.dial} list")
     if query is not None:
         where = (
             ""
             if query.endpoint.dial == _CLI_QUERY_DEFAULT
             else f" --query-address {query.endpoint.dial}"
         )
+        if query.ca_file:
+            where += f" --ca-file {shlex.quote(query.ca_file)}"
         lines.append(f"  {rover}{where} grids")
     instance = next((c for c in plan.children if c.instance_address), None)
     if instance is not None:  # one instance among several, through its own address

@@ -18,9 +18,14 @@ class Endpoint:
     setting: str
 
     @property
+    def dial_host(self) -> str:
+        """The host a local client connects to (a wildcard host means this machine)."""
+        return "127.0.0.1" if self.host in _WILDCARD_HOSTS else self.host
+
+    @property
     def dial(self) -> str:
         """``host:port`` a local client connects to (a wildcard host means this machine)."""
-        host = "127.0.0.1" if self.host in _WILDCARD_HOSTS else self.host
+        host = self.dial_host
         return f"[{host}]:{self.port}" if ":" in host else f"{host}:{self.port}"
 
 

@@ -21,6 +21,7 @@ from typing import Literal
 from services.common.settings import ServerSettings
 from services.common.settings_text import env_name
 from services.up.endpoints import Endpoint, parse_address
+from services.up.secure import SecureRun
 from services.up.settings import ENV_NAMES, UpSettings
 
 __all__ = [
@@ -34,7 +35,7 @@ __all__ = [
     "parse_address",
 ]
 
-Probe = Literal["grpc", "redis"]
+Probe = Literal["grpc", "redis", "http"]
 
 # (name, module, settings field holding its address, gRPC service it hosts), in start order;
 # each service's instance count is the settings field ``<name>_instances``.
@@ -70,6 +71,10 @@ class ChildSpec:
     """Start it again when it dies on its own (one of several instances); else all stop."""
     metrics: Endpoint | None = None
     """Where it serves Prometheus /metrics (None: nowhere)."""
+    ca_file: str = ""
+    """The CA its TLS certificate is signed by ('': it serves plaintext)."""
+    client_cert: tuple[str, str] | None = None
+    """(certificate, key) the probe presents, for a server that asks for one (mutual TLS)."""
 
     @property
     def metrics_url(self) -> str:
@@ -85,6 +90,12 @@ class ChildSpec:
     def probe_address(self) -> str:
         """Where the supervisor asks whether this child is ready."""
         return self.instance_address or self.endpoint.dial
+
+    @property
+    def probe_ca_file(self) -> str:
+        """The CA to trust at :attr:`probe_address` ('': plaintext; an instance's own
+        address is a local socket without TLS)."""
+        return "" if self.instance_address else self.ca_file
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,13 +134,16 @@ INSTANCE_METRICS_STEP = 100
 def instance_metrics(base: Endpoint | None, number: int) -> Endpoint | None:
     """The metrics endpoint of instance ``number`` (1-based) of a service whose metrics
     setting says ``base`` (ValueError naming the setting when the port would pass 65535)."""
-    if base is None:
-        return None
+    return None if base is None else instance_endpoint(base, number)
+
+
+def instance_endpoint(base: Endpoint, number: int) -> Endpoint:
+    """Instance ``number`` (1-based) of ``base``: its port + 100 * number (ValueError naming
+    the setting when the port would pass 65535)."""
     port = base.port + INSTANCE_METRICS_STEP * number
     if port > 65535:
         raise ValueError(
-            f"{base.setting}: instance {number} would serve metrics on port {port}; "
-            "choose a lower port"
+            f"{base.setting}: instance {number} would listen on port {port}; choose a lower port"
         )
     return Endpoint(base.host, port, base.setting)
 
@@ -146,8 +160,21 @@ def _metrics_env(name: str, metrics: Endpoint | None) -> dict[str, str]:
     return {ENV_NAMES[f"{name}_metrics_address"]: address}
 
 
-def child_env(settings: UpSettings, *, eventstore: Endpoint, redis: Endpoint) -> dict[str, str]:
-    """``ROVER_*`` variables every service child gets: where the others are."""
+def child_env(
+    settings: UpSettings,
+    *,
+    eventstore: Endpoint,
+    redis: Endpoint,
+    secure: SecureRun | None = None,
+) -> dict[str, str]:
+    """``ROVER_*`` variables every service child gets: where the others are (and with
+    ``secure``, the store's user and TLS, and the services' own TLS)."""
+    if secure is not None:
+        return {
+            **child_env(settings, eventstore=eventstore, redis=redis),
+            "ROVER_EVENTSTORE_URI": secure.store_uri(eventstore.dial),
+            **secure.service_env(),
+        }
     return {
         "ROVER_EVENTSTORE_URI": f"esdb://{eventstore.dial}?Tls=false",
         "ROVER_REDIS_URL": f"redis://{redis.dial}/0",
@@ -164,8 +191,12 @@ def build_plan(
     redis_server: str,
     python: str = sys.executable,
     available: Callable[[str], bool] = module_available,
+    secure: SecureRun | None = None,
 ) -> Plan:
-    """Event store, Redis, then each service whose module exists, in that order."""
+    """Event store, Redis, then each service whose module exists, in that order (over TLS,
+    with users on the store, when ``secure``: services/up/secure.py)."""
+    ca_file = str(secure.certs.ca) if secure is not None else ""
+    client = (str(secure.certs.client), str(secure.certs.client_key)) if secure else None
     data_dir = settings.data_dir.expanduser().resolve()
     log_dir = data_dir / "logs"
     eventstore = Endpoint(
@@ -190,12 +221,14 @@ def build_plan(
                 "console",
                 "--metrics-address",
                 settings.eventstore_metrics_address,
+                *(secure.store_args() if secure is not None else ()),
             ),
             endpoint=eventstore,
             probe="grpc",
             log_path=log_dir / "eventstore.log",
-            env={"PYTHONUNBUFFERED": "1"},
+            env={"PYTHONUNBUFFERED": "1", **(secure.store_env() if secure is not None else {})},
             metrics=store_metrics,
+            ca_file=ca_file,
         ),
         ChildSpec(
             name="redis",
@@ -223,7 +256,7 @@ def build_plan(
             log_path=log_dir / "redis.log",
         ),
     ]
-    env = child_env(settings, eventstore=eventstore, redis=redis)
+    env = child_env(settings, eventstore=eventstore, redis=redis, secure=secure)
     skipped: list[str] = []
     for name, module, address_field, grpc_service in SERVICES:
         if not available(module):
@@ -244,6 +277,8 @@ def build_plan(
                     grpc_service=grpc_service,
                     service=name,
                     metrics=metrics,
+                    ca_file=ca_file,
+                    client_cert=client,
                 )
             )
             continue
@@ -269,6 +304,45 @@ def build_plan(
                     instance_address=own,
                     restart=True,
                     metrics=own_metrics,
+                    ca_file=ca_file,
+                    client_cert=client,
                 )
             )
+    if available(WEB_MODULE):
+        children += web_children(settings, env, python=python, log_dir=log_dir)
+    else:
+        skipped.append("web")
     return Plan(tuple(children), tuple(skipped), data_dir, log_dir)
+
+
+WEB_MODULE = "services.web"
+
+
+def web_children(
+    settings: UpSettings, env: Mapping[str, str], *, python: str, log_dir: Path
+) -> list[ChildSpec]:
+    """The web front-end: one child, or ``web-1`` .. ``web-N``, instance i at the address's
+    port + 100 * i (like the metrics ports); each is ready when ``/readyz`` answers 200."""
+    base = parse_address(settings.web_address, ENV_NAMES["web_address"])
+    count = settings.web_instances
+    numbered = (
+        [(WEB, base)]
+        if count == 1
+        else [(f"{WEB}-{n}", instance_endpoint(base, n)) for n in range(1, count + 1)]
+    )
+    return [
+        ChildSpec(
+            name=name,
+            argv=(python, "-m", WEB_MODULE),
+            endpoint=endpoint,
+            probe="http",
+            log_path=log_dir / f"{name}.log",
+            env={**env, ENV_NAMES["web_address"]: f"{endpoint.host}:{endpoint.port}"},
+            service=WEB,
+            restart=count > 1,
+        )
+        for name, endpoint in numbered
+    ]
+
+
+WEB = "web"

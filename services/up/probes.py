@@ -1,4 +1,5 @@
-"""Readiness probes: gRPC health ``SERVING`` for our servers, ``+PONG`` for Redis."""
+"""Readiness probes: gRPC health ``SERVING`` for our servers, ``+PONG`` for Redis, HTTP 200 from
+the web front-end's ``/readyz``."""
 
 from __future__ import annotations
 
@@ -8,20 +9,38 @@ import contextlib
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-__all__ = ["GrpcHealthProbe", "redis_pong"]
+from services.common.tls import channel_credentials
+
+__all__ = ["GrpcHealthProbe", "http_ready", "redis_pong"]
 
 
 class GrpcHealthProbe:
-    """Asks a server's ``grpc.health.v1.Health/Check`` whether it is SERVING; reuses a channel."""
+    """Asks a server's ``grpc.health.v1.Health/Check`` whether it is SERVING; reuses a channel
+    (TLS trusting ``ca_file`` when given, presenting ``client_cert`` when given)."""
 
-    def __init__(self, target: str, service: str = "") -> None:
+    def __init__(
+        self,
+        target: str,
+        service: str = "",
+        *,
+        ca_file: str = "",
+        client_cert: tuple[str, str] | None = None,
+    ) -> None:
         self._target = target
         self._service = service
+        self._ca_file = ca_file
+        self._client_cert = client_cert or ("", "")
         self._channel: grpc.aio.Channel | None = None
 
     async def __call__(self, seconds: float = 1.0) -> bool:
         if self._channel is None:
-            self._channel = grpc.aio.insecure_channel(self._target)
+            self._channel = (
+                grpc.aio.secure_channel(
+                    self._target, channel_credentials(self._ca_file, *self._client_cert)
+                )
+                if self._ca_file
+                else grpc.aio.insecure_channel(self._target)
+            )
         stub = health_pb2_grpc.HealthStub(self._channel)
         try:
             reply = await stub.Check(
@@ -38,19 +57,31 @@ class GrpcHealthProbe:
             await channel.close()
 
 
-async def redis_pong(host: str, port: int, seconds: float = 1.0) -> bool:
-    """Whether Redis at ``host:port`` answers PING with PONG (not LOADING, not an error)."""
+async def _first_line(host: str, port: int, request: bytes, seconds: float) -> bytes | None:
+    """The first line ``host:port`` answers to ``request`` (None: no answer in ``seconds``)."""
     try:
         async with asyncio.timeout(seconds):
             reader, writer = await asyncio.open_connection(host, port)
             try:
-                writer.write(b"PING\r\n")
+                writer.write(request)
                 await writer.drain()
-                line = await reader.readline()
+                return await reader.readline()
             finally:
                 writer.close()
                 with contextlib.suppress(OSError):
                     await writer.wait_closed()
     except (OSError, TimeoutError):
-        return False
-    return line.strip() == b"+PONG"
+        return None
+
+
+async def redis_pong(host: str, port: int, seconds: float = 1.0) -> bool:
+    """Whether Redis at ``host:port`` answers PING with PONG (not LOADING, not an error)."""
+    line = await _first_line(host, port, b"PING\r\n", seconds)
+    return line is not None and line.strip() == b"+PONG"
+
+
+async def http_ready(host: str, port: int, seconds: float = 1.0) -> bool:
+    """Whether ``GET /readyz`` at ``host:port`` answers ``200`` (the web front-end is ready)."""
+    request = f"GET /readyz HTTP/1.1\r\nHost: {host}:{port}\r\nConnection: close\r\n\r\n"
+    status = await _first_line(host, port, request.encode(), seconds)
+    return status is not None and status.split(b" ")[1:2] == [b"200"]

@@ -11,6 +11,7 @@ from pydantic_settings import SettingsConfigDict
 
 from services.common.settings import ServiceSettings
 from services.common.settings_text import env_names
+from services.up.certs import DEFAULT_DIR
 from services.up.endpoints import parse_address
 
 __all__ = ["ENV_NAMES", "UpSettings"]
@@ -43,6 +44,13 @@ class UpSettings(ServiceSettings):
     command_address: str = Field(default="127.0.0.1:50051", description="Command service.")
     query_address: str = Field(default="127.0.0.1:50052", description="Query service.")
     broadcaster_address: str = Field(default="127.0.0.1:50053", description="Broadcaster.")
+    web_address: str = Field(
+        default="127.0.0.1:8080",
+        description=(
+            "The live map in the browser (HTTP); with N > 1 instances, instance i (1-based) "
+            "listens on port + 100 * i."
+        ),
+    )
     command_metrics_address: str = Field(
         default="127.0.0.1:9101",
         description=_METRICS.format(service="the command service"),
@@ -69,12 +77,28 @@ class UpSettings(ServiceSettings):
         default=1,
         description="Processes of the broadcaster, sharing its address (auto: one per CPU).",
     )
+    web_instances: int = Field(
+        default=1,
+        description="Processes of the web front-end, each on its own port (auto: one per CPU).",
+    )
     allow_insecure_non_loopback: bool = Field(
         default=False,
         description=(
             "Listen on addresses other machines reach with auth off (or with the event store "
             "stand-in, which has no auth yet) anyway; off: make run refuses (docs/security.md)."
         ),
+    )
+    secure: bool = Field(
+        default=False,
+        description=(
+            "make run-secure: TLS on every server and the store (certificates from "
+            "ROVER_CERTS_DIR, made when missing), users on the store, static tokens unless "
+            "ROVER_AUTH_* is set (docs/security.md)."
+        ),
+    )
+    certs_dir: Path = Field(
+        default=DEFAULT_DIR,
+        description="Development CA and certificates of make certs and make run-secure.",
     )
     up_start_timeout: float = Field(
         default=30.0, gt=0, description="Seconds each child gets to report SERVING."
@@ -83,7 +107,7 @@ class UpSettings(ServiceSettings):
         default=15.0, gt=0, description="Seconds each child gets to exit after SIGTERM."
     )
 
-    @field_validator("command_address", "query_address", "broadcaster_address")
+    @field_validator("command_address", "query_address", "broadcaster_address", "web_address")
     @classmethod
     def _host_and_port(cls, value: str, info: ValidationInfo) -> str:
         parse_address(value, f"ROVER_{(info.field_name or '').upper()}")
@@ -101,7 +125,13 @@ class UpSettings(ServiceSettings):
             parse_address(value, f"ROVER_{(info.field_name or '').upper()}")
         return value
 
-    @field_validator("command_instances", "query_instances", "broadcaster_instances", mode="before")
+    @field_validator(
+        "command_instances",
+        "query_instances",
+        "broadcaster_instances",
+        "web_instances",
+        mode="before",
+    )
     @classmethod
     def _count_or_auto(cls, value: object) -> int:
         """A whole number >= 1, or ``auto``: one per CPU (``os.cpu_count()``)."""

@@ -16,7 +16,7 @@ import contextlib
 import os
 import signal
 import time
-from collections.abc import Awaitable, Callable, Iterator, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from itertools import groupby
 from pathlib import Path
@@ -25,7 +25,7 @@ from services.common.logs import get_logger
 from services.up.backoff import Backoff
 from services.up.launch import wrap
 from services.up.plan import ChildSpec
-from services.up.probes import GrpcHealthProbe, redis_pong
+from services.up.probes import GrpcHealthProbe, http_ready, redis_pong
 
 __all__ = ["Supervisor", "tail"]
 
@@ -83,8 +83,12 @@ class Supervisor:
         poll_interval: float = 0.1,
         restart_delay: float = 1.0,
         restart_delay_max: float = 30.0,
+        after_ready: Mapping[str, Callable[[], Awaitable[None]]] | None = None,
     ) -> None:
         self._children = tuple(children)
+        # group name -> a step run once that group is ready, before the next group starts
+        # (e.g. granting the services' store user its access): a failure fails the start.
+        self._after_ready = dict(after_ready or {})
         self._start_timeout = start_timeout
         self._stop_timeout = stop_timeout
         self._poll = poll_interval
@@ -165,6 +169,12 @@ class Supervisor:
                 self._running.append(running)
                 started.append(running)
             await self._all_ready(started, stop)
+            step = self._after_ready.get(group[0].group)
+            if step is not None:
+                try:
+                    await step()
+                except Exception as error:
+                    raise StartupError(f"after {group[0].group} started: {error!r}") from error
 
     async def _all_ready(self, children: Sequence[_Running], stop: asyncio.Event) -> None:
         """Wait until every one of ``children`` is ready; the first failure is raised."""
@@ -179,9 +189,19 @@ class Supervisor:
 
     async def _wait_ready(self, child: _Running, stop: asyncio.Event) -> None:
         spec = child.spec
-        probe = GrpcHealthProbe(spec.probe_address) if spec.probe == "grpc" else None
+        probe = (
+            GrpcHealthProbe(
+                spec.probe_address, ca_file=spec.probe_ca_file, client_cert=spec.client_cert
+            )
+            if spec.probe == "grpc"
+            else None
+        )
         deadline = time.monotonic() + self._start_timeout
-        what = "answer PING" if spec.probe == "redis" else "report SERVING over gRPC health"
+        what = {
+            "redis": "answer PING",
+            "http": "answer 200 on /readyz",
+            "grpc": "report SERVING over gRPC health",
+        }[spec.probe]
         try:
             while True:
                 if stop.is_set():
@@ -193,6 +213,8 @@ class Supervisor:
                     )
                 if probe is not None:
                     ready = await probe()
+                elif spec.probe == "http":
+                    ready = await http_ready(spec.endpoint.dial_host, spec.endpoint.port)
                 else:
                     ready = await redis_pong(spec.endpoint.host, spec.endpoint.port)
                 if ready:

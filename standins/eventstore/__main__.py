@@ -17,6 +17,7 @@ import structlog
 from pydantic import ValidationError
 
 from services.common.settings_text import SettingsError, load_settings, settings_help
+from standins.eventstore.access import User, builtin_users
 from standins.eventstore.server import EventStoreServer, ServerStartError
 from standins.eventstore.settings import EventStoreSettings
 
@@ -77,6 +78,12 @@ def parse_settings(argv: Sequence[str]) -> EventStoreSettings:
     parser.add_argument("--tls-cert", default=base.tls_cert, help="PEM certificate (enables TLS)")
     parser.add_argument("--tls-key", default=base.tls_key, help="PEM private key")
     parser.add_argument(
+        "--auth",
+        action="store_true",
+        default=base.auth,
+        help="enforce users and stream ACLs (needs --tls-cert/--tls-key)",
+    )
+    parser.add_argument(
         "--no-fsync",
         dest="durable",
         action="store_false",
@@ -120,6 +127,15 @@ def configure_logging(log_format: str, level: str) -> None:
     )
 
 
+def _users(settings: EventStoreSettings) -> dict[str, User] | None:
+    """The users the store enforces (None: auth off)."""
+    if not settings.auth:
+        return None
+    return builtin_users(
+        User(name, spec.password, tuple(spec.groups)) for name, spec in settings.users.items()
+    )
+
+
 async def _serve(settings: EventStoreSettings) -> int:
     log = structlog.get_logger("eventstore")
     server = EventStoreServer(
@@ -133,6 +149,7 @@ async def _serve(settings: EventStoreSettings) -> int:
         durable=settings.durable,
         max_append_size=settings.max_append_size,
         metrics_address=settings.metrics_address,
+        users=_users(settings),
     )
     try:
         await server.start()

@@ -21,12 +21,14 @@ from standins.eventstore.versioning import (
 )
 
 __all__ = [
+    "abort_access_denied",
     "abort_bad_request",
     "abort_delete_wrong_version",
     "abort_invalid_position",
     "abort_max_append_size",
     "abort_missing_metadata",
     "abort_stream_deleted",
+    "abort_unauthenticated",
     "append_wrong_version",
     "batch_error",
 ]
@@ -42,6 +44,22 @@ async def abort_stream_deleted(context: Context, stream: str) -> NoReturn:
         grpc.StatusCode.FAILED_PRECONDITION,
         f"Event stream '{stream}' is deleted.",
         (("exception", "stream-deleted"), ("stream-name", stream)),
+    )
+    raise AssertionError("unreachable")
+
+
+async def abort_access_denied(context: Context) -> NoReturn:
+    """PERMISSION_DENIED ``Access Denied``: an anonymous caller, or one no ACL grants."""
+    await context.abort(
+        grpc.StatusCode.PERMISSION_DENIED, "Access Denied", (("exception", "access-denied"),)
+    )
+    raise AssertionError("unreachable")
+
+
+async def abort_unauthenticated(context: Context) -> NoReturn:
+    """UNAUTHENTICATED: credentials that are malformed, or name no user, or a wrong password."""
+    await context.abort(
+        grpc.StatusCode.UNAUTHENTICATED, "Bad credentials", (("exception", "not-authenticated"),)
     )
     raise AssertionError("unreachable")
 
@@ -163,6 +181,10 @@ def batch_error(error: BaseException, *, max_append_size: int = 0) -> status_pb2
             stream_identifier=shared_pb2.StreamIdentifier(stream_name=error.stream.encode())
         )
         return _status(grpc.StatusCode.NOT_FOUND, "StreamDeleted", deleted)
+    if isinstance(error, PermissionError):
+        return _status(
+            grpc.StatusCode.PERMISSION_DENIED, "Access Denied", shared_pb2.AccessDenied()
+        )
     if isinstance(error, TimeoutError):
         return _status(grpc.StatusCode.DEADLINE_EXCEEDED, "Timeout", shared_pb2.Timeout())
     if isinstance(error, OverflowError):

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+from collections.abc import Mapping
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Self
@@ -37,7 +38,9 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_health.v1._async import HealthServicer
 from grpc_reflection.v1alpha import reflection
 
+from services.common.limits import LimitSettings
 from services.common.metrics import Metrics
+from standins.eventstore.access import AccessControl, PersistentAccessInterceptor, User
 from standins.eventstore.dblock import DatabaseLock, DatabaseLockedError
 from standins.eventstore.features import ServerFeaturesService
 from standins.eventstore.gossip import GossipService
@@ -52,6 +55,7 @@ __all__ = ["BackgroundEventStore", "EventStoreServer", "ServerStartError"]
 
 _log = structlog.get_logger("eventstore.server")
 _MIB = 1024 * 1024
+_HANDSHAKE_SECONDS: float = LimitSettings.model_fields["grpc_handshake_timeout_seconds"].default
 _SERVER_OPTIONS: list[tuple[str, Any]] = [
     ("grpc.max_receive_message_length", 17 * _MIB),
     ("grpc.max_send_message_length", 17 * _MIB),
@@ -59,6 +63,9 @@ _SERVER_OPTIONS: list[tuple[str, Any]] = [
     ("grpc.http2.min_recv_ping_interval_without_data_ms", 5000),
     ("grpc.http2.max_ping_strikes", 0),
     ("grpc.so_reuseport", 0),  # a port in use must fail to bind, not be shared
+    # A connection that never completes its HTTP/2 preface is closed (half-open connections),
+    # after the rover servers' default time (services/common/limits.py).
+    ("grpc.server_handshake_timeout_ms", round(_HANDSHAKE_SECONDS * 1000)),
 ]
 _SERVICE_NAMES = (
     "event_store.client.streams.Streams",
@@ -87,8 +94,12 @@ class EventStoreServer:
         durable: bool = True,
         max_append_size: int = DEFAULT_MAX_APPEND_SIZE,
         metrics_address: str = "",
+        users: Mapping[str, User] | None = None,
     ) -> None:
         self.db_path = db_path
+        if users is not None and not (tls_cert and tls_key):
+            raise ServerStartError("users need TLS: clients send credentials only over TLS")
+        self._users = users
         self.host = host
         self.port = port
         self.advertise_host = advertise_host or "localhost"
@@ -155,7 +166,14 @@ class EventStoreServer:
             self._log.close()
             self._unlock_database()
             raise
-        _log.info("listening", host=self.host, port=self.port, db=self.db_path or ":memory:")
+        _log.info(
+            "listening",
+            host=self.host,
+            port=self.port,
+            db=self.db_path or ":memory:",
+            tls=self._tls is not None,
+            users=sorted(self._users) if self._users is not None else "off",
+        )
 
     def _lock_database(self) -> None:
         if self.db_path is None:
@@ -177,12 +195,15 @@ class EventStoreServer:
     async def _start_grpc(self) -> None:
         assert self._log is not None
         assert self._writer is not None
-        server = grpc.aio.server(options=_SERVER_OPTIONS, interceptors=self.metrics.interceptors())
+        access = AccessControl(self._log, self._users)
+        interceptors = [*self.metrics.interceptors(), PersistentAccessInterceptor(access)]
+        server = grpc.aio.server(options=_SERVER_OPTIONS, interceptors=interceptors)
         streams = StreamsService(
             self._log,
             self._writer,
             max_append_size=self._max_append_size,
             metrics=self.store_metrics,
+            access=access,
         )
         streams_pb2_grpc.add_StreamsServicer_to_server(streams, server)  # type: ignore[no-untyped-call]
         self._persistent = PersistentSubscriptions(self._log, self.db_path, self.store_metrics)

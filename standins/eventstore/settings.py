@@ -4,10 +4,17 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field
+from pydantic import BaseModel, Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 __all__ = ["EventStoreSettings"]
+
+
+class UserSpec(BaseModel):
+    """One user of ``ROVER_EVENTSTORE_USERS``: its password and groups."""
+
+    password: str = Field(min_length=1, repr=False)
+    groups: list[str] = Field(default_factory=list)
 
 
 class EventStoreSettings(BaseSettings):
@@ -36,6 +43,22 @@ class EventStoreSettings(BaseSettings):
     )
     tls_cert: str | None = Field(default=None, description="PEM certificate: serve TLS.")
     tls_key: str | None = Field(default=None, description="PEM private key of tls_cert.")
+    auth: bool = Field(
+        default=False,
+        description=(
+            "Enforce users and stream ACLs as EventStoreDB does (--auth; needs TLS: clients "
+            "send credentials only over TLS). Built-in users admin ($admins) and ops ($ops), "
+            "password changeit unless ROVER_EVENTSTORE_USERS says otherwise (docs/eventstore.md)."
+        ),
+    )
+    users: dict[str, UserSpec] = Field(
+        default_factory=dict,
+        repr=False,
+        description=(
+            'More users, a JSON object: {"rover": {"password": "...", "groups": []}}; '
+            "admin or ops here replaces the built-in one. Used with auth on."
+        ),
+    )
     durable: bool = Field(
         default=True, description="fsync every commit before replying (--no-fsync turns off)."
     )
@@ -51,3 +74,12 @@ class EventStoreSettings(BaseSettings):
     shutdown_grace: float = Field(
         default=5.0, ge=0, description="Seconds in-flight calls get on SIGTERM/SIGINT."
     )
+
+    @model_validator(mode="after")
+    def _auth_needs_tls(self) -> EventStoreSettings:
+        if self.auth and not (self.tls_cert and self.tls_key):
+            raise ValueError(
+                "auth needs TLS (--tls-cert and --tls-key): clients send credentials only over "
+                "TLS, as with EventStoreDB"
+            )
+        return self

@@ -14,6 +14,7 @@ from esdbclient.protos.Grpc import shared_pb2, streams_pb2, streams_pb2_grpc
 from google.protobuf import empty_pb2
 
 from standins.eventstore import errors
+from standins.eventstore.access import AccessControl, Principal
 from standins.eventstore.convert import parse_uuid
 from standins.eventstore.metrics import StoreMetrics
 from standins.eventstore.reads import (
@@ -84,6 +85,7 @@ class _Batch:
     events: list[NewEvent] = field(default_factory=list)
     size: int = 0
     problem: ValueError | None = None
+    who: Principal | None = None
 
 
 class StreamsService(streams_pb2_grpc.StreamsServicer):
@@ -96,7 +98,9 @@ class StreamsService(streams_pb2_grpc.StreamsServicer):
         *,
         max_append_size: int,
         metrics: StoreMetrics | None = None,
+        access: AccessControl | None = None,
     ) -> None:
+        self._access = access or AccessControl(log, None)
         self._writer = writer
         self._metrics = metrics
         self._reader = Reader(log)
@@ -124,6 +128,8 @@ class StreamsService(streams_pb2_grpc.StreamsServicer):
                 if which != "options":
                     await errors.abort_bad_request(context, "Options expected first.")
                 options = request.options
+                stream = options.stream_identifier.stream_name.decode()
+                await self._access.check(context, stream, "w")
             elif which != "proposed_message":
                 await errors.abort_bad_request(context, "Proposed message expected.")
             else:
@@ -144,6 +150,8 @@ class StreamsService(streams_pb2_grpc.StreamsServicer):
             return errors.append_wrong_version(error)
         except StreamDeletedError:
             await errors.abort_stream_deleted(context, stream)
+        finally:
+            self._access.written(stream)
         response = streams_pb2.AppendResp()
         success = response.success
         success.position.commit_position = result.position
@@ -159,12 +167,13 @@ class StreamsService(streams_pb2_grpc.StreamsServicer):
         self, request_iterator: AsyncIterator[streams_pb2.BatchAppendReq], context: Context
     ) -> AsyncIterator[streams_pb2.BatchAppendResp]:
         pending: dict[bytes, _Batch] = {}
+        who = await self._access.authenticate(context)
         try:
             async for request in request_iterator:
                 key = request.correlation_id.SerializeToString()
                 batch = pending.get(key)
                 if batch is None:
-                    batch = _Batch(request.correlation_id, request.options)
+                    batch = _Batch(request.correlation_id, request.options, who=who)
                     pending[key] = batch
                     self._writer.enter()  # until its commit (see StoreWriter.enter)
                     if not request.HasField("options"):
@@ -200,9 +209,14 @@ class StreamsService(streams_pb2_grpc.StreamsServicer):
             stream = options.stream_identifier.stream_name.decode()
             if not stream:
                 raise ValueError("A stream name is required.")
-            result = await self._writer.append(
-                stream, _expected(options, "stream_position"), batch.events
-            )
+            if not self._access.permits(batch.who, stream, "w"):
+                raise PermissionError(stream)
+            try:
+                result = await self._writer.append(
+                    stream, _expected(options, "stream_position"), batch.events
+                )
+            finally:
+                self._access.written(stream)
         except Exception as error:
             response.error.CopyFrom(
                 errors.batch_error(error, max_append_size=self._max_append_size)
@@ -222,6 +236,7 @@ class StreamsService(streams_pb2_grpc.StreamsServicer):
         self, request: streams_pb2.DeleteReq, context: Context
     ) -> streams_pb2.DeleteResp:
         stream = request.options.stream_identifier.stream_name.decode()
+        await self._access.check(context, stream, "d")
         expected = _expected(request.options, "revision")
         result = await self._delete(context, stream, expected, tombstone=False)
         position = streams_pb2.DeleteResp.Position(
@@ -233,6 +248,7 @@ class StreamsService(streams_pb2_grpc.StreamsServicer):
         self, request: streams_pb2.TombstoneReq, context: Context
     ) -> streams_pb2.TombstoneResp:
         stream = request.options.stream_identifier.stream_name.decode()
+        await self._access.check(context, stream, "d")
         expected = _expected(request.options, "revision")
         result = await self._delete(context, stream, expected, tombstone=True)
         position = streams_pb2.TombstoneResp.Position(
@@ -251,6 +267,8 @@ class StreamsService(streams_pb2_grpc.StreamsServicer):
             await errors.abort_delete_wrong_version(context, error)
         except StreamDeletedError:
             await errors.abort_stream_deleted(context, stream)
+        finally:
+            self._access.written(stream, deleted=True)
 
     # ----------------------------------------------------------------- Read
     async def Read(  # noqa: N802 - gRPC method name
@@ -262,6 +280,8 @@ class StreamsService(streams_pb2_grpc.StreamsServicer):
             await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(error))
         options = request.options
         on_all = options.WhichOneof("stream_option") == "all"
+        target = "$all" if on_all else options.stream.stream_identifier.stream_name.decode()
+        await self._access.check(context, target, "r")
         subscribe = options.WhichOneof("count_option") == "subscription"
         metrics = self._metrics
         if subscribe:

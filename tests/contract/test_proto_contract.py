@@ -36,6 +36,16 @@ RPCS: dict[tuple[str, str], tuple[str, str, bool]] = {
         ("RoverCommandService", rpc): (request, "CommandResult", False)
         for rpc, request in COMMAND_RPCS.items()
     },
+    ("RoverCommandService", "SubmitCommand"): (
+        "SubmitCommandRequest",
+        "SubmitCommandResponse",
+        False,
+    ),
+    ("RoverCommandService", "GetCommandResult"): (
+        "GetCommandResultRequest",
+        "CommandResult",
+        False,
+    ),
     ("RoverQueryService", "GetGridDetails"): ("GetGridDetailsRequest", "GridDetails", False),
     ("RoverQueryService", "ListGrids"): ("ListGridsRequest", "ListGridsResponse", False),
     ("RoverQueryService", "GetRover"): ("GetRoverRequest", "GetRoverResponse", False),
@@ -43,6 +53,16 @@ RPCS: dict[tuple[str, str], tuple[str, str, bool]] = {
 }
 
 _MUTATION = {"request_id": 1, "grid_id": 2, "rover_id": 3}
+# SubmitCommandRequest's oneof: one field a command RPC, in the order of COMMAND_RPCS.
+_SUBMITTED = [
+    "create_grid",
+    "create_rover",
+    "move_rover_forward",
+    "move_rover_backward",
+    "turn_rover_left",
+    "turn_rover_right",
+    "execute_rover_commands",
+]
 
 # message -> {field name: field number}; the fields clients rely on by name and number.
 FIELDS: dict[str, dict[str, int]] = {
@@ -106,6 +126,17 @@ FIELDS: dict[str, dict[str, int]] = {
     "TurnRoverLeftRequest": _MUTATION,
     "TurnRoverRightRequest": _MUTATION,
     "ExecuteRoverCommandsRequest": {**_MUTATION, "commands": 4},
+    "SubmitCommandRequest": {
+        **{name: number for number, name in enumerate(_SUBMITTED, start=1)},
+        "reply_stream": 8,
+    },
+    "SubmitCommandResponse": {
+        "request_id": 1,
+        "inbox_stream": 2,
+        "inbox_commit_position": 3,
+        "reply_stream": 4,
+    },
+    "GetCommandResultRequest": {"request_id": 1, "reply_stream": 2, "wait_seconds": 3},
     "CommandResult": {"grid_id": 1, "version": 2, "events": 3, "rover": 4, "block": 5},
     "GetGridDetailsRequest": {"grid_id": 1, "min_version": 2},
     "ListGridsRequest": {"page_size": 1, "page_token": 2},
@@ -197,6 +228,12 @@ def test_every_mutating_request_carries_a_request_id() -> None:
     for request in COMMAND_RPCS.values():
         descriptor = POOL.FindMessageTypeByName(f"{PACKAGE}.{request}")
         assert descriptor.fields_by_name["request_id"].type == descriptor.fields[0].TYPE_STRING
+
+
+def test_submit_command_holds_every_command_rpc_request_once() -> None:
+    oneof = POOL.FindMessageTypeByName(f"{PACKAGE}.SubmitCommandRequest").oneofs_by_name["command"]
+    assert [field.name for field in oneof.fields] == _SUBMITTED
+    assert [field.message_type.name for field in oneof.fields] == list(COMMAND_RPCS.values())
 
 
 def test_integration_event_payload_is_a_oneof_of_the_seven_events() -> None:

@@ -37,6 +37,8 @@ ROVER_METRICS: dict[str, frozenset[str]] = {
         "rover_publisher_lag_events",
         "rover_publisher_lag_seconds",
         "rover_parked_events",
+        "rover_inbox_commands_total",
+        "rover_inbox_backlog_commands",
     },
     "query": _GRPC_SERVER
     | {

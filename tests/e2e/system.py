@@ -16,7 +16,7 @@ from bench import METRICS_OFF
 
 ROOT = Path(__file__).resolve().parents[2]
 GRPCURL = Path(sys.executable).parent / "grpcurl"
-START_ORDER = ["eventstore", "redis", "command", "query", "broadcaster"]
+START_ORDER = ["eventstore", "redis", "command", "query", "broadcaster", "web"]
 
 __all__ = ["GRPCURL", "ROOT", "START_ORDER", "System", "established", "free_port"]
 
@@ -54,7 +54,9 @@ class System:
     """``python -m services.up`` on free ports in a temporary data directory."""
 
     def __init__(self, data_dir: Path) -> None:
-        self.ports = {name: free_port() for name in ("store", "redis", "cmd", "query", "live")}
+        self.ports = {
+            name: free_port() for name in ("store", "redis", "cmd", "query", "live", "web")
+        }
         self.env = {k: v for k, v in os.environ.items() if not k.startswith("ROVER_")}
         self.env.update(
             ROVER_DATA_DIR=str(data_dir),
@@ -63,6 +65,7 @@ class System:
             ROVER_COMMAND_ADDRESS=f"127.0.0.1:{self.ports['cmd']}",
             ROVER_QUERY_ADDRESS=f"127.0.0.1:{self.ports['query']}",
             ROVER_BROADCASTER_ADDRESS=f"127.0.0.1:{self.ports['live']}",
+            ROVER_WEB_ADDRESS=f"127.0.0.1:{self.ports['web']}",
             ROVER_LOG_FORMAT="json",
         )
         # No fixed metrics ports (several systems run at once); tests/e2e/test_metrics.py

@@ -44,6 +44,7 @@ def _second_env(system: System) -> dict[str, str]:
         ROVER_COMMAND_ADDRESS=f"127.0.0.1:{free_port()}",
         ROVER_QUERY_ADDRESS=f"127.0.0.1:{free_port()}",
         ROVER_BROADCASTER_ADDRESS=f"127.0.0.1:{free_port()}",
+        ROVER_WEB_ADDRESS=f"127.0.0.1:{free_port()}",
     )
     return env
 

@@ -166,4 +166,4 @@ def test_two_instances_of_each_service_share_an_address_and_survive_a_kill(
     assert system.process.wait(timeout=120) == 0
     assert not Path(f"/proc/{restarted}").exists()
     stopped = [r["child"] for r in _records(system) if r.get("event") == "child stopped"]
-    assert stopped == [*reversed(["eventstore", "redis", *INSTANCES])]
+    assert stopped == [*reversed(["eventstore", "redis", *INSTANCES, "web"])]

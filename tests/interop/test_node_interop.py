@@ -8,6 +8,8 @@ Node.js (>= 20) and npm are required: every machine we use and CI have them, so 
   written the way the publisher writes them; both Node clients read and consume them.
 - ``test_node_drives_the_system``: the whole system (``python -m services.up`` on free ports);
   grpc-js drives it and the KurrentDB client consumes the resulting integration events.
+- ``test_node_commands_through_the_inbox_...``: the KurrentDB client appends commands to the
+  command inbox; two command service instances (one replaced mid-way) apply them.
 """
 
 from __future__ import annotations
@@ -23,13 +25,17 @@ import signal
 import socket
 import subprocess
 import sys
+import uuid
 from collections.abc import AsyncIterator, Iterator, Mapping
 from pathlib import Path
 
 import pytest
 from esdbclient import AsyncEventStoreDBClient
+from esdbclient.exceptions import NotFound
 
+from services.command.bootstrap import CommandApp, build
 from services.command.consumer_groups import ConsumerGroupSettings, ensure_consumer_groups
+from services.command.settings import CommandSettings
 from services.up.probes import GrpcHealthProbe
 from standins.eventstore.process import EventStoreProcess
 from tests.integration.interop.publishing import grid_history, publish
@@ -160,6 +166,7 @@ async def _system(data_dir: Path) -> AsyncIterator[dict[str, str]]:
         "ROVER_COMMAND_ADDRESS": addresses["command"],
         "ROVER_QUERY_ADDRESS": addresses["query"],
         "ROVER_BROADCASTER_ADDRESS": addresses["live"],
+        "ROVER_WEB_ADDRESS": f"127.0.0.1:{_free_port()}",
         "ROVER_LOG_FORMAT": "json",
     }
     log_path = data_dir / "up.log"
@@ -226,3 +233,66 @@ async def test_node_drives_the_system(node: str, tmp_path: Path) -> None:
     async with _system(tmp_path) as addresses:
         # No provisioning here: the command service creates the "downstream" group at start-up.
         await _run_node(node, "system.test.mjs", {**addresses, "ROVER_INTEROP_GROUP": "downstream"})
+
+
+async def _replied(client: AsyncEventStoreDBClient, stream: str, count: int) -> None:
+    """Wait until ``stream`` holds ``count`` events (a hang guard, no timing asserted)."""
+    for _ in range(3_000):
+        try:
+            if len(await client.get_stream(stream)) >= count:
+                return
+        except NotFound:
+            pass
+        await asyncio.sleep(0.02)
+    raise AssertionError(f"{stream} never held {count} events")
+
+
+async def test_node_commands_through_the_inbox_apply_once_across_instances_and_a_restart(
+    node: str, eventstore: EventStoreProcess
+) -> None:
+    """The KurrentDB client appends commands to the inbox while two command service instances
+    consume it and one of them is replaced mid-way; each command is applied exactly once, in
+    the order of its inbox stream (the Node test checks order and answers)."""
+    grids = [f"node-inbox-{i}-{uuid.uuid4().hex[:6]}" for i in range(6)]
+    steps = 30
+    instances: list[CommandApp] = []
+
+    async def start() -> CommandApp:
+        app = build(
+            CommandSettings(
+                command_address="127.0.0.1:0",
+                command_metrics_address="",
+                eventstore_uri=eventstore.uri,
+                shutdown_grace_seconds=1.0,
+            )
+        )
+        await app.start()
+        instances.append(app)
+        return app
+
+    client = AsyncEventStoreDBClient(eventstore.uri)
+    await client.connect()
+    try:
+        first = await start()
+        await start()
+        plan = json.dumps({"grids": grids, "steps": steps})
+        node_run = asyncio.create_task(
+            _run_node(
+                node,
+                "inbox.test.mjs",
+                {
+                    "ROVER_INTEROP_ESDB": eventstore.uri.replace("Tls", "tls"),
+                    "ROVER_INTEROP_INBOX": plan,
+                },
+            )
+        )
+        await _replied(client, f"node-answers-{grids[0]}", 5)
+        await first.stop()  # unacknowledged commands go back to the group ...
+        await start()  # ... and a new instance joins
+        await node_run
+        for grid_id in grids:  # every command recorded exactly once
+            assert len(await client.get_stream(f"grid-{grid_id}")) == steps + 2
+    finally:
+        for app in instances:
+            await app.stop()
+        await client.close()

@@ -24,6 +24,10 @@ if TYPE_CHECKING:
         grpc.aio.UnaryUnaryMultiCallable[command_pb2.TurnRoverLeftRequest, _R],
         grpc.aio.UnaryUnaryMultiCallable[command_pb2.TurnRoverRightRequest, _R],
         grpc.aio.UnaryUnaryMultiCallable[command_pb2.ExecuteRoverCommandsRequest, _R],
+        grpc.aio.UnaryUnaryMultiCallable[
+            command_pb2.SubmitCommandRequest, command_pb2.SubmitCommandResponse
+        ],
+        grpc.aio.UnaryUnaryMultiCallable[command_pb2.GetCommandResultRequest, _R],
     ]
 else:
     CommandStub = command_pb2_grpc.RoverCommandServiceStub

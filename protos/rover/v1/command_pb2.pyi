@@ -306,3 +306,123 @@ class CommandResult(google.protobuf.message.Message):
     def ClearField(self, field_name: typing.Literal["block", b"block", "events", b"events", "grid_id", b"grid_id", "rover", b"rover", "version", b"version"]) -> None: ...
 
 Global___CommandResult: typing_extensions.TypeAlias = CommandResult
+
+@typing.final
+class SubmitCommandRequest(google.protobuf.message.Message):
+    """Request of RoverCommandService.SubmitCommand: exactly one command, as its direct RPC's request."""
+
+    DESCRIPTOR: google.protobuf.descriptor.Descriptor
+
+    CREATE_GRID_FIELD_NUMBER: builtins.int
+    CREATE_ROVER_FIELD_NUMBER: builtins.int
+    MOVE_ROVER_FORWARD_FIELD_NUMBER: builtins.int
+    MOVE_ROVER_BACKWARD_FIELD_NUMBER: builtins.int
+    TURN_ROVER_LEFT_FIELD_NUMBER: builtins.int
+    TURN_ROVER_RIGHT_FIELD_NUMBER: builtins.int
+    EXECUTE_ROVER_COMMANDS_FIELD_NUMBER: builtins.int
+    REPLY_STREAM_FIELD_NUMBER: builtins.int
+    reply_stream: builtins.str
+    """Stream to append the outcome to, 1 to 200 characters of [A-Za-z0-9_.-]. Empty: the
+    per-request stream rover-reply-{request_id}.
+    """
+    @property
+    def create_grid(self) -> Global___CreateGridRequest:
+        """As RoverCommandService.CreateGrid."""
+
+    @property
+    def create_rover(self) -> Global___CreateRoverRequest:
+        """As RoverCommandService.CreateRover."""
+
+    @property
+    def move_rover_forward(self) -> Global___MoveRoverForwardRequest:
+        """As RoverCommandService.MoveRoverForward."""
+
+    @property
+    def move_rover_backward(self) -> Global___MoveRoverBackwardRequest:
+        """As RoverCommandService.MoveRoverBackward."""
+
+    @property
+    def turn_rover_left(self) -> Global___TurnRoverLeftRequest:
+        """As RoverCommandService.TurnRoverLeft."""
+
+    @property
+    def turn_rover_right(self) -> Global___TurnRoverRightRequest:
+        """As RoverCommandService.TurnRoverRight."""
+
+    @property
+    def execute_rover_commands(self) -> Global___ExecuteRoverCommandsRequest:
+        """As RoverCommandService.ExecuteRoverCommands."""
+
+    def __init__(
+        self,
+        *,
+        create_grid: Global___CreateGridRequest | None = ...,
+        create_rover: Global___CreateRoverRequest | None = ...,
+        move_rover_forward: Global___MoveRoverForwardRequest | None = ...,
+        move_rover_backward: Global___MoveRoverBackwardRequest | None = ...,
+        turn_rover_left: Global___TurnRoverLeftRequest | None = ...,
+        turn_rover_right: Global___TurnRoverRightRequest | None = ...,
+        execute_rover_commands: Global___ExecuteRoverCommandsRequest | None = ...,
+        reply_stream: builtins.str = ...,
+    ) -> None: ...
+    def HasField(self, field_name: typing.Literal["command", b"command", "create_grid", b"create_grid", "create_rover", b"create_rover", "execute_rover_commands", b"execute_rover_commands", "move_rover_backward", b"move_rover_backward", "move_rover_forward", b"move_rover_forward", "turn_rover_left", b"turn_rover_left", "turn_rover_right", b"turn_rover_right"]) -> builtins.bool: ...
+    def ClearField(self, field_name: typing.Literal["command", b"command", "create_grid", b"create_grid", "create_rover", b"create_rover", "execute_rover_commands", b"execute_rover_commands", "move_rover_backward", b"move_rover_backward", "move_rover_forward", b"move_rover_forward", "reply_stream", b"reply_stream", "turn_rover_left", b"turn_rover_left", "turn_rover_right", b"turn_rover_right"]) -> None: ...
+    def WhichOneof(self, oneof_group: typing.Literal["command", b"command"]) -> typing.Literal["create_grid", "create_rover", "move_rover_forward", "move_rover_backward", "turn_rover_left", "turn_rover_right", "execute_rover_commands"] | None: ...
+
+Global___SubmitCommandRequest: typing_extensions.TypeAlias = SubmitCommandRequest
+
+@typing.final
+class SubmitCommandResponse(google.protobuf.message.Message):
+    """Response of RoverCommandService.SubmitCommand: where the command and its outcome are."""
+
+    DESCRIPTOR: google.protobuf.descriptor.Descriptor
+
+    REQUEST_ID_FIELD_NUMBER: builtins.int
+    INBOX_STREAM_FIELD_NUMBER: builtins.int
+    INBOX_COMMIT_POSITION_FIELD_NUMBER: builtins.int
+    REPLY_STREAM_FIELD_NUMBER: builtins.int
+    request_id: builtins.str
+    """The command's request_id (the one given, or the generated one)."""
+    inbox_stream: builtins.str
+    """The inbox stream the command was appended to."""
+    inbox_commit_position: builtins.int
+    """The command's commit position in the event store's log ($all): where it was stored."""
+    reply_stream: builtins.str
+    """The stream the outcome will be appended to."""
+    def __init__(
+        self,
+        *,
+        request_id: builtins.str = ...,
+        inbox_stream: builtins.str = ...,
+        inbox_commit_position: builtins.int = ...,
+        reply_stream: builtins.str = ...,
+    ) -> None: ...
+    def ClearField(self, field_name: typing.Literal["inbox_commit_position", b"inbox_commit_position", "inbox_stream", b"inbox_stream", "reply_stream", b"reply_stream", "request_id", b"request_id"]) -> None: ...
+
+Global___SubmitCommandResponse: typing_extensions.TypeAlias = SubmitCommandResponse
+
+@typing.final
+class GetCommandResultRequest(google.protobuf.message.Message):
+    """Request of RoverCommandService.GetCommandResult."""
+
+    DESCRIPTOR: google.protobuf.descriptor.Descriptor
+
+    REQUEST_ID_FIELD_NUMBER: builtins.int
+    REPLY_STREAM_FIELD_NUMBER: builtins.int
+    WAIT_SECONDS_FIELD_NUMBER: builtins.int
+    request_id: builtins.str
+    """The request_id of the submitted command."""
+    reply_stream: builtins.str
+    """The reply stream named when the command was submitted. Empty: rover-reply-{request_id}."""
+    wait_seconds: builtins.int
+    """Seconds to wait for the outcome of a command not applied yet, 0 to 60. 0: answer at once."""
+    def __init__(
+        self,
+        *,
+        request_id: builtins.str = ...,
+        reply_stream: builtins.str = ...,
+        wait_seconds: builtins.int = ...,
+    ) -> None: ...
+    def ClearField(self, field_name: typing.Literal["reply_stream", b"reply_stream", "request_id", b"request_id", "wait_seconds", b"wait_seconds"]) -> None: ...
+
+Global___GetCommandResultRequest: typing_extensions.TypeAlias = GetCommandResultRequest

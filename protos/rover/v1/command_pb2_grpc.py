@@ -75,6 +75,16 @@ class RoverCommandServiceStub(object):
                 request_serializer=protos_dot_rover_dot_v1_dot_command__pb2.ExecuteRoverCommandsRequest.SerializeToString,
                 response_deserializer=protos_dot_rover_dot_v1_dot_command__pb2.CommandResult.FromString,
                 _registered_method=True)
+        self.SubmitCommand = channel.unary_unary(
+                '/rover.v1.RoverCommandService/SubmitCommand',
+                request_serializer=protos_dot_rover_dot_v1_dot_command__pb2.SubmitCommandRequest.SerializeToString,
+                response_deserializer=protos_dot_rover_dot_v1_dot_command__pb2.SubmitCommandResponse.FromString,
+                _registered_method=True)
+        self.GetCommandResult = channel.unary_unary(
+                '/rover.v1.RoverCommandService/GetCommandResult',
+                request_serializer=protos_dot_rover_dot_v1_dot_command__pb2.GetCommandResultRequest.SerializeToString,
+                response_deserializer=protos_dot_rover_dot_v1_dot_command__pb2.CommandResult.FromString,
+                _registered_method=True)
 
 
 class RoverCommandServiceServicer(object):
@@ -136,6 +146,28 @@ class RoverCommandServiceServicer(object):
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def SubmitCommand(self, request, context):
+        """Enqueues one command on the durable command inbox (EventStoreDB stream
+        rover-inbox-{grid_id}) and returns at once, before the command is applied. A command
+        service instance applies it exactly once, in order with the other commands of its grid,
+        and appends the outcome to the reply stream. Read the outcome with GetCommandResult.
+        The command is validated as the direct RPC validates it: malformed input is
+        INVALID_ARGUMENT and nothing is enqueued. See docs/command.md, "Command inbox".
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetCommandResult(self, request, context):
+        """The outcome of a submitted command: the CommandResult the direct RPC would have returned,
+        or its error (the same status code, message and google.rpc details). While the command
+        is not applied yet, waits up to wait_seconds, then fails with UNAVAILABLE and
+        google.rpc.ErrorInfo reason COMMAND_PENDING (ask again later).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_RoverCommandServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -172,6 +204,16 @@ def add_RoverCommandServiceServicer_to_server(servicer, server):
             'ExecuteRoverCommands': grpc.unary_unary_rpc_method_handler(
                     servicer.ExecuteRoverCommands,
                     request_deserializer=protos_dot_rover_dot_v1_dot_command__pb2.ExecuteRoverCommandsRequest.FromString,
+                    response_serializer=protos_dot_rover_dot_v1_dot_command__pb2.CommandResult.SerializeToString,
+            ),
+            'SubmitCommand': grpc.unary_unary_rpc_method_handler(
+                    servicer.SubmitCommand,
+                    request_deserializer=protos_dot_rover_dot_v1_dot_command__pb2.SubmitCommandRequest.FromString,
+                    response_serializer=protos_dot_rover_dot_v1_dot_command__pb2.SubmitCommandResponse.SerializeToString,
+            ),
+            'GetCommandResult': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetCommandResult,
+                    request_deserializer=protos_dot_rover_dot_v1_dot_command__pb2.GetCommandResultRequest.FromString,
                     response_serializer=protos_dot_rover_dot_v1_dot_command__pb2.CommandResult.SerializeToString,
             ),
     }
@@ -369,6 +411,60 @@ class RoverCommandService(object):
             target,
             '/rover.v1.RoverCommandService/ExecuteRoverCommands',
             protos_dot_rover_dot_v1_dot_command__pb2.ExecuteRoverCommandsRequest.SerializeToString,
+            protos_dot_rover_dot_v1_dot_command__pb2.CommandResult.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SubmitCommand(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/rover.v1.RoverCommandService/SubmitCommand',
+            protos_dot_rover_dot_v1_dot_command__pb2.SubmitCommandRequest.SerializeToString,
+            protos_dot_rover_dot_v1_dot_command__pb2.SubmitCommandResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetCommandResult(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/rover.v1.RoverCommandService/GetCommandResult',
+            protos_dot_rover_dot_v1_dot_command__pb2.GetCommandResultRequest.SerializeToString,
             protos_dot_rover_dot_v1_dot_command__pb2.CommandResult.FromString,
             options,
             channel_credentials,

@@ -146,7 +146,39 @@ _RoverCommandServiceExecuteRoverCommandsType = typing_extensions.TypeVar(
     ],
 )
 
-class RoverCommandServiceStub(typing.Generic[_RoverCommandServiceCreateGridType, _RoverCommandServiceCreateRoverType, _RoverCommandServiceMoveRoverForwardType, _RoverCommandServiceMoveRoverBackwardType, _RoverCommandServiceTurnRoverLeftType, _RoverCommandServiceTurnRoverRightType, _RoverCommandServiceExecuteRoverCommandsType]):
+_RoverCommandServiceSubmitCommandType = typing_extensions.TypeVar(
+    '_RoverCommandServiceSubmitCommandType',
+    grpc.UnaryUnaryMultiCallable[
+        protos.rover.v1.command_pb2.SubmitCommandRequest,
+        protos.rover.v1.command_pb2.SubmitCommandResponse,
+    ],
+    grpc.aio.UnaryUnaryMultiCallable[
+        protos.rover.v1.command_pb2.SubmitCommandRequest,
+        protos.rover.v1.command_pb2.SubmitCommandResponse,
+    ],
+    default=grpc.UnaryUnaryMultiCallable[
+        protos.rover.v1.command_pb2.SubmitCommandRequest,
+        protos.rover.v1.command_pb2.SubmitCommandResponse,
+    ],
+)
+
+_RoverCommandServiceGetCommandResultType = typing_extensions.TypeVar(
+    '_RoverCommandServiceGetCommandResultType',
+    grpc.UnaryUnaryMultiCallable[
+        protos.rover.v1.command_pb2.GetCommandResultRequest,
+        protos.rover.v1.command_pb2.CommandResult,
+    ],
+    grpc.aio.UnaryUnaryMultiCallable[
+        protos.rover.v1.command_pb2.GetCommandResultRequest,
+        protos.rover.v1.command_pb2.CommandResult,
+    ],
+    default=grpc.UnaryUnaryMultiCallable[
+        protos.rover.v1.command_pb2.GetCommandResultRequest,
+        protos.rover.v1.command_pb2.CommandResult,
+    ],
+)
+
+class RoverCommandServiceStub(typing.Generic[_RoverCommandServiceCreateGridType, _RoverCommandServiceCreateRoverType, _RoverCommandServiceMoveRoverForwardType, _RoverCommandServiceMoveRoverBackwardType, _RoverCommandServiceTurnRoverLeftType, _RoverCommandServiceTurnRoverRightType, _RoverCommandServiceExecuteRoverCommandsType, _RoverCommandServiceSubmitCommandType, _RoverCommandServiceGetCommandResultType]):
     """Creates grids and rovers and moves rovers. Errors: INVALID_ARGUMENT for malformed input
     (with google.rpc.BadRequest field violations), NOT_FOUND for an unknown grid or rover,
     ALREADY_EXISTS for a grid or rover id already taken, FAILED_PRECONDITION for a domain rule
@@ -185,6 +217,14 @@ class RoverCommandServiceStub(typing.Generic[_RoverCommandServiceCreateGridType,
             protos.rover.v1.command_pb2.ExecuteRoverCommandsRequest,
             protos.rover.v1.command_pb2.CommandResult,
         ],
+        grpc.UnaryUnaryMultiCallable[
+            protos.rover.v1.command_pb2.SubmitCommandRequest,
+            protos.rover.v1.command_pb2.SubmitCommandResponse,
+        ],
+        grpc.UnaryUnaryMultiCallable[
+            protos.rover.v1.command_pb2.GetCommandResultRequest,
+            protos.rover.v1.command_pb2.CommandResult,
+        ],
     ], channel: grpc.Channel) -> None: ...
 
     @typing.overload
@@ -217,6 +257,14 @@ class RoverCommandServiceStub(typing.Generic[_RoverCommandServiceCreateGridType,
             protos.rover.v1.command_pb2.ExecuteRoverCommandsRequest,
             protos.rover.v1.command_pb2.CommandResult,
         ],
+        grpc.aio.UnaryUnaryMultiCallable[
+            protos.rover.v1.command_pb2.SubmitCommandRequest,
+            protos.rover.v1.command_pb2.SubmitCommandResponse,
+        ],
+        grpc.aio.UnaryUnaryMultiCallable[
+            protos.rover.v1.command_pb2.GetCommandResultRequest,
+            protos.rover.v1.command_pb2.CommandResult,
+        ],
     ], channel: grpc.aio.Channel) -> None: ...
 
     CreateGrid: _RoverCommandServiceCreateGridType
@@ -240,6 +288,22 @@ class RoverCommandServiceStub(typing.Generic[_RoverCommandServiceCreateGridType,
     ExecuteRoverCommands: _RoverCommandServiceExecuteRoverCommandsType
     """Runs a sequence of commands on one rover as one atomic change: one event per executed
     command, stopped by the first block (which is recorded as RoverBlocked).
+    """
+
+    SubmitCommand: _RoverCommandServiceSubmitCommandType
+    """Enqueues one command on the durable command inbox (EventStoreDB stream
+    rover-inbox-{grid_id}) and returns at once, before the command is applied. A command
+    service instance applies it exactly once, in order with the other commands of its grid,
+    and appends the outcome to the reply stream. Read the outcome with GetCommandResult.
+    The command is validated as the direct RPC validates it: malformed input is
+    INVALID_ARGUMENT and nothing is enqueued. See docs/command.md, "Command inbox".
+    """
+
+    GetCommandResult: _RoverCommandServiceGetCommandResultType
+    """The outcome of a submitted command: the CommandResult the direct RPC would have returned,
+    or its error (the same status code, message and google.rpc details). While the command
+    is not applied yet, waits up to wait_seconds, then fails with UNAVAILABLE and
+    google.rpc.ErrorInfo reason COMMAND_PENDING (ask again later).
     """
 
 RoverCommandServiceAsyncStub: typing_extensions.TypeAlias = RoverCommandServiceStub[
@@ -269,6 +333,14 @@ RoverCommandServiceAsyncStub: typing_extensions.TypeAlias = RoverCommandServiceS
     ],
     grpc.aio.UnaryUnaryMultiCallable[
         protos.rover.v1.command_pb2.ExecuteRoverCommandsRequest,
+        protos.rover.v1.command_pb2.CommandResult,
+    ],
+    grpc.aio.UnaryUnaryMultiCallable[
+        protos.rover.v1.command_pb2.SubmitCommandRequest,
+        protos.rover.v1.command_pb2.SubmitCommandResponse,
+    ],
+    grpc.aio.UnaryUnaryMultiCallable[
+        protos.rover.v1.command_pb2.GetCommandResultRequest,
         protos.rover.v1.command_pb2.CommandResult,
     ],
 ]
@@ -338,6 +410,32 @@ class RoverCommandServiceServicer(metaclass=abc.ABCMeta):
     ) -> typing.Union[protos.rover.v1.command_pb2.CommandResult, collections.abc.Awaitable[protos.rover.v1.command_pb2.CommandResult]]:
         """Runs a sequence of commands on one rover as one atomic change: one event per executed
         command, stopped by the first block (which is recorded as RoverBlocked).
+        """
+
+    @abc.abstractmethod
+    def SubmitCommand(
+        self,
+        request: protos.rover.v1.command_pb2.SubmitCommandRequest,
+        context: _ServicerContext,
+    ) -> typing.Union[protos.rover.v1.command_pb2.SubmitCommandResponse, collections.abc.Awaitable[protos.rover.v1.command_pb2.SubmitCommandResponse]]:
+        """Enqueues one command on the durable command inbox (EventStoreDB stream
+        rover-inbox-{grid_id}) and returns at once, before the command is applied. A command
+        service instance applies it exactly once, in order with the other commands of its grid,
+        and appends the outcome to the reply stream. Read the outcome with GetCommandResult.
+        The command is validated as the direct RPC validates it: malformed input is
+        INVALID_ARGUMENT and nothing is enqueued. See docs/command.md, "Command inbox".
+        """
+
+    @abc.abstractmethod
+    def GetCommandResult(
+        self,
+        request: protos.rover.v1.command_pb2.GetCommandResultRequest,
+        context: _ServicerContext,
+    ) -> typing.Union[protos.rover.v1.command_pb2.CommandResult, collections.abc.Awaitable[protos.rover.v1.command_pb2.CommandResult]]:
+        """The outcome of a submitted command: the CommandResult the direct RPC would have returned,
+        or its error (the same status code, message and google.rpc details). While the command
+        is not applied yet, waits up to wait_seconds, then fails with UNAVAILABLE and
+        google.rpc.ErrorInfo reason COMMAND_PENDING (ask again later).
         """
 
 def add_RoverCommandServiceServicer_to_server(servicer: RoverCommandServiceServicer, server: typing.Union[grpc.Server, grpc.aio.Server]) -> None: ...

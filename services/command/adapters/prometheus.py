@@ -8,13 +8,15 @@ from collections.abc import Iterator
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.metrics_core import Metric
 
+from services.command.adapters.esdb_inbox import EsdbInboxGroupStats
 from services.command.adapters.esdb_lag import EsdbPublisherLag
 from services.command.application.executor import CommandExecutor
+from services.command.application.inbox import INBOX_CONSUMER, InboxProcessor
 from services.command.application.publisher import Publisher
 from services.common.metrics import Metrics, parked_family
 from services.common.parked import PUBLISHER
 
-__all__ = ["register_command_metrics"]
+__all__ = ["register_command_metrics", "register_inbox_metrics"]
 
 
 def register_command_metrics(
@@ -22,6 +24,7 @@ def register_command_metrics(
     executor: CommandExecutor,
     publisher: Publisher,
     lag: EsdbPublisherLag | None,
+    inbox: EsdbInboxGroupStats | None = None,
 ) -> None:
     """Add the command service's ``rover_*`` families to ``metrics``."""
 
@@ -57,7 +60,10 @@ def register_command_metrics(
             "Integration events appended (or found already there) by this instance.",
             value=publisher.published,
         )
-        yield parked_family(PUBLISHER, publisher.held.count)
+        parked = parked_family(PUBLISHER, publisher.held.count)
+        if inbox is not None and inbox.parked is not None:
+            parked.add_metric([INBOX_CONSUMER], inbox.parked)
+        yield parked
         latest = lag.latest if lag is not None else None
         if latest is not None:  # only the active publisher measures its lag
             yield GaugeMetricFamily(
@@ -69,6 +75,31 @@ def register_command_metrics(
                 "rover_publisher_lag_seconds",
                 "How long the oldest unpublished domain event has waited (0: caught up).",
                 value=latest.seconds,
+            )
+
+    metrics.add(collect)
+
+
+def register_inbox_metrics(
+    metrics: Metrics, processor: InboxProcessor, stats: EsdbInboxGroupStats | None
+) -> None:
+    """Add the command inbox's families: outcomes here, parked and waiting in the group."""
+
+    def collect() -> Iterator[Metric]:
+        outcomes = CounterMetricFamily(
+            "rover_inbox_commands_total",
+            "Inbox commands this instance handled, by outcome (applied: a CommandResult reply; "
+            "failed: an error status reply; retried: handed back; parked: poison).",
+            labels=["outcome"],
+        )
+        for outcome in ("applied", "failed", "retried", "parked"):
+            outcomes.add_metric([outcome], getattr(processor, outcome))
+        yield outcomes
+        if stats is not None and stats.backlog is not None:  # parked: in rover_parked_events
+            yield GaugeMetricFamily(
+                "rover_inbox_backlog_commands",
+                "Inbox commands the group holds undelivered, in retry or unacknowledged (lag).",
+                value=stats.backlog,
             )
 
     metrics.add(collect)

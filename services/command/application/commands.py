@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, fields
 from enum import Enum
 from typing import Any, TypeAlias
 
@@ -126,6 +126,10 @@ def fingerprint(command: AnyCommand) -> str:
     Two calls with one request_id must carry the same fingerprint; otherwise the id was reused
     for a different request. Stable across processes and restarts.
     """
-    arguments = {k: v for k, v in asdict(command).items() if k != "request_id"}
+    # The fields as they are (not dataclasses.asdict, which deep-copies every obstacle of a
+    # large grid); _plain makes the same JSON of them.
+    arguments = {
+        f.name: getattr(command, f.name) for f in fields(command) if f.name != "request_id"
+    }
     text = json.dumps([type(command).__name__, _plain(arguments)], sort_keys=True)
     return hashlib.sha256(text.encode()).hexdigest()[:32]

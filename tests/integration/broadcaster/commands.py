@@ -27,6 +27,8 @@ if TYPE_CHECKING:  # the generated stub is generic only in its .pyi
         _U[command_pb2.TurnRoverLeftRequest, _R],
         _U[command_pb2.TurnRoverRightRequest, _R],
         _U[command_pb2.ExecuteRoverCommandsRequest, _R],
+        _U[command_pb2.SubmitCommandRequest, command_pb2.SubmitCommandResponse],
+        _U[command_pb2.GetCommandResultRequest, _R],
     ]
 else:
     CommandStub = command_pb2_grpc.RoverCommandServiceStub

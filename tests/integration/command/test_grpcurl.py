@@ -54,6 +54,8 @@ async def test_grpcurl_lists_and_calls_every_rpc(service: CommandApp) -> None:
         "TurnRoverLeft",
         "TurnRoverRight",
         "ExecuteRoverCommands",
+        "SubmitCommand",
+        "GetCommandResult",
     }
     grid = new_id()
     created = await call(
@@ -95,6 +97,20 @@ async def test_grpcurl_lists_and_calls_every_rpc(service: CommandApp) -> None:
         "target": {"x": 6, "y": 2},
         "blocked_by": "BLOCKED_BY_EDGE",
         "remaining_commands": "F",
+    }
+    submitted = await call(
+        address,
+        "SubmitCommand",
+        {"turn_rover_right": {"request_id": "grpcurl-turn-1", **rover}},
+    )
+    assert submitted["reply_stream"] == "rover-reply-grpcurl-turn-1"
+    answer = await call(
+        address, "GetCommandResult", {"request_id": "grpcurl-turn-1", "wait_seconds": 30}
+    )
+    assert answer["rover"] == {
+        "rover_id": "r1",
+        "position": {"x": 5, "y": 2},
+        "facing": "DIRECTION_SOUTH",
     }
     code, out = await grpcurl(
         address,

@@ -33,7 +33,11 @@ async def test_the_largest_valid_create_grid_is_the_limit_and_is_served(
 ) -> None:
     request = largest_request("rover.v1.CreateGridRequest")
     assert isinstance(request, command_pb2.CreateGridRequest)
-    assert service.server.max_receive_size == request.ByteSize()
+    # The limit is the largest request of the service: a SubmitCommand of that CreateGrid.
+    submitted = largest_request("rover.v1.SubmitCommandRequest")
+    assert isinstance(submitted, command_pb2.SubmitCommandRequest)
+    assert submitted.create_grid == request
+    assert service.server.max_receive_size == submitted.ByteSize() > request.ByteSize()
     result = await stub.CreateGrid(request)
     assert result.version == 1
     assert len(result.events[0].grid_created.obstacles) == MAX_OBSTACLES

@@ -2,27 +2,20 @@
 
 from __future__ import annotations
 
-import asyncio
-import sys
-
 from esdbclient import AsyncEventStoreDBClient
 
 from services.query.settings import QuerySettings
 from tests.integration.query.admin_support import admin_stub, plant_drift, projected
 from tests.integration.query.conftest import ServiceFactory, publish
+from tests.support.cli import run_rover
 from tests.unit.query.seed import seed_history
 
 
 async def _rover(port: int, *words: str) -> tuple[int, str, str]:
     """Run ``rover admin WORDS`` at the query service on ``port``: status, stdout, stderr."""
-    process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "services.cli", "admin", *words,
-        "--query-address", f"127.0.0.1:{port}", "--timeout", "30",
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
-    )  # fmt: skip
-    out, err = await asyncio.wait_for(process.communicate(), 60)
-    assert process.returncode is not None
-    return process.returncode, out.decode(), err.decode()
+    return await run_rover(
+        "admin", *words, "--query-address", f"127.0.0.1:{port}", "--timeout", "30"
+    )
 
 
 async def test_rover_admin_audits_repairs_rebuilds_and_reports(

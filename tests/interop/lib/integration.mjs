@@ -11,7 +11,7 @@ export const PROTO_FILES = ["command", "query", "live", "events", "common"].map(
 
 let root;
 
-function loadRoot() {
+export function loadRoot() {
   if (!root) {
     root = new protobuf.Root();
     // google/protobuf/* are bundled with protobufjs; everything else is under the repo root.

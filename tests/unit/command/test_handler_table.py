@@ -7,11 +7,12 @@ from collections.abc import Callable
 import pytest
 
 from domain.grid import CommandOutcome, Grid
-from domain.values import Command, Direction, Position, RoverId
+from domain.values import Command, Direction, Position, RoverId, Topology
 from services.command.application import commands
 from services.command.application.commands import (
     CreateGrid,
     CreateRover,
+    ExecuteRoverCommands,
     MoveRoverBackward,
     MoveRoverForward,
     RoverStep,
@@ -62,6 +63,16 @@ def test_fingerprints_are_those_stored_before_the_table() -> None:
     assert fingerprint(TurnRoverRight(grid_id="g", rover_id="r")) == (
         "1d26875e973d51cd439fcb6ad894059c"
     )
+    # Positions, enums and obstacle tuples too (digests of the asdict-based fingerprint).
+    cells = (Position(1, 2), Position(3, 0))
+    created = CreateGrid(
+        grid_id="g", width=5, height=4, topology=Topology.TOROIDAL, obstacles=cells
+    )
+    assert fingerprint(created) == "ff2a7b6ed03333a93d46fb756207429c"
+    landed = CreateRover(grid_id="g", rover_id="r", position=Position(1, 1), facing=Direction.W)
+    assert fingerprint(landed) == "26e2de5459a5613df50556935c21df98"
+    executed = ExecuteRoverCommands(grid_id="g", rover_id="r", commands="FFRL")
+    assert fingerprint(executed) == "5a6b63d97932b2d2964c894d7d58e24f"
 
 
 @pytest.mark.parametrize("kind", list(VERBS), ids=lambda kind: kind.__name__)

@@ -21,7 +21,8 @@ def test_banner_lists_endpoints_logs_and_a_first_grpcurl(tmp_path: Path) -> None
     assert "127.0.0.1:7  rover.v1.RoverCommandService" in text
     assert "127.0.0.1:50052  rover.v1.RoverQueryService" in text
     assert "127.0.0.1:50053  rover.v1.RoverLiveService" in text
-    assert text.count("log: ") == 5
+    assert "http://127.0.0.1:8080/  the live map: open it in a browser" in text
+    assert text.count("log: ") == 6
     assert str(tmp_path.resolve() / "logs" / "broadcaster.log") in text
     assert ".venv/bin/grpcurl -plaintext 127.0.0.1:7 list" in text
     assert "describe rover.v1.RoverCommandService" in text
@@ -34,7 +35,7 @@ def test_banner_names_what_was_skipped(tmp_path: Path) -> None:
     settings = UpSettings.model_validate({"data_dir": tmp_path})
     plan = build_plan(settings, redis_server="redis-server", available=lambda m: False)
     text = render_banner(plan)
-    for name in ("command", "query", "broadcaster"):
+    for name in ("command", "query", "broadcaster", "web"):
         assert f"{name:<12} skipped: services/{name} has no __main__ yet" in text
     assert "grpcurl -plaintext 127.0.0.1:2113 list" in text
 
@@ -76,7 +77,7 @@ def test_banner_names_each_instance_its_address_and_its_log(tmp_path: Path) -> N
         assert f" {name}  unix:{run / name}.sock\n" in text
         assert f"log: {logs / name}.log" in text
     assert f"log: {logs / 'query'}.log" in text  # one instance: named as before
-    assert text.count("log: ") == 8
+    assert text.count("log: ") == 9  # with the web front-end's
     assert "grpcurl -plaintext 127.0.0.1:50051 list" in text
     assert f"grpcurl -plaintext -unix {run / 'command-1'}.sock grpc.health.v1.Health/Check" in text
 
@@ -91,3 +92,11 @@ def test_banner_says_how_grpcurl_reaches_an_abstract_socket(tmp_path: Path) -> N
     text = render_banner(plan, grpcurl="grpcurl")
     assert f" query-1  unix-abstract:{name}\n" in text
     assert f"grpcurl -plaintext -unix @{name} grpc.health.v1.Health/Check" in text
+
+
+def test_web_instances_each_have_their_url(tmp_path: Path) -> None:
+    settings = UpSettings.model_validate({"data_dir": tmp_path, "web_instances": 2})
+    plan = build_plan(settings, redis_server="redis-server", available=lambda m: True)
+    text = render_banner(plan)
+    assert "web-1  http://127.0.0.1:8180/" in text
+    assert "web-2  http://127.0.0.1:8280/" in text

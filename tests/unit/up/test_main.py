@@ -22,6 +22,7 @@ def _up(tmp_path: Path, **env: str) -> subprocess.CompletedProcess[str]:
         "ROVER_COMMAND_ADDRESS": f"127.0.0.1:{free_port()}",
         "ROVER_QUERY_ADDRESS": f"127.0.0.1:{free_port()}",
         "ROVER_BROADCASTER_ADDRESS": f"127.0.0.1:{free_port()}",
+        "ROVER_WEB_ADDRESS": f"127.0.0.1:{free_port()}",
     }
     return subprocess.run(
         [sys.executable, "-m", "services.up"],

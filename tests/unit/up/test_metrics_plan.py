@@ -77,7 +77,7 @@ def test_instance_i_serves_on_the_base_port_plus_100_i(tmp_path: Path) -> None:
     text = render_banner(plan)
     assert "metrics: http://127.0.0.1:9201/metrics" in text
     assert "metrics: http://127.0.0.1:9301/metrics" in text
-    with pytest.raises(ValueError, match="ROVER_X: instance 3 would serve metrics on port 65600"):
+    with pytest.raises(ValueError, match="ROVER_X: instance 3 would listen on port 65600"):
         instance_metrics(Endpoint("127.0.0.1", 65300, "ROVER_X"), 3)
 
 

@@ -61,10 +61,11 @@ def test_everything_in_order_when_every_service_exists(tmp_path: Path) -> None:
         "command",
         "query",
         "broadcaster",
+        "web",
     ]
     assert plan.skipped == ()
     data = (tmp_path / "data").resolve()
-    store, redis, command, query, broadcaster = plan.children
+    store, redis, command, query, broadcaster, web = plan.children
     assert store.argv[:3] == ("/py", "-m", "standins.eventstore")
     assert str(data / "eventstore" / "rover.db") in store.argv
     assert redis.argv[0] == "/usr/bin/redis-server"
@@ -79,6 +80,9 @@ def test_everything_in_order_when_every_service_exists(tmp_path: Path) -> None:
     assert query.endpoint.dial == "127.0.0.1:7001"
     assert query.endpoint.setting == "ROVER_QUERY_ADDRESS"
     assert broadcaster.grpc_service == "rover.v1.RoverLiveService"
+    assert (web.argv, web.probe) == (("/py", "-m", "services.web"), "http")
+    assert web.env["ROVER_WEB_ADDRESS"] == "127.0.0.1:8080"
+    assert web.env["ROVER_BROADCASTER_ADDRESS"] == "127.0.0.1:50053"
     assert {c.log_path for c in plan.children} == {
         data / "logs" / f"{c.name}.log" for c in plan.children
     }
@@ -91,7 +95,7 @@ def test_missing_services_are_skipped_and_named(tmp_path: Path) -> None:
         available=lambda module: module == "services.query",
     )
     assert [c.name for c in plan.children] == ["eventstore", "redis", "query"]
-    assert plan.skipped == ("command", "broadcaster")
+    assert plan.skipped == ("command", "broadcaster", "web")
 
 
 def test_module_available() -> None:
@@ -142,6 +146,7 @@ def test_several_instances_share_the_address_and_each_has_its_own(tmp_path: Path
         "query",
         "broadcaster-1",
         "broadcaster-2",
+        "web",
     ]
     data = (tmp_path / "data").resolve()
     commands = [c for c in plan.children if c.group == "command"]
@@ -169,7 +174,7 @@ def test_several_instances_share_the_address_and_each_has_its_own(tmp_path: Path
 
 def test_one_instance_is_planned_as_before(tmp_path: Path) -> None:
     plan = _plan(tmp_path, command_instances=1, query_instances=1, broadcaster_instances=1)
-    assert [c.name for c in plan.children][2:] == ["command", "query", "broadcaster"]
+    assert [c.name for c in plan.children][2:] == ["command", "query", "broadcaster", "web"]
     assert all(not c.instance_address and not c.restart for c in plan.children)
 
 
@@ -258,3 +263,13 @@ def test_a_bad_instance_count_names_its_variable(
         f"ROVER_BROADCASTER_INSTANCES={given!r}: "
         "Value error, expected a whole number >= 1, or auto (one per CPU)"
     )
+
+
+def test_web_instances_listen_each_on_the_port_plus_100_times_its_number(tmp_path: Path) -> None:
+    plan = _plan(tmp_path, web_instances=2, web_address="127.0.0.1:8000")
+    web = [c for c in plan.children if c.group == "web"]
+    assert [(c.name, c.endpoint.port, c.restart) for c in web] == [
+        ("web-1", 8100, True),
+        ("web-2", 8200, True),
+    ]
+    assert [c.env["ROVER_WEB_ADDRESS"] for c in web] == ["127.0.0.1:8100", "127.0.0.1:8200"]

@@ -1,0 +1,173 @@
+"""Live updates for the page: one grid's ``WatchGrid`` stream as Server-Sent Events.
+
+``GET /live/{grid_id}`` (``?from_version=N`` or the ``Last-Event-ID`` header to resume) opens
+one WatchGrid call to the broadcaster, whose hub fans its one store subscription out to every
+watcher, and forwards each ``GridUpdate`` as one event: ``event:`` the update's case
+(``snapshot``, ``event``, ``heartbeat``, ``resume``), ``id:`` its sequence (so a reconnecting
+client resumes after the last one it applied), ``data:`` the update in protobuf's JSON mapping.
+When the call ends with a status (a slow reader told to resume, the broadcaster stopping, a
+missing grid) the last event is ``error`` with the same body as the JSON API's errors.
+
+The stream is not buffered here: a browser that reads slowly holds back this call's reads, the
+broadcaster's bounded queue for it fills, and the broadcaster cuts it off with ``resume``, as
+it does a slow gRPC watcher.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator
+from typing import Any
+
+import grpc
+
+from protos.rover.v1 import live_pb2
+from services.common.rich_errors import bad_request, error_info
+from services.web.rpc import error_body, rpc_error_body, to_json
+
+__all__ = [
+    "FrameCache",
+    "LiveCalls",
+    "LiveRequestError",
+    "live_events",
+    "sse_frame",
+    "update_frame",
+    "watch_request",
+]
+
+
+class LiveRequestError(ValueError):
+    """A live request the page got wrong, with its error body (INVALID_ARGUMENT)."""
+
+    def __init__(self, body: dict[str, Any]) -> None:
+        super().__init__(body["message"])
+        self.body = body
+
+
+def _version(text: str, source: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if value < 0:
+        message = f"{source} must be a whole number >= 0 (a sequence already applied), not {text!r}"
+        raise LiveRequestError(
+            error_body(
+                grpc.StatusCode.INVALID_ARGUMENT,
+                message,
+                [bad_request([("from_version", message)]), error_info("FROM_VERSION_INVALID")],
+            )
+        )
+    return value
+
+
+def watch_request(
+    grid_id: str, from_version: str | None, last_event_id: str | None
+) -> live_pb2.WatchGridRequest:
+    """The WatchGrid request of a live request: ``Last-Event-ID`` (a reconnecting
+    EventSource) wins over ``from_version``; neither: the snapshot first, then changes."""
+    request = live_pb2.WatchGridRequest(grid_id=grid_id)
+    if last_event_id:
+        request.from_version = _version(last_event_id, "Last-Event-ID")
+    elif from_version is not None and from_version != "":
+        request.from_version = _version(from_version, "from_version")
+    return request
+
+
+class LiveCalls:
+    """The open WatchGrid calls, so that a stopping server can end them (each stream then
+    ends with an ``error`` event, UNAVAILABLE, and the page resumes elsewhere or later)."""
+
+    def __init__(self) -> None:
+        self._calls: set[grpc.aio.Call] = set()
+        self.stopping = False
+
+    def __len__(self) -> int:
+        return len(self._calls)
+
+    def add(self, call: grpc.aio.Call) -> None:
+        self._calls.add(call)
+
+    def discard(self, call: grpc.aio.Call) -> None:
+        self._calls.discard(call)
+
+    def end_all(self) -> None:
+        """Refuse new streams and cancel the open calls."""
+        self.stopping = True
+        for call in list(self._calls):
+            call.cancel()
+
+
+_STOPPING = error_body(
+    grpc.StatusCode.UNAVAILABLE,
+    "the web server is stopping: resume with from_version = the last sequence applied",
+    [error_info("WEB_SERVER_STOPPING")],
+)
+_WATCH_GRID = "/rover.v1.RoverLiveService/WatchGrid"
+
+
+def sse_frame(event: str, data: object, event_id: int | None = None) -> bytes:
+    """One Server-Sent Event: ``event:``, ``id:`` (when given) and ``data:`` (``data`` as
+    one line of JSON: JSON escapes the line breaks inside strings)."""
+    head = f"event: {event}\n" if event_id is None else f"event: {event}\nid: {event_id}\n"
+    return f"{head}data: {json.dumps(data, separators=(',', ':'))}\n\n".encode()
+
+
+def update_frame(raw: bytes) -> bytes:
+    """The event of one serialized ``GridUpdate``: its case, its sequence, it as JSON."""
+    update = live_pb2.GridUpdate.FromString(raw)
+    return sse_frame(update.WhichOneof("update") or "unknown", to_json(update), update.sequence)
+
+
+class FrameCache:
+    """Each update's event, made once however many pages watch its grid: the broadcaster
+    sends every watcher of a grid the same bytes for an event, so they key its frame."""
+
+    def __init__(self, size: int = 4096) -> None:
+        self._frames: dict[bytes, bytes] = {}
+        self._size = size
+
+    def frame(self, raw: bytes) -> bytes:
+        """The event of ``raw`` (a serialized GridUpdate), from the cache when it is there."""
+        frame = self._frames.get(raw)
+        if frame is None:
+            frame = update_frame(raw)
+            if len(self._frames) >= self._size:
+                del self._frames[next(iter(self._frames))]  # the oldest
+            self._frames[raw] = frame
+        return frame
+
+
+async def live_events(
+    channel: grpc.aio.Channel,
+    request: live_pb2.WatchGridRequest,
+    metadata: tuple[tuple[str, str], ...],
+    calls: LiveCalls,
+    frames: FrameCache,
+) -> AsyncIterator[bytes]:
+    """The Server-Sent Events of one WatchGrid call, ending with an ``error`` event when the
+    call ends with a status; cancelling this cancels the call."""
+    if calls.stopping:
+        yield sse_frame("error", _STOPPING)
+        return
+    watch: grpc.aio.UnaryStreamMultiCallable[live_pb2.WatchGridRequest, bytes] = (
+        channel.unary_stream(
+            _WATCH_GRID, request_serializer=live_pb2.WatchGridRequest.SerializeToString
+        )
+    )  # no deserializer: the updates' bytes key the frame cache
+    call = watch(request, metadata=metadata)
+    calls.add(call)
+    try:
+        async for raw in call:
+            yield frames.frame(raw)
+    except grpc.aio.AioRpcError as error:
+        yield sse_frame("error", rpc_error_body(error))
+    except asyncio.CancelledError:
+        task = asyncio.current_task()
+        if not calls.stopping or (task is not None and task.cancelling()):
+            raise  # the browser went away (or the server is forced down): just stop
+        yield sse_frame("error", _STOPPING)
+    finally:
+        calls.discard(call)
+        call.cancel()
