@@ -2,10 +2,18 @@
 
 from __future__ import annotations
 
-from pydantic import Field
+from urllib.parse import urlsplit
+
+from pydantic import Field, field_validator
 
 from services.common.publisher_checkpoint import DEFAULT_CHECKPOINT_STREAM
 from services.common.settings import EventStoreClientSettings, metrics_address_field
+from services.query.adapters.redis_connect import (
+    CLUSTER_SCHEME,
+    SENTINEL_SCHEME,
+    parse_cluster_url,
+    parse_sentinel_url,
+)
 
 __all__ = ["QuerySettings"]
 
@@ -18,10 +26,16 @@ class QuerySettings(EventStoreClientSettings):
     )
     query_metrics_address: str = metrics_address_field("127.0.0.1:9102")
     redis_url: str = Field(
-        default="redis://127.0.0.1:6380/0", description="Redis holding the read model."
+        default="redis://127.0.0.1:6380/0",
+        description="Redis holding the read model: redis://host:port/db (one server), "
+        "redis+sentinel://host:26379,host2:26379/master-name[/db] (the master the sentinels "
+        "name, followed through failovers), or redis+cluster://host:6379,host2:6379 (a Redis "
+        "Cluster: keys hash-tagged per grid; see docs/read-model.md).",
     )
     redis_key_prefix: str = Field(
-        default="rover:query", description="Prefix of every read model key (see read-model.md)."
+        default="rover:query",
+        description="Prefix of every read model key (see read-model.md); no braces on a "
+        "Redis Cluster (they would change the hash tags).",
     )
     query_min_version_wait_seconds: float = Field(
         default=5.0,
@@ -88,3 +102,13 @@ class QuerySettings(EventStoreClientSettings):
     query_retry_seconds: float = Field(
         default=1.0, gt=0, description="Pause before the projector resubscribes after an error."
     )
+
+    @field_validator("redis_url")
+    @classmethod
+    def _sentinels_or_nodes_named(cls, url: str) -> str:
+        scheme = urlsplit(url).scheme
+        if scheme == SENTINEL_SCHEME:
+            parse_sentinel_url(url)  # raises ValueError naming what is wrong
+        elif scheme == CLUSTER_SCHEME:
+            parse_cluster_url(url)
+        return url
