@@ -17,7 +17,8 @@ from pathlib import Path
 
 from bench.servers import wait_serving
 from services.up.endpoints import Endpoint
-from services.up.plan import child_env
+from services.up.integration_key import ensure_integration_key
+from services.up.plan import child_env, integration_key_path
 from services.up.settings import UpSettings
 from tests.support.redis_server import free_port
 
@@ -54,7 +55,9 @@ class Fleet:
             addresses,
             eventstore=Endpoint("127.0.0.1", store_port, "eventstore"),
             redis=Endpoint("127.0.0.1", redis_port, "redis"),
+            data_dir=folder,
         )
+        ensure_integration_key(integration_key_path(folder))
         self.instances: list[Instance] = []
 
     def address(self, service: str) -> str:

@@ -29,6 +29,8 @@ from services.common.esdb_cluster import warn_if_leader_unfollowable
 from services.common.esdb_parked import EsdbParkedEvents
 from services.common.grpc_server import GrpcServer
 from services.common.health_flag import HealthFlag
+from services.common.integration_key_settings import integration_keys
+from services.common.integration_signing import IntegrationKeys
 from services.common.logs import get_logger
 from services.common.metrics import Metrics
 from services.common.parked import InMemoryParkedEvents, ParkedEvents
@@ -94,14 +96,18 @@ def build(
     ``rover-parked-broadcaster`` stream; in memory when the feed and history are overridden).
     """
     client: AsyncEventStoreDBClient | None = None
+    keys = IntegrationKeys()
     if feed is None or history is None:
         client = LeaderFollowingClient(settings.eventstore_uri)
+        keys = integration_keys(settings, "broadcaster")
     if feed is None:
         assert client is not None
-        feed = EsdbIntegrationFeed(client)
+        feed = EsdbIntegrationFeed(client, keys=keys)
     if history is None:
         assert client is not None
-        history = EsdbGridHistory(client, page_size=settings.broadcaster_history_page_size)
+        history = EsdbGridHistory(
+            client, page_size=settings.broadcaster_history_page_size, keys=keys
+        )
     if parked is None:
         parked = EsdbParkedEvents(client) if client is not None else InMemoryParkedEvents()
     hub: Hub[bytes] = Hub(

@@ -48,6 +48,7 @@ from services.common.esdb_cluster import warn_if_leader_unfollowable
 from services.common.esdb_parked import EsdbParkedEvents
 from services.common.grpc_server import GrpcServer, Service
 from services.common.health_flag import HealthFlag
+from services.common.integration_key_settings import integration_keys
 from services.common.lease import LeaseTiming
 from services.common.metrics import Metrics
 from services.common.parked import InMemoryParkedEvents, ParkedEvents
@@ -132,7 +133,8 @@ def build(
         if feed is None:
             feed = EsdbDomainEventFeed(client)
         if integration is None:
-            integration = EsdbIntegrationLog(client, timeout=timeout, appender=appender)
+            keys = integration_keys(settings, "command")
+            integration = EsdbIntegrationLog(client, timeout=timeout, appender=appender, keys=keys)
         if checkpoints is None:
             stream = settings.publisher_checkpoint_stream
             checkpoints = EsdbCheckpointStore(

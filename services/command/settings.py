@@ -6,12 +6,13 @@ from typing import ClassVar
 
 from pydantic import Field
 
+from services.common.integration_key_settings import IntegrationKeySettings
 from services.common.settings import EventStoreClientSettings, metrics_address_field
 
 __all__ = ["CommandSettings"]
 
 
-class CommandSettings(EventStoreClientSettings):
+class CommandSettings(IntegrationKeySettings, EventStoreClientSettings):
     """Where to listen, which store to use, and the knobs of retries, cache and publication."""
 
     writes_events: ClassVar[bool] = True

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from pydantic import Field
 
+from services.common.integration_key_settings import IntegrationKeySettings
 from services.common.publisher_checkpoint import DEFAULT_CHECKPOINT_STREAM
 from services.common.settings import EventStoreClientSettings, metrics_address_field
 
 __all__ = ["QuerySettings"]
 
 
-class QuerySettings(EventStoreClientSettings):
+class QuerySettings(IntegrationKeySettings, EventStoreClientSettings):
     """Where the query service listens, what it reads from, and how its projector batches."""
 
     query_address: str = Field(

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
+from services.common.integration_key_settings import IntegrationKeySettings
 from services.common.settings import ServerSettings
 from services.common.settings_text import env_name
 from services.up.endpoints import Endpoint, parse_address
@@ -30,6 +31,7 @@ __all__ = [
     "build_plan",
     "instance_address",
     "instance_metrics",
+    "integration_key_path",
     "module_available",
     "parse_address",
 ]
@@ -146,9 +148,20 @@ def _metrics_env(name: str, metrics: Endpoint | None) -> dict[str, str]:
     return {ENV_NAMES[f"{name}_metrics_address"]: address}
 
 
-def child_env(settings: UpSettings, *, eventstore: Endpoint, redis: Endpoint) -> dict[str, str]:
-    """``ROVER_*`` variables every service child gets: where the others are."""
+def integration_key_path(data_dir: Path) -> Path:
+    """The data directory's integration key file (written at the first start, kept after)."""
+    return data_dir / "integration.key"
+
+
+def child_env(
+    settings: UpSettings, *, eventstore: Endpoint, redis: Endpoint, data_dir: Path
+) -> dict[str, str]:
+    """``ROVER_*`` variables every service child gets: where the others are, and the key
+    file that signs and verifies their integration events."""
     return {
+        env_name(IntegrationKeySettings, "integration_key_file"): str(
+            integration_key_path(data_dir)
+        ),
         "ROVER_EVENTSTORE_URI": f"esdb://{eventstore.dial}?Tls=false",
         "ROVER_REDIS_URL": f"redis://{redis.dial}/0",
         ENV_NAMES["command_address"]: settings.command_address,
@@ -223,7 +236,7 @@ def build_plan(
             log_path=log_dir / "redis.log",
         ),
     ]
-    env = child_env(settings, eventstore=eventstore, redis=redis)
+    env = child_env(settings, eventstore=eventstore, redis=redis, data_dir=data_dir)
     skipped: list[str] = []
     for name, module, address_field, grpc_service in SERVICES:
         if not available(module):
