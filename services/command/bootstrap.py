@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 from protos.rover.v1 import command_pb2, command_pb2_grpc
@@ -21,6 +22,7 @@ from services.command.adapters.esdb_publishing import (
     EsdbCheckpointStore,
     EsdbIntegrationLog,
 )
+from services.command.adapters.esdb_requests import EsdbRequestLog
 from services.command.adapters.esdb_store import EsdbEventStore, EsdbSnapshotStore
 from services.command.adapters.pooled_appends import PooledAppender
 from services.command.adapters.prometheus import register_command_metrics
@@ -38,6 +40,7 @@ from services.command.application.ports import (
 )
 from services.command.application.publisher import Publisher, PublisherSettings
 from services.command.application.repository import GridRepository
+from services.command.application.request_log import RequestLog, RequestLookup
 from services.command.consumer_groups import ensure_consumer_groups, load_consumer_groups
 from services.command.grpc.servicer import RoverCommandServicer
 from services.command.settings import CommandSettings
@@ -94,6 +97,7 @@ def build(
     clock: Clock | None = None,
     ids: IdGenerator | None = None,
     pooled_appends: bool | None = None,
+    requests: RequestLog | None = None,
 ) -> CommandApp:
     """Wire the command service; every port not overridden is EventStoreDB's.
 
@@ -142,6 +146,11 @@ def build(
             )
         if parked is None:
             parked = EsdbParkedEvents(client, timeout=timeout)
+        if requests is None:
+            retention = timedelta(hours=settings.command_request_retention_hours)
+            requests = EsdbRequestLog(
+                client, integration, retention, timeout=timeout, appender=appender
+            )
     if parked is None:  # every store port overridden: a unit test's fakes
         parked = InMemoryParkedEvents()
     assert events is not None
@@ -162,7 +171,12 @@ def build(
         base_delay=settings.command_retry_base_ms / 1000,
         max_delay=settings.command_retry_max_ms / 1000,
     )
-    executor = CommandExecutor(repository, events, clock or SystemClock(), ids, retry=retry)
+    clock = clock or SystemClock()
+    lookup = None
+    if requests is not None:
+        retention = timedelta(hours=settings.command_request_retention_hours)
+        lookup = RequestLookup(requests, clock, retention)
+    executor = CommandExecutor(repository, events, clock, ids, retry=retry, requests=lookup)
     publisher = Publisher(
         feed,
         integration,
@@ -177,6 +191,7 @@ def build(
             lease=LeaseTiming.for_ttl(settings.publisher_lease_seconds),
         ),
         parked=parked,
+        requests=requests,
     )
     handlers = Handlers(executor, ids)
     metrics = Metrics(

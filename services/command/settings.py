@@ -32,6 +32,15 @@ class CommandSettings(IntegrationKeySettings, EventStoreClientSettings):
         ge=1,
         description="recent request ids remembered per grid.",
     )
+    command_request_retention_hours: float = Field(
+        default=24.0,
+        gt=0,
+        description=(
+            "How long a request_id is remembered however busy its grid (docs/command.md, "
+            "Idempotency): a retry within it returns the original result. The request log's "
+            "streams carry it as $maxAge, so the store frees them after it."
+        ),
+    )
     command_pooled_appends: bool = Field(
         default=True,
         description=(

@@ -1,0 +1,139 @@
+"""EsdbRequestLog: the RequestLog port on EventStoreDB, one small stream per request.
+
+Each request applied to a grid is kept in ``rover-request-{grid_id}-{digest}`` (the digest is
+of its request_id, so any request id makes a valid, bounded stream name) as one
+``RequestApplied.v1`` JSON event, with the stream metadata ``$maxAge`` = the retention period:
+the store hides it after that and its scavenge frees the space, so the log's storage is
+bounded by the requests of one period. The names stay outside the ``grid-*`` and
+``integration-*`` categories every consumer subscribes to.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import uuid
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+
+from esdbclient import AsyncEventStoreDBClient, NewEvent, RecordedEvent, StreamState
+from esdbclient.exceptions import NotFound
+
+from services.command.adapters.esdb_appends import Appender, StockAppender
+from services.command.adapters.esdb_errors import translated
+from services.command.application.ports import IntegrationLog, RequestRecord
+from services.command.application.request_log import LoggedRequest
+from services.common.esdb_reads import whole_read
+from services.common.logs import get_logger
+
+__all__ = ["REQUEST_EVENT_TYPE", "EsdbRequestLog", "request_stream"]
+
+REQUEST_EVENT_TYPE = "RequestApplied.v1"
+_NAMESPACE = uuid.UUID("5d0c2a7e-8f3b-4c61-9e2d-1b7a4f6c0e93")
+_log = get_logger(__name__)
+
+
+def request_stream(grid_id: str, request_id: str) -> str:
+    """The stream of one request of one grid."""
+    digest = hashlib.sha256(request_id.encode()).hexdigest()[:32]
+    return f"rover-request-{grid_id}-{digest}"
+
+
+def _event(grid_id: str, logged: LoggedRequest) -> NewEvent:
+    record = logged.record
+    body = {
+        "grid_id": grid_id,
+        "request_id": record.request_id,
+        "command": record.command,
+        "fingerprint": record.fingerprint,
+        "first_version": record.first_version,
+        "last_version": record.last_version,
+        "occurred_at": logged.occurred_at.isoformat(),
+    }
+    key = f"{grid_id}/{record.request_id}/{record.first_version}"
+    return NewEvent(
+        type=REQUEST_EVENT_TYPE,
+        data=json.dumps(body, separators=(",", ":")).encode(),
+        content_type="application/json",
+        id=uuid.uuid5(_NAMESPACE, key),
+    )
+
+
+def _logged(grid_id: str, request_id: str, found: Sequence[RecordedEvent]) -> LoggedRequest | None:
+    """One request from its records (a request published in two batches has two: joined)."""
+    records: list[LoggedRequest] = []
+    for recorded in found:
+        try:
+            body = json.loads(recorded.data)
+            if body["grid_id"] != grid_id or body["request_id"] != request_id:
+                continue  # a digest collision, or a record that is not ours
+            record = RequestRecord(
+                request_id,
+                str(body["command"]),
+                str(body["fingerprint"]),
+                int(body["first_version"]),
+                int(body["last_version"]),
+            )
+            records.append(LoggedRequest(record, datetime.fromisoformat(body["occurred_at"])))
+        except (ValueError, KeyError, TypeError) as error:
+            _log.warning(
+                "unreadable request record", stream=recorded.stream_name, error=repr(error)
+            )
+    if not records:
+        return None
+    first = min(records, key=lambda r: r.record.first_version)
+    last = max(r.record.last_version for r in records)
+    joined = RequestRecord(
+        request_id, first.record.command, first.record.fingerprint, first.record.first_version, last
+    )
+    return LoggedRequest(joined, first.occurred_at)
+
+
+class EsdbRequestLog:
+    """RequestLog in per-request streams with ``$maxAge`` = ``retention`` (see the module)."""
+
+    def __init__(
+        self,
+        client: AsyncEventStoreDBClient,
+        integration: IntegrationLog,
+        retention: timedelta,
+        *,
+        timeout: float = 5.0,
+        appender: Appender | None = None,
+    ) -> None:
+        self._client = client
+        self._integration = integration
+        self._max_age = max(1, int(retention.total_seconds()))
+        self._timeout = timeout
+        self._appender = appender or StockAppender(client)
+
+    async def record(self, grid_id: str, requests: Sequence[LoggedRequest]) -> None:
+        await asyncio.gather(*(self._record(grid_id, r) for r in requests))
+
+    async def _record(self, grid_id: str, logged: LoggedRequest) -> None:
+        stream = request_stream(grid_id, logged.record.request_id)
+        with translated(stream):
+            await asyncio.gather(
+                self._client.set_stream_metadata(
+                    stream, metadata={"$maxAge": self._max_age}, timeout=self._timeout
+                ),
+                self._appender.append(
+                    stream, StreamState.ANY, [_event(grid_id, logged)], deadline=self._timeout
+                ),
+            )
+
+    async def find(self, grid_id: str, request_id: str) -> LoggedRequest | None:
+        stream = request_stream(grid_id, request_id)
+        with translated(stream):
+            try:
+                found = await whole_read(
+                    self._client,
+                    lambda: self._client.get_stream(stream, limit=16, timeout=self._timeout),
+                )
+            except NotFound:
+                return None
+        return _logged(grid_id, request_id, found)
+
+    async def published(self, grid_id: str) -> int:
+        return await self._integration.last_sequence(grid_id)
