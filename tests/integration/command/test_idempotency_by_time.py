@@ -16,6 +16,7 @@ import pytest
 from esdbclient import AsyncEventStoreDBClient
 
 from protos.rover.v1 import command_pb2
+from services.command.adapters.esdb_requests import REQUEST_EVENT_TYPE, request_stream
 from services.command.bootstrap import CommandApp, build
 from services.command.settings import CommandSettings
 from standins.eventstore.server import EventStoreServer
@@ -116,6 +117,13 @@ async def test_a_request_id_is_new_again_after_the_retention_period(
             original = await stub.TurnRoverRight(turn(grid, "old"))
             await turns(stub, grid, WINDOW * 2, "other")
             await wait_for_integration(esdb, grid, await stored_count(esdb, grid))
+
+            # the record, kept by the store for the period ($maxAge) and no longer
+            stream = request_stream(grid, "old")
+            [record] = await esdb.get_stream(stream)
+            assert record.type == REQUEST_EVENT_TYPE
+            metadata, _ = await esdb.get_stream_metadata(stream)
+            assert metadata == {"$maxAge": 24 * 3600}
 
             clock.current += timedelta(hours=23, minutes=59)  # within the period: a retry
             assert await stub.TurnRoverRight(turn(grid, "old")) == original
