@@ -104,7 +104,7 @@ class EsdbRequestLog:
     ) -> None:
         self._client = client
         self._integration = integration
-        self._max_age = max(1, int(retention.total_seconds()))
+        self._metadata = json.dumps({"$maxAge": max(1, int(retention.total_seconds()))}).encode()
         self._timeout = timeout
         self._appender = appender or StockAppender(client)
 
@@ -113,10 +113,13 @@ class EsdbRequestLog:
 
     async def _record(self, grid_id: str, logged: LoggedRequest) -> None:
         stream = request_stream(grid_id, logged.record.request_id)
+        # The metadata as esdbclient's set_stream_metadata writes it ($$stream, $metadata),
+        # but through the appender: both writes share its kept-open BatchAppend calls.
+        metadata = NewEvent(type="$metadata", data=self._metadata, content_type="application/json")
         with translated(stream):
             await asyncio.gather(
-                self._client.set_stream_metadata(
-                    stream, metadata={"$maxAge": self._max_age}, timeout=self._timeout
+                self._appender.append(
+                    f"$${stream}", StreamState.ANY, [metadata], deadline=self._timeout
                 ),
                 self._appender.append(
                     stream, StreamState.ANY, [_event(grid_id, logged)], deadline=self._timeout
