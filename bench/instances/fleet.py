@@ -17,8 +17,8 @@ from pathlib import Path
 
 from bench.servers import wait_serving
 from services.up.endpoints import Endpoint
-from services.up.integration_key import ensure_integration_key
-from services.up.plan import child_env, integration_key_path
+from services.up.integration_key import ensure_integration_key, integration_key_path
+from services.up.plan import child_env
 from services.up.settings import UpSettings
 from tests.support.redis_server import free_port
 

@@ -19,8 +19,8 @@ from services.common.settings_text import SettingsError, load_settings, settings
 from services.up.banner import grpcurl_command, render_banner, venv_command
 from services.up.data_lock import DataDirBusyError, DataDirLock
 from services.up.exposure import auth_line, check_exposure
-from services.up.integration_key import ensure_integration_key
-from services.up.plan import Plan, build_plan, integration_key_path
+from services.up.integration_key import ensure_integration_key, integration_key_path
+from services.up.plan import Plan, build_plan
 from services.up.ports import PortInUseError, check_ports
 from services.up.redis_binary import RedisMissingError, find_redis_server
 from services.up.settings import UpSettings

@@ -6,7 +6,15 @@ import os
 import secrets
 from pathlib import Path
 
-__all__ = ["ensure_integration_key"]
+__all__ = ["INTEGRATION_KEY_NAME", "ensure_integration_key", "integration_key_path"]
+
+INTEGRATION_KEY_NAME = "integration.key"
+"""The key file's name in a data directory."""
+
+
+def integration_key_path(data_dir: Path) -> Path:
+    """The data directory's integration key file (written at the first start, kept after)."""
+    return data_dir / INTEGRATION_KEY_NAME
 
 
 def ensure_integration_key(path: Path) -> bool:

@@ -22,6 +22,7 @@ from services.common.integration_key_settings import IntegrationKeySettings
 from services.common.settings import ServerSettings
 from services.common.settings_text import env_name
 from services.up.endpoints import Endpoint, parse_address
+from services.up.integration_key import integration_key_path
 from services.up.settings import ENV_NAMES, UpSettings
 
 __all__ = [
@@ -31,7 +32,6 @@ __all__ = [
     "build_plan",
     "instance_address",
     "instance_metrics",
-    "integration_key_path",
     "module_available",
     "parse_address",
 ]
@@ -146,11 +146,6 @@ def _metrics_env(name: str, metrics: Endpoint | None) -> dict[str, str]:
     """The child's own metrics address variable (the same name as the supervisor's base)."""
     address = f"{metrics.host}:{metrics.port}" if metrics is not None else ""
     return {ENV_NAMES[f"{name}_metrics_address"]: address}
-
-
-def integration_key_path(data_dir: Path) -> Path:
-    """The data directory's integration key file (written at the first start, kept after)."""
-    return data_dir / "integration.key"
 
 
 def child_env(
