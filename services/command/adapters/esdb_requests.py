@@ -18,7 +18,7 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 
 from esdbclient import AsyncEventStoreDBClient, NewEvent, RecordedEvent, StreamState
-from esdbclient.exceptions import NotFound
+from esdbclient.exceptions import NotFound, StreamIsDeleted
 
 from services.command.adapters.esdb_appends import Appender, StockAppender
 from services.command.adapters.esdb_errors import translated
@@ -116,14 +116,21 @@ class EsdbRequestLog:
         # The metadata as esdbclient's set_stream_metadata writes it ($$stream, $metadata),
         # but through the appender: both writes share its kept-open BatchAppend calls.
         metadata = NewEvent(type="$metadata", data=self._metadata, content_type="application/json")
-        with translated(stream):
-            await asyncio.gather(
-                self._appender.append(
-                    f"$${stream}", StreamState.ANY, [metadata], deadline=self._timeout
-                ),
-                self._appender.append(
-                    stream, StreamState.ANY, [_event(grid_id, logged)], deadline=self._timeout
-                ),
+        try:
+            with translated(stream):
+                await asyncio.gather(
+                    self._appender.append(
+                        f"$${stream}", StreamState.ANY, [metadata], deadline=self._timeout
+                    ),
+                    self._appender.append(
+                        stream, StreamState.ANY, [_event(grid_id, logged)], deadline=self._timeout
+                    ),
+                )
+        except StreamIsDeleted:  # deleted by someone else: publication must not stall on it
+            _log.error(
+                "request log stream deleted; this request is deduplicated by the window only",
+                stream=stream,
+                grid_id=grid_id,
             )
 
     async def find(self, grid_id: str, request_id: str) -> LoggedRequest | None:
@@ -134,7 +141,7 @@ class EsdbRequestLog:
                     self._client,
                     lambda: self._client.get_stream(stream, limit=16, timeout=self._timeout),
                 )
-            except NotFound:
+            except (NotFound, StreamIsDeleted):
                 return None
         return _logged(grid_id, request_id, found)
 

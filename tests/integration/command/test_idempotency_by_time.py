@@ -13,7 +13,7 @@ from datetime import UTC, datetime, timedelta
 
 import grpc
 import pytest
-from esdbclient import AsyncEventStoreDBClient
+from esdbclient import AsyncEventStoreDBClient, StreamState
 
 from protos.rover.v1 import command_pb2
 from services.command.adapters.esdb_requests import REQUEST_EVENT_TYPE, request_stream
@@ -135,3 +135,20 @@ async def test_a_request_id_is_new_again_after_the_retention_period(
             assert await stored_count(esdb, grid) == before + 1
     finally:
         await service.stop()
+
+
+async def test_a_deleted_request_stream_does_not_stall_publication(
+    start_service: ServiceFactory, esdb: AsyncEventStoreDBClient
+) -> None:
+    service = await start_service(command_request_window=WINDOW)
+    async with grpc.aio.insecure_channel(service.address) as channel:
+        stub = command_stub(channel)
+        grid = await grid_with_rover(stub)
+        await esdb.tombstone_stream(request_stream(grid, "doomed"), current_version=StreamState.ANY)
+        await stub.TurnRoverRight(turn(grid, "doomed"))
+        await turns(stub, grid, WINDOW * 2, "after")
+        total = await stored_count(esdb, grid)
+        assert len(await wait_for_integration(esdb, grid, total)) == total  # published on
+        # deduplicated by the window only: past it, the id is looked up, not found, new
+        again = await stub.TurnRoverRight(turn(grid, "doomed"))
+        assert again.version == total + 1
