@@ -3,7 +3,8 @@ publishes, whether the events came from the feed or from the grid's domain strea
 
 An append at the stream's end succeeds; after a replay the events already there are found
 by id and skipped; an integration stream behind (a grid released while no publisher ran) is
-first brought up to the batch from the domain stream. The requests of each run are logged
+first brought up to the batch from the domain stream; one where another writer took a place
+(a forged event) has its event parked and is held. The requests of each run are logged
 (``requests``) before its events are published. Published from the domain stream, a
 grid that meets a poison event there has it parked and is held (GridHeldError).
 """
@@ -12,12 +13,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from services.command.application.errors import ConcurrencyError, PublicationError
+from services.command.application.errors import ConcurrencyError
 from services.command.application.executor import stored_envelope
 from services.command.application.ports import DomainEventFeed, IntegrationLog, StoredEvent
 from services.command.application.publisher_poison import HeldGrids
 from services.command.application.request_log import RequestLog, requests_of
-from services.common.envelope import Envelope
+from services.common.envelope import Envelope, integration_stream
 from services.common.logs import get_logger
 from services.common.parked import PoisonEvent, PoisonEventError
 
@@ -28,6 +29,23 @@ _log = get_logger(__name__)
 
 class GridHeldError(Exception):
     """A grid met a poison event while published from its domain stream: it is held now."""
+
+
+def _diverged(grid_id: str, envelope: Envelope, last: int) -> PoisonEvent:
+    """The parked record of a domain event whose place in the integration stream is taken by
+    an event the publisher did not write (or lies beyond a gap)."""
+    return PoisonEvent(
+        stream=integration_stream(grid_id),
+        revision=envelope.sequence - 1,
+        commit_position=0,
+        event_id=str(envelope.event_id),
+        event_type=type(envelope.event).__name__,
+        grid_id=grid_id,
+        reason=(
+            f"integration-{grid_id} diverges at sequence {envelope.sequence} (its last is "
+            f"{last}): an event there was not written by the publisher"
+        ),
+    )
 
 
 class IntegrationAppends:
@@ -88,14 +106,16 @@ class IntegrationAppends:
         if last < first - 1 or any(
             e.event_id != found for e, found in zip(envelopes, existing, strict=False)
         ):
-            # Not a replay: something else wrote there, or events went missing. A bug.
+            # Not a replay: something else wrote there (a forged event), or events went
+            # missing. The grid is held (its event parked) and the other grids go on.
             _log.critical(
                 "integration stream diverges from the domain stream",
                 grid_id=grid_id,
                 first_sequence=first,
                 integration_last_sequence=last,
             )
-            raise PublicationError(f"integration-{grid_id} diverges at sequence {first}")
+            await self._held.hold(_diverged(grid_id, envelopes[0], last))
+            raise GridHeldError(grid_id)
         _log.info("republished events were already there", grid_id=grid_id, skipped=overlap)
         rest = envelopes[overlap:]
         if rest:
