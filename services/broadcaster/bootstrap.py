@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass
+from functools import partial
 
 from esdbclient import AsyncEventStoreDBClient
 from esdbclient.exceptions import EventStoreDBClientException
@@ -29,7 +30,7 @@ from services.common.esdb_cluster import warn_if_leader_unfollowable
 from services.common.esdb_parked import EsdbParkedEvents
 from services.common.grpc_server import GrpcServer
 from services.common.health_flag import HealthFlag
-from services.common.integration_key_settings import integration_keys
+from services.common.integration_key_settings import announce_keys, integration_keys
 from services.common.integration_signing import IntegrationKeys
 from services.common.logs import get_logger
 from services.common.metrics import Metrics
@@ -99,7 +100,7 @@ def build(
     keys = IntegrationKeys()
     if feed is None or history is None:
         client = LeaderFollowingClient(settings.eventstore_uri)
-        keys = integration_keys(settings, "broadcaster")
+        keys = integration_keys(settings)
     if feed is None:
         assert client is not None
         feed = EsdbIntegrationFeed(client, keys=keys)
@@ -119,6 +120,10 @@ def build(
     watch = WatchGrid(hub, history, heartbeat_seconds=settings.broadcaster_heartbeat_seconds)
     servicer = (PreSerializedLiveServicer if fast_updates else RoverLiveServicer)(watch)
     lifecycle = Lifecycle(serving_at_start=lambda: hub.connected)
+    if client is not None:
+        lifecycle.background.append(
+            ("integration-keys", partial(announce_keys, keys, "broadcaster"))
+        )
     parts = BroadcasterParts(hub=hub, watch=watch, feed=feed, history=history, parked=parked)
     metrics = Metrics(
         settings.broadcaster_metrics_address,

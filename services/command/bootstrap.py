@@ -12,6 +12,7 @@ import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
+from functools import partial
 from typing import Any
 
 from protos.rover.v1 import command_pb2, command_pb2_grpc
@@ -51,7 +52,7 @@ from services.common.esdb_cluster import warn_if_leader_unfollowable
 from services.common.esdb_parked import EsdbParkedEvents
 from services.common.grpc_server import GrpcServer, Service
 from services.common.health_flag import HealthFlag
-from services.common.integration_key_settings import integration_keys
+from services.common.integration_key_settings import announce_keys, integration_keys
 from services.common.lease import LeaseTiming
 from services.common.metrics import Metrics
 from services.common.parked import InMemoryParkedEvents, ParkedEvents
@@ -137,7 +138,10 @@ def build(
         if feed is None:
             feed = EsdbDomainEventFeed(client)
         if integration is None:
-            keys = integration_keys(settings, "command")
+            keys = integration_keys(settings)
+            lifecycle.background.append(
+                ("integration-keys", partial(announce_keys, keys, "command"))
+            )
             integration = EsdbIntegrationLog(client, timeout=timeout, appender=appender, keys=keys)
         if checkpoints is None:
             stream = settings.publisher_checkpoint_stream

@@ -11,7 +11,7 @@ from pydantic_settings import BaseSettings
 from services.common.integration_signing import IntegrationKeys, parse_keys
 from services.common.logs import get_logger
 
-__all__ = ["IntegrationKeySettings", "integration_keys"]
+__all__ = ["IntegrationKeySettings", "announce_keys", "integration_keys"]
 
 _log = get_logger(__name__)
 
@@ -37,20 +37,24 @@ class IntegrationKeySettings(BaseSettings):
     )
 
 
-def integration_keys(settings: IntegrationKeySettings, service: str) -> IntegrationKeys:
-    """The configured keys (ValueError for a weak key; OSError for an unreadable file); logs
-    which key signs, or a warning that integration events are not protected."""
+def integration_keys(settings: IntegrationKeySettings) -> IntegrationKeys:
+    """The configured keys (ValueError for a weak key; OSError for an unreadable file)."""
     text = settings.integration_keys.get_secret_value()
     if settings.integration_key_file is not None:
         text += "\n" + settings.integration_key_file.read_text(encoding="utf-8")
-    keys = IntegrationKeys(parse_keys(text))
+    return IntegrationKeys(parse_keys(text))
+
+
+async def announce_keys(keys: IntegrationKeys, service: str) -> None:
+    """Log, once a service serves (a one-shot background step, so not from the offline
+    commands that only open a service), which key signs, or a warning that integration
+    events are not protected."""
     if keys.enabled:
         _log.info("integration events are signed and verified", service=service, keys=keys.ids)
-    else:
-        _log.warning(
-            "NO INTEGRATION KEY: integration events are neither signed nor verified, so anyone "
-            "who can append to integration-* streams can change read models and watches; set "
-            "ROVER_INTEGRATION_KEYS or ROVER_INTEGRATION_KEY_FILE (docs/security.md)",
-            service=service,
-        )
-    return keys
+        return
+    _log.warning(
+        "NO INTEGRATION KEY: integration events are neither signed nor verified, so anyone "
+        "who can append to integration-* streams can change read models and watches; set "
+        "ROVER_INTEGRATION_KEYS or ROVER_INTEGRATION_KEY_FILE (docs/security.md)",
+        service=service,
+    )

@@ -23,7 +23,7 @@ from services.common.esdb_cluster import warn_if_leader_unfollowable
 from services.common.esdb_parked import EsdbParkedEvents
 from services.common.grpc_server import GrpcServer, Service
 from services.common.health_flag import HealthFlag
-from services.common.integration_key_settings import integration_keys
+from services.common.integration_key_settings import announce_keys, integration_keys
 from services.common.lease import Lease, LeaseTiming, hold_and_run
 from services.common.logs import get_logger
 from services.common.memory_lease import InMemoryLease
@@ -170,6 +170,8 @@ def build(
         rebuild_lease = RedisLease(client, rebuild_lease_key(settings.redis_key_prefix), ttl=ttl)
         projector_holder = partial(lease_holder, client, redis_lease.key)
     if feed is None:
+        keys = integration_keys(settings)
+        lifecycle.background.append(("integration-keys", partial(announce_keys, keys, "query")))
         store = LeaderFollowingClient(settings.eventstore_uri)
         lifecycle.open.append(store.connect)
         lifecycle.open.append(partial(warn_if_leader_unfollowable, store))
@@ -179,7 +181,7 @@ def build(
             buffer=settings.query_feed_buffer,
             linger_seconds=settings.query_catchup_linger_seconds,
             fast_projection=fast_projection,
-            keys=integration_keys(settings, "query"),
+            keys=keys,
         )
         parked = parked or EsdbParkedEvents(store)
         publisher = publisher or EsdbPublisherProgress(store, settings.publisher_checkpoint_stream)

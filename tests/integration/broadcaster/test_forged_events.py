@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-from collections.abc import AsyncIterator, Awaitable
+from collections.abc import AsyncIterator, Awaitable, Iterator
 
 import grpc
 import pytest
@@ -16,6 +16,7 @@ from services.broadcaster.bootstrap import BroadcasterApp
 from services.common.esdb_parked import EsdbParkedEvents
 from services.common.integration_signing import IntegrationKeys
 from services.common.parked import BROADCASTER, ParkedEvent
+from standins.eventstore.process import EventStoreProcess
 from tests.integration.broadcaster.conftest import StartBroadcaster
 from tests.integration.broadcaster.helpers import Appender, Watcher, new_grid_id
 from tests.support.forgery import forge
@@ -23,6 +24,13 @@ from tests.support.health import eventually
 from tests.unit.broadcaster.scripts import GridScript
 
 KEY = "broadcaster-test-integration-key-0123"
+
+
+@pytest.fixture(scope="module")
+def esdb_uri() -> Iterator[str]:
+    """A store of this module's own: its parked forgeries are not the other tests' to count."""
+    with EventStoreProcess(db_path=None) as process:
+        yield process.uri
 
 
 @pytest.fixture

@@ -111,9 +111,9 @@ def test_settings_join_the_variable_and_the_file(tmp_path: Path) -> None:
     settings = IntegrationKeySettings(
         integration_keys="key-from-the-variable", integration_key_file=file
     )
-    keys = integration_keys(settings, "test")
+    keys = integration_keys(settings)
     assert len(keys.ids) == 2
-    only_file = integration_keys(IntegrationKeySettings(integration_key_file=file), "test")
+    only_file = integration_keys(IntegrationKeySettings(integration_key_file=file))
     assert keys.ids[1] == only_file.ids[0]
 
 
