@@ -23,7 +23,7 @@ from esdbclient.exceptions import NotFound, StreamIsDeleted
 from services.command.adapters.esdb_appends import Appender, StockAppender
 from services.command.adapters.esdb_errors import translated
 from services.command.application.ports import IntegrationLog, RequestRecord
-from services.command.application.request_log import LoggedRequest
+from services.command.application.request_log import LoggedRequest, joined
 from services.common.esdb_reads import whole_read
 from services.common.logs import get_logger
 
@@ -80,14 +80,7 @@ def _logged(grid_id: str, request_id: str, found: Sequence[RecordedEvent]) -> Lo
             _log.warning(
                 "unreadable request record", stream=recorded.stream_name, error=repr(error)
             )
-    if not records:
-        return None
-    first = min(records, key=lambda r: r.record.first_version)
-    last = max(r.record.last_version for r in records)
-    joined = RequestRecord(
-        request_id, first.record.command, first.record.fingerprint, first.record.first_version, last
-    )
-    return LoggedRequest(joined, first.occurred_at)
+    return joined(records)
 
 
 class EsdbRequestLog:

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Protocol
 
@@ -26,7 +26,7 @@ from services.command.application.ports import Clock, RequestRecord, StoredEvent
 from services.command.application.repository import RequestWindow
 from services.common.logs import get_logger
 
-__all__ = ["LoggedRequest", "RequestLog", "RequestLookup", "requests_of"]
+__all__ = ["LoggedRequest", "RequestLog", "RequestLookup", "joined", "requests_of"]
 
 _log = get_logger(__name__)
 _MAX_GRIDS = 10_000  # grids whose published sequence is remembered; beyond: read again
@@ -69,6 +69,16 @@ def requests_of(run: Sequence[StoredEvent]) -> list[LoggedRequest]:
         if event.metadata.request_id:
             started.setdefault(event.metadata.request_id, event.metadata.occurred_at)
     return [LoggedRequest(r, started[r.request_id]) for r in window.records()]
+
+
+def joined(parts: Sequence[LoggedRequest]) -> LoggedRequest | None:
+    """One request from its records: a request whose events were published in two batches
+    has two, each with part of its version range."""
+    if not parts:
+        return None
+    first = min(parts, key=lambda p: p.record.first_version)
+    last = max(p.record.last_version for p in parts)
+    return LoggedRequest(replace(first.record, last_version=last), first.occurred_at)
 
 
 class RequestLookup:
