@@ -79,6 +79,11 @@ def test_everything_in_order_when_every_service_exists(tmp_path: Path) -> None:
     assert query.endpoint.dial == "127.0.0.1:7001"
     assert query.endpoint.setting == "ROVER_QUERY_ADDRESS"
     assert broadcaster.grpc_service == "rover.v1.RoverLiveService"
+    # one key file per data folder, for every service: they sign and verify with the same key
+    assert {c.env["ROVER_INTEGRATION_KEY_FILE"] for c in (command, query, broadcaster)} == {
+        str(data / "integration.key")
+    }
+    assert "ROVER_INTEGRATION_KEY_FILE" not in store.env
     assert {c.log_path for c in plan.children} == {
         data / "logs" / f"{c.name}.log" for c in plan.children
     }
