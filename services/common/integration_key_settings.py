@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from pydantic import Field, SecretStr
-from pydantic_settings import BaseSettings
+from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from services.common.integration_signing import IntegrationKeys, parse_keys
 from services.common.logs import get_logger
@@ -18,6 +18,8 @@ _log = get_logger(__name__)
 
 class IntegrationKeySettings(BaseSettings):
     """Which keys sign and verify integration events (services/common/integration_signing)."""
+
+    model_config = SettingsConfigDict(env_prefix="ROVER_", extra="ignore", frozen=True)
 
     integration_keys: SecretStr = Field(
         default=SecretStr(""),
