@@ -16,6 +16,7 @@ import json
 from esdbclient import AsyncEventStoreDBClient
 from pydantic import SecretStr
 from redis.asyncio import Redis
+from structlog.testing import capture_logs
 
 from domain.events import RoverMovedForward
 from domain.values import Position
@@ -70,21 +71,30 @@ async def test_a_forged_integration_event_does_not_change_a_read_model(
     [genuine] = await esdb.get_stream(integration_stream("al"), stream_position=3, limit=1)
     await forge(esdb, far_away(copied[4]), metadata=genuine.metadata)
 
-    async with query_service(integration_keys=SecretStr(KEY)) as running:
-        await publish_signed(esdb, bystander)
-        await eventually(lambda: _at(running, "beta", len(bystander)))
-        await eventually(lambda: _parked(running, 3))
-        for grid_id in ("al", "ga", "de"):
-            assert await version(running, grid_id) == 4  # its genuine events, nothing more
-            rover = await running.parts.read_model.rover(grid_id, "r0000")
-            assert rover is not None
-            assert rover[0] is not None
-            assert (rover[0].x, rover[0].y) == (0, 2)  # two genuine moves
-        records = {p.event.grid_id: p for p in await running.parts.parked.unresolved(PROJECTOR)}
-        assert "not signed" in records["al"].event.reason
-        assert "unknown key" in records["ga"].event.reason
-        assert "does not match" in records["de"].event.reason
-        assert all(r.event.revision == 4 for r in records.values())
+    with capture_logs() as logs:
+        async with query_service(integration_keys=SecretStr(KEY)) as running:
+            await publish_signed(esdb, bystander)
+            await eventually(lambda: _at(running, "beta", len(bystander)))
+            await eventually(lambda: _parked(running, 3))
+            for grid_id in ("al", "ga", "de"):
+                assert await version(running, grid_id) == 4  # its genuine events, nothing more
+                rover = await running.parts.read_model.rover(grid_id, "r0000")
+                assert rover is not None
+                assert rover[0] is not None
+                assert (rover[0].x, rover[0].y) == (0, 2)  # two genuine moves
+            records = {p.event.grid_id: p for p in await running.parts.parked.unresolved(PROJECTOR)}
+            assert "not signed" in records["al"].event.reason
+            assert "unknown key" in records["ga"].event.reason
+            assert "does not match" in records["de"].event.reason
+            assert all(r.event.revision == 4 for r in records.values())
+            await eventually(lambda: _counted(running, 3))  # rover_parked_events{projector}
+    untrusted = [r for r in logs if r["event"] == "untrusted integration event"]
+    assert {r["stream"] for r in untrusted} == {
+        "integration-al",
+        "integration-ga",
+        "integration-de",
+    }
+    assert all(r["reason"] and r["log_level"] == "warning" for r in untrusted)
 
     read_model = RedisReadModel(Redis.from_url(settings.redis_url, decode_responses=True))
     keys = IntegrationKeys([KEY.encode()])
@@ -109,6 +119,10 @@ async def test_signed_events_carry_the_fields_foreign_consumers_read(
 
 async def _at(running: QueryApp, grid_id: str, wanted: int) -> bool:
     return await version(running, grid_id) >= wanted
+
+
+async def _counted(running: QueryApp, wanted: int) -> bool:
+    return running.parts.parked_count == wanted
 
 
 async def _parked(running: QueryApp, wanted: int) -> bool:
