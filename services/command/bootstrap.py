@@ -137,11 +137,9 @@ def build(
             snapshots = EsdbSnapshotStore(client, timeout=timeout)
         if feed is None:
             feed = EsdbDomainEventFeed(client)
+        keys = integration_keys(settings)  # signs integration events and request records
+        lifecycle.background.append(("integration-keys", partial(announce_keys, keys, "command")))
         if integration is None:
-            keys = integration_keys(settings)
-            lifecycle.background.append(
-                ("integration-keys", partial(announce_keys, keys, "command"))
-            )
             integration = EsdbIntegrationLog(client, timeout=timeout, appender=appender, keys=keys)
         if checkpoints is None:
             stream = settings.publisher_checkpoint_stream
@@ -153,7 +151,7 @@ def build(
         if requests is None:
             retention = timedelta(hours=settings.command_request_retention_hours)
             requests = EsdbRequestLog(
-                client, integration, retention, timeout=timeout, appender=appender
+                client, integration, retention, timeout=timeout, appender=appender, keys=keys
             )
     if parked is None:  # every store port overridden: a unit test's fakes
         parked = InMemoryParkedEvents()

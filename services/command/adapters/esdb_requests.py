@@ -4,7 +4,10 @@ Each request applied to a grid is kept in ``rover-request-{grid_id}-{digest}`` (
 of its request_id, so any request id makes a valid, bounded stream name) as one
 ``RequestApplied.v1`` JSON event, with the stream metadata ``$maxAge`` = the retention period:
 the store hides it after that and its scavenge frees the space, so the log's storage is
-bounded by the requests of one period. The names stay outside the ``grid-*`` and
+bounded by the requests of one period. With integration keys each record is signed as the
+integration events are (services/common/integration_signing.py) and a lookup ignores a record
+that does not verify, so a forged record cannot turn a new request into a "retry". The names
+stay outside the ``grid-*`` and
 ``integration-*`` categories every consumer subscribes to.
 """
 
@@ -25,6 +28,7 @@ from services.command.adapters.esdb_errors import translated
 from services.command.application.ports import IntegrationLog, RequestRecord
 from services.command.application.request_log import LoggedRequest, joined
 from services.common.esdb_reads import whole_read
+from services.common.integration_signing import SIGNATURE_FIELD, IntegrationKeys, signed_bytes
 from services.common.logs import get_logger
 
 __all__ = ["REQUEST_EVENT_TYPE", "EsdbRequestLog", "request_stream"]
@@ -40,7 +44,14 @@ def request_stream(grid_id: str, request_id: str) -> str:
     return f"rover-request-{grid_id}-{digest}"
 
 
-def _event(grid_id: str, logged: LoggedRequest) -> NewEvent:
+def _signed(stream: str, event_id: uuid.UUID, data: bytes) -> bytes:
+    """What a record's signature covers (its revision is not known when it is written)."""
+    return signed_bytes(
+        stream=stream, revision=-1, event_type=REQUEST_EVENT_TYPE, event_id=event_id, data=data
+    )
+
+
+def _event(grid_id: str, logged: LoggedRequest, keys: IntegrationKeys) -> NewEvent:
     record = logged.record
     body = {
         "grid_id": grid_id,
@@ -52,19 +63,30 @@ def _event(grid_id: str, logged: LoggedRequest) -> NewEvent:
         "occurred_at": logged.occurred_at.isoformat(),
     }
     key = f"{grid_id}/{record.request_id}/{record.first_version}"
+    event_id = uuid.uuid5(_NAMESPACE, key)
+    data = json.dumps(body, separators=(",", ":")).encode()
+    signature = keys.signature(_signed(request_stream(grid_id, record.request_id), event_id, data))
+    metadata = {SIGNATURE_FIELD: signature} if signature is not None else {}
     return NewEvent(
         type=REQUEST_EVENT_TYPE,
-        data=json.dumps(body, separators=(",", ":")).encode(),
+        data=data,
+        metadata=json.dumps(metadata, separators=(",", ":")).encode(),
         content_type="application/json",
-        id=uuid.uuid5(_NAMESPACE, key),
+        id=event_id,
     )
 
 
-def _logged(grid_id: str, request_id: str, found: Sequence[RecordedEvent]) -> LoggedRequest | None:
-    """One request from its records (a request published in two batches has two: joined)."""
+def _logged(
+    grid_id: str, request_id: str, found: Sequence[RecordedEvent], keys: IntegrationKeys
+) -> LoggedRequest | None:
+    """One request from its records (a request published in two batches has two: joined);
+    with integration keys, only the records the publisher signed."""
     records: list[LoggedRequest] = []
     for recorded in found:
         try:
+            keys.verify(
+                _signed(recorded.stream_name, recorded.id, recorded.data), recorded.metadata
+            )
             body = json.loads(recorded.data)
             if body["grid_id"] != grid_id or body["request_id"] != request_id:
                 continue  # a digest collision, or a record that is not ours
@@ -76,7 +98,7 @@ def _logged(grid_id: str, request_id: str, found: Sequence[RecordedEvent]) -> Lo
                 int(body["last_version"]),
             )
             records.append(LoggedRequest(record, datetime.fromisoformat(body["occurred_at"])))
-        except (ValueError, KeyError, TypeError) as error:
+        except (ValueError, KeyError, TypeError) as error:  # SignatureError is a ValueError
             _log.warning(
                 "unreadable request record", stream=recorded.stream_name, error=repr(error)
             )
@@ -94,9 +116,11 @@ class EsdbRequestLog:
         *,
         timeout: float = 5.0,
         appender: Appender | None = None,
+        keys: IntegrationKeys | None = None,
     ) -> None:
         self._client = client
         self._integration = integration
+        self._keys = keys or IntegrationKeys()
         self._metadata = json.dumps({"$maxAge": max(1, int(retention.total_seconds()))}).encode()
         self._timeout = timeout
         self._appender = appender or StockAppender(client)
@@ -116,7 +140,10 @@ class EsdbRequestLog:
                         f"$${stream}", StreamState.ANY, [metadata], deadline=self._timeout
                     ),
                     self._appender.append(
-                        stream, StreamState.ANY, [_event(grid_id, logged)], deadline=self._timeout
+                        stream,
+                        StreamState.ANY,
+                        [_event(grid_id, logged, self._keys)],
+                        deadline=self._timeout,
                     ),
                 )
         except StreamIsDeleted:  # deleted by someone else: publication must not stall on it
@@ -136,7 +163,7 @@ class EsdbRequestLog:
                 )
             except (NotFound, StreamIsDeleted):
                 return None
-        return _logged(grid_id, request_id, found)
+        return _logged(grid_id, request_id, found, self._keys)
 
     async def published(self, grid_id: str) -> int:
         return await self._integration.last_sequence(grid_id)

@@ -9,11 +9,12 @@ needed to push a request out of it; the request log behind it is what answers.
 from __future__ import annotations
 
 import asyncio
+import json
 from datetime import UTC, datetime, timedelta
 
 import grpc
 import pytest
-from esdbclient import AsyncEventStoreDBClient, StreamState
+from esdbclient import AsyncEventStoreDBClient, NewEvent, StreamState
 
 from protos.rover.v1 import command_pb2
 from services.command.adapters.esdb_requests import REQUEST_EVENT_TYPE, request_stream
@@ -152,3 +153,31 @@ async def test_a_deleted_request_stream_does_not_stall_publication(
         # deduplicated by the window only: past it, the id is looked up, not found, new
         again = await stub.TurnRoverRight(turn(grid, "doomed"))
         assert again.version == total + 1
+
+
+async def test_a_forged_request_record_does_not_make_a_new_request_a_retry(
+    start_service: ServiceFactory, esdb: AsyncEventStoreDBClient
+) -> None:
+    service = await start_service(command_request_window=WINDOW)  # with an integration key
+    async with grpc.aio.insecure_channel(service.address) as channel:
+        stub = command_stub(channel)
+        grid = await grid_with_rover(stub)
+        await turns(stub, grid, WINDOW * 2, "before")
+        await wait_for_integration(esdb, grid, await stored_count(esdb, grid))
+        body = {
+            "grid_id": grid,
+            "request_id": "fresh",
+            "command": "TurnRoverRight",
+            "fingerprint": "anything",
+            "first_version": 1,
+            "last_version": 1,
+            "occurred_at": datetime.now(UTC).isoformat(),
+        }
+        await esdb.append_to_stream(
+            request_stream(grid, "fresh"),
+            current_version=StreamState.ANY,
+            events=NewEvent(type=REQUEST_EVENT_TYPE, data=json.dumps(body).encode()),
+        )
+        before = await stored_count(esdb, grid)
+        applied = await stub.TurnRoverRight(turn(grid, "fresh"))  # not a retry of version 1
+        assert applied.version == before + 1
