@@ -16,8 +16,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from bench.servers import wait_serving
+from services.common.integration_key_settings import IntegrationKeySettings
+from services.common.settings_text import env_name
 from services.up.endpoints import Endpoint
-from services.up.integration_key import ensure_integration_key, integration_key_path
 from services.up.plan import child_env
 from services.up.settings import UpSettings
 from tests.support.redis_server import free_port
@@ -57,7 +58,8 @@ class Fleet:
             redis=Endpoint("127.0.0.1", redis_port, "redis"),
             data_dir=folder,
         )
-        ensure_integration_key(integration_key_path(folder))
+        # unsigned: the broadcaster parties append integration events straight to the store
+        del self._env[env_name(IntegrationKeySettings, "integration_key_file")]
         self.instances: list[Instance] = []
 
     def address(self, service: str) -> str:
