@@ -24,6 +24,7 @@ from services.common.esdb_cluster import warn_if_leader_unfollowable
 from services.common.esdb_parked import EsdbParkedEvents
 from services.common.grpc_server import GrpcServer, Service
 from services.common.health_flag import HealthFlag
+from services.common.integration_key_settings import announce_keys, integration_keys
 from services.common.lease import Lease, LeaseTiming, hold_and_run
 from services.common.logs import get_logger
 from services.common.memory_lease import InMemoryLease
@@ -196,6 +197,8 @@ def build(
         )
         projector_holder = partial(lease_holder, client, redis_lease.key)
     if feed is None:
+        keys = integration_keys(settings)
+        lifecycle.background.append(("integration-keys", partial(announce_keys, keys, "query")))
         store = LeaderFollowingClient(settings.eventstore_uri)
         lifecycle.open.append(store.connect)
         lifecycle.open.append(partial(warn_if_leader_unfollowable, store))
@@ -205,6 +208,7 @@ def build(
             buffer=settings.query_feed_buffer,
             linger_seconds=settings.query_catchup_linger_seconds,
             fast_projection=fast_projection,
+            keys=keys,
         )
         parked = parked or EsdbParkedEvents(store)
         publisher = publisher or EsdbPublisherProgress(store, settings.publisher_checkpoint_stream)

@@ -6,6 +6,7 @@ from urllib.parse import urlsplit
 
 from pydantic import Field, field_validator
 
+from services.common.integration_key_settings import IntegrationKeySettings
 from services.common.publisher_checkpoint import DEFAULT_CHECKPOINT_STREAM
 from services.common.settings import EventStoreClientSettings, metrics_address_field
 from services.query.adapters.redis_connect import (
@@ -18,7 +19,7 @@ from services.query.adapters.redis_connect import (
 __all__ = ["QuerySettings"]
 
 
-class QuerySettings(EventStoreClientSettings):
+class QuerySettings(IntegrationKeySettings, EventStoreClientSettings):
     """Where the query service listens, what it reads from, and how its projector batches."""
 
     query_address: str = Field(
