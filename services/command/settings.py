@@ -6,6 +6,7 @@ from typing import ClassVar
 
 from pydantic import Field
 
+from services.common.inbox_names import INBOX_GROUP
 from services.common.integration_key_settings import IntegrationKeySettings
 from services.common.settings import EventStoreClientSettings, metrics_address_field
 
@@ -93,7 +94,7 @@ class CommandSettings(IntegrationKeySettings, EventStoreClientSettings):
         ),
     )
     command_inbox_group: str = Field(
-        default="rover-inbox",
+        default=INBOX_GROUP,
         min_length=1,
         description="persistent subscription group the instances share the inbox through.",
     )

@@ -33,6 +33,7 @@ from services.common.parked import PROJECTOR, InMemoryParkedEvents, ParkedEvents
 from services.common.settings_text import env_name
 from services.common.store_errors import StoreUnavailableError
 from services.query.adapters.esdb_feed import EsdbEventFeed
+from services.query.adapters.esdb_inbox_group import EsdbInboxProgress
 from services.query.adapters.esdb_publisher import EsdbPublisherProgress
 from services.query.adapters.memory import InMemoryPublisherProgress
 from services.query.adapters.prometheus import register_query_metrics
@@ -45,7 +46,12 @@ from services.query.application.errors import ReadModelUnavailableError
 from services.query.application.lag import LagLog, ProjectionLag, measure_lag
 from services.query.application.parked import ParkedReplays
 from services.query.application.parked_replay import ParkedReplay
-from services.query.application.ports import EventFeed, PublisherProgress, ReadModel
+from services.query.application.ports import (
+    EventFeed,
+    InboxProgress,
+    PublisherProgress,
+    ReadModel,
+)
 from services.query.application.projector import BatchOutcome, Projector
 from services.query.application.queries import Queries, parse_grid_id
 from services.query.application.rebuild import RebuildProgress
@@ -157,6 +163,7 @@ def build(
     lease: Lease | None = projector_lease
     ttl = settings.query_projector_lease_seconds
     rebuild_lease: Lease = InMemoryLease(ttl=ttl)
+    inbox: InboxProgress | None = None  # the command inbox's group: read from the store
 
     async def projector_holder() -> str:
         return lease.current_holder() if lease else ""
@@ -212,6 +219,7 @@ def build(
         )
         parked = parked or EsdbParkedEvents(store)
         publisher = publisher or EsdbPublisherProgress(store, settings.publisher_checkpoint_stream)
+        inbox = EsdbInboxProgress(store, settings.command_inbox_group)
     parked = parked if parked is not None else InMemoryParkedEvents()
     watch = VersionWatch()
     queries = Queries(
@@ -267,6 +275,7 @@ def build(
                 parked=parked,
                 projector_holder=projector_holder,
                 cap=settings.query_lag_count_cap,
+                inbox=inbox,
             ),
             rebuilds=rebuilds,
             auditor=Auditor(feed, read_model, decode_view),

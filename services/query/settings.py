@@ -6,6 +6,7 @@ from urllib.parse import urlsplit
 
 from pydantic import Field, field_validator
 
+from services.common.inbox_names import INBOX_GROUP
 from services.common.integration_key_settings import IntegrationKeySettings
 from services.common.publisher_checkpoint import DEFAULT_CHECKPOINT_STREAM
 from services.common.settings import EventStoreClientSettings, metrics_address_field
@@ -98,6 +99,12 @@ class QuerySettings(IntegrationKeySettings, EventStoreClientSettings):
     publisher_checkpoint_stream: str = Field(
         default=DEFAULT_CHECKPOINT_STREAM,
         description="The command service's publisher checkpoint stream, read by "
+        "`rover admin status` (the same variable as the command service's).",
+    )
+    command_inbox_group: str = Field(
+        default=INBOX_GROUP,
+        min_length=1,
+        description="The command inbox's persistent subscription group, reported by "
         "`rover admin status` (the same variable as the command service's).",
     )
     query_retry_seconds: float = Field(
