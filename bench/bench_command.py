@@ -55,6 +55,7 @@ ROUNDS = 5  # rounds of LATENCY_SAMPLES commands per grid; the ratio is their me
 TARGET_RATIO = 0.4
 TARGET_BIG_P99 = 1.5
 QUICK = os.environ.get("BENCH_COMMAND_QUICK", "") not in ("", "0")
+REQUEST_WINDOW = 1  # the service's request window: a request id beyond it is looked up
 
 
 def _say(text: str) -> None:
@@ -105,6 +106,17 @@ async def _run(store_uri: str, service: Service) -> None:
                 f"  {rate:>8,.0f} commands/s   p50 {ms(statistics.median(latencies))}   "
                 f"p99 {ms(percentile(latencies, 0.99))}   ratio to raw {rate / raw[workers]:.2f}"
             )
+        workers = CONCURRENCY[-1]
+        _say(
+            f"commands with a fresh request_id each, {workers:>2} concurrent clients, window "
+            f"{REQUEST_WINDOW} (all but the first looked up in the request log) ..."
+        )
+        rate, latencies = await command_rate(stub, workers, request_ids=True)
+        plain = results[workers][0]
+        _say(
+            f"  {rate:>8,.0f} commands/s   p50 {ms(statistics.median(latencies))}   "
+            f"p99 {ms(percentile(latencies, 0.99))}   ratio to no request_id {rate / plain:.2f}"
+        )
         big, fresh = f"big-{uuid.uuid4().hex[:8]}", f"fresh-{uuid.uuid4().hex[:8]}"
         _say(f"building a grid with {BIG_HISTORY:,} events ({SEQUENCE} per command) ...")
         await create_grid(stub, big)
@@ -186,7 +198,7 @@ async def main() -> None:
             service.stop()
     _say("starting the in-memory embedded event store and the command service (publisher on)")
     with EventStoreProcess(db_path=None) as store:
-        service = Service(store.uri)
+        service = Service(store.uri, request_window=REQUEST_WINDOW)
         try:
             lines.append(await _run_publication(store.uri, service, "in-memory store"))
             if not QUICK:

@@ -32,6 +32,7 @@ from bench.servers import ECHO_METHOD, start_echo
 from protos.rover.v1 import command_pb2, command_pb2_grpc, common_pb2, query_pb2, query_pb2_grpc
 from services.command.bootstrap import build
 from services.command.settings import CommandSettings
+from services.common.integration_signing import IntegrationKeys
 from services.query.adapters.esdb_feed import INTEGRATION_FILTER, EsdbEventFeed
 from services.query.adapters.redis_read_model import RedisReadModel
 from services.query.application.projector import Projector, projected
@@ -51,6 +52,7 @@ VISIBILITY_COMMANDS = int(os.environ.get("BENCH_QUERY_VISIBILITY_COMMANDS", "200
 VISIBILITY_GRIDS = 20  # one rover each; commands go round-robin over them
 # BENCH_QUERY_ONLY=projection: only the catch-up projection pairs (quick iterations)
 ONLY = os.environ.get("BENCH_QUERY_ONLY", "")
+KEYS = IntegrationKeys([b"the-benchmark-integration-key"])  # events signed as in production
 
 
 async def populate(client: AsyncEventStoreDBClient) -> None:
@@ -60,7 +62,7 @@ async def populate(client: AsyncEventStoreDBClient) -> None:
         rovers = 100 if g == 0 else 10  # bench000 is the query benchmark's grid
         history = rover_walk(f"bench{g:03d}", rovers=rovers, moves=per_grid - rovers - 1)
         for start in range(0, len(history), 1000):
-            await publish(client, history[start : start + 1000])
+            await publish(client, history[start : start + 1000], keys=KEYS)
         done += len(history)
         if g % 10 == 9:
             print(f"  appended {done:,} / {EVENTS:,}", flush=True)
@@ -80,9 +82,13 @@ async def store_read(client: AsyncEventStoreDBClient, total: int) -> float:
     return total / (time.perf_counter() - started)
 
 
-async def projection(client: AsyncEventStoreDBClient, model: RedisReadModel, head: int) -> float:
+async def projection(
+    client: AsyncEventStoreDBClient, model: RedisReadModel, head: int, keys: IntegrationKeys = KEYS
+) -> float:
+    """Events/s of a catch-up projection; ``keys``: those the feed verifies signatures with."""
     generation = await model.new_generation()
-    projector = Projector(EsdbEventFeed(client), model, batch_size=500, generation=generation)
+    feed = EsdbEventFeed(client, keys=keys)
+    projector = Projector(feed, model, batch_size=500, generation=generation)
     started = time.perf_counter()
     await projector.run(until=lambda cp: cp.position >= head)
     elapsed = time.perf_counter() - started
@@ -215,15 +221,21 @@ async def main() -> None:
         assert head is not None
         total = (EVENTS // GRIDS) * GRIDS
         model = RedisReadModel(Redis.from_url(redis_server.url, decode_responses=True))
-        reads, projections = [], []
+        reads, projections, unverified = [], [], []
         for pair in range(PAIRS):
             reads.append(await store_read(client, total))
             projections.append(await projection(client, model, head.position))
+            unverified.append(await projection(client, model, head.position, IntegrationKeys()))
             print(f"  pair {pair + 1}: store read {reads[-1]:,.0f} ev/s, "
-                  f"projection {projections[-1]:,.0f} ev/s", flush=True)  # fmt: skip
+                  f"projection {projections[-1]:,.0f} ev/s "
+                  f"(unverified: {unverified[-1]:,.0f} ev/s)", flush=True)  # fmt: skip
         read_rate, project_rate = statistics.median(reads), statistics.median(projections)
         print(f"catch-up projection: {project_rate:,.0f} ev/s vs store read {read_rate:,.0f} "
               f"ev/s = {project_rate / read_rate:.2f}x (target >= 0.6x)", flush=True)  # fmt: skip
+        unverified_rate = statistics.median(unverified)
+        ratio = project_rate / unverified_rate
+        print(f"signature checks: projection verifying {project_rate:,.0f} ev/s vs not "
+              f"{unverified_rate:,.0f} ev/s = {ratio:.2f}x", flush=True)  # fmt: skip
         if ONLY == "projection":
             await model.close()
             await client.close()

@@ -18,7 +18,7 @@ _ROOT = Path(__file__).resolve().parents[2]
 class Service:
     """``python -m services.command`` in a child process."""
 
-    def __init__(self, uri: str) -> None:
+    def __init__(self, uri: str, request_window: int = 1_000) -> None:
         handle, name = tempfile.mkstemp(prefix="bench-command-", suffix=".log")
         os.close(handle)
         self.log = Path(name)
@@ -28,6 +28,7 @@ class Service:
             "ROVER_EVENTSTORE_URI": uri,
             "ROVER_LOG_FORMAT": "json",
             "ROVER_LOG_LEVEL": "INFO",  # the listening record is at INFO
+            "ROVER_COMMAND_REQUEST_WINDOW": str(request_window),
         }
         with self.log.open("wb") as out:
             self.process = subprocess.Popen(

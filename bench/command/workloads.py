@@ -64,8 +64,10 @@ async def create_grid(stub: CommandStub, grid_id: str) -> None:
 
 
 async def command_rate(
-    stub: CommandStub, workers: int, seconds: float = SECONDS
+    stub: CommandStub, workers: int, seconds: float = SECONDS, *, request_ids: bool = False
 ) -> tuple[float, list[float]]:
+    """Commands/s of ``workers`` clients, one grid each; ``request_ids``: each command with a
+    fresh request_id (deduplicated: the window, and the request log behind it)."""
     grids = [f"bench-{uuid.uuid4().hex[:10]}" for _ in range(workers)]
     await asyncio.gather(*(create_grid(stub, g) for g in grids))
 
@@ -73,6 +75,8 @@ async def command_rate(
         request = command_pb2.MoveRoverForwardRequest(grid_id=grids[index], rover_id="r")
 
         async def move() -> None:
+            if request_ids:
+                request.request_id = uuid.uuid4().hex
             await stub.MoveRoverForward(request)
 
         return move

@@ -16,6 +16,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from bench.servers import wait_serving
+from services.common.integration_key_settings import IntegrationKeySettings
+from services.common.settings_text import env_name
 from services.up.endpoints import Endpoint
 from services.up.plan import child_env
 from services.up.settings import UpSettings
@@ -54,7 +56,10 @@ class Fleet:
             addresses,
             eventstore=Endpoint("127.0.0.1", store_port, "eventstore"),
             redis=Endpoint("127.0.0.1", redis_port, "redis"),
+            data_dir=folder,
         )
+        # unsigned: the broadcaster parties append integration events straight to the store
+        del self._env[env_name(IntegrationKeySettings, "integration_key_file")]
         self.instances: list[Instance] = []
 
     def address(self, service: str) -> str:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass
+from functools import partial
 
 from esdbclient import AsyncEventStoreDBClient
 from esdbclient.exceptions import EventStoreDBClientException
@@ -29,6 +30,8 @@ from services.common.esdb_cluster import warn_if_leader_unfollowable
 from services.common.esdb_parked import EsdbParkedEvents
 from services.common.grpc_server import GrpcServer
 from services.common.health_flag import HealthFlag
+from services.common.integration_key_settings import announce_keys, integration_keys
+from services.common.integration_signing import IntegrationKeys
 from services.common.logs import get_logger
 from services.common.metrics import Metrics
 from services.common.parked import InMemoryParkedEvents, ParkedEvents
@@ -94,14 +97,18 @@ def build(
     ``rover-parked-broadcaster`` stream; in memory when the feed and history are overridden).
     """
     client: AsyncEventStoreDBClient | None = None
+    keys = IntegrationKeys()
     if feed is None or history is None:
         client = LeaderFollowingClient(settings.eventstore_uri)
+        keys = integration_keys(settings)
     if feed is None:
         assert client is not None
-        feed = EsdbIntegrationFeed(client)
+        feed = EsdbIntegrationFeed(client, keys=keys)
     if history is None:
         assert client is not None
-        history = EsdbGridHistory(client, page_size=settings.broadcaster_history_page_size)
+        history = EsdbGridHistory(
+            client, page_size=settings.broadcaster_history_page_size, keys=keys
+        )
     if parked is None:
         parked = EsdbParkedEvents(client) if client is not None else InMemoryParkedEvents()
     hub: Hub[bytes] = Hub(
@@ -113,6 +120,10 @@ def build(
     watch = WatchGrid(hub, history, heartbeat_seconds=settings.broadcaster_heartbeat_seconds)
     servicer = (PreSerializedLiveServicer if fast_updates else RoverLiveServicer)(watch)
     lifecycle = Lifecycle(serving_at_start=lambda: hub.connected)
+    if client is not None:
+        lifecycle.background.append(
+            ("integration-keys", partial(announce_keys, keys, "broadcaster"))
+        )
     parts = BroadcasterParts(hub=hub, watch=watch, feed=feed, history=history, parked=parked)
     metrics = Metrics(
         settings.broadcaster_metrics_address,

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from pydantic import Field
 
+from services.common.integration_key_settings import IntegrationKeySettings
 from services.common.settings import EventStoreClientSettings, metrics_address_field
 
 __all__ = ["BroadcasterSettings"]
 
 
-class BroadcasterSettings(EventStoreClientSettings):
+class BroadcasterSettings(IntegrationKeySettings, EventStoreClientSettings):
     """``ROVER_BROADCASTER_*`` and ``ROVER_EVENTSTORE_URI`` (plus the common ``ROVER_*``)."""
 
     broadcaster_address: str = Field(

@@ -11,6 +11,8 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import timedelta
+from functools import partial
 from typing import Any
 
 from protos.rover.v1 import command_pb2, command_pb2_grpc
@@ -21,6 +23,7 @@ from services.command.adapters.esdb_publishing import (
     EsdbCheckpointStore,
     EsdbIntegrationLog,
 )
+from services.command.adapters.esdb_requests import EsdbRequestLog
 from services.command.adapters.esdb_store import EsdbEventStore, EsdbSnapshotStore
 from services.command.adapters.pooled_appends import PooledAppender
 from services.command.adapters.prometheus import register_command_metrics
@@ -38,6 +41,7 @@ from services.command.application.ports import (
 )
 from services.command.application.publisher import Publisher, PublisherSettings
 from services.command.application.repository import GridRepository
+from services.command.application.request_log import RequestLog, RequestLookup
 from services.command.bootstrap_inbox import InboxParts, wire_inbox
 from services.command.consumer_groups import ensure_consumer_groups, load_consumer_groups
 from services.command.grpc.servicer import RoverCommandServicer
@@ -49,6 +53,7 @@ from services.common.esdb_cluster import warn_if_leader_unfollowable
 from services.common.esdb_parked import EsdbParkedEvents
 from services.common.grpc_server import GrpcServer, Service
 from services.common.health_flag import HealthFlag
+from services.common.integration_key_settings import announce_keys, integration_keys
 from services.common.lease import LeaseTiming
 from services.common.metrics import Metrics
 from services.common.parked import InMemoryParkedEvents, ParkedEvents
@@ -96,6 +101,7 @@ def build(
     clock: Clock | None = None,
     ids: IdGenerator | None = None,
     pooled_appends: bool | None = None,
+    requests: RequestLog | None = None,
 ) -> CommandApp:
     """Wire the command service; every port not overridden is EventStoreDB's.
 
@@ -135,8 +141,10 @@ def build(
             snapshots = EsdbSnapshotStore(client, timeout=timeout)
         if feed is None:
             feed = EsdbDomainEventFeed(client)
+        keys = integration_keys(settings)  # signs integration events and request records
+        lifecycle.background.append(("integration-keys", partial(announce_keys, keys, "command")))
         if integration is None:
-            integration = EsdbIntegrationLog(client, timeout=timeout, appender=appender)
+            integration = EsdbIntegrationLog(client, timeout=timeout, appender=appender, keys=keys)
         if checkpoints is None:
             stream = settings.publisher_checkpoint_stream
             checkpoints = EsdbCheckpointStore(
@@ -144,6 +152,11 @@ def build(
             )
         if parked is None:
             parked = EsdbParkedEvents(client, timeout=timeout)
+        if requests is None:
+            retention = timedelta(hours=settings.command_request_retention_hours)
+            requests = EsdbRequestLog(
+                client, integration, retention, timeout=timeout, appender=appender, keys=keys
+            )
     if parked is None:  # every store port overridden: a unit test's fakes
         parked = InMemoryParkedEvents()
     assert events is not None
@@ -164,7 +177,12 @@ def build(
         base_delay=settings.command_retry_base_ms / 1000,
         max_delay=settings.command_retry_max_ms / 1000,
     )
-    executor = CommandExecutor(repository, events, clock or SystemClock(), ids, retry=retry)
+    clock = clock or SystemClock()
+    lookup = None
+    if requests is not None:
+        retention = timedelta(hours=settings.command_request_retention_hours)
+        lookup = RequestLookup(requests, clock, retention)
+    executor = CommandExecutor(repository, events, clock, ids, retry=retry, requests=lookup)
     publisher = Publisher(
         feed,
         integration,
@@ -179,6 +197,7 @@ def build(
             lease=LeaseTiming.for_ttl(settings.publisher_lease_seconds),
         ),
         parked=parked,
+        requests=requests,
     )
     handlers = Handlers(executor, ids)
     metrics = Metrics(

@@ -8,7 +8,6 @@ from typing import NamedTuple
 
 from services.command.adapters.esdb_appends import Appender
 from services.command.adapters.esdb_inbox import (
-    INBOX_STREAM_FILTER,
     EsdbInboxGroupStats,
     EsdbInboxHistory,
     EsdbInboxSubscription,
@@ -27,6 +26,7 @@ from services.common.app import Lifecycle, supervised
 from services.common.esdb_client import LeaderFollowingClient
 from services.common.grpc_server import GrpcServer
 from services.common.health_flag import HealthFlag
+from services.common.inbox_names import INBOX_STREAM_FILTER
 from services.common.metrics import Metrics
 
 __all__ = ["InboxParts", "wire_inbox"]

@@ -6,12 +6,14 @@ from typing import ClassVar
 
 from pydantic import Field
 
+from services.common.inbox_names import INBOX_GROUP
+from services.common.integration_key_settings import IntegrationKeySettings
 from services.common.settings import EventStoreClientSettings, metrics_address_field
 
 __all__ = ["CommandSettings"]
 
 
-class CommandSettings(EventStoreClientSettings):
+class CommandSettings(IntegrationKeySettings, EventStoreClientSettings):
     """Where to listen, which store to use, and the knobs of retries, cache and publication."""
 
     writes_events: ClassVar[bool] = True
@@ -30,6 +32,15 @@ class CommandSettings(EventStoreClientSettings):
         default=1_000,
         ge=1,
         description="recent request ids remembered per grid.",
+    )
+    command_request_retention_hours: float = Field(
+        default=24.0,
+        gt=0,
+        description=(
+            "How long a request_id is remembered however busy its grid (docs/command.md, "
+            "Idempotency): a retry within it returns the original result. The request log's "
+            "streams carry it as $maxAge, so the store frees them after it."
+        ),
     )
     command_pooled_appends: bool = Field(
         default=True,
@@ -83,7 +94,7 @@ class CommandSettings(EventStoreClientSettings):
         ),
     )
     command_inbox_group: str = Field(
-        default="rover-inbox",
+        default=INBOX_GROUP,
         min_length=1,
         description="persistent subscription group the instances share the inbox through.",
     )

@@ -16,7 +16,7 @@ from collections.abc import Callable, Sequence
 
 import grpc
 from esdbclient.exceptions import EventStoreDBClientException
-from redis.exceptions import RedisError
+from redis.exceptions import RedisClusterException, RedisError
 
 from services.common.entrypoint import parse_command_line, start_tracing
 from services.common.logs import configure_logging
@@ -78,7 +78,7 @@ async def _status(settings: QuerySettings) -> None:
 
 # A dependency that is down: status and rebuild say so in one line instead of a traceback.
 _STORE_OUTAGES = (EventStoreDBClientException, grpc.RpcError)
-_READ_MODEL_OUTAGES = (RedisError, ReadModelUnavailableError)
+_READ_MODEL_OUTAGES = (RedisError, RedisClusterException, ReadModelUnavailableError)
 _OUTAGES = (*_STORE_OUTAGES, *_READ_MODEL_OUTAGES, OSError)
 
 

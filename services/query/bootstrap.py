@@ -14,6 +14,7 @@ from functools import partial
 
 import grpc
 from redis.asyncio import Redis
+from redis.asyncio.cluster import RedisCluster
 
 from protos.rover.v1 import admin_pb2, admin_pb2_grpc, query_pb2, query_pb2_grpc
 from services.common import tracing
@@ -23,6 +24,7 @@ from services.common.esdb_cluster import warn_if_leader_unfollowable
 from services.common.esdb_parked import EsdbParkedEvents
 from services.common.grpc_server import GrpcServer, Service
 from services.common.health_flag import HealthFlag
+from services.common.integration_key_settings import announce_keys, integration_keys
 from services.common.lease import Lease, LeaseTiming, hold_and_run
 from services.common.logs import get_logger
 from services.common.memory_lease import InMemoryLease
@@ -31,16 +33,25 @@ from services.common.parked import PROJECTOR, InMemoryParkedEvents, ParkedEvents
 from services.common.settings_text import env_name
 from services.common.store_errors import StoreUnavailableError
 from services.query.adapters.esdb_feed import EsdbEventFeed
+from services.query.adapters.esdb_inbox_group import EsdbInboxProgress
 from services.query.adapters.esdb_publisher import EsdbPublisherProgress
 from services.query.adapters.memory import InMemoryPublisherProgress
 from services.query.adapters.prometheus import register_query_metrics
+from services.query.adapters.redis_cluster_model import RedisClusterReadModel
+from services.query.adapters.redis_connect import connect
 from services.query.adapters.redis_lease import RedisLease, lease_holder, rebuild_lease_key
 from services.query.adapters.redis_read_model import RedisReadModel, lease_key
 from services.query.application.audit import Auditor
+from services.query.application.errors import ReadModelUnavailableError
 from services.query.application.lag import LagLog, ProjectionLag, measure_lag
 from services.query.application.parked import ParkedReplays
 from services.query.application.parked_replay import ParkedReplay
-from services.query.application.ports import EventFeed, PublisherProgress, ReadModel
+from services.query.application.ports import (
+    EventFeed,
+    InboxProgress,
+    PublisherProgress,
+    ReadModel,
+)
 from services.query.application.projector import BatchOutcome, Projector
 from services.query.application.queries import Queries, parse_grid_id
 from services.query.application.rebuild import RebuildProgress
@@ -94,7 +105,13 @@ async def _monitor(parts: QueryParts, server: GrpcServer, settings: QuerySetting
     flag = HealthFlag(server, PROJECTION_HEALTH)
     log_policy = LagLog(every=settings.query_lag_log_seconds)
     while True:
-        lag = await measure_lag(parts.feed, parts.read_model, cap=settings.query_lag_count_cap)
+        try:
+            lag = await measure_lag(parts.feed, parts.read_model, cap=settings.query_lag_count_cap)
+        except ReadModelUnavailableError as error:  # an outage: measured again when it answers
+            _log.warning("read model unreachable; projection lag unknown", error=str(error))
+            await flag.report(False)
+            await asyncio.sleep(settings.query_lag_interval_seconds)
+            continue
         parts.lag = lag
         if log_policy.due(lag):
             _log.info("projection lag", **lag.as_fields())
@@ -146,29 +163,49 @@ def build(
     lease: Lease | None = projector_lease
     ttl = settings.query_projector_lease_seconds
     rebuild_lease: Lease = InMemoryLease(ttl=ttl)
+    inbox: InboxProgress | None = None  # the command inbox's group: read from the store
 
     async def projector_holder() -> str:
         return lease.current_holder() if lease else ""
 
     if read_model is None:
-        client: Redis = Redis.from_url(settings.redis_url, decode_responses=True)  # lazy pool
+        clients = connect(settings.redis_url)  # lazy pools; Sentinel or Cluster per the URL
+        client = clients.text
+        tagged = isinstance(client, RedisCluster)  # the cluster's key layout (redis_keys.py)
         redis_lease = RedisLease(
             client,
-            lease_key(settings.redis_key_prefix),
+            lease_key(settings.redis_key_prefix, tagged=tagged),
             ttl=settings.query_projector_lease_seconds,
         )
         lease = lease or redis_lease
-        redis_model = RedisReadModel(
-            client,
-            settings.redis_key_prefix,
-            coalesce_reads=coalesce_reads,
-            lease=redis_lease,
-        )
-        lifecycle.close.append(redis_model.close)
+        redis_model: RedisReadModel
+        if isinstance(client, RedisCluster):
+            assert isinstance(clients.raw, RedisCluster)
+            redis_model = RedisClusterReadModel(
+                client,
+                settings.redis_key_prefix,
+                raw=clients.raw,
+                coalesce_reads=coalesce_reads,
+                lease=redis_lease,
+            )
+        else:
+            assert isinstance(clients.raw, Redis)
+            redis_model = RedisReadModel(
+                client,
+                settings.redis_key_prefix,
+                coalesce_reads=coalesce_reads,
+                lease=redis_lease,
+                raw=clients.raw,
+            )
+        lifecycle.close.append(clients.close)
         read_model = redis_model
-        rebuild_lease = RedisLease(client, rebuild_lease_key(settings.redis_key_prefix), ttl=ttl)
+        rebuild_lease = RedisLease(
+            client, rebuild_lease_key(settings.redis_key_prefix, tagged=tagged), ttl=ttl
+        )
         projector_holder = partial(lease_holder, client, redis_lease.key)
     if feed is None:
+        keys = integration_keys(settings)
+        lifecycle.background.append(("integration-keys", partial(announce_keys, keys, "query")))
         store = LeaderFollowingClient(settings.eventstore_uri)
         lifecycle.open.append(store.connect)
         lifecycle.open.append(partial(warn_if_leader_unfollowable, store))
@@ -178,9 +215,11 @@ def build(
             buffer=settings.query_feed_buffer,
             linger_seconds=settings.query_catchup_linger_seconds,
             fast_projection=fast_projection,
+            keys=keys,
         )
         parked = parked or EsdbParkedEvents(store)
         publisher = publisher or EsdbPublisherProgress(store, settings.publisher_checkpoint_stream)
+        inbox = EsdbInboxProgress(store, settings.command_inbox_group)
     parked = parked if parked is not None else InMemoryParkedEvents()
     watch = VersionWatch()
     queries = Queries(
@@ -236,6 +275,7 @@ def build(
                 parked=parked,
                 projector_holder=projector_holder,
                 cap=settings.query_lag_count_cap,
+                inbox=inbox,
             ),
             rebuilds=rebuilds,
             auditor=Auditor(feed, read_model, decode_view),

@@ -2,15 +2,25 @@
 
 from __future__ import annotations
 
-from pydantic import Field
+from urllib.parse import urlsplit
 
+from pydantic import Field, field_validator
+
+from services.common.inbox_names import INBOX_GROUP
+from services.common.integration_key_settings import IntegrationKeySettings
 from services.common.publisher_checkpoint import DEFAULT_CHECKPOINT_STREAM
 from services.common.settings import EventStoreClientSettings, metrics_address_field
+from services.query.adapters.redis_connect import (
+    CLUSTER_SCHEME,
+    SENTINEL_SCHEME,
+    parse_cluster_url,
+    parse_sentinel_url,
+)
 
 __all__ = ["QuerySettings"]
 
 
-class QuerySettings(EventStoreClientSettings):
+class QuerySettings(IntegrationKeySettings, EventStoreClientSettings):
     """Where the query service listens, what it reads from, and how its projector batches."""
 
     query_address: str = Field(
@@ -18,10 +28,16 @@ class QuerySettings(EventStoreClientSettings):
     )
     query_metrics_address: str = metrics_address_field("127.0.0.1:9102")
     redis_url: str = Field(
-        default="redis://127.0.0.1:6380/0", description="Redis holding the read model."
+        default="redis://127.0.0.1:6380/0",
+        description="Redis holding the read model: redis://host:port/db (one server), "
+        "redis+sentinel://host:26379,host2:26379/master-name[/db] (the master the sentinels "
+        "name, followed through failovers), or redis+cluster://host:6379,host2:6379 (a Redis "
+        "Cluster: keys hash-tagged per grid; see docs/read-model.md).",
     )
     redis_key_prefix: str = Field(
-        default="rover:query", description="Prefix of every read model key (see read-model.md)."
+        default="rover:query",
+        description="Prefix of every read model key (see read-model.md); no braces on a "
+        "Redis Cluster (they would change the hash tags).",
     )
     query_min_version_wait_seconds: float = Field(
         default=5.0,
@@ -85,6 +101,22 @@ class QuerySettings(EventStoreClientSettings):
         description="The command service's publisher checkpoint stream, read by "
         "`rover admin status` (the same variable as the command service's).",
     )
+    command_inbox_group: str = Field(
+        default=INBOX_GROUP,
+        min_length=1,
+        description="The command inbox's persistent subscription group, reported by "
+        "`rover admin status` (the same variable as the command service's).",
+    )
     query_retry_seconds: float = Field(
         default=1.0, gt=0, description="Pause before the projector resubscribes after an error."
     )
+
+    @field_validator("redis_url")
+    @classmethod
+    def _sentinels_or_nodes_named(cls, url: str) -> str:
+        scheme = urlsplit(url).scheme
+        if scheme == SENTINEL_SCHEME:
+            parse_sentinel_url(url)  # raises ValueError naming what is wrong
+        elif scheme == CLUSTER_SCHEME:
+            parse_cluster_url(url)
+        return url

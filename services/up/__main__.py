@@ -19,6 +19,7 @@ from services.common.settings_text import SettingsError, load_settings, settings
 from services.up.banner import grpcurl_command, render_banner, venv_command
 from services.up.data_lock import DataDirBusyError, DataDirLock
 from services.up.exposure import auth_line, check_exposure
+from services.up.integration_key import ensure_integration_key, integration_key_path
 from services.up.plan import Plan, build_plan
 from services.up.ports import PortInUseError, check_ports
 from services.up.redis_binary import RedisMissingError, find_redis_server
@@ -127,6 +128,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     with lock:
         for folder in (plan.data_dir / "eventstore", plan.data_dir / "redis", plan.log_dir):
             folder.mkdir(parents=True, exist_ok=True)
+        ensure_integration_key(integration_key_path(plan.data_dir))
         log = get_logger(__name__)
         for name in plan.skipped:
             log.warning("skipped: module not written yet", child=name, module=f"services.{name}")

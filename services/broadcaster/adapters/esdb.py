@@ -7,19 +7,25 @@ import contextlib
 from collections.abc import AsyncIterator, Callable
 from functools import partial
 
-from esdbclient import AsyncEventStoreDBClient
+from esdbclient import AsyncEventStoreDBClient, RecordedEvent
 from esdbclient.exceptions import EventStoreDBClientException, NotFound
 
 from domain.errors import GridNotFoundError
 from domain.values import GridId
 from services.broadcaster.adapters.wire import StoredIntegrationEvent
-from services.broadcaster.application.ports import FeedEvent, StoreUnavailableError
+from services.broadcaster.application.ports import (
+    FeedEvent,
+    StoreUnavailableError,
+    UntrustedEventError,
+)
 from services.common import tracing
 from services.common.cancellation import raise_if_cancelling
 from services.common.envelope import integration_stream
 from services.common.esdb_parked import poison_of
 from services.common.esdb_reads import whole_read
+from services.common.esdb_signing import verify_recorded
 from services.common.integration import IntegrationDecodeError
+from services.common.integration_signing import IntegrationKeys, SignatureError
 from services.common.logs import get_logger
 from services.common.parked import PoisonEvent
 
@@ -46,10 +52,12 @@ class EsdbIntegrationFeed:
         *,
         retry_initial: float = 0.1,
         retry_max: float = 5.0,
+        keys: IntegrationKeys | None = None,
     ) -> None:
         self._client = client
         self._retry_initial = retry_initial
         self._retry_max = retry_max
+        self._keys = keys or IntegrationKeys()
 
     async def run(
         self,
@@ -86,8 +94,8 @@ class EsdbIntegrationFeed:
                         if recorded.commit_position is not None:
                             position = recorded.commit_position
                         try:
-                            event = StoredIntegrationEvent(recorded.data)
-                        except IntegrationDecodeError as error:
+                            event = _trusted(recorded, self._keys)
+                        except (IntegrationDecodeError, SignatureError) as error:
                             on_poison(poison_of(recorded, str(error)))
                             continue
                         _deliver(on_event, event, recorded.metadata)
@@ -109,6 +117,13 @@ class EsdbIntegrationFeed:
                 delay = min(delay * 2, self._retry_max)
 
 
+def _trusted(recorded: RecordedEvent, keys: IntegrationKeys) -> StoredIntegrationEvent:
+    """The stored event, once its signature verified (services/common/integration_signing.py):
+    SignatureError for one our publisher did not write, IntegrationDecodeError for garbage."""
+    verify_recorded(keys, recorded)
+    return StoredIntegrationEvent(recorded.data)
+
+
 def _deliver(on_event: Callable[[FeedEvent], None], event: FeedEvent, metadata: bytes) -> None:
     """Hand one event to the hub; with tracing on, in a span continuing its command's trace
     (one span per event fanned out, whatever the number of watchers)."""
@@ -126,9 +141,16 @@ def _deliver(on_event: Callable[[FeedEvent], None], event: FeedEvent, metadata: 
 class EsdbGridHistory:
     """Reads ``integration-{grid_id}`` (revision n holds sequence n + 1) page by page."""
 
-    def __init__(self, client: AsyncEventStoreDBClient, *, page_size: int = 500) -> None:
+    def __init__(
+        self,
+        client: AsyncEventStoreDBClient,
+        *,
+        page_size: int = 500,
+        keys: IntegrationKeys | None = None,
+    ) -> None:
         self._client = client
         self._page_size = page_size
+        self._keys = keys or IntegrationKeys()
 
     async def events(self, grid_id: GridId, *, after: int) -> AsyncIterator[FeedEvent]:
         """The grid's events with sequence > ``after``; GridNotFoundError if it has none."""
@@ -150,7 +172,12 @@ class EsdbGridHistory:
             except EventStoreDBClientException as error:
                 raise StoreUnavailableError(f"reading {stream}: {error!r}") from error
             for recorded in page:
-                yield StoredIntegrationEvent(recorded.data)
+                try:
+                    yield _trusted(recorded, self._keys)
+                except SignatureError as error:  # the live feed parks it; no watcher sees it
+                    raise UntrustedEventError(
+                        grid_id, recorded.stream_position + 1, str(error)
+                    ) from None
             if len(page) < self._page_size:
                 return
             revision += len(page)

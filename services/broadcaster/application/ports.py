@@ -13,7 +13,26 @@ from services.common.envelope import Envelope
 from services.common.parked import PoisonEvent
 from services.common.store_errors import StoreUnavailableError
 
-__all__ = ["FeedEvent", "GridHistory", "IntegrationFeed", "StoreUnavailableError"]
+__all__ = [
+    "FeedEvent",
+    "GridHistory",
+    "IntegrationFeed",
+    "StoreUnavailableError",
+    "UntrustedEventError",
+]
+
+
+class UntrustedEventError(Exception):
+    """A grid's history holds an integration event our publisher did not write (a forgery);
+    it is parked and not delivered, so the grid cannot be watched past it."""
+
+    def __init__(self, grid_id: str, sequence: int, reason: str) -> None:
+        super().__init__(
+            f"grid {grid_id!r} has an untrusted integration event at sequence {sequence} "
+            f"({reason}); it is parked until an operator resolves it"
+        )
+        self.grid_id = grid_id
+        self.sequence = sequence
 
 
 class FeedEvent(Protocol):

@@ -10,7 +10,7 @@ from domain.errors import DomainError, ErrorCategory, GridNotFoundError
 from domain.values import GridId
 from protos.rover.v1 import live_pb2, live_pb2_grpc
 from services.broadcaster.application.hub import HubClosedError
-from services.broadcaster.application.ports import StoreUnavailableError
+from services.broadcaster.application.ports import StoreUnavailableError, UntrustedEventError
 from services.broadcaster.application.watch import (
     FellBehind,
     FromVersionInvalidError,
@@ -81,6 +81,19 @@ STATUS = StatusTable(
                 grpc.StatusCode.UNAVAILABLE,
                 "the broadcaster is shutting down; reconnect with from_version = the last sequence",
                 (error_info("BROADCASTER_SHUTTING_DOWN"),),
+            ),
+        ),
+        Rule(
+            UntrustedEventError,
+            lambda e: ErrorStatus(
+                grpc.StatusCode.FAILED_PRECONDITION,
+                str(e),
+                (
+                    error_info(
+                        "INTEGRATION_EVENT_UNTRUSTED",
+                        {"grid_id": e.grid_id, "sequence": str(e.sequence)},
+                    ),
+                ),
             ),
         ),
         Rule(

@@ -25,7 +25,6 @@ from services.command.adapters.esdb_appends import Appender, StockAppender
 from services.command.adapters.esdb_errors import translated
 from services.command.application.errors import StoreUnavailableError
 from services.command.application.inbox import (
-    INBOX_STREAM_PREFIX,
     REPLY_STREAM_PREFIX,
     QueuedCommand,
     Reply,
@@ -33,7 +32,6 @@ from services.command.application.inbox import (
 from services.common.cancellation import raise_if_cancelling
 
 __all__ = [
-    "INBOX_STREAM_FILTER",
     "EsdbInboxGroupStats",
     "EsdbInboxHistory",
     "EsdbInboxSubscription",
@@ -41,7 +39,6 @@ __all__ = [
     "EsdbReplyLog",
 ]
 
-INBOX_STREAM_FILTER = f"{INBOX_STREAM_PREFIX}.*"  # esdbclient anchors it: ^(rover-inbox-.*)$
 _REPLY_IDS = uuid.UUID("5b0f1c52-8d3e-4f7a-9c61-2e4d8a7b3f90")
 _SEARCH = 1_000  # newest events of a named reply stream GetCommandResult searches
 _PAGE = 500  # events per backwards read of the order check's search

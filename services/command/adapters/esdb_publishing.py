@@ -28,6 +28,7 @@ from services.common.integration import (
     integration_event_type,
     to_proto,
 )
+from services.common.integration_signing import SIGNATURE_FIELD, IntegrationKeys, signed_bytes
 from services.common.lease import LeaseLostError, holder_is_gone, new_holder_id
 from services.common.publisher_checkpoint import (
     CHECKPOINT_EVENT_TYPE,
@@ -50,10 +51,12 @@ class EsdbIntegrationLog:
         *,
         timeout: float = 5.0,
         appender: Appender | None = None,
+        keys: IntegrationKeys | None = None,
     ) -> None:
         self._client = client
         self._timeout = timeout
         self._appender = appender or StockAppender(client)
+        self._keys = keys or IntegrationKeys()
 
     async def append(self, grid_id: str, envelopes: Sequence[Envelope]) -> None:
         """Append at revision ``sequence - 1`` of the first envelope; re-sends are no-ops.
@@ -70,18 +73,30 @@ class EsdbIntegrationLog:
             {"rover.grid_id": grid_id, "messaging.batch.message_count": len(envelopes)},
             kind=tracing.SpanKind.PRODUCER,
         ):
-            events = [
-                NewEvent(
-                    type=integration_event_type(e.event),
-                    data=to_proto(e).SerializeToString(),
-                    metadata=_metadata(e),
-                    content_type=_OCTETS,
-                    id=e.event_id,
-                )
-                for e in envelopes
-            ]
+            events = [self._event(stream, e) for e in envelopes]
             with translated(stream, first - 1):
                 await self._appender.append(stream, current, events, deadline=self._timeout)
+
+    def _event(self, stream: str, envelope: Envelope) -> NewEvent:
+        """The stored form of one envelope, signed (integration_signing.py) when keys are set."""
+        event_type = integration_event_type(envelope.event)
+        data = to_proto(envelope).SerializeToString()
+        signature = self._keys.signature(
+            signed_bytes(
+                stream=stream,
+                revision=envelope.sequence - 1,
+                event_type=event_type,
+                event_id=envelope.event_id,
+                data=data,
+            )
+        )
+        return NewEvent(
+            type=event_type,
+            data=data,
+            metadata=_metadata(envelope, signature),
+            content_type=_OCTETS,
+            id=envelope.event_id,
+        )
 
     async def last_sequence(self, grid_id: str) -> int:
         """Revision of the last event + 1; 0 for no stream."""
@@ -117,14 +132,17 @@ class EsdbIntegrationLog:
         return [r.id for r in found]
 
 
-def _metadata(envelope: Envelope) -> bytes:
-    """An integration event's JSON metadata: when, and why (services/common/correlation.py)."""
+def _metadata(envelope: Envelope, signature: str | None) -> bytes:
+    """An integration event's JSON metadata: when, why (services/common/correlation.py) and,
+    when signing is on, who wrote it (services/common/integration_signing.py)."""
     body = write_correlation(
         {"occurred_at": envelope.occurred_at.isoformat()},
         correlation_id=envelope.correlation_id,
         causation_id=envelope.causation_id,
         trace=tracing.continuing(envelope.trace),
     )
+    if signature is not None:
+        body[SIGNATURE_FIELD] = signature
     return json.dumps(body, separators=(",", ":")).encode()
 
 

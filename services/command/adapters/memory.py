@@ -18,6 +18,7 @@ from services.command.application.ports import (
     StoredEvent,
     StoredSnapshot,
 )
+from services.command.application.request_log import LoggedRequest, joined
 from services.common.envelope import Envelope
 from services.common.lease import LeaseLostError
 from services.common.memory_lease import InMemoryLease, LeaseCell
@@ -28,6 +29,7 @@ __all__ = [
     "InMemoryCheckpointStore",
     "InMemoryEventStore",
     "InMemoryIntegrationLog",
+    "InMemoryRequestLog",
     "InMemorySnapshotStore",
     "SteppingClock",
 ]
@@ -159,6 +161,28 @@ class InMemoryIntegrationLog:
         """Ids after ``after_sequence``."""
         stream = self.streams.get(grid_id, [])
         return [e.event_id for e in stream[after_sequence : after_sequence + limit]]
+
+
+class InMemoryRequestLog:
+    """RequestLog in a dictionary, vouching by an InMemoryIntegrationLog's published streams."""
+
+    def __init__(self, integration: InMemoryIntegrationLog) -> None:
+        self._integration = integration
+        self.records: dict[tuple[str, str], dict[int, LoggedRequest]] = {}
+
+    async def record(self, grid_id: str, requests: Sequence[LoggedRequest]) -> None:
+        """Keep each record once (by grid, request id and first version)."""
+        for logged in requests:
+            parts = self.records.setdefault((grid_id, logged.record.request_id), {})
+            parts[logged.record.first_version] = logged
+
+    async def find(self, grid_id: str, request_id: str) -> LoggedRequest | None:
+        """The request's records joined; None when it has none."""
+        return joined(list(self.records.get((grid_id, request_id), {}).values()))
+
+    async def published(self, grid_id: str) -> int:
+        """The grid's published sequence."""
+        return await self._integration.last_sequence(grid_id)
 
 
 @dataclass

@@ -50,6 +50,17 @@ def register_command_metrics(
             "Commands answered ABORTED: still conflicting after the last attempt.",
             value=executor.aborted,
         )
+        requests = executor.requests
+        yield CounterMetricFamily(
+            "rover_command_request_lookups_total",
+            "Request ids looked up in the request log (a full window did not hold them).",
+            value=requests.lookups if requests is not None else 0,
+        )
+        yield CounterMetricFamily(
+            "rover_command_request_lookups_found",
+            "... and found there within the retention period: retries answered from the log.",
+            value=requests.found if requests is not None else 0,
+        )
         yield GaugeMetricFamily(
             "rover_publisher_active",
             "1 while this instance holds the publisher's lease and publishes.",

@@ -30,6 +30,7 @@ from services.command.application.ports import (
     StoredEvent,
 )
 from services.command.application.repository import GridRepository, LoadedGrid, RequestWindow
+from services.command.application.request_log import RequestLookup
 from services.common import tracing
 from services.common.envelope import Envelope, integration_event_id
 from services.common.logs import get_logger
@@ -84,7 +85,9 @@ class CommandExecutor:
 
     A conflict evicts the cached grid, waits a jittered moment and decides again on the fresh
     state, at most ``retry.max_attempts`` times, then CommandAbortedError. A request_id already
-    applied to the grid returns the original result rebuilt from the stored events.
+    applied to the grid returns the original result rebuilt from the stored events: found in
+    the grid's request window, or, once the window forgot it, in the request log
+    (``requests``, application/request_log.py) within its retention period.
     """
 
     def __init__(
@@ -96,8 +99,10 @@ class CommandExecutor:
         *,
         retry: RetryPolicy | None = None,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        requests: RequestLookup | None = None,
     ) -> None:
         self._repository = repository
+        self.requests = requests  # the durable request log, behind the window (None: none)
         self._events = events
         self._clock = clock
         self._ids = ids
@@ -186,6 +191,8 @@ class CommandExecutor:
     ) -> CommandResult:
         if loaded is not None and command.request_id:
             record = loaded.requests.get(command.request_id)
+            if record is None and self.requests is not None and loaded.requests.full:
+                record = await self.requests.find(grid_id, command.request_id, loaded.requests)
             if record is not None:
                 if record.fingerprint != digest:
                     raise RequestIdReusedError(grid_id, command.request_id, record.command)

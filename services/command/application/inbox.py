@@ -27,6 +27,7 @@ from services.command.application.commands import AnyCommand, CommandResult
 from services.command.application.errors import CommandAbortedError, StoreUnavailableError
 from services.command.application.handlers import Handlers
 from services.common.cancellation import raise_if_cancelling
+from services.common.inbox_names import INBOX_CONSUMER, INBOX_STREAM_PREFIX
 from services.common.logs import get_logger
 
 if TYPE_CHECKING:
@@ -34,7 +35,6 @@ if TYPE_CHECKING:
 
 __all__ = [
     "INBOX_CONSUMER",
-    "INBOX_STREAM_PREFIX",
     "REPLY_STREAM_PREFIX",
     "DecodedCommand",
     "InboxCodec",
@@ -46,8 +46,6 @@ __all__ = [
     "reply_stream",
 ]
 
-INBOX_CONSUMER = "inbox"
-INBOX_STREAM_PREFIX = "rover-inbox-"
 NEW_GRIDS_INBOX = f"{INBOX_STREAM_PREFIX}new"
 REPLY_STREAM_PREFIX = "rover-reply-"
 # Failures worth another delivery: the same command may well succeed later.

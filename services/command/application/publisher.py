@@ -16,7 +16,8 @@ With several instances of the command service, one publisher runs at a time: the
 store is also a lease (``services/common/lease.py``), ``run_forever`` publishes only while
 this instance holds it, and a save after another instance took over is refused by the store.
 
-The appends themselves are integration_appends.py's. What cannot be published (a poison
+The appends themselves are integration_appends.py's (which also log each request, for
+idempotency by time: request_log.py). What cannot be published (a poison
 event, an untrusted checkpoint) is publisher_poison.py's: a poison event is parked and its grid
 held while the other grids go on; a released grid is published from its domain stream.
 """
@@ -44,6 +45,7 @@ from services.command.application.ports import (
     StoredEvent,
 )
 from services.command.application.publisher_poison import CheckpointGuard, HeldGrids, check_start
+from services.command.application.request_log import RequestLog
 from services.command.application.watermark import Slot, Watermark
 from services.common.lease import LeaseLostError, LeaseTiming, hold_and_run
 from services.common.logs import get_logger
@@ -100,6 +102,7 @@ class Publisher:
         *,
         parked: ParkedEvents | None = None,
         monotonic: Callable[[], float] = time.monotonic,
+        requests: RequestLog | None = None,
     ) -> None:
         self._feed = feed
         self._log = log
@@ -107,7 +110,7 @@ class Publisher:
         self.guard = CheckpointGuard(checkpoints)
         self.held = HeldGrids(parked if parked is not None else InMemoryParkedEvents())
         self._settings = settings or PublisherSettings()
-        self._appends = IntegrationAppends(feed, log, self.held, self._settings.max_batch)
+        self._appends = IntegrationAppends(feed, log, self.held, self._settings.max_batch, requests)
         self._monotonic = monotonic
         self._marks = Watermark(None)
         self._lanes: dict[str, _Lane] = {}

@@ -70,6 +70,16 @@ class RequestWindow:
         """Every record in the window, oldest first (what a snapshot keeps)."""
         return tuple(self._records.values())
 
+    @property
+    def full(self) -> bool:
+        """Whether older requests may have left the window (then the request log has them)."""
+        return len(self._records) >= self._limit
+
+    @property
+    def oldest(self) -> RequestRecord | None:
+        """The oldest record the window holds."""
+        return next(iter(self._records.values()), None)
+
     def _add(self, record: RequestRecord) -> None:
         self._records[record.request_id] = record
         self._records.move_to_end(record.request_id)

@@ -27,7 +27,9 @@ from services.common.esdb_client import STORE_UNREACHABLE
 from services.common.esdb_parked import poison_of
 from services.common.esdb_positions import count_after, newest, recorded_ms
 from services.common.esdb_reads import whole_read
+from services.common.esdb_signing import verify_recorded
 from services.common.integration import IntegrationDecodeError, from_proto
+from services.common.integration_signing import IntegrationKeys, SignatureError
 from services.common.logs import get_logger
 from services.common.parked import PoisonEventError
 from services.common.settings import follows_leader
@@ -94,8 +96,13 @@ async def _reconnecting(client: AsyncEventStoreDBClient, read: Callable[[], Awai
         raise _unavailable(error, "a read") from error
 
 
-def _parsed(recorded: RecordedEvent) -> IntegrationEvent:
-    """The stored event's message, or PoisonEventError when it is none."""
+def _parsed(recorded: RecordedEvent, keys: IntegrationKeys) -> IntegrationEvent:
+    """The stored event's message, or PoisonEventError when it is none or was not signed by
+    our publisher (services/common/integration_signing.py)."""
+    try:
+        verify_recorded(keys, recorded)
+    except SignatureError as error:
+        raise PoisonEventError(poison_of(recorded, str(error))) from None
     try:
         return IntegrationEvent.FromString(recorded.data)
     except Exception as error:  # protobuf raises DecodeError, a bare Exception subclass
@@ -104,27 +111,35 @@ def _parsed(recorded: RecordedEvent) -> IntegrationEvent:
 
 
 def _decoded(
-    recorded: RecordedEvent, decode: Decode, message: IntegrationEvent | None = None
+    recorded: RecordedEvent,
+    decode: Decode,
+    keys: IntegrationKeys,
+    message: IntegrationEvent | None = None,
 ) -> Envelope:
-    """The stored event's envelope (``message``: its message, if parsed already), or
-    PoisonEventError saying why it has none."""
+    """The stored event's envelope (``message``: its message, if parsed and verified
+    already), or PoisonEventError saying why it has none."""
     try:
-        return decode(message if message is not None else _parsed(recorded))
+        return decode(message if message is not None else _parsed(recorded, keys))
     except IntegrationDecodeError as error:
         raise PoisonEventError(poison_of(recorded, str(error))) from error
 
 
-def _item(recorded: RecordedEvent, fast: bool = True, decode: Decode = from_proto) -> FeedItem:
+def _item(
+    recorded: RecordedEvent,
+    keys: IntegrationKeys,
+    fast: bool = True,
+    decode: Decode = from_proto,
+) -> FeedItem:
     position = recorded.commit_position or 0
     if isinstance(recorded, EsdbCheckpoint):
         return FeedItem(position, None)
     trace = tracing.parent_in(recorded.metadata)  # None at once when tracing is off
     recorded_at_ms = recorded_ms(recorded.recorded_at)
     try:
-        message = _parsed(recorded)
+        message = _parsed(recorded, keys)
         if fast and (update := fast_update(message)) is not None:
             return FeedItem(position, None, recorded_at_ms, update, trace)
-        envelope = _decoded(recorded, decode, message)
+        envelope = _decoded(recorded, decode, keys, message)
     except PoisonEventError as error:  # the projector parks it
         return FeedItem(position, None, recorded_at_ms, trace=trace, poison=error.poison)
     return FeedItem(position, envelope, recorded_at_ms, trace=trace)
@@ -144,9 +159,11 @@ class EsdbEventFeed:
     With ``fast_projection`` a rover event's update is read straight off its message
     (adapters/fast_projection.py); without, every event is decoded and ``project``ed.
 
-    An event that cannot be decoded is delivered as a ``FeedItem`` with its ``poison`` set
-    (the projector parks it), and ``read_grid`` raises PoisonEventError at it. ``decode``
-    (protobuf message to envelope) is the codec's ``from_proto``; tests give a faulty one.
+    An event that cannot be decoded, or whose signature does not verify with ``keys``
+    (services/common/integration_signing.py; none: signing off), is delivered as a
+    ``FeedItem`` with its ``poison`` set (the projector parks it), and ``read_grid`` raises
+    PoisonEventError at it. ``decode`` (protobuf message to envelope) is the codec's
+    ``from_proto``; tests give a faulty one.
     """
 
     def __init__(
@@ -158,9 +175,11 @@ class EsdbEventFeed:
         catchup_after_ms: int = 1_000,
         fast_projection: bool = True,
         decode: Decode = from_proto,
+        keys: IntegrationKeys | None = None,
     ) -> None:
         self._client = client
         self._decode = decode
+        self._keys = keys or IntegrationKeys()
         self.fast_projection = fast_projection
         """Whether rover events are projected straight off their messages."""
         self._buffer = buffer
@@ -187,7 +206,7 @@ class EsdbEventFeed:
         async def read() -> None:
             try:
                 async for recorded in subscription:
-                    await queue.put(_item(recorded, self.fast_projection, self._decode))
+                    await queue.put(_item(recorded, self._keys, self.fast_projection, self._decode))
                 raise_if_cancelling()  # esdbclient ends the iteration quietly when cancelled
                 await queue.put(_END)
             except asyncio.CancelledError:
@@ -237,7 +256,7 @@ class EsdbEventFeed:
             async with events:
                 async for recorded in events:
                     try:
-                        found.append(_decoded(recorded, self._decode))
+                        found.append(_decoded(recorded, self._decode, self._keys))
                     except PoisonEventError as error:  # what came before it is kept
                         raise PoisonEventError(error.poison, found) from error
             return found

@@ -12,10 +12,12 @@ import itertools
 from typing import Any
 
 from redis.asyncio import Redis
+from redis.asyncio.cluster import RedisCluster
 
 from services.common import tracing
 from services.common.lease import holder_is_gone, new_holder_id
 from services.query.adapters import redis_scripts
+from services.query.adapters.redis_keys import KeyLayout
 from services.query.adapters.redis_wire import unavailable_as_port_error
 
 __all__ = ["RedisLease", "lease_holder", "rebuild_lease_key"]
@@ -24,12 +26,12 @@ __all__ = ["RedisLease", "lease_holder", "rebuild_lease_key"]
 _NOT_HELD = "\x00not held"
 
 
-def rebuild_lease_key(prefix: str) -> str:
+def rebuild_lease_key(prefix: str, *, tagged: bool = False) -> str:
     """The key of the lease that lets one admin rebuild run at a time."""
-    return f"{prefix}:lease:rebuild"
+    return KeyLayout(prefix, tagged=tagged).meta("lease:rebuild")
 
 
-async def lease_holder(redis: Redis, key: str) -> str:
+async def lease_holder(redis: Redis | RedisCluster, key: str) -> str:
     """The instance holding the lease at ``key`` ("" when none): its value is ``holder#n``."""
     value = await redis.get(key)
     return str(value).rpartition("#")[0] if value else ""
@@ -42,7 +44,12 @@ class RedisLease:
     """
 
     def __init__(
-        self, redis: Redis, key: str, *, holder: str | None = None, ttl: float = 5.0
+        self,
+        redis: Redis | RedisCluster,
+        key: str,
+        *,
+        holder: str | None = None,
+        ttl: float = 5.0,
     ) -> None:
         self.key = key
         self._holder = holder or new_holder_id()

@@ -5,20 +5,17 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from redis.asyncio import BlockingConnectionPool, Redis
+from redis.asyncio import Redis
 from redis.exceptions import ResponseError
 
 from services.common import tracing
-from services.common.lease import LeaseLostError
 from services.query.adapters import redis_scripts, redis_wire
 from services.query.adapters.coalesced_reads import ReadCoalescer
 from services.query.adapters.details_codec import DetailsState
+from services.query.adapters.redis_connect import binary_twin
+from services.query.adapters.redis_keys import KeyLayout
 from services.query.adapters.redis_lease import RedisLease
-from services.query.application.errors import (
-    GenerationChangedError,
-    ReadModelRewoundError,
-    VersionConflictError,
-)
+from services.query.application.errors import GenerationChangedError, VersionConflictError
 from services.query.application.ports import (
     Checkpoint,
     GridDocument,
@@ -35,23 +32,10 @@ __all__ = ["RedisReadModel", "lease_key"]
 _MAX_CACHED_GRIDS = 10_000  # per generation; beyond it the cache starts over (reloads)
 
 
-def _binary(redis: Redis) -> Redis:
-    """A client on the same server that returns bytes (for the serialised details)."""
-    pool = redis.connection_pool
-    kwargs = {**pool.connection_kwargs, "decode_responses": False}
-    return Redis.from_pool(  # owns the pool: aclose() closes its connections
-        BlockingConnectionPool(  # a burst of queries waits for a connection, never fails
-            connection_class=pool.connection_class,
-            max_connections=pool.max_connections,
-            timeout=None,
-            **kwargs,
-        )
-    )
-
-
-def lease_key(prefix: str) -> str:
-    """The key of the live projector's lease under a read model's prefix."""
-    return f"{prefix}:lease:projector"
+def lease_key(prefix: str, *, tagged: bool = False) -> str:
+    """The key of the live projector's lease under a read model's prefix (``tagged``: in
+    Redis Cluster's layout, beside the commit counter its commits compare it with)."""
+    return KeyLayout(prefix, tagged=tagged).meta("lease:projector")
 
 
 class RedisReadModel:
@@ -74,15 +58,18 @@ class RedisReadModel:
         *,
         coalesce_reads: bool = True,
         lease: RedisLease | None = None,
+        raw: Redis | None = None,
+        tagged: bool = False,
     ) -> None:
         self._redis = redis
         self._prefix = prefix
         self._lease = lease  # when set, live commits are fenced by it
-        self._lease_key = lease.key if lease else lease_key(prefix)
-        self._active_key = f"{prefix}:active"
-        self._counter_key = f"{prefix}:generations"
-        self._commits_key = f"{prefix}:commits"
-        self._base = f"{prefix}:g"
+        self._lease_key = lease.key if lease else lease_key(prefix, tagged=tagged)
+        self._keys = KeyLayout(prefix, tagged=tagged)
+        self._active_key = self._keys.meta("active")
+        self._counter_key = self._keys.meta("generations")
+        self._commits_key = self._keys.meta("commits")
+        self._base = f"{prefix}:g"  # the flat layout's scripts name keys from it
         self._commit = redis.register_script(redis_scripts.COMMIT)
         self._swap = redis.register_script(redis_scripts.SWAP)
         self._grid = redis.register_script(redis_scripts.GRID)
@@ -90,7 +77,9 @@ class RedisReadModel:
         self._list = redis.register_script(redis_scripts.LIST_GRIDS)
         self._grid_in = redis.register_script(redis_scripts.GRID_IN)
         self._replace = redis.register_script(redis_scripts.REPLACE_GRID)
-        self._raw = _binary(redis)
+        # the same server, returning bytes (the serialised details); made from ``redis``'s pool
+        # unless given (a Sentinel-managed pool cannot be copied so)
+        self._raw = raw if raw is not None else binary_twin(redis)
         self._details = self._raw.register_script(redis_scripts.GRID_DETAILS_MANY)
         self._states: dict[int, dict[str, DetailsState]] = {}
         self.coalescer: ReadCoalescer[Any] | None = (
@@ -99,14 +88,14 @@ class RedisReadModel:
 
     def generation_prefix(self, generation: int) -> str:
         """The key prefix of a generation: ``<prefix>:g<n>:``."""
-        return f"{self._base}{generation}:"
+        return self._keys.generation(generation)
 
     async def close(self) -> None:
         """Close the connection pool."""
         await self._redis.aclose()
         await self._raw.aclose()
 
-    @redis_wire.cancelled_is_cancelled
+    @redis_wire.unavailable_as_port_error
     async def active_generation(self) -> int:
         active = await self._redis.get(self._active_key)
         if active is None:
@@ -127,25 +116,24 @@ class RedisReadModel:
             return ""
         return str(info.get("run_id", ""))
 
-    @redis_wire.cancelled_is_cancelled
+    @redis_wire.unavailable_as_port_error
     async def new_generation(self) -> int:
         return int(await self._redis.incr(self._counter_key))
 
     @redis_wire.unavailable_as_port_error
     async def checkpoint(self, generation: int) -> Checkpoint | None:
-        row = await self._redis.hgetall(self.generation_prefix(generation) + "checkpoint")
+        row = await self._redis.hgetall(self._keys.generation_meta(generation, "checkpoint"))
         return redis_wire.checkpoint_row(row)
 
-    @redis_wire.cancelled_is_cancelled
+    @redis_wire.unavailable_as_port_error
     async def grid_versions(self, generation: int, grid_ids: Sequence[str]) -> dict[str, int]:
-        prefix = self.generation_prefix(generation) + "grid:"
         async with self._redis.pipeline(transaction=False) as pipe:
             for grid_id in grid_ids:
-                pipe.hget(prefix + grid_id, "version")
+                pipe.hget(self._keys.grid(generation, grid_id), "version")
             versions = await pipe.execute()
         return {g: int(v or 0) for g, v in zip(grid_ids, versions, strict=True)}
 
-    @redis_wire.cancelled_is_cancelled
+    @redis_wire.unavailable_as_port_error
     async def commit(
         self,
         generation: int,
@@ -156,37 +144,58 @@ class RedisReadModel:
         not_before: int | None = None,
     ) -> int:
         states = await self._fold(generation, updates)
-        prefix = self.generation_prefix(generation)
-        args = redis_wire.commit_args(
+        fence = self._lease.fence if self._lease and must_be_active else ""
+        result = await self._write(
             generation,
-            prefix,
-            checkpoint,
             updates,
             states,
+            checkpoint,
             must_be_active=must_be_active,
             not_before=not_before,
-            fence=self._lease.fence if self._lease and must_be_active else "",
+            fence=fence,
         )
-        keys = [self._active_key, self._commits_key, self._lease_key]
-        result = await self._commit(keys=keys, args=args)
-        if result[0] == "LEASE":
-            raise LeaseLostError(f"the projector's lease is held by {result[1] or 'nobody'}")
-        if result[0] == "REWOUND":
-            self._states.pop(generation, None)  # folded from writes Redis no longer has
-            raise ReadModelRewoundError(generation, int(result[1]), not_before or 0)
-        if result[0] == "GEN":
-            self._states.pop(generation, None)
-            raise GenerationChangedError(
-                f"generation {generation} is no longer active ({result[1]})"
-            )
-        if result[0] == "CONFLICT":
-            self._states.get(generation, {}).pop(result[1], None)
-            raise VersionConflictError(result[1], int(result[2]))
+        self._refused(generation, result, not_before)
         cache = self._states.setdefault(generation, {})
         if len(cache) > _MAX_CACHED_GRIDS:
             cache.clear()
         cache.update(states)
         return int(result[1])
+
+    async def _write(
+        self,
+        generation: int,
+        updates: Sequence[HashUpdate],
+        states: dict[str, DetailsState],
+        checkpoint: Checkpoint,
+        *,
+        must_be_active: bool,
+        not_before: int | None,
+        fence: str,
+    ) -> Any:
+        """Commit the batch: the COMMIT script's reply."""
+        args = redis_wire.commit_args(
+            generation,
+            self.generation_prefix(generation),
+            checkpoint,
+            updates,
+            states,
+            must_be_active=must_be_active,
+            not_before=not_before,
+            fence=fence,
+        )
+        keys = [self._active_key, self._commits_key, self._lease_key]
+        return await self._commit(keys=keys, args=args)
+
+    def _refused(self, generation: int, result: Any, not_before: int | None) -> None:
+        """Raise the port's error for a commit's refusal (nothing for ``result[0] == 'OK'``)."""
+        error = redis_wire.refusal(generation, result, not_before)
+        if error is None:
+            return
+        if isinstance(error, VersionConflictError):
+            self._states.get(generation, {}).pop(error.grid_id, None)
+        else:  # folded from writes Redis no longer has, or for a generation no longer read
+            self._states.pop(generation, None)
+        raise error
 
     @redis_wire.unavailable_as_port_error
     async def replace_grid(
@@ -238,26 +247,39 @@ class RedisReadModel:
             else:
                 missing.append(grid_id)
         if missing:
-            prefix = self.generation_prefix(generation)
-            async with self._redis.pipeline(transaction=False) as pipe:
-                for grid_id in missing:
-                    await self._grid_in(keys=[], args=[prefix, grid_id], client=pipe)
-                found = await pipe.execute()
-            for grid_id, reply in zip(missing, found, strict=True):
-                view = redis_wire.grid_reply(reply)
+            views = await self._read_grids(generation, missing)
+            for grid_id, view in zip(missing, views, strict=True):
                 states[grid_id] = DetailsState.from_view(view) if view else DetailsState()
         for update in updates:
             states[update.grid_id].apply(update)
         return states
 
-    @redis_wire.cancelled_is_cancelled
+    async def _read_grids(self, generation: int, grid_ids: list[str]) -> list[GridView | None]:
+        """The grids as stored in ``generation`` (None where absent), in one round trip."""
+        prefix = self.generation_prefix(generation)
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for grid_id in grid_ids:
+                await self._grid_in(keys=[], args=[prefix, grid_id], client=pipe)
+            found = await pipe.execute()
+        return [redis_wire.grid_reply(reply) for reply in found]
+
+    @redis_wire.unavailable_as_port_error
     async def swap(self, generation: int) -> int | None:
-        replaced = await self._swap(keys=[self._active_key], args=[generation, self._base])
+        while True:
+            active = await self._redis.get(self._active_key) or ""
+            keys = [
+                self._active_key,
+                self._keys.generation_meta(int(active or generation), "checkpoint"),
+                self._keys.generation_meta(generation, "checkpoint"),
+            ]
+            replaced = await self._swap(keys=keys, args=[generation, active])
+            if replaced != ["MOVED"]:  # else another swap came between: look again
+                break
         if replaced is None:
             return None
         return int(replaced) if replaced else 0
 
-    @redis_wire.cancelled_is_cancelled
+    @redis_wire.unavailable_as_port_error
     async def drop_generation(self, generation: int) -> None:
         active = await self._redis.get(self._active_key)
         if active is not None and int(active) == generation:
@@ -307,6 +329,6 @@ class RedisReadModel:
         rows = await self._list(keys=[self._active_key], args=[self._base, after, limit])
         return [grid_summary(redis_wire.pairs(r)) for r in rows]
 
-    @redis_wire.cancelled_is_cancelled
+    @redis_wire.unavailable_as_port_error
     async def generation_rows(self, generation: int) -> dict[str, dict[str, str]]:
         return await redis_wire.key_rows(self._redis, self._raw, self.generation_prefix(generation))

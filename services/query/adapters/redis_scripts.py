@@ -7,7 +7,9 @@ the commit checks every sequence before writing anything, so it is all or nothin
 from __future__ import annotations
 
 __all__ = [
+    "APPLY",
     "COMMIT",
+    "GREATER",
     "GRID",
     "GRID_DETAILS_MANY",
     "GRID_IN",
@@ -15,29 +17,36 @@ __all__ = [
     "LEASE_RELEASE",
     "LEASE_RENEW",
     "LIST_GRIDS",
+    "REFUSED",
     "REPLACE_GRID",
     "ROVER",
     "SWAP",
 ]
 
 # Positions are decimal strings without leading zeros; compare them as such (they may not
-# fit a Lua double exactly).
-_GREATER = """
+# fit a Lua double exactly). A checkpoint only moves forward (``advance``).
+GREATER = """
 local function greater(a, b)
   if #a ~= #b then return #a > #b end
   return a > b
 end
+local function advance(ck, position, recorded_at_ms, events)
+  local stored = redis.call('HGET', ck, 'position')
+  if not stored or greater(position, stored) then
+    redis.call('HSET', ck, 'position', position, 'recorded_at_ms', recorded_at_ms, 'events', events)
+  end
+end
 """
 
-# One update (see COMMIT) applied to the generation under prefix ``p``: the one place that
-# says how an update lands in the keys (COMMIT and REPLACE_GRID both apply updates so).
-_APPLY = """
-local function apply(p, u)
+# One update (see COMMIT) applied to a grid whose hash is ``gk``: the one place that says how
+# an update lands in the keys (COMMIT, REPLACE_GRID and the cluster layout's scripts apply
+# updates so). ``index`` is the generation's grid index (nil: the caller adds new grids).
+APPLY = """
+local function apply_grid(gk, u, index)
   local g, flags, rover = u[1], u[3], u[4]
-  local gk = p .. 'grid:' .. g
   redis.call('HSET', gk, unpack(u[5]))
   if flags % 2 == 1 then
-    redis.call('ZADD', p .. 'grids', 0, g)
+    if index then redis.call('ZADD', index, 0, g) end
     local obstacles = u[7]
     for o = 1, #obstacles, 1000 do
       redis.call('SADD', gk .. ':obstacles', unpack(obstacles, o, math.min(o + 999, #obstacles)))
@@ -50,6 +59,24 @@ local function apply(p, u)
     end
   end
 end
+local function apply(p, u) apply_grid(p .. 'grid:' .. u[1], u, p .. 'grids') end
+"""
+
+# Why a commit must not write (nil when it may): the lease is not the writer's (``fence``
+# given), the generation is not active (``must_be_active`` '1'), or the commit counter is
+# below ``not_before`` (Redis lost writes). The one place these checks are written.
+REFUSED = """
+local function refused(active_key, commits_key, lease_key, gen, must_be_active, not_before, fence)
+  if fence ~= '' then
+    local holder = redis.call('GET', lease_key)
+    if holder ~= fence then return {'LEASE', holder or ''} end
+  end
+  local active = redis.call('GET', active_key)
+  if must_be_active == '1' and active ~= gen then return {'GEN', active or ''} end
+  local count = tonumber(redis.call('GET', commits_key) or '0')
+  if not_before ~= '' and count < tonumber(not_before) then return {'REWOUND', count} end
+  return nil
+end
 """
 
 # KEYS[1] active-generation key, KEYS[2] commit counter, KEYS[3] the projector's lease. ARGV:
@@ -61,18 +88,13 @@ end
 # sequence, flags (1 new grid, 2 new rover), rover_id, [grid field, value, ...],
 # [rover field, value, ...], [obstacle members]].
 COMMIT = (
-    _GREATER
-    + _APPLY
+    GREATER
+    + APPLY
+    + REFUSED
     + """
-if ARGV[9] ~= '' then
-  local holder = redis.call('GET', KEYS[3])
-  if holder ~= ARGV[9] then return {'LEASE', holder or ''} end
-end
-local active = redis.call('GET', KEYS[1])
-if ARGV[3] == '1' and active ~= ARGV[1] then return {'GEN', active or ''} end
+local refusal = refused(KEYS[1], KEYS[2], KEYS[3], ARGV[1], ARGV[3], ARGV[8], ARGV[9])
+if refusal then return refusal end
 local p = ARGV[2]
-local count = tonumber(redis.call('GET', KEYS[2]) or '0')
-if ARGV[8] ~= '' and count < tonumber(ARGV[8]) then return {'REWOUND', count} end
 local updates = cjson.decode(ARGV[7])
 local seen = {}
 for r = 1, #updates do
@@ -88,11 +110,7 @@ for r = 1, #updates do apply(p, updates[r]) end
 for d = 10, #ARGV, 2 do
   redis.call('SET', p .. 'grid:' .. ARGV[d] .. ':details', ARGV[d + 1])
 end
-local ck = p .. 'checkpoint'
-local stored = redis.call('HGET', ck, 'position')
-if not stored or greater(ARGV[4], stored) then
-  redis.call('HSET', ck, 'position', ARGV[4], 'recorded_at_ms', ARGV[5], 'events', ARGV[6])
-end
+advance(p .. 'checkpoint', ARGV[4], ARGV[5], ARGV[6])
 return {'OK', redis.call('INCR', KEYS[2])}
 """
 )
@@ -103,7 +121,7 @@ return {'OK', redis.call('INCR', KEYS[2])}
 # then applies the updates: the grid's entry becomes exactly their fold, in one step. Returns
 # {'OK', commit count}, {'GEN', active} or {'CONFLICT', grid id, version}.
 REPLACE_GRID = (
-    _APPLY
+    APPLY
     + """
 local active = redis.call('GET', KEYS[1])
 if active ~= ARGV[1] then return {'GEN', active or ''} end
@@ -122,18 +140,23 @@ return {'OK', redis.call('INCR', KEYS[2])}
 """
 )
 
-# KEYS[1] active-generation key. ARGV: generation to activate, key base ("<prefix>:g").
+# KEYS[1] active-generation key, KEYS[2] the checkpoint of the generation the caller found
+# active (any key when none), KEYS[3] the checkpoint of the generation to activate. ARGV: that
+# generation, the one found active ('' for none). Activates it unless the active one moved
+# on since (returns {'MOVED'}: read it again) or is further along (false). Returns the
+# generation it replaced ('' for none).
 SWAP = (
-    _GREATER
+    GREATER
     + """
-local active = redis.call('GET', KEYS[1])
-if active then
-  local theirs = redis.call('HGET', ARGV[2] .. active .. ':checkpoint', 'position')
-  local mine = redis.call('HGET', ARGV[2] .. ARGV[1] .. ':checkpoint', 'position')
+local active = redis.call('GET', KEYS[1]) or ''
+if active ~= ARGV[2] then return {'MOVED'} end
+if active ~= '' then
+  local theirs = redis.call('HGET', KEYS[2], 'position')
+  local mine = redis.call('HGET', KEYS[3], 'position')
   if theirs and (not mine or greater(theirs, mine)) then return false end
 end
 redis.call('SET', KEYS[1], ARGV[1])
-return active or ''
+return active
 """
 )
 

@@ -8,23 +8,34 @@ from collections.abc import Callable, Coroutine, Mapping, Sequence
 from typing import Any, ParamSpec, TypeVar
 
 from redis.asyncio import Redis
+from redis.exceptions import (
+    ClusterDownError,
+    RedisClusterException,
+    TryAgainError,
+)
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from services.common.cancellation import raise_if_cancelling
+from services.common.lease import LeaseLostError
 from services.query.adapters.details_codec import DetailsState
-from services.query.application.errors import ReadModelUnavailableError
+from services.query.application.errors import (
+    GenerationChangedError,
+    ReadModelRewoundError,
+    ReadModelUnavailableError,
+    VersionConflictError,
+)
 from services.query.application.ports import Checkpoint, GridView, HashUpdate, RoverView
 from services.query.application.projection import grid_view, rover_view
 
 __all__ = [
-    "cancelled_is_cancelled",
     "checkpoint_row",
     "commit_args",
     "encode_updates",
     "grid_reply",
     "key_rows",
     "pairs",
+    "refusal",
     "rover_reply",
     "unavailable_as_port_error",
 ]
@@ -34,29 +45,23 @@ _T = TypeVar("_T")
 
 _NEW_GRID, _NEW_ROVER = 1, 2
 
+# Redis (or a part of a Redis Cluster) not reachable or not serving: an outage, not a fault.
+# ClusterDownError includes MASTERDOWN; RedisClusterException no slot map or no node at all.
+_OUTAGES = (
+    RedisConnectionError,
+    RedisTimeoutError,
+    OSError,
+    ClusterDownError,
+    TryAgainError,
+    RedisClusterException,
+)
+
 
 def unavailable_as_port_error(
     method: Callable[_P, Coroutine[Any, Any, _T]],
 ) -> Callable[_P, Coroutine[Any, Any, _T]]:
     """Report Redis being unreachable as the port's ReadModelUnavailableError (UNAVAILABLE),
-    and a cancellation redis-py lost as a cancellation (``cancelled_is_cancelled``)."""
-
-    @functools.wraps(method)
-    async def call(*args: _P.args, **kwargs: _P.kwargs) -> _T:
-        try:
-            result = await method(*args, **kwargs)
-        except (RedisConnectionError, RedisTimeoutError, OSError) as error:
-            raise ReadModelUnavailableError(f"the read model is unavailable: {error}") from error
-        raise_if_cancelling()
-        return result
-
-    return call
-
-
-def cancelled_is_cancelled(
-    method: Callable[_P, Coroutine[Any, Any, _T]],
-) -> Callable[_P, Coroutine[Any, Any, _T]]:
-    """Re-raise a cancellation that redis-py turned into a normal return.
+    and re-raise a cancellation that redis-py turned into a normal return.
 
     redis-py's asyncio client (8.x) sometimes hands a reply to a task that is being cancelled
     and the cancellation is lost: a projector stopped during a commit would carry on, and its
@@ -65,11 +70,28 @@ def cancelled_is_cancelled(
 
     @functools.wraps(method)
     async def call(*args: _P.args, **kwargs: _P.kwargs) -> _T:
-        result = await method(*args, **kwargs)
+        try:
+            result = await method(*args, **kwargs)
+        except _OUTAGES as error:
+            raise ReadModelUnavailableError(f"the read model is unavailable: {error}") from error
         raise_if_cancelling()
         return result
 
     return call
+
+
+def refusal(generation: int, result: Any, not_before: int | None) -> Exception | None:
+    """The port's error for a commit script's refusal; None for ``{'OK', count}``."""
+    kind = result[0]
+    if kind == "LEASE":
+        return LeaseLostError(f"the projector's lease is held by {result[1] or 'nobody'}")
+    if kind == "REWOUND":
+        return ReadModelRewoundError(generation, int(result[1]), not_before or 0)
+    if kind == "GEN":
+        return GenerationChangedError(f"generation {generation} is no longer active ({result[1]})")
+    if kind == "CONFLICT":
+        return VersionConflictError(result[1], int(result[2]))
+    return None
 
 
 def pairs(rows: list[str]) -> dict[str, str]:

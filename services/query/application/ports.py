@@ -20,6 +20,8 @@ __all__ = [
     "GridSummaryView",
     "GridView",
     "HashUpdate",
+    "InboxGroup",
+    "InboxProgress",
     "PublisherProgress",
     "ReadModel",
     "RoverView",
@@ -271,4 +273,23 @@ class PublisherProgress(Protocol):
     async def count_after(self, position: int | None, cap: int) -> tuple[int, int]:
         """How many domain events lie after ``position`` (None: all; counting stops at
         ``cap``), and when the first of them was recorded (epoch ms; 0 when none)."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class InboxGroup:
+    """Where the command inbox's consumer group stands, as the store reports it."""
+
+    name: str  # the group's name
+    position: int | None  # commit position of its last checkpoint (None: none yet)
+    behind: int  # inbox events after that position (counting stops at the cap)
+    first_ms: int  # when the first of them was recorded (epoch ms; 0 when none)
+    parked: int  # commands the group parked (poison, or retried too often)
+
+
+class InboxProgress(Protocol):
+    """The command inbox's persistent subscription group (for admin status; read-only)."""
+
+    async def group(self, cap: int) -> InboxGroup | None:
+        """The group's state; None when it does not exist (the inbox never ran)."""
         ...

@@ -122,19 +122,19 @@ class Projector:
     ) -> None:
         """Project until cancelled, or until ``until(checkpoint)`` is true after a batch."""
         while True:
-            generation = (
-                self._fixed_generation
-                if self._fixed_generation is not None
-                else await self._model.active_generation()
-            )
-            self._instance = await self._model.instance()  # before the checkpoint it vouches for
-            self.checkpoint = await self._model.checkpoint(generation)
-            self._seen = await self._model.commit_count()  # after the checkpoint it covers
-            self._versions.clear()
-            self._events = self.checkpoint.events if self.checkpoint else 0
-            after = self.checkpoint.position if self.checkpoint else None
-            _log.info("projector subscribing", generation=generation, after=after)
             try:
+                generation = (
+                    self._fixed_generation
+                    if self._fixed_generation is not None
+                    else await self._model.active_generation()
+                )
+                self._instance = await self._model.instance()  # before the checkpoint it vouches
+                self.checkpoint = await self._model.checkpoint(generation)
+                self._seen = await self._model.commit_count()  # after the checkpoint it covers
+                self._versions.clear()
+                self._events = self.checkpoint.events if self.checkpoint else 0
+                after = self.checkpoint.position if self.checkpoint else None
+                _log.info("projector subscribing", generation=generation, after=after)
                 if await self._follow(generation, after, until, on_batch):
                     return
             except GenerationChangedError:
@@ -152,6 +152,13 @@ class Projector:
                     self._watch.reset()
             except GapNotHealableError as error:
                 _log.error("gap cannot be healed yet; retrying", error=str(error))
+                await asyncio.sleep(retry_seconds)
+            except ReadModelUnavailableError as error:
+                # an outage (Redis restarting, a Sentinel failover): start over from the
+                # checkpoint the model holds when it answers again, as after a rewind
+                _log.warning("read model unreachable; retrying", error=str(error))
+                if self._watch is not None:
+                    self._watch.reset()
                 await asyncio.sleep(retry_seconds)
 
     async def _follow(

@@ -3,7 +3,9 @@
 Three subscriptions read the store: the command service's publisher (domain events, its
 checkpoint in the event store), the query service's projector (integration events, its
 checkpoint in the read model) and the broadcaster (integration events, followed live from
-the end: no checkpoint, so no position or lag to report; its parked events are).
+the end: no checkpoint, so no position or lag to report; its parked events are). A fourth
+when the command inbox has run: its persistent subscription group (competing consumers, its
+checkpoint and parked commands kept by the store itself).
 """
 
 from __future__ import annotations
@@ -13,10 +15,16 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from enum import Enum
 
+from services.common.inbox_names import INBOX_CONSUMER, INBOX_STREAM_PREFIX
 from services.common.parked import BROADCASTER, PROJECTOR, PUBLISHER, ParkedEvents
 from services.common.publisher_checkpoint import CheckpointUnreadableError
 from services.query.application.lag import measure_lag
-from services.query.application.ports import EventFeed, PublisherProgress, ReadModel
+from services.query.application.ports import (
+    EventFeed,
+    InboxProgress,
+    PublisherProgress,
+    ReadModel,
+)
 
 __all__ = ["SubscriptionState", "SubscriptionStatus", "Subscriptions"]
 
@@ -74,6 +82,7 @@ class Subscriptions:
         parked: ParkedEvents | None,
         projector_holder: Callable[[], Awaitable[str]],
         cap: int,
+        inbox: InboxProgress | None = None,
         now_ms: Callable[[], int] = _now_ms,
     ) -> None:
         self._feed = feed
@@ -82,14 +91,18 @@ class Subscriptions:
         self._parked = parked
         self._projector_holder = projector_holder
         self._cap = cap
+        self._inbox = inbox
         self._now_ms = now_ms
 
     async def _parked_count(self, consumer: str) -> int:
         return await self._parked.count(consumer) if self._parked is not None else 0
 
     async def statuses(self) -> list[SubscriptionStatus]:
-        """Publisher, projector and broadcaster, in that order."""
-        return [await self._publisher_status(), await self._projector(), await self._broadcaster()]
+        """Publisher, projector and broadcaster, in that order; then the command inbox's
+        group when it exists."""
+        found = [await self._publisher_status(), await self._projector(), await self._broadcaster()]
+        inbox = await self._inbox_status()
+        return found if inbox is None else [*found, inbox]
 
     async def _publisher_status(self) -> SubscriptionStatus:
         parked = await self._parked_count(PUBLISHER)
@@ -171,4 +184,28 @@ class Subscriptions:
             state=state,
             parked=parked,
             holder="",
+        )
+
+    async def _inbox_status(self) -> SubscriptionStatus | None:
+        group = await self._inbox.group(self._cap) if self._inbox is not None else None
+        if group is None:
+            return None
+        state = SubscriptionState.DEGRADED if group.parked else SubscriptionState.ACTIVE
+        if not group.parked and group.behind:
+            state = SubscriptionState.CATCHING_UP
+        return SubscriptionStatus(
+            name=INBOX_CONSUMER,
+            source=f"$all {INBOX_STREAM_PREFIX}* (persistent group {group.name})",
+            position=group.position or 0,
+            has_checkpoint=group.position is not None,
+            lag_events=group.behind,
+            lag_capped=group.behind >= self._cap,
+            lag_seconds=(
+                max(0, self._now_ms() - group.first_ms) / 1000
+                if group.behind and group.first_ms
+                else 0.0
+            ),
+            state=state,
+            parked=group.parked,
+            holder="",  # competing consumers: no one instance holds it
         )

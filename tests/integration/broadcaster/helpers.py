@@ -13,6 +13,7 @@ from protos.rover.v1 import live_pb2, live_pb2_grpc
 from services.command.adapters.esdb_publishing import EsdbIntegrationLog
 from services.command.adapters.pooled_appends import PooledAppender
 from services.common.envelope import Envelope
+from services.common.integration_signing import IntegrationKeys
 from tests.unit.broadcaster.scripts import GridScript
 
 __all__ = ["SAFETY", "Appender", "Watcher", "new_grid_id"]
@@ -31,10 +32,12 @@ class Appender:
     BatchAppend calls.
     """
 
-    def __init__(self, client: AsyncEventStoreDBClient) -> None:
+    def __init__(
+        self, client: AsyncEventStoreDBClient, keys: IntegrationKeys | None = None
+    ) -> None:
         self.client = client
         self._appender = PooledAppender(client)
-        self._log = EsdbIntegrationLog(client, appender=self._appender)
+        self._log = EsdbIntegrationLog(client, appender=self._appender, keys=keys)
 
     async def append(self, envelopes: list[Envelope]) -> None:
         await self._log.append(envelopes[0].grid_id, envelopes)

@@ -11,6 +11,9 @@ garbage or lies beyond the head of ``$all`` stops publication visibly (health
 
 from __future__ import annotations
 
+import dataclasses
+import uuid
+
 import grpc
 import pytest
 from esdbclient import AsyncEventStoreDBClient, NewEvent, StreamState
@@ -23,6 +26,7 @@ from services.common.parked import PUBLISHER, ParkedEvent
 from services.common.publisher_checkpoint import CHECKPOINT_EVENT_TYPE, encode_checkpoint
 from services.common.rich_errors import details_of
 from tests.integration.command.conftest import ServiceFactory, integration_events, new_id
+from tests.support.forgery import forge
 from tests.support.health import eventually, health_status
 from tests.support.metrics import scrape_until
 from tests.support.stubs import CommandStub, command_stub
@@ -196,3 +200,22 @@ async def test_an_untrusted_checkpoint_stops_publication_visibly_until_replaced(
     await published(esdb, grid, 1)
     await health_is(service, PUBLISHER_HEALTH, SERVING)
     assert service.parts.publisher.guard.problem is None
+
+
+async def test_a_forged_integration_event_holds_its_grid_not_the_publisher(
+    service: CommandApp, stub: CommandStub, esdb: AsyncEventStoreDBClient
+) -> None:
+    """An event appended straight to ``integration-{victim}`` takes the place of the grid's
+    next event: the publisher parks that event and holds the grid, and publishes the others."""
+    victim = await published_grid(stub, esdb)
+    [genuine] = await integration_events(esdb, victim)
+    await forge(esdb, dataclasses.replace(genuine, sequence=2, event_id=uuid.uuid4()))
+    await stub.CreateRover(create_rover(victim))  # sequence 2: its place is taken
+
+    await bystander_goes_on(stub, esdb)
+    [record] = await parked_records(service, 1)
+    assert (record.event.stream, record.event.revision) == (f"integration-{victim}", 1)
+    assert record.event.event_type == "RoverCreated"
+    assert "diverges at sequence 2" in record.event.reason
+    await health_is(service, PARKED_HEALTH, NOT_SERVING)
+    assert await health_status(service.port, PUBLISHER_HEALTH) == SERVING

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import pytest
 from esdbclient import AsyncEventStoreDBClient, EventStoreDBClient, StreamState
 from esdbclient.exceptions import NotFound, StreamIsDeleted, WrongCurrentVersion
@@ -175,6 +177,19 @@ def test_max_age_hides_old_events(client: EventStoreDBClient, stream_name: str) 
     client.append_to_stream(stream_name, current_version=StreamState.NO_STREAM, events=events("A"))
     client.set_stream_metadata(stream_name, metadata={"$maxAge": 3600})
     assert types_of(client.get_stream(stream_name)) == ["A"]  # recent events stay visible
+
+
+def test_max_age_hides_expired_events_but_keeps_the_version(
+    client: EventStoreDBClient, stream_name: str
+) -> None:
+    """What the command service's request log relies on: an event older than ``$maxAge``
+    seconds is not read any more, while the stream's version stays for appends."""
+    client.append_to_stream(stream_name, current_version=StreamState.NO_STREAM, events=events("A"))
+    client.set_stream_metadata(stream_name, metadata={"$maxAge": 1})
+    time.sleep(1.2)  # A is now older than $maxAge (a wait, not a timing assertion)
+    client.append_to_stream(stream_name, current_version=0, events=events("B"))
+    assert types_of(client.get_stream(stream_name)) == ["B"]
+    assert types_of(client.get_stream(stream_name, backwards=True)) == ["B"]
 
 
 async def test_async_delete_and_metadata(

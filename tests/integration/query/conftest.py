@@ -16,6 +16,7 @@ from protos.rover.v1 import query_pb2_grpc
 from services.command.adapters.esdb_publishing import EsdbIntegrationLog
 from services.command.adapters.pooled_appends import PooledAppender
 from services.common.envelope import Envelope
+from services.common.integration_signing import IntegrationKeys
 from services.query.bootstrap import QueryApp, build
 from services.query.settings import QuerySettings
 from standins.eventstore.server import EventStoreServer
@@ -24,14 +25,18 @@ from tests.support.redis_server import redis_server, redis_url  # noqa: F401
 ServiceFactory = Callable[..., contextlib.AbstractAsyncContextManager[QueryApp]]
 
 
-async def publish(client: AsyncEventStoreDBClient, history: list[Envelope]) -> None:
-    """Append one grid's envelopes at their revisions (sequence n at revision n - 1).
+async def publish(
+    client: AsyncEventStoreDBClient, history: list[Envelope], keys: IntegrationKeys | None = None
+) -> None:
+    """Append one grid's envelopes at their revisions (sequence n at revision n - 1), signed
+    with ``keys`` when given.
 
     Through the command service's ``EsdbIntegrationLog``; its BatchAppend calls are closed after.
     """
     appender = PooledAppender(client)
     try:
-        await EsdbIntegrationLog(client, appender=appender).append(history[0].grid_id, history)
+        log = EsdbIntegrationLog(client, appender=appender, keys=keys)
+        await log.append(history[0].grid_id, history)
     finally:
         appender.close()
 

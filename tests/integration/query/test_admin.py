@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from typing import Any
 
 import grpc
 import pytest
@@ -14,6 +15,7 @@ from redis.asyncio import Redis
 
 from protos.rover.v1 import admin_pb2, query_pb2
 from services.common.esdb_parked import PARKED_EVENT_TYPE, RESOLVED_EVENT_TYPE, EsdbParkedEvents
+from services.common.inbox_names import INBOX_CONSUMER, INBOX_STREAM_FILTER, INBOX_STREAM_PREFIX
 from services.common.parked import PROJECTOR, ParkedEvent, PoisonEvent, parked_stream
 from services.common.publisher_checkpoint import encode_checkpoint
 from services.common.rich_errors import details_of
@@ -160,7 +162,7 @@ async def test_status_shows_a_publisher_stopped_by_a_checkpoint_it_cannot_trust(
     assert publisher.name == "publisher"
     assert publisher.state == admin_pb2.SUBSCRIPTION_STATE_STOPPED
     assert problem in publisher.problem
-    assert [s.problem for s in reply.subscriptions[1:]] == ["", ""]
+    assert [s.problem for s in reply.subscriptions[1:3]] == ["", ""]
 
 
 async def test_status_lists_the_subscriptions_with_their_positions_and_lag(
@@ -186,7 +188,8 @@ async def test_status_lists_the_subscriptions_with_their_positions_and_lag(
     async with query_service() as running, admin_stub(running) as (admin, queries):
         await projected(queries, "g", 7)  # projected: this instance holds the lease
         reply = await admin.ListSubscriptions(admin_pb2.ListSubscriptionsRequest())
-        publisher, projector, broadcaster = reply.subscriptions
+        # then the inbox group, if an inbox ran against this store
+        publisher, projector, broadcaster = reply.subscriptions[:3]
         assert (publisher.name, publisher.position, publisher.lag_events) == ("publisher", first, 2)
         assert (publisher.holder, publisher.state) == (
             "cmd:1:a",
@@ -247,3 +250,64 @@ async def test_parked_events_are_listed_and_a_replay_repairs_and_resolves_them(
         assert not (await admin.ListParkedEvents(admin_pb2.ListParkedEventsRequest())).events
     stored = await esdb.get_stream(parked_stream(PROJECTOR))
     assert [e.type for e in stored] == [PARKED_EVENT_TYPE, RESOLVED_EVENT_TYPE]
+
+
+async def _inbox_row(admin: Any) -> admin_pb2.Subscription | None:
+    reply = await admin.ListSubscriptions(admin_pb2.ListSubscriptionsRequest())
+    rows = [s for s in reply.subscriptions if s.name == INBOX_CONSUMER]
+    assert [s.name for s in reply.subscriptions[:3]] == ["publisher", "projector", "broadcaster"]
+    return rows[0] if rows else None
+
+
+async def test_status_lists_the_command_inbox_group_once_it_exists_with_lag_and_parked(
+    esdb: AsyncEventStoreDBClient, query_service: ServiceFactory
+) -> None:
+    group = "inbox-status-" + uuid.uuid4().hex[:8]
+    stream = INBOX_STREAM_PREFIX + uuid.uuid4().hex[:8]
+    async with (
+        query_service(command_inbox_group=group) as running,
+        admin_stub(running) as (
+            admin,
+            _,
+        ),
+    ):
+        assert await _inbox_row(admin) is None  # the inbox never ran: no row
+        await esdb.create_subscription_to_all(
+            group,
+            filter_include=[INBOX_STREAM_FILTER],
+            filter_by_stream_name=True,
+            min_checkpoint_count=1,
+            max_checkpoint_count=1,
+            checkpoint_after=0.1,
+        )
+        await esdb.append_to_stream(
+            stream,
+            current_version=StreamState.NO_STREAM,
+            events=[NewEvent(type="X", data=b"") for _ in range(3)],
+        )
+        waiting = await _inbox_row(admin)
+        assert waiting is not None
+        assert group in waiting.source
+        assert waiting.lag_events >= 3  # ours, after any an earlier test queued
+        assert waiting.state == admin_pb2.SUBSCRIPTION_STATE_CATCHING_UP
+        subscription = await esdb.read_subscription_to_all(group)
+        seen = 0
+        async for event in subscription:
+            if event.stream_name == stream and seen == 0:
+                await subscription.nack(event.ack_id, action="park")
+            else:
+                await subscription.ack(event.ack_id)
+            seen += event.stream_name == stream
+            if seen == 3:
+                break
+        row = waiting
+        for _ in range(200):  # the group checkpoints and counts its parked message
+            row = await _inbox_row(admin) or row
+            if row.parked == 1 and row.lag_events == 0 and row.has_checkpoint:
+                break
+            await asyncio.sleep(0.05)
+        await subscription.stop()
+        assert (row.parked, row.lag_events, row.has_checkpoint) == (1, 0, True)
+        assert row.position > 0
+        assert row.state == admin_pb2.SUBSCRIPTION_STATE_DEGRADED
+        assert row.holder == ""

@@ -26,6 +26,7 @@ from domain.values import BlockedBy, Direction, GridId, Position, RoverId, Topol
 from protos.rover.v1 import events_pb2
 from services.common.envelope import Envelope
 from services.common.integration import IntegrationDecodeError, from_proto, to_proto
+from services.common.integration_signing import IntegrationKeys
 from services.query.adapters.esdb_feed import EsdbEventFeed, _item
 from services.query.adapters.fast_projection import fast_update
 from services.query.adapters.memory import InMemoryReadModel
@@ -172,10 +173,10 @@ def _recorded(data: bytes) -> RecordedEvent:
 def test_the_feed_takes_the_fast_path_only_when_switched_on() -> None:
     data = _message(FAST[1])
     envelope = from_proto(events_pb2.IntegrationEvent.FromString(data))
-    fast = _item(_recorded(data), fast=True)
+    fast = _item(_recorded(data), IntegrationKeys(), fast=True)
     assert fast.update == project(envelope)
     assert fast.envelope is None
-    plain = _item(_recorded(data), fast=False)
+    plain = _item(_recorded(data), IntegrationKeys(), fast=False)
     assert plain.update is None
     assert plain.envelope == envelope
 

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import AsyncIterator
+from typing import Any
 
 import pytest
 
@@ -181,3 +183,52 @@ def test_the_service_checks_as_often_as_its_setting_says() -> None:
     settings = QuerySettings(query_rewind_check_seconds=7.5)
     app = build(settings, read_model=InMemoryReadModel(), feed=InMemoryEventFeed())
     assert app.parts.projector.rewind_check_seconds == 7.5
+
+
+class OutageModel(InMemoryReadModel):
+    """Unreachable (ReadModelUnavailableError) for the next ``outage`` commits and reads of
+    the active generation, as Redis is during a failover."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.outage = 0
+
+    def _maybe_down(self) -> None:
+        if self.outage:
+            self.outage -= 1
+            raise ReadModelUnavailableError("the read model is unavailable")
+
+    async def active_generation(self) -> int:
+        self._maybe_down()
+        return await super().active_generation()
+
+    async def commit(self, *args: Any, **kwargs: Any) -> int:
+        self._maybe_down()
+        return await super().commit(*args, **kwargs)
+
+
+async def test_an_outage_is_waited_out_and_projection_resumes_from_the_stored_checkpoint() -> None:
+    feed, model = CountingFeed(), OutageModel()
+    walk = rover_walk("a", rovers=2, moves=12)
+    feed.append(walk[:6])
+    projector = Projector(feed, model, batch_size=3)
+    task = asyncio.create_task(projector.run(retry_seconds=0.01))
+    try:
+        await eventually(
+            lambda: projector.checkpoint is not None and projector.checkpoint.events == 6
+        )
+        model.outage = 3  # the next commit fails, then the restarts' first reads
+        feed.append(walk[6:])
+        last = walk[-1].sequence
+        await eventually(
+            lambda: projector.checkpoint is not None and projector.checkpoint.events == last
+        )
+        view = await model.grid("a")
+        assert view is not None
+        assert view.version == last
+        assert feed.subscriptions >= 2  # started over from the checkpoint after the outage
+        assert model.outage == 0
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task

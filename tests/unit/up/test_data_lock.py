@@ -11,6 +11,7 @@ import pytest
 
 from services.up import clean_data
 from services.up.data_lock import DataDirBusyError, DataDirLock
+from services.up.integration_key import ensure_integration_key, integration_key_path
 
 ROOT = Path(__file__).resolve().parents[3]
 HOLD = (
@@ -85,6 +86,13 @@ def test_clean_data_deletes_after_a_yes(tmp_path: Path) -> None:
     assert clean_data.main([str(folder)], ask=ask) == 0
     assert not folder.exists()
     assert "2.0 KiB" in asked[0]
+
+
+def test_clean_data_deletes_the_integration_key_with_the_data(tmp_path: Path) -> None:
+    folder = _data_folder(tmp_path)
+    assert ensure_integration_key(integration_key_path(folder))  # make run's, beside the data
+    assert clean_data.main([str(folder), "--yes"]) == 0
+    assert not folder.exists()
 
 
 def test_clean_data_keeps_everything_unless_told_yes(tmp_path: Path) -> None:

@@ -83,6 +83,11 @@ def test_everything_in_order_when_every_service_exists(tmp_path: Path) -> None:
     assert (web.argv, web.probe) == (("/py", "-m", "services.web"), "http")
     assert web.env["ROVER_WEB_ADDRESS"] == "127.0.0.1:8080"
     assert web.env["ROVER_BROADCASTER_ADDRESS"] == "127.0.0.1:50053"
+    # one key file per data folder, for every service: they sign and verify with the same key
+    assert {c.env["ROVER_INTEGRATION_KEY_FILE"] for c in (command, query, broadcaster)} == {
+        str(data / "integration.key")
+    }
+    assert "ROVER_INTEGRATION_KEY_FILE" not in store.env
     assert {c.log_path for c in plan.children} == {
         data / "logs" / f"{c.name}.log" for c in plan.children
     }
