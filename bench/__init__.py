@@ -11,6 +11,7 @@ METRICS_OFF = {
     "ROVER_QUERY_METRICS_ADDRESS": "",
     "ROVER_BROADCASTER_METRICS_ADDRESS": "",
     "ROVER_EVENTSTORE_METRICS_ADDRESS": "",
+    "ROVER_WEB_METRICS_ADDRESS": "",
 }
 for _name, _value in METRICS_OFF.items():
     os.environ.setdefault(_name, _value)

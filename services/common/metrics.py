@@ -235,16 +235,17 @@ class Metrics:
 
     ``address`` empty: no endpoint and no interceptor (nothing is measured per call).
     ``setting`` names the variable of the address, for the one-line start-up error.
+    ``rpc=False``: no RPC interceptor nor its families (a program that serves no gRPC).
     """
 
-    def __init__(self, address: str, *, setting: str) -> None:
+    def __init__(self, address: str, *, setting: str, rpc: bool = True) -> None:
         self.address = address
         self.setting = setting
         # No *_created sample beside each counter and histogram: dashboards do not read them
         # (the library's switch is per process; every registry here is ours).
         disable_created_metrics()  # type: ignore[no-untyped-call]
         self.registry = CollectorRegistry(auto_describe=True)
-        self._interceptor = RpcMetricsInterceptor(self.registry) if address else None
+        self._interceptor = RpcMetricsInterceptor(self.registry) if address and rpc else None
         self._server: Any = None
         self._thread: threading.Thread | None = None
         self._port = 0

@@ -52,8 +52,9 @@ def _security(child: ChildSpec) -> str:
 
 
 def web_url(child: ChildSpec) -> str:
-    """Where a browser opens the web front-end ``child``."""
-    return f"http://{child.endpoint.dial}/"
+    """Where a browser opens the web front-end ``child`` (https when it serves TLS)."""
+    scheme = "https" if child.ca_file else "http"
+    return f"{scheme}://{child.endpoint.dial}/"
 
 
 def _service_lines(children: list[ChildSpec]) -> list[str]:
@@ -74,10 +75,10 @@ def _service_lines(children: list[ChildSpec]) -> list[str]:
         return [*lines, f"  {'':<12} log: {first.log_path}"]
     if first.probe == "http":  # web instances: each on a port of its own
         for child in children:
-            lines += [
-                f"  {'':<12} {child.name}  {web_url(child)}",
-                f"  {'':<12} log: {child.log_path}",
-            ]
+            lines.append(f"  {'':<12} {child.name}  {web_url(child)}")
+            if child.metrics_url:
+                lines.append(f"  {'':<12} metrics: {child.metrics_url}")
+            lines.append(f"  {'':<12} log: {child.log_path}")
         return lines
     lines.append(f"  {'':<12} {len(children)} instances share it; each also on its own address:")
     width = max(len(child.name) for child in children)

@@ -316,7 +316,8 @@ def build_plan(
                 )
             )
     if available(WEB_MODULE):
-        children += web_children(settings, env, python=python, log_dir=log_dir)
+        web_env = {**env, **(secure.web_env() if secure is not None else {})}
+        children += web_children(settings, web_env, python=python, log_dir=log_dir, ca_file=ca_file)
     else:
         skipped.append("web")
     return Plan(tuple(children), tuple(skipped), data_dir, log_dir)
@@ -326,16 +327,26 @@ WEB_MODULE = "services.web"
 
 
 def web_children(
-    settings: UpSettings, env: Mapping[str, str], *, python: str, log_dir: Path
+    settings: UpSettings,
+    env: Mapping[str, str],
+    *,
+    python: str,
+    log_dir: Path,
+    ca_file: str = "",
 ) -> list[ChildSpec]:
     """The web front-end: one child, or ``web-1`` .. ``web-N``, instance i at the address's
-    port + 100 * i (like the metrics ports); each is ready when ``/readyz`` answers 200."""
+    port + 100 * i (like the metrics ports); each is ready when ``/readyz`` answers 200 (over
+    HTTPS trusting ``ca_file`` when given: its certificate is signed by that CA)."""
     base = parse_address(settings.web_address, ENV_NAMES["web_address"])
     count = settings.web_instances
+    metrics = _metrics_endpoint(settings, WEB)
     numbered = (
-        [(WEB, base)]
+        [(WEB, base, metrics)]
         if count == 1
-        else [(f"{WEB}-{n}", instance_endpoint(base, n)) for n in range(1, count + 1)]
+        else [
+            (f"{WEB}-{n}", instance_endpoint(base, n), instance_metrics(metrics, n))
+            for n in range(1, count + 1)
+        ]
     )
     return [
         ChildSpec(
@@ -344,11 +355,17 @@ def web_children(
             endpoint=endpoint,
             probe="http",
             log_path=log_dir / f"{name}.log",
-            env={**env, ENV_NAMES["web_address"]: f"{endpoint.host}:{endpoint.port}"},
+            env={
+                **env,
+                ENV_NAMES["web_address"]: f"{endpoint.host}:{endpoint.port}",
+                **_metrics_env(WEB, own_metrics),
+            },
             service=WEB,
             restart=count > 1,
+            metrics=own_metrics,
+            ca_file=ca_file,
         )
-        for name, endpoint in numbered
+        for name, endpoint, own_metrics in numbered
     ]
 
 

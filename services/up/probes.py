@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ssl
 
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
@@ -57,11 +58,14 @@ class GrpcHealthProbe:
             await channel.close()
 
 
-async def _first_line(host: str, port: int, request: bytes, seconds: float) -> bytes | None:
-    """The first line ``host:port`` answers to ``request`` (None: no answer in ``seconds``)."""
+async def _first_line(
+    host: str, port: int, request: bytes, seconds: float, tls: ssl.SSLContext | None = None
+) -> bytes | None:
+    """The first line ``host:port`` answers to ``request`` (None: no answer in ``seconds``,
+    or with ``tls``, no TLS connection whose certificate it trusts)."""
     try:
         async with asyncio.timeout(seconds):
-            reader, writer = await asyncio.open_connection(host, port)
+            reader, writer = await asyncio.open_connection(host, port, ssl=tls)
             try:
                 writer.write(request)
                 await writer.drain()
@@ -70,7 +74,7 @@ async def _first_line(host: str, port: int, request: bytes, seconds: float) -> b
                 writer.close()
                 with contextlib.suppress(OSError):
                     await writer.wait_closed()
-    except (OSError, TimeoutError):
+    except (OSError, TimeoutError):  # ssl.SSLError is an OSError
         return None
 
 
@@ -80,8 +84,11 @@ async def redis_pong(host: str, port: int, seconds: float = 1.0) -> bool:
     return line is not None and line.strip() == b"+PONG"
 
 
-async def http_ready(host: str, port: int, seconds: float = 1.0) -> bool:
-    """Whether ``GET /readyz`` at ``host:port`` answers ``200`` (the web front-end is ready)."""
+async def http_ready(host: str, port: int, seconds: float = 1.0, *, ca_file: str = "") -> bool:
+    """Whether ``GET /readyz`` at ``host:port`` answers ``200`` (the web front-end is ready);
+    over HTTPS, trusting only ``ca_file`` and checking the certificate names ``host``, when
+    ``ca_file`` is given."""
+    tls = ssl.create_default_context(cafile=ca_file) if ca_file else None
     request = f"GET /readyz HTTP/1.1\r\nHost: {host}:{port}\r\nConnection: close\r\n\r\n"
-    status = await _first_line(host, port, request.encode(), seconds)
+    status = await _first_line(host, port, request.encode(), seconds, tls)
     return status is not None and status.split(b" ")[1:2] == [b"200"]

@@ -9,7 +9,9 @@ From the development certificates (services/up/certs.py, made when missing):
   write and metadata for ``rover`` only, deletes for ``$admins`` only. Nobody else (and no
   anonymous caller) may touch the grids' streams or the publisher's checkpoint;
 - static bearer tokens for viewer, operator and admin unless ``ROVER_AUTH_*`` is set; the
-  banner prints them with the CA to trust.
+  banner prints them with the CA to trust;
+- the web front-end serves HTTPS with the same certificate and dials the services over TLS
+  trusting the CA (presenting the client certificate, should they ask for one).
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ from esdbclient import AsyncEventStoreDBClient, NewEvent, StreamState
 
 from services.common.auth import ROLES, AuthSettings
 from services.common.settings_text import env_name
-from services.common.tls import TlsServerSettings
+from services.common.tls import TlsClientSettings, TlsServerSettings
 from services.up.certs import CertFiles, make_dev_certs
 
 __all__ = ["ADMIN_USER", "SERVICE_USER", "SecureRun", "grant_service_access", "prepare_secure"]
@@ -86,6 +88,16 @@ class SecureRun:
         if self.tokens:
             env[env_name(AuthSettings, "auth_tokens")] = json.dumps(dict(self.tokens))
         return env
+
+    def web_env(self) -> dict[str, str]:
+        """What the web front-end gets besides :meth:`service_env` (its HTTPS certificate):
+        the CA it trusts for the services, and the client certificate it presents should they
+        ask for one (``ROVER_TLS_CLIENT_CA_FILE``, mutual TLS), as the probes do."""
+        return {
+            env_name(TlsClientSettings, "tls_ca_file"): str(self.certs.ca),
+            env_name(TlsClientSettings, "tls_client_cert_file"): str(self.certs.client),
+            env_name(TlsClientSettings, "tls_client_key_file"): str(self.certs.client_key),
+        }
 
 
 def prepare_secure(certs_dir: Path, auth: AuthSettings) -> SecureRun:

@@ -65,6 +65,9 @@ class UpSettings(ServiceSettings):
         default="127.0.0.1:9104",
         description="Prometheus /metrics of the event store (empty: none).",
     )
+    web_metrics_address: str = Field(
+        default="127.0.0.1:9105", description=_METRICS.format(service="the web front-end")
+    )
     command_instances: int = Field(
         default=1,
         description="Processes of the command service, sharing its address (auto: one per CPU).",
@@ -118,6 +121,7 @@ class UpSettings(ServiceSettings):
         "query_metrics_address",
         "broadcaster_metrics_address",
         "eventstore_metrics_address",
+        "web_metrics_address",
     )
     @classmethod
     def _host_and_port_or_off(cls, value: str, info: ValidationInfo) -> str:

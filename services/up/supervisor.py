@@ -214,7 +214,9 @@ class Supervisor:
                 if probe is not None:
                     ready = await probe()
                 elif spec.probe == "http":
-                    ready = await http_ready(spec.endpoint.dial_host, spec.endpoint.port)
+                    ready = await http_ready(
+                        spec.endpoint.dial_host, spec.endpoint.port, ca_file=spec.probe_ca_file
+                    )
                 else:
                     ready = await redis_pong(spec.endpoint.host, spec.endpoint.port)
                 if ready:

@@ -1,7 +1,9 @@
 """Composition root of the web front-end: ``build(settings, **overrides) -> WebApp``.
 
 Nothing connects or binds in ``build``; :meth:`WebApp.start` opens the gRPC channels (lazily
-connecting, as gRPC channels do) and starts uvicorn on ``ROVER_WEB_ADDRESS``; :meth:`WebApp.stop`
+connecting, as gRPC channels do; TLS when ``ROVER_TLS_CA_FILE`` or a client certificate is set)
+and starts uvicorn on ``ROVER_WEB_ADDRESS`` (HTTPS with ``ROVER_TLS_CERT_FILE``/``_KEY_FILE``);
+:meth:`WebApp.stop`
 turns readiness off, ends the live streams, lets in-flight requests finish for
 ``ROVER_SHUTDOWN_GRACE_SECONDS`` and closes the channels.
 """
@@ -11,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import socket
+import sys
 from collections.abc import Iterator
 from types import TracebackType
 
@@ -21,7 +24,10 @@ from starlette.applications import Starlette
 from services.common.channels import LIVE_CHANNEL_OPTIONS
 from services.common.grpc_server import wait_for_shutdown_signal
 from services.common.logs import get_logger
+from services.common.metrics import Metrics, MetricsAddressError
+from services.common.settings_text import env_name
 from services.web.http_app import Backends, create_app
+from services.web.metrics import HttpMetricsMiddleware
 from services.web.settings import WebSettings
 
 __all__ = ["WebApp", "build"]
@@ -70,6 +76,13 @@ class WebApp:
             ready=lambda: self._started and not self._stopping,
         )
         self.asgi: Starlette = create_app(self.backends)
+        self.metrics = Metrics(
+            settings.web_metrics_address,
+            setting=env_name(WebSettings, "web_metrics_address"),
+            rpc=False,  # it serves HTTP; the RPCs it forwards are the services' to count
+        )
+        if self.metrics.enabled:
+            self.asgi.add_middleware(HttpMetricsMiddleware, registry=self.metrics.registry)
         host, port = _host_port(settings.web_address)
         self._server = _EmbeddedServer(
             uvicorn.Config(
@@ -80,6 +93,8 @@ class WebApp:
                 log_config=None,
                 access_log=False,
                 server_header=False,
+                ssl_certfile=settings.tls_cert_file or None,
+                ssl_keyfile=settings.tls_key_file or None,
             )
         )
         self._loop: asyncio.Task[None] | None = None
@@ -87,12 +102,29 @@ class WebApp:
 
     @property
     def url(self) -> str:
-        """``http://host:port`` where it listens (the real port when 0 was asked)."""
+        """``http(s)://host:port`` where it listens (the real port when 0 was asked)."""
         host = self._server.config.host
-        return f"http://{host}:{self.port}"
+        scheme = "https" if self.settings.tls_enabled else "http"
+        return f"{scheme}://{host}:{self.port}"
 
     async def start(self) -> None:
-        """Listen; the channels connect on their first call."""
+        """Serve metrics, then listen; the channels connect on their first call (a busy
+        metrics port fails first: MetricsAddressError, one line naming the setting)."""
+        self.metrics.start()
+        try:
+            await self._listen()
+        except BaseException:
+            self.metrics.stop()
+            raise
+        self._started = True
+        _log.info(
+            "web listening",
+            url=self.url,
+            tls=self.settings.describe_tls(),
+            metrics=self.metrics.url or None,
+        )
+
+    async def _listen(self) -> None:
         self._loop = asyncio.create_task(self._server.serve(), name="web-server")
         listening = asyncio.create_task(self._server.listening.wait())
         await asyncio.wait({self._loop, listening}, return_when=asyncio.FIRST_COMPLETED)
@@ -104,8 +136,6 @@ class WebApp:
             raise OSError(f"ROVER_WEB_ADDRESS: cannot listen on {self.settings.web_address}")
         sockets = [s for server in self._server.servers for s in server.sockets]
         self.port = sockets[0].getsockname()[1]
-        self._started = True
-        _log.info("web listening", url=self.url)
 
     async def stop(self, grace: float | None = None) -> None:
         """Not ready, live streams ended, requests drained (at most ``grace``), channels closed."""
@@ -123,11 +153,18 @@ class WebApp:
             self._loop = None
         for channel in self._channels.values():
             await channel.close()
+        await asyncio.to_thread(self.metrics.stop)  # joins the endpoint's thread
         _log.info("web stopped")
 
     async def run_until_signal(self) -> None:
-        """Serve until SIGTERM or SIGINT, then stop gracefully."""
-        await self.start()
+        """Serve until SIGTERM or SIGINT, then stop gracefully (exit 1 with one line naming
+        the setting when the metrics address cannot be listened on)."""
+        try:
+            await self.start()
+        except MetricsAddressError as error:
+            _log.error("cannot start", service="web", error=str(error))
+            sys.stderr.write(f"web: {error}\n")
+            raise SystemExit(1) from None
         try:
             await wait_for_shutdown_signal()
         finally:
@@ -146,15 +183,29 @@ class WebApp:
         await self.stop()
 
 
+def _channel(
+    target: str, credentials: grpc.ChannelCredentials | None, options: list[tuple[str, int]]
+) -> grpc.aio.Channel:
+    if credentials is None:
+        return grpc.aio.insecure_channel(target, options=options)
+    return grpc.aio.secure_channel(target, credentials, options=options)
+
+
 def build(settings: WebSettings, *, channels: dict[str, grpc.aio.Channel] | None = None) -> WebApp:
     """The front-end for ``settings``; ``channels`` (by route: command, query, live) replace
-    the insecure channels to the configured addresses."""
+    the channels to the configured addresses (TLS when the settings give a CA or a client
+    certificate, as the CLI's)."""
+    if settings.tls_client_ca_file:
+        _log.info(
+            "ROVER_TLS_CLIENT_CA_FILE is not applied to HTTPS: browsers are not asked for a "
+            "client certificate; callers prove who they are with tokens"
+        )
     if channels is None:
+        credentials = settings.channel_credentials()
+        live_options = [*LIVE_CHANNEL_OPTIONS, *_NO_WINDOW_GROWTH]
         channels = {
-            "command": grpc.aio.insecure_channel(settings.command_address),
-            "query": grpc.aio.insecure_channel(settings.query_address),
-            "live": grpc.aio.insecure_channel(
-                settings.broadcaster_address, options=[*LIVE_CHANNEL_OPTIONS, *_NO_WINDOW_GROWTH]
-            ),
+            "command": _channel(settings.command_address, credentials, []),
+            "query": _channel(settings.query_address, credentials, []),
+            "live": _channel(settings.broadcaster_address, credentials, live_options),
         }
     return WebApp(settings, channels)

@@ -1,5 +1,6 @@
-"""``make run`` serves Prometheus metrics: the four URLs in its banner answer with their
-families, and the query service's shows the projection lag."""
+"""``make run`` serves Prometheus metrics: the five URLs in its banner answer with their
+families (the web front-end's counting the requests it answered), and the query service's
+shows the projection lag."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 
 from tests.e2e.metric_names import ROVER_METRICS
@@ -30,6 +32,10 @@ STANDIN = frozenset(
     }
 )
 EXPECTED = {**ROVER_METRICS, "eventstore": STANDIN}
+# The web front-end's (HTTP, not gRPC; not in docker compose, so not in ROVER_METRICS).
+WEB = frozenset(
+    {"rover_web_http_requests_total", "rover_web_http_request_seconds", "rover_web_live_streams"}
+)
 # Shown once a rebuild ran in the serving process (none does here).
 AFTER_A_REBUILD = {"rover_rebuild_events", "rover_rebuild_progress_ratio"}
 
@@ -47,7 +53,10 @@ def _families(scraped: Scrape) -> set[str]:
 def system(tmp_path: Path) -> Iterator[System]:
     running = System(tmp_path / "rover-data")
     running.env.update(
-        {f"ROVER_{name.upper()}_METRICS_ADDRESS": f"127.0.0.1:{free_port()}" for name in EXPECTED}
+        {
+            f"ROVER_{name.upper()}_METRICS_ADDRESS": f"127.0.0.1:{free_port()}"
+            for name in [*EXPECTED, "web"]
+        }
     )
     try:
         yield running
@@ -55,13 +64,13 @@ def system(tmp_path: Path) -> Iterator[System]:
         running.kill()
 
 
-def test_the_banner_names_four_metrics_urls_that_answer(system: System) -> None:
+def test_the_banner_names_five_metrics_urls_that_answer(system: System) -> None:
     system.start()
     banner = system.out.read_text()
     urls = re.findall(r"metrics: (http://\S+/metrics)", banner)
-    assert len(urls) == 4
+    assert len(urls) == 5
     by_service = {}
-    for name in EXPECTED:
+    for name in [*EXPECTED, "web"]:
         port = system.env[f"ROVER_{name.upper()}_METRICS_ADDRESS"].rsplit(":", 1)[1]
         by_service[name] = next(url for url in urls if f":{port}/" in url)
     # The lag monitors measure within their interval (2 s): scrape until all have.
@@ -80,3 +89,11 @@ def test_the_banner_names_four_metrics_urls_that_answer(system: System) -> None:
     for name, expected in EXPECTED.items():
         families = _families(Scrape(scrape_text(by_service[name])))
         assert families == expected - AFTER_A_REBUILD, name
+    web = f"http://127.0.0.1:{system.ports['web']}"
+    assert httpx.get(f"{web}/healthz", timeout=30).status_code == 200
+    scraped = Scrape(scrape_text(by_service["web"]))
+    assert _families(scraped) == WEB
+    assert (
+        scraped.value("rover_web_http_requests_total", route="/healthz", method="GET", code="200")
+        == 1
+    )

@@ -1,21 +1,27 @@
 """``make run-secure``: the whole system over TLS with auth on. The CLI and grpcurl trust the
 development CA and send the banner's tokens; create, land, drive, query and watch work;
-plaintext is refused on every service, examples/client.py works with the CA and a token, and
-the store refuses anonymous reads of ``$all``."""
+plaintext is refused on every service, examples/client.py works with the CA and a token, the
+store refuses anonymous reads of ``$all``, and the web front-end serves its API and live stream
+over HTTPS (trusting the CA, forwarding the token; with mutual TLS presenting its client
+certificate to the services)."""
 
 from __future__ import annotations
 
+import asyncio
 import re
+import ssl
 import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import grpc
+import httpx
 import pytest
 from esdbclient.protos.Grpc import streams_pb2, streams_pb2_grpc
 
 from services.common.tls import channel_credentials
+from services.up.probes import http_ready
 from tests.e2e.system import GRPCURL, ROOT, System
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
@@ -50,6 +56,73 @@ def _anonymous_read_all(port: int, ca: Path) -> grpc.StatusCode:
             code: grpc.StatusCode = error.code()
             return code
     return grpc.StatusCode.OK
+
+
+def _web(system: System, ca: Path, token: str = "") -> httpx.Client:
+    """A client of the web front-end over HTTPS that trusts only ``ca``; sends ``token``."""
+    headers = {"authorization": f"Bearer {token}"} if token else {}
+    return httpx.Client(
+        base_url=f"https://127.0.0.1:{system.ports['web']}",
+        verify=ssl.create_default_context(cafile=str(ca)),
+        headers=headers,
+        timeout=30,
+    )
+
+
+def _call(web: httpx.Client, method: str, body: dict[str, object]) -> httpx.Response:
+    return web.post(f"/api/rover.v1.{method}", json=body)
+
+
+def _first_live_event(web: httpx.Client, grid_id: str) -> tuple[str, str]:
+    """The first SSE event of ``/live/{grid_id}``: its ``event:`` name and ``data:``."""
+    fields: dict[str, str] = {}
+    with web.stream("GET", f"/live/{grid_id}") as stream:
+        assert stream.status_code == 200, stream.read()
+        for line in stream.iter_lines():
+            if not line:
+                break
+            name, _, value = line.partition(": ")
+            fields[name] = value
+    return fields.get("event", ""), fields.get("data", "")
+
+
+def _check_the_web_front_end_over_https(system: System, ca: Path, tokens: dict[str, str]) -> None:
+    """Create a grid, land and drive a rover, read the live stream's first event, all over
+    HTTPS with a token; without one the services refuse; the readiness probe trusts the CA."""
+    port = system.ports["web"]
+    assert f"https://127.0.0.1:{port}/" in system.out.read_text()
+    assert asyncio.run(http_ready("127.0.0.1", port, 10.0, ca_file=str(ca)))
+    assert not asyncio.run(http_ready("127.0.0.1", port, 10.0))  # plain HTTP: no answer
+    with _web(system, ca, tokens["operator"]) as web:
+        steps: list[tuple[str, dict[str, object]]] = [
+            ("RoverCommandService/CreateGrid", {"gridId": "web", "width": 5, "height": 5}),
+            (
+                "RoverCommandService/CreateRover",
+                {
+                    "gridId": "web",
+                    "roverId": "curiosity",
+                    "position": {"x": 0, "y": 0},
+                    "facing": "DIRECTION_NORTH",
+                },
+            ),
+            (
+                "RoverCommandService/ExecuteRoverCommands",
+                {"gridId": "web", "roverId": "curiosity", "commands": "FFR"},
+            ),
+        ]
+        for method, body in steps:
+            done = _call(web, method, body)
+            assert done.status_code == 200, f"{method}: {done.text}"
+        event, data = _first_live_event(web, "web")
+        assert event == "snapshot", data
+        assert "curiosity" in data
+    with _web(system, ca) as anonymous:
+        refused = _call(anonymous, "RoverQueryService/ListGrids", {})
+        assert (refused.status_code, refused.json()["code"]) == (401, "UNAUTHENTICATED")
+        refused = _call(anonymous, "RoverCommandService/CreateGrid", {"gridId": "x", "width": 2})
+        assert refused.status_code == 401, refused.text
+    with httpx.Client(timeout=10) as plain, pytest.raises(httpx.TransportError):
+        plain.get(f"http://127.0.0.1:{port}/readyz")
 
 
 def test_the_system_over_tls_with_auth_on(system: System, tmp_path: Path) -> None:
@@ -114,6 +187,7 @@ def test_the_system_over_tls_with_auth_on(system: System, tmp_path: Path) -> Non
     assert example.returncode == 0, example.stderr
 
     assert _anonymous_read_all(system.ports["store"], ca) == grpc.StatusCode.PERMISSION_DENIED
+    _check_the_web_front_end_over_https(system, ca, tokens)
     code, _ = system.stop()
     assert code == 0
 
@@ -128,5 +202,8 @@ def test_mutual_tls_with_the_development_client_certificate(system: System, tmp_
     listed = system.run(f".venv/bin/rover {with_cert} grids")
     assert listed.returncode == 0, listed.stderr
     assert system.run(f".venv/bin/rover {tls} grids").returncode != 0
+    with _web(system, certs / "ca.pem", viewer) as web:  # it presents its client certificate
+        listed_on_the_web = _call(web, "RoverQueryService/ListGrids", {})
+        assert listed_on_the_web.status_code == 200, listed_on_the_web.text
     code, _ = system.stop()
     assert code == 0

@@ -4,14 +4,25 @@ as the rover user, probes trusting the CA, tokens made unless auth is set, and t
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from pathlib import Path
 
+from pydantic_settings import BaseSettings
+
 from services.common.auth import AuthSettings
+from services.common.settings_text import env_name
 from services.up.banner import render_banner
 from services.up.exposure import auth_line, check_exposure
 from services.up.plan import build_plan
 from services.up.secure import SERVICE_USER, prepare_secure
 from services.up.settings import UpSettings
+from services.web.settings import WebSettings
+
+
+def _env_values(cls: type[BaseSettings], env: Mapping[str, str]) -> dict[str, str]:
+    """The fields of ``cls`` that ``env`` sets, by field name (what the child would read)."""
+    names = {env_name(cls, name): name for name in cls.model_fields}
+    return {names[key]: value for key, value in env.items() if key in names}
 
 
 def _settings(tmp_path: Path, **values: object) -> UpSettings:
@@ -26,7 +37,8 @@ def test_the_store_and_every_service_serve_tls_and_the_store_has_users(tmp_path:
         available=lambda m: True,
         secure=secure,
     )
-    store, redis, *services = plan.children
+    store, redis, *services, web = plan.children
+    assert web.name == "web"
     assert store.argv[-5:] == (
         "--tls-cert", str(secure.certs.server), "--tls-key", str(secure.certs.server_key), "--auth",
     )  # fmt: skip
@@ -45,6 +57,40 @@ def test_the_store_and_every_service_serve_tls_and_the_store_has_users(tmp_path:
         assert child.probe_ca_file == ("" if child.instance_address else str(secure.certs.ca))
         # so that ROVER_TLS_CLIENT_CA_FILE (mutual TLS) leaves the services' probes working
         assert child.client_cert == (str(secure.certs.client), str(secure.certs.client_key))
+
+
+def test_the_web_front_end_serves_https_and_dials_the_services_over_tls(tmp_path: Path) -> None:
+    secure = prepare_secure(tmp_path / "certs", AuthSettings())
+    settings = _settings(tmp_path, web_instances=2)
+    plan = build_plan(settings, redis_server="r", available=lambda m: True, secure=secure)
+    web = [child for child in plan.children if child.group == "web"]
+    assert [child.name for child in web] == ["web-1", "web-2"]
+    for child in web:
+        # its readiness probe is HTTPS trusting the run's CA
+        assert (child.probe, child.probe_ca_file) == ("http", str(secure.certs.ca))
+        loaded = WebSettings.model_validate(_env_values(WebSettings, child.env))
+        assert (loaded.tls_cert_file, loaded.tls_key_file) == (
+            str(secure.certs.server), str(secure.certs.server_key),
+        )  # fmt: skip
+        assert loaded.tls_ca_file == str(secure.certs.ca)
+        # presented only should the services ask for one (ROVER_TLS_CLIENT_CA_FILE)
+        assert (loaded.tls_client_cert_file, loaded.tls_client_key_file) == (
+            str(secure.certs.client), str(secure.certs.client_key),
+        )  # fmt: skip
+        assert loaded.channel_credentials() is not None
+    banner = render_banner(plan)
+    assert "web-1  https://127.0.0.1:8180/" in banner
+    assert "web-2  https://127.0.0.1:8280/" in banner
+    assert "http://127.0.0.1:8" not in banner
+
+
+def test_without_secure_the_web_front_end_gets_no_tls(tmp_path: Path) -> None:
+    settings = UpSettings.model_validate({"data_dir": tmp_path / "data"})
+    plan = build_plan(settings, redis_server="r", available=lambda m: True)
+    web = plan.children[-1]
+    assert (web.name, web.probe_ca_file) == ("web", "")
+    assert not any(name.startswith("ROVER_TLS_") for name in web.env)
+    assert "  web          http://127.0.0.1:8080/  the live map" in render_banner(plan)
 
 
 def test_tokens_are_made_for_each_role_unless_auth_is_set(tmp_path: Path) -> None:
