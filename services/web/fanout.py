@@ -194,6 +194,11 @@ class GridHubs:
     def __len__(self) -> int:
         return len(self._hubs)
 
+    def members(self, grid_id: str) -> int:
+        """How many pages follow the grid's shared call."""
+        hub = self._hubs.get(grid_id)
+        return 0 if hub is None else len(hub.members)
+
     def hub(self, grid_id: str, position: int, open_call: OpenCall, frame_of: FrameOf) -> GridHub:
         """The grid's hub; one is opened from ``position`` (with ``open_call``) if none runs."""
         hub = self._hubs.get(grid_id)
