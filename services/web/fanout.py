@@ -150,6 +150,7 @@ class GridHub:
         self.members.clear()
 
 
+FIRST_CALLS = 256
 Call = grpc.aio.UnaryStreamCall[live_pb2.WatchGridRequest, bytes]
 OpenCall = Callable[[live_pb2.WatchGridRequest], Call]
 FrameOf = Callable[[bytes], Frame]
@@ -187,6 +188,10 @@ class GridHubs:
         self, calls: LiveCalls | None = None, queue_size: int = 1024, replay_size: int = 1024
     ) -> None:
         self.calls = calls if calls is not None else LiveCalls()
+        # The pages' own first calls open at once (the others wait for one to end): with
+        # one shared call per grid, they stay under the broadcaster's
+        # ROVER_MAX_WATCHERS_PER_CLIENT (1,024) for up to 768 grids watched.
+        self.first_calls = asyncio.Semaphore(FIRST_CALLS)
         self._hubs: dict[str, GridHub] = {}
         self.queue_size = queue_size
         self.replay_size = replay_size

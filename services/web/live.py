@@ -1,16 +1,19 @@
-"""Live updates for the page: one grid's ``WatchGrid`` stream as Server-Sent Events.
+"""Live updates for the page: one grid's ``WatchGrid`` updates as Server-Sent Events.
 
-``GET /live/{grid_id}`` (``?from_version=N`` or the ``Last-Event-ID`` header to resume) opens
-one WatchGrid call to the broadcaster, whose hub fans its one store subscription out to every
-watcher, and forwards each ``GridUpdate`` as one event: ``event:`` the update's case
-(``snapshot``, ``event``, ``heartbeat``, ``resume``), ``id:`` its sequence (so a reconnecting
-client resumes after the last one it applied), ``data:`` the update in protobuf's JSON mapping.
-When the call ends with a status (a slow reader told to resume, the broadcaster stopping, a
-missing grid) the last event is ``error`` with the same body as the JSON API's errors.
+``GET /live/{grid_id}`` (``?from_version=N`` or the ``Last-Event-ID`` header to resume)
+forwards each ``GridUpdate`` as one event: ``event:`` the update's case (``snapshot``,
+``event``, ``heartbeat``, ``resume``), ``id:`` its sequence (so a reconnecting client resumes
+after the last one it applied), ``data:`` the update in protobuf's JSON mapping. When the
+stream ends with a status (a slow reader told to resume, the broadcaster stopping, a missing
+grid) the last event is ``error`` with the same body as the JSON API's errors.
 
-The stream is not buffered here: a browser that reads slowly holds back this call's reads, the
-broadcaster's bounded queue for it fills, and the broadcaster cuts it off with ``resume``, as
-it does a slow gRPC watcher.
+Each page first opens its own WatchGrid call, with its own token and its own position (the
+snapshot, or the events after ``from_version``): the broadcaster checks the token and the
+request as for any watcher. As soon as that call has delivered a message and the grid's hub
+(services/web/fanout.py: one shared WatchGrid call per grid in this process, with a replay of
+its recent events) can continue from the page's position with no gap, the page's own call is
+closed and the page follows the hub. The broadcaster thus sends one stream per grid, not one
+per page; a slow page is cut off by the hub, as the broadcaster cuts off a slow watcher.
 """
 
 from __future__ import annotations
@@ -148,7 +151,8 @@ async def live_events(
         return
     open_call = _open(channel, metadata, calls)
     joined: tuple[GridHub, Member] | None = None
-    call = open_call(request)
+    await hubs.first_calls.acquire()  # so that a crowd of new pages stays under the
+    call = open_call(request)  # broadcaster's streams per client, with the shared calls
     try:
         async for raw in call:
             frame = frames.frame(raw)
@@ -170,6 +174,7 @@ async def live_events(
         yield sse_frame("error", STOPPING)
         return
     finally:
+        hubs.first_calls.release()
         calls.discard(call)
         call.cancel()
     if joined is not None:

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import socket
 from typing import Any
 
 import httpx
@@ -14,6 +13,7 @@ import pytest
 from httpx_sse import aconnect_sse
 
 from tests.integration.web.conftest import StartSystem
+from tests.integration.web.raw import read_until, unread_stream
 from tests.integration.web.system import WebSystem
 from tests.support.auth import AUTH
 
@@ -137,11 +137,7 @@ async def test_a_slow_page_is_cut_off_and_the_others_get_everything(
     async with httpx.AsyncClient(base_url=system.url, timeout=30) as client:
         await landed(client, "hellas")
         await published(client, "hellas")
-        host, port = system.url.removeprefix("http://").split(":")
-        slow = socket.socket()
-        slow.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
-        slow.connect((host, int(port)))
-        slow.sendall(f"GET /live/hellas HTTP/1.1\r\nHost: {host}:{port}\r\n\r\n".encode())
+        slow = unread_stream(system.url, "/live/hellas")
         await members(system, "hellas", 1)
         until = [1 << 60]
         seen: Received = []
@@ -164,15 +160,7 @@ async def test_a_slow_page_is_cut_off_and_the_others_get_everything(
         await drive(client, "hellas", 1)
         assert await fast == events(3, last + 1)
 
-        slow.setblocking(False)
-        text = bytearray()
-        while b"RESOURCE_EXHAUSTED" not in text:
-            chunk = await asyncio.get_running_loop().sock_recv(slow, 65536)
-            if not chunk:
-                break
-            text += chunk
-        slow.close()
-        frames = text.decode().split("\r\n\r\n", 1)[1]
+        frames = (await read_until(slow, b"RESOURCE_EXHAUSTED")).split("\r\n\r\n", 1)[1]
         ids = [int(line[4:]) for line in frames.split("\n") if line.startswith("id: ")]
         assert "event: resume" in frames
         assert "WATCHER_FELL_BEHIND" in frames
