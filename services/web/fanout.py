@@ -231,6 +231,8 @@ class GridHubs:
                 if frame.kind == "resume":  # this process fell behind: every page resumes
                     break
                 hub.publish(frame)
+                if not hub.members:
+                    return  # the last one was cut off (one who left cancels this task)
             else:
                 end = sse_frame("error", _ENDED)
         except grpc.aio.AioRpcError as error:

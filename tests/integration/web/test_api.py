@@ -215,6 +215,6 @@ async def test_a_browser_that_reads_too_slowly_is_told_to_resume(
             if not hub.watcher_count:
                 break
         assert hub.watcher_count == 0, hub.queue_sizes()
-        text = await read_until(reader, b"RESOURCE_EXHAUSTED")
+        text = await read_until(reader, b"WATCHER_FELL_BEHIND")
         assert "event: resume" in text
         assert "WATCHER_FELL_BEHIND" in text
