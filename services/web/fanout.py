@@ -33,12 +33,13 @@ from services.web.rpc import error_body, rpc_error_body, to_json
 
 __all__ = [
     "STOPPING",
+    "Call",
     "Frame",
     "GridHub",
     "GridHubs",
     "LiveCalls",
     "Member",
-    "fell_behind_frames",
+    "OpenCall",
     "follow",
     "sse_frame",
 ]

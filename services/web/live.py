@@ -42,7 +42,6 @@ from services.web.rpc import error_body, rpc_error_body, to_json
 
 __all__ = [
     "FrameCache",
-    "LiveCalls",
     "LiveRequestError",
     "live_events",
     "sse_frame",
