@@ -23,7 +23,8 @@ from starlette.staticfiles import StaticFiles
 
 from services.common.logs import get_logger
 from services.common.rich_errors import error_info
-from services.web.live import FrameCache, LiveCalls, LiveRequestError, live_events, watch_request
+from services.web.fanout import GridHubs, LiveCalls
+from services.web.live import FrameCache, LiveRequestError, live_events, watch_request
 from services.web.rpc import (
     HTTP_STATUS,
     Method,
@@ -49,8 +50,13 @@ class Backends:
     timeout: float
     ready: Callable[[], bool] = lambda: True
     methods: dict[str, Method] = field(default_factory=routes)
-    live_calls: LiveCalls = field(default_factory=LiveCalls)
+    hubs: GridHubs = field(default_factory=GridHubs)
     frames: FrameCache = field(default_factory=FrameCache)
+
+    @property
+    def live_calls(self) -> LiveCalls:
+        """Every open WatchGrid call: the pages' own and the hubs' shared ones."""
+        return self.hubs.calls
 
 
 def _status(code: grpc.StatusCode, body: dict[str, Any]) -> JSONResponse:
@@ -149,7 +155,7 @@ def create_app(backends: Backends) -> Starlette:
             backends.channels["live"],
             watch,
             forwarded_metadata(request.headers.get("authorization")),
-            backends.live_calls,
+            backends.hubs,
             backends.frames,
         )
         # No ping of its own: the broadcaster's heartbeats keep an idle stream alive.

@@ -1,22 +1,24 @@
-"""Live updates for the page: one grid's ``WatchGrid`` stream as Server-Sent Events.
+"""Live updates for the page: one grid's ``WatchGrid`` updates as Server-Sent Events.
 
-``GET /live/{grid_id}`` (``?from_version=N`` or the ``Last-Event-ID`` header to resume) opens
-one WatchGrid call to the broadcaster, whose hub fans its one store subscription out to every
-watcher, and forwards each ``GridUpdate`` as one event: ``event:`` the update's case
-(``snapshot``, ``event``, ``heartbeat``, ``resume``), ``id:`` its sequence (so a reconnecting
-client resumes after the last one it applied), ``data:`` the update in protobuf's JSON mapping.
-When the call ends with a status (a slow reader told to resume, the broadcaster stopping, a
-missing grid) the last event is ``error`` with the same body as the JSON API's errors.
+``GET /live/{grid_id}`` (``?from_version=N`` or the ``Last-Event-ID`` header to resume)
+forwards each ``GridUpdate`` as one event: ``event:`` the update's case (``snapshot``,
+``event``, ``heartbeat``, ``resume``), ``id:`` its sequence (so a reconnecting client resumes
+after the last one it applied), ``data:`` the update in protobuf's JSON mapping. When the
+stream ends with a status (a slow reader told to resume, the broadcaster stopping, a missing
+grid) the last event is ``error`` with the same body as the JSON API's errors.
 
-The stream is not buffered here: a browser that reads slowly holds back this call's reads, the
-broadcaster's bounded queue for it fills, and the broadcaster cuts it off with ``resume``, as
-it does a slow gRPC watcher.
+Each page first opens its own WatchGrid call, with its own token and its own position (the
+snapshot, or the events after ``from_version``): the broadcaster checks the token and the
+request as for any watcher. As soon as that call has delivered a message and the grid's hub
+(services/web/fanout.py: one shared WatchGrid call per grid in this process, with a replay of
+its recent events) can continue from the page's position with no gap, the page's own call is
+closed and the page follows the hub. The broadcaster thus sends one stream per grid, not one
+per page; a slow page is cut off by the hub, as the broadcaster cuts off a slow watcher.
 """
 
 from __future__ import annotations
 
 import asyncio
-import json
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -24,11 +26,22 @@ import grpc
 
 from protos.rover.v1 import live_pb2
 from services.common.rich_errors import bad_request, error_info
+from services.web.fanout import (
+    STOPPING,
+    Call,
+    Frame,
+    GridHub,
+    GridHubs,
+    LiveCalls,
+    Member,
+    OpenCall,
+    follow,
+    sse_frame,
+)
 from services.web.rpc import error_body, rpc_error_body, to_json
 
 __all__ = [
     "FrameCache",
-    "LiveCalls",
     "LiveRequestError",
     "live_events",
     "sse_frame",
@@ -75,49 +88,14 @@ def watch_request(
     return request
 
 
-class LiveCalls:
-    """The open WatchGrid calls, so that a stopping server can end them (each stream then
-    ends with an ``error`` event, UNAVAILABLE, and the page resumes elsewhere or later)."""
-
-    def __init__(self) -> None:
-        self._calls: set[grpc.aio.Call] = set()
-        self.stopping = False
-
-    def __len__(self) -> int:
-        return len(self._calls)
-
-    def add(self, call: grpc.aio.Call) -> None:
-        self._calls.add(call)
-
-    def discard(self, call: grpc.aio.Call) -> None:
-        self._calls.discard(call)
-
-    def end_all(self) -> None:
-        """Refuse new streams and cancel the open calls."""
-        self.stopping = True
-        for call in list(self._calls):
-            call.cancel()
-
-
-_STOPPING = error_body(
-    grpc.StatusCode.UNAVAILABLE,
-    "the web server is stopping: resume with from_version = the last sequence applied",
-    [error_info("WEB_SERVER_STOPPING")],
-)
 _WATCH_GRID = "/rover.v1.RoverLiveService/WatchGrid"
 
 
-def sse_frame(event: str, data: object, event_id: int | None = None) -> bytes:
-    """One Server-Sent Event: ``event:``, ``id:`` (when given) and ``data:`` (``data`` as
-    one line of JSON: JSON escapes the line breaks inside strings)."""
-    head = f"event: {event}\n" if event_id is None else f"event: {event}\nid: {event_id}\n"
-    return f"{head}data: {json.dumps(data, separators=(',', ':'))}\n\n".encode()
-
-
-def update_frame(raw: bytes) -> bytes:
+def update_frame(raw: bytes) -> Frame:
     """The event of one serialized ``GridUpdate``: its case, its sequence, it as JSON."""
     update = live_pb2.GridUpdate.FromString(raw)
-    return sse_frame(update.WhichOneof("update") or "unknown", to_json(update), update.sequence)
+    kind = update.WhichOneof("update") or "unknown"
+    return Frame(kind, update.sequence, sse_frame(kind, to_json(update), update.sequence))
 
 
 class FrameCache:
@@ -125,10 +103,10 @@ class FrameCache:
     sends every watcher of a grid the same bytes for an event, so they key its frame."""
 
     def __init__(self, size: int = 4096) -> None:
-        self._frames: dict[bytes, bytes] = {}
+        self._frames: dict[bytes, Frame] = {}
         self._size = size
 
-    def frame(self, raw: bytes) -> bytes:
+    def frame(self, raw: bytes) -> Frame:
         """The event of ``raw`` (a serialized GridUpdate), from the cache when it is there."""
         frame = self._frames.get(raw)
         if frame is None:
@@ -139,35 +117,65 @@ class FrameCache:
         return frame
 
 
-async def live_events(
-    channel: grpc.aio.Channel,
-    request: live_pb2.WatchGridRequest,
-    metadata: tuple[tuple[str, str], ...],
-    calls: LiveCalls,
-    frames: FrameCache,
-) -> AsyncIterator[bytes]:
-    """The Server-Sent Events of one WatchGrid call, ending with an ``error`` event when the
-    call ends with a status; cancelling this cancels the call."""
-    if calls.stopping:
-        yield sse_frame("error", _STOPPING)
-        return
+def _open(
+    channel: grpc.aio.Channel, metadata: tuple[tuple[str, str], ...], calls: LiveCalls
+) -> OpenCall:
     watch: grpc.aio.UnaryStreamMultiCallable[live_pb2.WatchGridRequest, bytes] = (
         channel.unary_stream(
             _WATCH_GRID, request_serializer=live_pb2.WatchGridRequest.SerializeToString
         )
     )  # no deserializer: the updates' bytes key the frame cache
-    call = watch(request, metadata=metadata)
-    calls.add(call)
+
+    def open_call(request: live_pb2.WatchGridRequest) -> Call:
+        call = watch(request, metadata=metadata)
+        calls.add(call)
+        return call
+
+    return open_call
+
+
+async def live_events(
+    channel: grpc.aio.Channel,
+    request: live_pb2.WatchGridRequest,
+    metadata: tuple[tuple[str, str], ...],
+    hubs: GridHubs,
+    frames: FrameCache,
+) -> AsyncIterator[bytes]:
+    """The Server-Sent Events of one page: its own WatchGrid call until the grid's hub can
+    take it with no gap, then the hub's shared call; ending with an ``error`` event when the
+    call ends with a status. Cancelling this cancels the call or leaves the hub."""
+    calls = hubs.calls
+    if calls.stopping:
+        yield sse_frame("error", STOPPING)
+        return
+    open_call = _open(channel, metadata, calls)
+    joined: tuple[GridHub, Member] | None = None
+    await hubs.first_calls.acquire()  # so that a crowd of new pages stays under the
+    call = open_call(request)  # broadcaster's streams per client, with the shared calls
     try:
         async for raw in call:
-            yield frames.frame(raw)
+            frame = frames.frame(raw)
+            yield frame.data
+            if frame.kind not in ("snapshot", "event", "heartbeat"):
+                continue
+            # The broadcaster took this page's token for this grid: it may join the hub.
+            hub = hubs.hub(request.grid_id, frame.sequence, open_call, frames.frame)
+            if hub.covers(frame.sequence):
+                joined = hub, hub.join(frame.sequence)
+                break
     except grpc.aio.AioRpcError as error:
         yield sse_frame("error", rpc_error_body(error))
+        return
     except asyncio.CancelledError:
         task = asyncio.current_task()
         if not calls.stopping or (task is not None and task.cancelling()):
             raise  # the browser went away (or the server is forced down): just stop
-        yield sse_frame("error", _STOPPING)
+        yield sse_frame("error", STOPPING)
+        return
     finally:
+        hubs.first_calls.release()
         calls.discard(call)
         call.cancel()
+    if joined is not None:
+        async for data in follow(hubs, request.grid_id, *joined):
+            yield data

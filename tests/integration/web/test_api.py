@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import socket
 from typing import Any
 
 import grpc
@@ -15,6 +14,7 @@ from httpx_sse import aconnect_sse
 from services.common.auth import METHOD_ROLES
 from services.web.rpc import HTTP_STATUS, routes
 from tests.integration.web.conftest import StartSystem
+from tests.integration.web.raw import read_until, unread_stream
 from tests.integration.web.system import WebSystem
 
 pytestmark = pytest.mark.slow
@@ -192,17 +192,14 @@ async def test_a_browser_that_reads_too_slowly_is_told_to_resume(
     async with httpx.AsyncClient(base_url=system.url, timeout=10) as client:
         await created(client, "slow")
         await wait_published(client, "/live/slow")
-        host, port = system.url.removeprefix("http://").split(":")
-        reader = socket.socket()
-        reader.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
-        reader.connect((host, int(port)))
-        reader.sendall(f"GET /live/slow HTTP/1.1\r\nHost: {host}:{port}\r\n\r\n".encode())
+        reader = unread_stream(system.url, "/live/slow")
         for _ in range(200):
             if system.live.parts.hub.watcher_count:
                 break
             await asyncio.sleep(0.02)
-        # The page never reads: its socket, the web server and the gRPC stream fill up, then
-        # the broadcaster's queue for it overflows and it is dropped.
+        # The page never reads: its socket and the web server fill up, then its queue in the
+        # web process's hub for the grid (or, before it joined, the broadcaster's queue for its
+        # own call) overflows and it is dropped; the last page gone, the shared call ends.
         hub = system.live.parts.hub
         for _ in range(30):  # batches until it is dropped: the buffers on the way hold thousands
             reply = await post(
@@ -218,17 +215,6 @@ async def test_a_browser_that_reads_too_slowly_is_told_to_resume(
             if not hub.watcher_count:
                 break
         assert hub.watcher_count == 0, hub.queue_sizes()
-        reader.setblocking(False)
-        received = bytearray()
-        while b"RESOURCE_EXHAUSTED" not in received:
-            try:
-                chunk = await asyncio.get_running_loop().sock_recv(reader, 65536)
-            except BlockingIOError:
-                continue
-            if not chunk:
-                break
-            received += chunk
-        reader.close()
-        text = received.decode(errors="replace")
+        text = await read_until(reader, b"WATCHER_FELL_BEHIND")
         assert "event: resume" in text
         assert "WATCHER_FELL_BEHIND" in text

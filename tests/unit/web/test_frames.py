@@ -25,7 +25,9 @@ def test_a_frame_has_its_event_id_and_one_line_of_json() -> None:
             grid_id="mars", width=2, height=2, topology=common_pb2.TOPOLOGY_BOUNDED, version=3
         ),
     )
-    lines = update_frame(snapshot.SerializeToString()).decode().split("\n")
+    framed = update_frame(snapshot.SerializeToString())
+    assert (framed.kind, framed.sequence) == ("snapshot", 3)
+    lines = framed.data.decode().split("\n")
     assert lines[:2] == ["event: snapshot", "id: 3"]
     data = json.loads(lines[2].removeprefix("data: "))
     assert data["snapshot"]["topology"] == "TOPOLOGY_BOUNDED"
