@@ -110,7 +110,7 @@ class AuthSettings(BaseSettings):
         default="",
         description=(
             "Path of a local JWKS file (JSON) whose keys verify JWTs, chosen by the token's "
-            "kid; read again when a token names a kid it lacks and the file changed. "
+            "kid; looked at again at most once a second and read again when it changed. "
             "Set: auth is on."
         ),
     )

@@ -121,9 +121,10 @@ class JwtVerifier:
 
     A token that passed is remembered (see ``VERIFIED_TOKENS_KEPT``): the same token again is
     answered without the signature check until its ``exp`` or ``VERIFIED_TOKEN_SECONDS``,
-    whichever is first. A ``kid`` the keys lack makes it read ``jwks_file`` again when the file
-    changed (keys rotated there are picked up without a restart; a file that no longer parses
-    keeps the keys it had, with a warning).
+    whichever is first. ``jwks_file`` is looked at again at most once a second (on a call) and
+    read again when it changed: keys rotated there are picked up without a restart, a key
+    withdrawn stops vouching for tokens, remembered ones included; a file that no longer
+    parses keeps the keys it had, with a warning.
     """
 
     def __init__(
@@ -198,6 +199,8 @@ class JwtVerifier:
         _log.info("JWKS file reloaded", path=str(self._jwks_file), keys=len(keys))
 
     def role_of(self, token: str) -> Role | None:
+        if self._jwks_changed():  # at most once a second: a key withdrawn stops vouching
+            self._reload_jwks()
         digest = hashlib.sha256(token.encode()).digest()
         known = self._verified.get(digest)
         if known is not None:

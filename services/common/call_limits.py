@@ -36,9 +36,14 @@ from services.common.client_slots import InFlight, Watchers
 from services.common.handler_wrapping import Handler, HandlerWrappingInterceptor
 from services.common.limits import LimitSettings
 from services.common.rate_limit import RateLimiter
+from services.common.request_limits import MAX_RESULT_WAIT_SECONDS
 from services.common.rich_errors import abort, error_info
 
 __all__ = ["CallLimitsInterceptor"]
+
+# Calls that wait on purpose (a long poll): the server's deadline is the longest wait they
+# may ask for on top of ROVER_SERVER_DEADLINE_SECONDS, so a wait is never cut as a hang.
+_LONG_POLLS = {"rover.v1.RoverCommandService/GetCommandResult": float(MAX_RESULT_WAIT_SECONDS)}
 
 _Context = grpc.aio.ServicerContext[Any, Any]
 
@@ -127,7 +132,7 @@ class CallLimitsInterceptor(HandlerWrappingInterceptor):
         )
 
     def _unary(self, method: str, inner: Any) -> Any:
-        limit = self._deadline
+        limit = self._deadline + _LONG_POLLS.get(method, 0.0) if self._deadline else 0.0
 
         async def behavior(request: object, context: _Context) -> object:
             client = _client_of(context)

@@ -88,7 +88,8 @@ class UpSettings(ServiceSettings):
         default=False,
         description=(
             "Listen on addresses other machines reach with auth off (or with the event store "
-            "stand-in, which has no auth yet) anyway; off: make run refuses (docs/security.md)."
+            "stand-in, which has users only with ROVER_SECURE) anyway; off: make run refuses "
+            "(docs/security.md)."
         ),
     )
     secure: bool = Field(

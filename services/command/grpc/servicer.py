@@ -28,6 +28,7 @@ __all__ = ["OFFLOAD_OBSTACLES", "RoverCommandServicer"]
 _Request = TypeVar("_Request")
 _Result = TypeVar("_Result")
 _Context = grpc.aio.ServicerContext[object, object]
+_ANSWER_MARGIN_SECONDS = 0.5  # kept from a caller's deadline to answer a wait that ran out
 _REPLY_STREAM = re.compile(rf"[A-Za-z0-9_.\-]{{1,{MAX_REPLY_STREAM_LENGTH}}}")
 Offload = Callable[[Callable[[], _Result]], Awaitable[_Result]]
 
@@ -170,10 +171,12 @@ class RoverCommandServicer(command_pb2_grpc.RoverCommandServiceServicer):
         if self._replies is None:
             await _unimplemented(context)
         stream = reply_stream(request.request_id, request.reply_stream)
+        wait = float(request.wait_seconds)
+        remaining = context.time_remaining()
+        if remaining is not None:  # answer COMMAND_PENDING before the caller's deadline
+            wait = max(0.0, min(wait, remaining - _ANSWER_MARGIN_SECONDS))
         try:
-            reply = await wait_for_reply(
-                self._replies, stream, request.request_id, request.wait_seconds
-            )
+            reply = await wait_for_reply(self._replies, stream, request.request_id, wait)
             outcome = None if reply is None else decode_reply(reply)
         except Exception as error:  # an outage; or a foreign event in a reply stream: INTERNAL
             await mapping.STATUS.abort(context, error)

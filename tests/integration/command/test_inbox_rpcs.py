@@ -77,6 +77,23 @@ async def test_a_command_without_an_answer_is_pending(stub: CommandStub) -> None
     assert reason(pending) == "COMMAND_PENDING"
 
 
+async def test_a_wait_longer_than_a_deadline_ends_pending_not_cut_off(
+    start_service: ServiceFactory,
+) -> None:
+    # The server's own deadline (1 s here) leaves a long poll its longest wait on top; a
+    # caller's deadline shorter than its wait gets COMMAND_PENDING just before it.
+    service = await start_service(server_deadline_seconds=1.0)
+    async with grpc.aio.insecure_channel(service.address) as channel:
+        stub = command_stub(channel)
+        long_wait = command_pb2.GetCommandResultRequest(request_id=new_id(), wait_seconds=2)
+        for timeout in (None, 1.5):
+            pending = await refused(stub.GetCommandResult(long_wait, timeout=timeout))
+            assert (pending.code(), reason(pending)) == (
+                grpc.StatusCode.UNAVAILABLE,
+                "COMMAND_PENDING",
+            )
+
+
 async def test_without_the_inbox_the_rpcs_are_unimplemented(start_service: ServiceFactory) -> None:
     service = await start_service(command_inbox_enabled=False)
     assert service.parts.inbox is None

@@ -128,3 +128,21 @@ def test_keys_rotated_in_the_jwks_file_are_picked_up(tmp_path: Path) -> None:
 def _jwk(key: ec.EllipticCurvePrivateKey) -> dict[str, object]:
     jwk: dict[str, object] = json.loads(jwt.algorithms.ECAlgorithm.to_jwk(key.public_key()))
     return {**jwk, "kid": "k", "alg": "ES256"}
+
+
+def test_a_key_withdrawn_from_the_jwks_file_stops_vouching_for_remembered_tokens(
+    tmp_path: Path,
+) -> None:
+    kept, withdrawn = (ec.generate_private_key(ec.SECP256R1()) for _ in range(2))
+    path = tmp_path / "jwks.json"
+    _jwks(path, kept=kept, withdrawn=withdrawn)
+    ticks = Clock()
+    verifier = JwtVerifier(jwks_file=path, algorithms=["ES256"], monotonic=ticks)
+    claims = {"role": "operator", "exp": 2**40}
+    token = jwt.encode(claims, withdrawn, "ES256", headers={"kid": "withdrawn"})
+    assert verifier.role_of(token) == "operator"  # verified, and remembered
+    _jwks(path, kept=kept)
+    ticks.now += auth_tokens.JWKS_RECHECK_SECONDS
+    with pytest.raises(TokenRejectedError) as refused:  # no unknown kid needed to notice
+        verifier.role_of(token)
+    assert refused.value.reason == "TOKEN_KEY_UNKNOWN"
