@@ -90,6 +90,7 @@ class WebApp:
                 host=host,
                 port=port,
                 lifespan="off",
+                http="httptools",  # compiled HTTP/1.1 (pyproject.toml), not pure-Python h11
                 log_config=None,
                 access_log=False,
                 server_header=False,
