@@ -50,6 +50,24 @@ def _run_the_banners_rover_hint(system: System, banner: str) -> str:
     return done.stdout
 
 
+def _run_the_api_docs_python_over_tls(system: System, ca: Path, token: str) -> str:
+    """Runs docs/api.md's Python example over TLS with a token, pointed at this system."""
+    text = (ROOT / "docs" / "api.md").read_text(encoding="utf-8")
+    (code,) = [
+        block
+        for block in re.findall(r"^```python\n(.*?)^```", text, re.S | re.M)
+        if "access_token_call_credentials" in block
+    ]
+    code = code.replace(".certs/ca.pem", str(ca)).replace("<viewer token>", token)
+    code = code.replace("localhost:50052", f"localhost:{system.ports['query']}")
+    done = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=ROOT, env=system.env, capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    return done.stdout
+
+
 def _anonymous_read_all(port: int, ca: Path) -> grpc.StatusCode:
     request = streams_pb2.ReadReq()
     request.options.all.start.SetInParent()
@@ -158,6 +176,7 @@ def test_the_system_over_tls_with_auth_on(system: System, tmp_path: Path) -> Non
     assert listed.returncode == 0, listed.stderr
     assert "mars" in listed.stdout
     assert "mars" in _run_the_banners_rover_hint(system, banner)
+    assert "mars" in _run_the_api_docs_python_over_tls(system, ca, tokens["viewer"])
     weak = system.run(f".venv/bin/rover {viewer} land mars --at 4,4 --facing S --id opportunity")
     assert weak.returncode == 1
     assert "PERMISSION_DENIED" in weak.stderr
