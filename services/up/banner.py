@@ -10,7 +10,7 @@ from itertools import groupby
 from pathlib import Path
 
 from services.common.auth import ROLES, AuthSettings
-from services.up.plan import ChildSpec, Plan
+from services.up.child import ChildSpec, Plan
 from services.up.secure import SecureRun
 from services.up.settings import UpSettings
 

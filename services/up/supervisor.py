@@ -23,8 +23,8 @@ from pathlib import Path
 
 from services.common.logs import get_logger
 from services.up.backoff import Backoff
+from services.up.child import ChildSpec
 from services.up.launch import wrap
-from services.up.plan import ChildSpec
 from services.up.probes import GrpcHealthProbe, http_ready, redis_pong
 
 __all__ = ["Supervisor", "tail"]
