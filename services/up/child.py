@@ -10,7 +10,7 @@ from typing import Literal
 
 from services.up.endpoints import Endpoint
 
-__all__ = ["ChildSpec", "Plan", "Probe"]
+__all__ = ["ChildSpec", "Plan"]
 
 Probe = Literal["grpc", "redis", "http"]
 """How the supervisor asks a child whether it is ready."""

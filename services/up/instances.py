@@ -11,13 +11,7 @@ from pathlib import Path
 
 from services.up.endpoints import Endpoint
 
-__all__ = [
-    "INSTANCE_METRICS_STEP",
-    "SUN_PATH_MAX",
-    "instance_address",
-    "instance_endpoint",
-    "instance_metrics",
-]
+__all__ = ["instance_address", "instance_endpoint", "instance_metrics"]
 
 SUN_PATH_MAX = 107
 """Longest unix socket path Linux takes (``sun_path`` is 108 bytes with its final NUL)."""
