@@ -15,6 +15,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from services.common.settings_text import env_names
+from services.common.tls import TlsClientSettings
+
 __all__ = ["SECURE_ONLY_PREFIX", "STORE_SECURE_ONLY", "Inherited", "inherited_environment"]
 
 SECURE_ONLY_PREFIX = "ROVER_TLS_"
@@ -31,6 +34,9 @@ import it: tests/unit/up/test_environment.py holds these names equal to its sett
 
 MAKE_RUN_SECURE = "make run-secure (ROVER_SECURE=true)"
 
+_CLI_DIALS_TLS = frozenset(env_names(TlsClientSettings).values())
+"""What makes the CLI (and any rover client) dial TLS: services/common/tls.py."""
+
 
 @dataclass(frozen=True, slots=True)
 class Inherited:
@@ -43,10 +49,14 @@ class Inherited:
         """The banner's line about what was left out ('' when nothing was)."""
         if not self.dropped:
             return ""
-        return (
+        line = (
             f"Ignored (this run is plaintext, without store users): {', '.join(self.dropped)}; "
             f"{MAKE_RUN_SECURE} serves TLS with users"
         )
+        cli = [name for name in self.dropped if name in _CLI_DIALS_TLS]
+        if cli:  # rover in this shell would still dial TLS
+            line += f"\n  (unset {' '.join(cli)} in this shell before running rover)"
+        return line
 
 
 def _secure_only(name: str) -> bool:

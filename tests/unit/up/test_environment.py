@@ -39,11 +39,18 @@ def test_a_plaintext_run_leaves_out_tls_and_store_users_and_names_them() -> None
     line = inherited.banner_line()
     assert "ROVER_EVENTSTORE_AUTH, ROVER_TLS_CA_FILE, ROVER_TLS_CERT_FILE" in line
     assert "make run-secure" in line
+    assert line.endswith("(unset ROVER_TLS_CA_FILE in this shell before running rover)")
 
 
 def test_a_secure_run_passes_the_environment_whole() -> None:
     inherited = inherited_environment(SHELL, secure=True)
     assert (dict(inherited.env), inherited.dropped, inherited.banner_line()) == (SHELL, (), "")
+
+
+def test_only_what_the_cli_reads_is_worth_unsetting() -> None:
+    line = inherited_environment({"ROVER_TLS_CERT_FILE": "x"}, secure=False).banner_line()
+    assert "ROVER_TLS_CERT_FILE" in line
+    assert "unset" not in line
 
 
 def test_nothing_to_leave_out_says_nothing() -> None:
