@@ -15,7 +15,7 @@ from services.common.call_limits import CallLimitsInterceptor
 from services.common.esdb_client import store_refusal
 from services.common.grpc_server import GrpcServer, Service, wait_for_shutdown_signal
 from services.common.lease import LeaseLostError
-from services.common.logs import get_logger
+from services.common.logs import failure_fields, get_logger
 from services.common.metrics import Metrics, MetricsAddressError
 from services.common.settings import ServerSettings
 from services.common.store_errors import StoreUnavailableError
@@ -204,11 +204,12 @@ async def _stopped(tasks: list[asyncio.Task[None]], within: float) -> None:
         return
     _, pending = await asyncio.wait(tasks, timeout=within)
     for task in tasks:
-        if task.done() and not task.cancelled() and task.exception() is not None:
+        failure = task.exception() if task.done() and not task.cancelled() else None
+        if failure is not None:
             _log.error(
                 "background task failed while stopping",
                 task=task.get_name(),
-                error=repr(task.exception()),
+                **failure_fields(failure),
             )
     for task in pending:
         where = io.StringIO()
@@ -225,7 +226,8 @@ async def supervised(name: str, run: Step, retry_seconds: float) -> None:
     """Keep a background loop alive: log a failure, pause, start it again.
 
     An event store that cannot be reached (a leader change, a node restarting) is an outage
-    to wait out, logged as a warning; any other failure is logged as an error with its trace.
+    to wait out, logged as a warning; any other failure is logged as one error record with
+    its type, message and plain traceback (``services.common.logs.failure_fields``).
     A lost lease is not a failure to retry here: it ends the loop for the lease's runner
     (``services.common.lease.hold_and_run``) to stand by.
     """
@@ -242,6 +244,11 @@ async def supervised(name: str, run: Step, retry_seconds: float) -> None:
                 retry_in=retry_seconds,
             )
             await asyncio.sleep(retry_seconds)
-        except Exception:
-            _log.exception("background task failed; restarting", task=name)
+        except Exception as error:
+            _log.error(
+                "background task failed; restarting",
+                task=name,
+                retry_in=retry_seconds,
+                **failure_fields(error),
+            )
             await asyncio.sleep(retry_seconds)

@@ -6,6 +6,7 @@ import contextlib
 import logging
 import os
 import sys
+import traceback
 from collections.abc import Mapping, MutableMapping
 from typing import Any, TextIO
 
@@ -13,7 +14,7 @@ import structlog
 
 from services.common.tracing import add_trace_ids
 
-__all__ = ["SafeStream", "configure_logging", "get_logger"]
+__all__ = ["SafeStream", "configure_logging", "failure_fields", "get_logger"]
 
 
 # The reader is gone for good: nothing written from now on can reach anyone.
@@ -74,6 +75,25 @@ def _logger_name(_: Any, __: str, event_dict: MutableMapping[str, Any]) -> Mappi
     return event_dict
 
 
+def failure_fields(error: BaseException) -> dict[str, str]:
+    """A failure as a record's fields, cheap to render: ``error_type`` (its class),
+    ``error`` (its message) and ``exception`` (a plain traceback: no locals, no colours, no
+    boxes, so logging it never holds the event loop up for long).
+
+    Every background failure is logged with these (``services.common.app.supervised``)."""
+    kind = type(error)
+    name = (
+        kind.__qualname__
+        if kind.__module__ == "builtins"
+        else f"{kind.__module__}.{kind.__qualname__}"
+    )
+    return {
+        "error_type": name,
+        "error": str(error),
+        "exception": "".join(traceback.format_exception(error)).rstrip("\n"),
+    }
+
+
 def configure_logging(*, level: str = "INFO", fmt: str = "json", service: str = "") -> None:
     """Configure structlog and the stdlib root logger to write one record a line to stderr."""
     shared: list[structlog.typing.Processor] = [
@@ -87,7 +107,11 @@ def configure_logging(*, level: str = "INFO", fmt: str = "json", service: str = 
     renderer: structlog.typing.Processor = (
         structlog.processors.JSONRenderer()
         if fmt == "json"
-        else structlog.dev.ConsoleRenderer(colors=False)
+        # plain tracebacks: the default (rich, with every frame's locals) takes milliseconds
+        # per record in the event loop, and prints whatever secrets the locals hold
+        else structlog.dev.ConsoleRenderer(
+            colors=False, exception_formatter=structlog.dev.plain_traceback
+        )
     )
     structlog.configure(
         processors=[
@@ -105,7 +129,13 @@ def configure_logging(*, level: str = "INFO", fmt: str = "json", service: str = 
     handler = logging.StreamHandler(stream)
     handler.setFormatter(
         structlog.stdlib.ProcessorFormatter(
-            processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, renderer],
+            processors=[
+                structlog.stdlib.ProcessorFormatter.remove_processors_meta,
+                # a library's record with exc_info (asyncio's "exception was never
+                # retrieved"): its traceback as plain text, in JSON too (not a repr)
+                structlog.processors.format_exc_info,
+                renderer,
+            ],
             foreign_pre_chain=shared,
         )
     )

@@ -8,7 +8,7 @@ from typing import Any, Generic, NoReturn, TypeVar
 
 import grpc
 
-from services.common.logs import get_logger
+from services.common.logs import failure_fields, get_logger
 from services.common.rich_errors import ErrorStatus, abort, error_info
 
 __all__ = ["INTERNAL", "Rule", "StatusTable"]
@@ -41,7 +41,7 @@ class StatusTable:
             if isinstance(error, rule.error):
                 status: ErrorStatus = rule.status(error)
                 return status
-        _log.error("unexpected failure", service=self._service, error=repr(error), exc_info=error)
+        _log.error("unexpected failure", service=self._service, **failure_fields(error))
         return INTERNAL
 
     async def abort(self, context: Any, error: BaseException) -> NoReturn:

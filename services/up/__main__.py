@@ -9,15 +9,18 @@ stop; 1 when something failed to start, died, or had to be killed; 2 for bad set
 from __future__ import annotations
 
 import asyncio
+import os
 import signal
 import sys
 from collections.abc import Sequence
 
 from services.common.auth import AuthSettings
 from services.common.logs import SafeStream, configure_logging, get_logger
-from services.common.settings_text import SettingsError, load_settings, settings_help
-from services.up.banner import grpcurl_command, render_banner, venv_command
+from services.common.settings_text import SettingsError, env_name, load_settings, settings_help
+from services.common.tls import TlsServerSettings
+from services.up.banner import CliAccess, cli_access, grpcurl_command, render_banner, venv_command
 from services.up.data_lock import DataDirBusyError, DataDirLock
+from services.up.environment import Inherited, inherited_environment
 from services.up.exposure import auth_line, check_exposure
 from services.up.integration_key import ensure_integration_key, integration_key_path
 from services.up.plan import Plan, build_plan
@@ -36,7 +39,13 @@ def _fail(message: str, status: int = 1) -> int:
 
 
 async def _supervise(
-    settings: UpSettings, plan: Plan, auth: str, secure: SecureRun | None = None
+    settings: UpSettings,
+    plan: Plan,
+    auth: str,
+    *,
+    secure: SecureRun | None = None,
+    access: CliAccess = CliAccess(),  # noqa: B008 - frozen, never changed
+    inherited: Inherited | None = None,
 ) -> int:
     after_ready = {}
     if secure is not None:
@@ -48,6 +57,7 @@ async def _supervise(
         start_timeout=settings.up_start_timeout,
         stop_timeout=settings.up_stop_timeout,
         after_ready=after_ready,
+        environ=None if inherited is None else inherited.env,
     )
     log = get_logger(__name__)
     stop = asyncio.Event()
@@ -67,7 +77,8 @@ async def _supervise(
 
     def _ready() -> None:
         out = SafeStream(sys.stdout)
-        banner = render_banner(plan, grpcurl_command(), venv_command("rover"), auth=auth)
+        rover = venv_command("rover")
+        banner = render_banner(plan, grpcurl_command(), rover, auth=auth, access=access)
         out.write(banner + "\n")
         out.flush()
         log.info("all children ready", children=[c.name for c in plan.children])
@@ -133,8 +144,21 @@ def main(argv: Sequence[str] | None = None) -> int:
         for name in plan.skipped:
             log.warning("skipped: module not written yet", child=name, module=f"services.{name}")
         log.info("starting", data_dir=str(plan.data_dir), order=[c.name for c in plan.children])
-        line = auth_line(settings, auth, secure)
-        return asyncio.run(_supervise(settings, plan, line, secure))
+        inherited = inherited_environment(os.environ, secure=secure is not None)
+        if inherited.dropped:
+            log.warning(
+                "plaintext run: left out of the children's environment",
+                variables=list(inherited.dropped),
+                hint="make run-secure serves TLS with store users",
+            )
+        line = "\n".join(filter(None, [auth_line(settings, auth, secure), inherited.banner_line()]))
+        # make run-secure honours the user's client CA (mutual TLS): the hint then presents
+        # the development client certificate
+        mutual = bool(os.environ.get(env_name(TlsServerSettings, "tls_client_ca_file")))
+        access = cli_access(auth, secure, mutual=mutual)
+        return asyncio.run(
+            _supervise(settings, plan, line, secure=secure, access=access, inherited=inherited)
+        )
 
 
 if __name__ == "__main__":

@@ -5,13 +5,16 @@ from __future__ import annotations
 import shlex
 import shutil
 import sys
+from dataclasses import dataclass
 from itertools import groupby
 from pathlib import Path
 
-from services.up.plan import ChildSpec, Plan
+from services.common.auth import ROLES, AuthSettings
+from services.up.child import ChildSpec, Plan
+from services.up.secure import SecureRun
 from services.up.settings import UpSettings
 
-__all__ = ["grpcurl_command", "render_banner", "venv_command"]
+__all__ = ["CliAccess", "cli_access", "grpcurl_command", "render_banner", "venv_command"]
 
 # Where the CLI dials the query service when not told otherwise: the CLI's default is the
 # services' default (tests/unit/up/test_banner.py holds them equal).
@@ -57,6 +60,53 @@ def web_url(child: ChildSpec) -> str:
     return f"{scheme}://{child.endpoint.dial}/"
 
 
+@dataclass(frozen=True, slots=True)
+class CliAccess:
+    """What the banner's ``rover`` hint needs besides the address and the CA, so that it works
+    as pasted: a token to send, and the client certificate when the services ask for one."""
+
+    token: str = ""
+    """A token of the weakest role (the hint only reads); '' when none was made here."""
+    auth_on: bool = False
+    """Calls need a token; without :attr:`token` the hint says to set ROVER_TOKEN."""
+    client_cert: tuple[str, str] | None = None
+    """(certificate, key) to present: the services want mutual TLS."""
+
+
+def cli_access(auth: AuthSettings, secure: SecureRun | None, *, mutual: bool) -> CliAccess:
+    """The ``rover`` hint's access: the weakest token ``secure`` made (the hint only reads),
+    whether auth is on, and with ``mutual`` (ROVER_TLS_CLIENT_CA_FILE under make run-secure)
+    the development client certificate."""
+    tokens = secure.tokens if secure is not None else {}
+    weakest = next((token for token, role in tokens.items() if role == ROLES[0]), "")
+    cert = (
+        (str(secure.certs.client), str(secure.certs.client_key))
+        if secure is not None and mutual
+        else None
+    )
+    return CliAccess(token=weakest, auth_on=auth.auth_enabled, client_cert=cert)
+
+
+def rover_hint(rover: str, query: ChildSpec, access: CliAccess) -> str:
+    """``rover ... grids`` as it works pasted: the query service's address unless it is the
+    CLI's default, the CA with TLS, the token with auth, the client certificate with mutual
+    TLS (the CLI's option names: tests/unit/up/test_banner.py parses it with the CLI's
+    parser)."""
+    words = [rover]
+    if query.endpoint.dial != _CLI_QUERY_DEFAULT:
+        words += ["--query-address", query.endpoint.dial]
+    if query.ca_file:
+        words += ["--ca-file", query.ca_file]
+    if access.client_cert is not None:
+        words += ["--cert-file", access.client_cert[0], "--key-file", access.client_cert[1]]
+    if access.token:
+        words += ["--token", access.token]
+    hint = " ".join([words[0], *(shlex.quote(word) for word in words[1:]), "grids"])
+    if access.auth_on and not access.token:
+        hint += "   (with ROVER_TOKEN set to a viewer's token)"
+    return hint
+
+
 def _service_lines(children: list[ChildSpec]) -> list[str]:
     """One service (or the store, or Redis): where it listens, its instances, their logs."""
     first = children[0]
@@ -91,9 +141,15 @@ def _service_lines(children: list[ChildSpec]) -> list[str]:
 
 
 def render_banner(
-    plan: Plan, grpcurl: str = "grpcurl", rover: str = "rover", *, auth: str = ""
+    plan: Plan,
+    grpcurl: str = "grpcurl",
+    rover: str = "rover",
+    *,
+    auth: str = "",
+    access: CliAccess = CliAccess(),
 ) -> str:
-    """The startup banner for ``plan``, whose children are all ready; ``auth``: its line."""
+    """The startup banner for ``plan``, whose children are all ready; ``auth``: its line;
+    ``access``: what the ``rover`` hint sends (:func:`cli_access`)."""
     lines = ["", f"Mars Rover is up. Data: {plan.data_dir}", *([auth] if auth else []), ""]
     groups = [list(group) for _, group in groupby(plan.children, key=lambda c: c.group)]
     for group in groups:
@@ -115,14 +171,7 @@ def render_banner(
         store = services["eventstore"]
         lines.append(f"  {grpcurl} {_security(store)} {store.endpoint.dial} list")
     if query is not None:
-        where = (
-            ""
-            if query.endpoint.dial == _CLI_QUERY_DEFAULT
-            else f" --query-address {query.endpoint.dial}"
-        )
-        if query.ca_file:
-            where += f" --ca-file {shlex.quote(query.ca_file)}"
-        lines.append(f"  {rover}{where} grids")
+        lines.append(f"  {rover_hint(rover, query, access)}")
     instance = next((c for c in plan.children if c.instance_address), None)
     if instance is not None:  # one instance among several, through its own address
         target = grpcurl_target(instance.instance_address)

@@ -9,19 +9,17 @@ where the supervisor asks it whether it is ready.
 
 from __future__ import annotations
 
-import hashlib
 import importlib.util
-import os
 import sys
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
 
 from services.common.integration_key_settings import IntegrationKeySettings
 from services.common.settings import ServerSettings
 from services.common.settings_text import env_name
+from services.up.child import ChildSpec, Plan
 from services.up.endpoints import Endpoint, parse_address
+from services.up.instances import instance_address, instance_endpoint, instance_metrics
 from services.up.integration_key import integration_key_path
 from services.up.secure import SecureRun
 from services.up.settings import ENV_NAMES, UpSettings
@@ -37,8 +35,6 @@ __all__ = [
     "parse_address",
 ]
 
-Probe = Literal["grpc", "redis", "http"]
-
 # (name, module, settings field holding its address, gRPC service it hosts), in start order;
 # each service's instance count is the settings field ``<name>_instances``.
 SERVICES: tuple[tuple[str, str, str, str], ...] = (
@@ -50,65 +46,6 @@ SERVICES: tuple[tuple[str, str, str, str], ...] = (
 _SHARE_PORT = env_name(ServerSettings, "share_port")
 _INSTANCE_ADDRESS = env_name(ServerSettings, "instance_address")
 
-SUN_PATH_MAX = 107
-"""Longest unix socket path Linux takes (``sun_path`` is 108 bytes with its final NUL)."""
-
-
-@dataclass(frozen=True, slots=True)
-class ChildSpec:
-    """One child process: how to start it, where it logs, how to tell it is ready."""
-
-    name: str
-    argv: tuple[str, ...]
-    endpoint: Endpoint
-    probe: Probe
-    log_path: Path
-    env: Mapping[str, str] = field(default_factory=dict)
-    grpc_service: str = ""
-    service: str = ""
-    """The service this child is an instance of ('': the child is a service of its own)."""
-    instance_address: str = ""
-    """Where only this child listens (gRPC target); readiness is asked there when set."""
-    restart: bool = False
-    """Start it again when it dies on its own (one of several instances); else all stop."""
-    metrics: Endpoint | None = None
-    """Where it serves Prometheus /metrics (None: nowhere)."""
-    ca_file: str = ""
-    """The CA its TLS certificate is signed by ('': it serves plaintext)."""
-    client_cert: tuple[str, str] | None = None
-    """(certificate, key) the probe presents, for a server that asks for one (mutual TLS)."""
-
-    @property
-    def metrics_url(self) -> str:
-        """``http://host:port/metrics``, or '' when it serves none."""
-        return f"http://{self.metrics.dial}/metrics" if self.metrics is not None else ""
-
-    @property
-    def group(self) -> str:
-        """The service's name: children of one group share its address."""
-        return self.service or self.name
-
-    @property
-    def probe_address(self) -> str:
-        """Where the supervisor asks whether this child is ready."""
-        return self.instance_address or self.endpoint.dial
-
-    @property
-    def probe_ca_file(self) -> str:
-        """The CA to trust at :attr:`probe_address` ('': plaintext; an instance's own
-        address is a local socket without TLS)."""
-        return "" if self.instance_address else self.ca_file
-
-
-@dataclass(frozen=True, slots=True)
-class Plan:
-    """The children in start order, and the services skipped because they do not exist yet."""
-
-    children: tuple[ChildSpec, ...]
-    skipped: tuple[str, ...]
-    data_dir: Path
-    log_dir: Path
-
 
 def module_available(module: str) -> bool:
     """Whether ``python -m <module>`` would run (its ``__main__`` exists)."""
@@ -116,38 +53,6 @@ def module_available(module: str) -> bool:
         return importlib.util.find_spec(f"{module}.__main__") is not None
     except ModuleNotFoundError:
         return False
-
-
-def instance_address(data_dir: Path, name: str, *, platform: str = sys.platform) -> str:
-    """The gRPC address only instance ``name`` listens on: a unix socket under the data
-    folder, or on Linux, when that path is too long for a socket, an abstract socket named
-    after the folder (no file; unique per data folder, which one ``make run`` owns)."""
-    path = data_dir / "run" / f"{name}.sock"
-    if len(os.fsencode(path)) <= SUN_PATH_MAX or platform != "linux":
-        return f"unix:{path}"
-    digest = hashlib.sha256(os.fsencode(data_dir)).hexdigest()[:16]
-    return f"unix-abstract:rover-{digest}-{name}"
-
-
-# Instance i of a service with several serves its metrics at the base port + 100 * i.
-INSTANCE_METRICS_STEP = 100
-
-
-def instance_metrics(base: Endpoint | None, number: int) -> Endpoint | None:
-    """The metrics endpoint of instance ``number`` (1-based) of a service whose metrics
-    setting says ``base`` (ValueError naming the setting when the port would pass 65535)."""
-    return None if base is None else instance_endpoint(base, number)
-
-
-def instance_endpoint(base: Endpoint, number: int) -> Endpoint:
-    """Instance ``number`` (1-based) of ``base``: its port + 100 * number (ValueError naming
-    the setting when the port would pass 65535)."""
-    port = base.port + INSTANCE_METRICS_STEP * number
-    if port > 65535:
-        raise ValueError(
-            f"{base.setting}: instance {number} would listen on port {port}; choose a lower port"
-        )
-    return Endpoint(base.host, port, base.setting)
 
 
 def _metrics_endpoint(settings: UpSettings, name: str) -> Endpoint | None:

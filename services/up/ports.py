@@ -8,8 +8,8 @@ from __future__ import annotations
 import socket
 from collections.abc import Sequence
 
+from services.up.child import ChildSpec
 from services.up.endpoints import Endpoint
-from services.up.plan import ChildSpec
 
 __all__ = ["PortInUseError", "check_ports", "port_is_free"]
 

@@ -23,8 +23,8 @@ from pathlib import Path
 
 from services.common.logs import get_logger
 from services.up.backoff import Backoff
+from services.up.child import ChildSpec
 from services.up.launch import wrap
-from services.up.plan import ChildSpec
 from services.up.probes import GrpcHealthProbe, http_ready, redis_pong
 
 __all__ = ["Supervisor", "tail"]
@@ -84,8 +84,12 @@ class Supervisor:
         restart_delay: float = 1.0,
         restart_delay_max: float = 30.0,
         after_ready: Mapping[str, Callable[[], Awaitable[None]]] | None = None,
+        environ: Mapping[str, str] | None = None,
     ) -> None:
         self._children = tuple(children)
+        # what every child starts from, under its own variables (None: this process's
+        # environment as it is at each start; services/up/environment.py filters it)
+        self._environ = environ
         # group name -> a step run once that group is ready, before the next group starts
         # (e.g. granting the services' store user its access): a failure fails the start.
         self._after_ready = dict(after_ready or {})
@@ -153,7 +157,7 @@ class Supervisor:
                 stdin=asyncio.subprocess.DEVNULL,
                 stdout=log,
                 stderr=asyncio.subprocess.STDOUT,
-                env={**os.environ, **spec.env},
+                env={**(os.environ if self._environ is None else self._environ), **spec.env},
                 process_group=0,  # the terminal's Ctrl-C is ours to handle, not theirs
             )
         self._log.info("child started", child=spec.name, pid=process.pid, log=str(spec.log_path))

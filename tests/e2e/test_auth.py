@@ -1,5 +1,7 @@
 """``make run`` with ``ROVER_AUTH_TOKENS``: every service inherits it, the banner says auth is
-on, reflection stays open, and the CLI and grpcurl need a token with a strong enough role."""
+on, reflection stays open, and the CLI and grpcurl need a token with a strong enough role. The
+shell's ``ROVER_TLS_*`` is left out of this plaintext run (the banner says so): files that do
+not exist would otherwise stop every service from starting."""
 
 from __future__ import annotations
 
@@ -20,6 +22,8 @@ TOKENS = {"dev-viewer": "viewer", "dev-operator": "operator"}
 def system(tmp_path: Path) -> Iterator[System]:
     running = System(tmp_path / "rover-data")
     running.env["ROVER_AUTH_TOKENS"] = json.dumps(TOKENS)
+    running.env["ROVER_TLS_CERT_FILE"] = str(tmp_path / "absent.pem")  # the CLI ignores these
+    running.env["ROVER_TLS_KEY_FILE"] = str(tmp_path / "absent.key")
     try:
         yield running
     finally:
@@ -30,6 +34,9 @@ def test_make_run_with_tokens(system: System) -> None:
     system.start()
     assert "Auth: on: 2 static token(s) (ROVER_AUTH_TOKENS)" in system.out.read_text()
     assert "dev-viewer" not in system.out.read_text() + system.err.read_text()
+    assert "Ignored (this run is plaintext, without store users): ROVER_TLS_CERT_FILE, " in (
+        system.out.read_text()
+    )
 
     listed = system.run(".venv/bin/grpcurl -plaintext localhost:50052 list")
     assert listed.returncode == 0

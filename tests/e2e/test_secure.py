@@ -42,6 +42,32 @@ def _tokens(banner: str) -> dict[str, str]:
     return dict(re.findall(r"^\s+(viewer|operator|admin)\s+token: (\S+)$", banner, re.M))
 
 
+def _run_the_banners_rover_hint(system: System, banner: str) -> str:
+    """Runs the banner's ``rover ... grids`` hint as printed; its output."""
+    hint = next(line.strip() for line in banner.splitlines() if line.endswith(" grids"))
+    done = system.run(hint)
+    assert done.returncode == 0, f"{hint}\n{done.stdout}\n{done.stderr}"
+    return done.stdout
+
+
+def _run_the_api_docs_python_over_tls(system: System, ca: Path, token: str) -> str:
+    """Runs docs/api.md's Python example over TLS with a token, pointed at this system."""
+    text = (ROOT / "docs" / "api.md").read_text(encoding="utf-8")
+    (code,) = [
+        block
+        for block in re.findall(r"^```python\n(.*?)^```", text, re.S | re.M)
+        if "access_token_call_credentials" in block
+    ]
+    code = code.replace(".certs/ca.pem", str(ca)).replace("<viewer token>", token)
+    code = code.replace("localhost:50052", f"localhost:{system.ports['query']}")
+    done = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=ROOT, env=system.env, capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    return done.stdout
+
+
 def _anonymous_read_all(port: int, ca: Path) -> grpc.StatusCode:
     request = streams_pb2.ReadReq()
     request.options.all.start.SetInParent()
@@ -149,6 +175,8 @@ def test_the_system_over_tls_with_auth_on(system: System, tmp_path: Path) -> Non
     listed = system.run(f".venv/bin/rover {viewer} grids")
     assert listed.returncode == 0, listed.stderr
     assert "mars" in listed.stdout
+    assert "mars" in _run_the_banners_rover_hint(system, banner)
+    assert "mars" in _run_the_api_docs_python_over_tls(system, ca, tokens["viewer"])
     weak = system.run(f".venv/bin/rover {viewer} land mars --at 4,4 --facing S --id opportunity")
     assert weak.returncode == 1
     assert "PERMISSION_DENIED" in weak.stderr
@@ -196,6 +224,7 @@ def test_mutual_tls_with_the_development_client_certificate(system: System, tmp_
     certs = tmp_path / "certs"
     system.env["ROVER_TLS_CLIENT_CA_FILE"] = str(certs / "ca.pem")
     system.start()
+    _run_the_banners_rover_hint(system, system.out.read_text())  # with the client certificate
     viewer = _tokens(system.out.read_text())["viewer"]
     tls = f"--ca-file {certs / 'ca.pem'} --token {viewer}"
     with_cert = f"{tls} --cert-file {certs / 'client.pem'} --key-file {certs / 'client.key'}"

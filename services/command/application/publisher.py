@@ -295,7 +295,9 @@ class Publisher:
         if not count:
             return
         self._unsaved += count
-        if self._unsaved >= self._settings.checkpoint_every:
+        # The first position ever covered is saved at once, not at the next period: until a
+        # checkpoint exists, admin status can only say "catching up" from the very start.
+        if self._saved is None or self._unsaved >= self._settings.checkpoint_every:
             self._due.set()
         self._room.set()
         self._progress.set()

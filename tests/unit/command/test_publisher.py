@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 
 from domain.values import Direction, Position
+from services.command.adapters.memory import InMemoryCheckpointStore
 from services.command.application.commands import CreateGrid, CreateRover, TurnRoverLeft
 from services.command.application.publisher import Publisher, PublisherSettings
 from services.common.envelope import integration_event_id
@@ -63,3 +64,38 @@ async def test_a_replay_from_an_old_checkpoint_publishes_nothing_twice(world: Wo
     )
     await publish_until_caught_up(world, fresh)
     assert_published_exactly_once(world)
+
+
+class _SaveNoticed(InMemoryCheckpointStore):
+    """Sets ``saved`` at each checkpoint save."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.saved = asyncio.Event()
+
+    async def save(self, position: int) -> None:
+        await super().save(position)
+        self.saved.set()
+
+
+async def test_the_first_publication_is_checkpointed_at_once_not_at_the_next_period(
+    world: World,
+) -> None:
+    """Admin status reads the checkpoint: without one it can only say "catching up" from the
+    very start, however much is published (the periodic save is an hour away here)."""
+    await commands(world, "a", 3)
+    checkpoints = _SaveNoticed()
+    publisher = Publisher(
+        world.store,
+        world.integration,
+        checkpoints,
+        PublisherSettings(checkpoint_interval=3600, checkpoint_every=1_000_000),
+    )
+    task = asyncio.create_task(publisher.run())
+    try:
+        await asyncio.wait_for(checkpoints.saved.wait(), timeout=10)  # not an hour later
+        assert checkpoints.position is not None
+        assert 1 <= checkpoints.position <= len(world.store.all_events())
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)

@@ -52,8 +52,8 @@ async def test_a_loop_that_ignores_cancellation_is_logged_and_the_close_steps_st
     assert [r["task"] for r in left] == ["test-stubborn"]
     assert "in stubborn" in left[0]["stack"]  # where it waits
     failed = [r for r in logs if r["event"] == "background task failed while stopping"]
-    assert [(r["task"], r["error"]) for r in failed] == [
-        ("test-failing", "RuntimeError('cleanup broke')")
+    assert [(r["task"], r["error_type"], r["error"]) for r in failed] == [
+        ("test-failing", "RuntimeError", "cleanup broke")
     ]
     release.set()  # let the left task end, so the test leaves nothing running
     await asyncio.sleep(0.01)

@@ -76,3 +76,31 @@ def test_a_full_disk_loses_one_record_not_the_log() -> None:
     stream.write("kept\n")
     assert not stream.broken
     assert disk.getvalue() == "kept\n"
+
+
+def test_a_librarys_failure_is_a_plain_traceback_in_json(captured: io.StringIO) -> None:
+    try:
+        raise KeyError("lost")
+    except KeyError:
+        logging.getLogger("asyncio").exception("Task exception was never retrieved")
+    (record,) = [json.loads(line) for line in captured.getvalue().splitlines()]
+    assert record["exception"].startswith("Traceback (most recent call last):")
+    assert record["exception"].endswith("KeyError: 'lost'")
+    assert "exc_info" not in record
+
+
+def test_a_librarys_failure_in_the_console_has_no_locals(monkeypatch: pytest.MonkeyPatch) -> None:
+    buffer = io.StringIO()
+    monkeypatch.setattr(sys, "stderr", buffer)
+    configure_logging(fmt="console")
+    try:
+        password = "hunter2"  # a rich traceback prints every frame's locals
+        raise KeyError(len(password))
+    except KeyError:
+        logging.getLogger("asyncio").exception("Task exception was never retrieved")
+    finally:
+        structlog.reset_defaults()
+        logging.getLogger().handlers.clear()
+    text = buffer.getvalue()
+    assert "Traceback (most recent call last):" in text
+    assert "hunter2" not in text.replace('password = "hunter2"', "")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import signal
 import sys
 import threading
@@ -26,7 +27,10 @@ def main() -> int:
     parser.add_argument("--exit-code", type=int, default=0)
     parser.add_argument("--ignore-term", action="store_true")
     parser.add_argument("--fail-at-start", action="store_true")
+    parser.add_argument("--print-env", action="append", default=[], help="print NAME=value")
     args = parser.parse_args()
+    for name in args.print_env:
+        print(f"{name}={os.environ.get(name, '<unset>')}", flush=True)
     if args.fail_at_start:
         print(f"{args.name}: cannot open the frobnicator", flush=True)
         return 3

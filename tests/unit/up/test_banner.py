@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import shlex
 from pathlib import Path
 
 import pytest
 
+from services.cli.parser import build_parser
 from services.cli.settings import CliSettings
-from services.up.banner import render_banner, venv_command
+from services.common.auth import AuthSettings
+from services.up.banner import cli_access, render_banner, venv_command
 from services.up.plan import build_plan
+from services.up.secure import prepare_secure
 from services.up.settings import UpSettings
 
 
@@ -100,3 +104,35 @@ def test_web_instances_each_have_their_url(tmp_path: Path) -> None:
     text = render_banner(plan)
     assert "web-1  http://127.0.0.1:8180/" in text
     assert "web-2  http://127.0.0.1:8280/" in text
+
+
+def _rover_line(text: str) -> str:
+    return next(line.strip() for line in text.splitlines() if line.endswith(" grids"))
+
+
+@pytest.mark.parametrize("mutual", [False, True])
+def test_the_secure_rover_hint_parses_with_the_clis_own_options(
+    tmp_path: Path, mutual: bool
+) -> None:
+    settings = UpSettings.model_validate(
+        {"data_dir": tmp_path / "data", "query_address": "127.0.0.1:9"}
+    )
+    secure = prepare_secure(tmp_path / "certs", AuthSettings())
+    plan = build_plan(settings, redis_server="r", available=lambda m: True, secure=secure)
+    auth = AuthSettings(auth_tokens=dict(secure.tokens))
+    access = cli_access(auth, secure, mutual=mutual)
+    words = shlex.split(_rover_line(render_banner(plan, rover="rover", access=access)))
+    args = build_parser(CliSettings()).parse_args(words[1:])  # the CLI's parser, as pasted
+    viewer = next(token for token, role in secure.tokens.items() if role == "viewer")
+    assert (args.command, args.query_address) == ("grids", "127.0.0.1:9")
+    assert (args.ca_file, args.token) == (str(secure.certs.ca), viewer)
+    cert = (str(secure.certs.client), str(secure.certs.client_key)) if mutual else ("", "")
+    assert (args.cert_file or "", args.key_file or "") == cert
+
+
+def test_with_auth_on_and_no_token_made_the_hint_says_to_set_rover_token(tmp_path: Path) -> None:
+    settings = UpSettings.model_validate({"data_dir": tmp_path})
+    plan = build_plan(settings, redis_server="r", available=lambda m: True)
+    access = cli_access(AuthSettings(auth_tokens={"mine": "admin"}), None, mutual=False)
+    text = render_banner(plan, access=access)
+    assert "\n  rover grids   (with ROVER_TOKEN set to a viewer's token)\n" in text

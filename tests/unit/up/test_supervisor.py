@@ -13,6 +13,8 @@ from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 
+import pytest
+
 from services.up.plan import ChildSpec, Endpoint
 from services.up.probes import GrpcHealthProbe, redis_pong
 from services.up.redis_binary import find_redis_server
@@ -352,3 +354,17 @@ def _gone(pid: int) -> bool:
         return Path(f"/proc/{pid}/stat").read_text().split(") ", 1)[1].startswith("Z")
     except (FileNotFoundError, ProcessLookupError):
         return True
+
+
+async def test_children_start_from_the_environment_it_is_given(
+    standin: Standin, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("ROVER_TLS_CERT_FILE", "/from/the/shell.pem")
+    child = standin("only", "--print-env", "ROVER_TLS_CERT_FILE", "--print-env", "KEPT")
+    given = {k: v for k, v in os.environ.items() if k != "ROVER_TLS_CERT_FILE"}
+    supervisor = Supervisor([child], start_timeout=20, environ={**given, "KEPT": "yes"})
+    status, ready = await _run_until_ready_then_stop(supervisor)
+    assert (status, ready) == (0, True)
+    log = _text(child.log_path)
+    assert "ROVER_TLS_CERT_FILE=<unset>" in log
+    assert "KEPT=yes" in log
