@@ -8,7 +8,8 @@ so only authenticated calls count) wraps each rover.v1 method's handler once:
   RetryInfo (when to try again) and QuotaFailure;
 - a server-streaming call (WatchGrid) holds one of its client's
   ``ROVER_MAX_WATCHERS_PER_CLIENT`` slots while it is open; none free is RESOURCE_EXHAUSTED;
-- a unary call runs in one of its client's ``ROVER_MAX_CALLS_IN_FLIGHT_PER_CLIENT`` slots,
+- a unary call runs in one of its client's ``ROVER_MAX_CALLS_IN_FLIGHT_PER_CLIENT`` slots
+  (``ROVER_CONTENDED_CALLS_IN_FLIGHT_PER_CLIENT`` for a token while other clients call),
   or waits behind that client's own calls (up to ``ROVER_MAX_WAITING_CALLS_PER_CLIENT``),
   so one client's flood does not queue other clients' calls behind all of it;
 - a unary call runs at most ``ROVER_SERVER_DEADLINE_SECONDS`` (its wait for a slot
@@ -46,6 +47,7 @@ __all__ = ["CallLimitsInterceptor"]
 _LONG_POLLS = {"rover.v1.RoverCommandService/GetCommandResult": float(MAX_RESULT_WAIT_SECONDS)}
 
 _Context = grpc.aio.ServicerContext[Any, Any]
+_BEARER = "token:"  # the key of a client known by its bearer token
 
 
 def _client_of(context: _Context) -> str:
@@ -57,7 +59,7 @@ def _client_of(context: _Context) -> str:
     for key, value in tuple(context.invocation_metadata() or ()):
         if key == "authorization":
             raw = value if isinstance(value, bytes) else value.encode()
-            return "token:" + hashlib.sha256(raw).hexdigest()[:16]
+            return _BEARER + hashlib.sha256(raw).hexdigest()[:16]
     peer: str = context.peer() or ""
     if peer.startswith(("ipv4:", "ipv6:")):
         peer = peer.rpartition(":")[0]
@@ -85,6 +87,14 @@ class CallLimitsInterceptor(HandlerWrappingInterceptor):
         self._rate = limits.rate_limit_per_second
         self._watchers = Watchers(limits.max_watchers_per_client)
         self._in_flight = InFlight(
+            limits.max_calls_in_flight_per_client,
+            limits.max_waiting_calls_per_client,
+            shared=limits.contended_calls_in_flight_per_client,
+            window=limits.contention_window_seconds,
+            shares=lambda client: client.startswith(_BEARER),
+            clock=clock,
+        )
+        self._long_polls = InFlight(
             limits.max_calls_in_flight_per_client, limits.max_waiting_calls_per_client
         )
 
@@ -162,20 +172,24 @@ class CallLimitsInterceptor(HandlerWrappingInterceptor):
         self, method: str, client: str, inner: Any, request: object, context: _Context
     ) -> object:
         """Run the call in one of the client's in-flight slots (after its earlier calls)."""
-        if not await self._in_flight.acquire(client):
+        # A long poll waits rather than works: it has slots of its own, outside the
+        # contention limit, so that a client's poll never holds up its own next command.
+        slots = self._long_polls if method in _LONG_POLLS else self._in_flight
+        if not await slots.acquire(client):
             await abort(
                 context,
                 grpc.StatusCode.RESOURCE_EXHAUSTED,
-                f"this client has {self._in_flight.limit} calls running and "
-                f"{self._in_flight.queue} waiting, the most allowed "
-                "(ROVER_MAX_CALLS_IN_FLIGHT_PER_CLIENT, ROVER_MAX_WAITING_CALLS_PER_CLIENT): "
+                f"this client has {slots.allowed(client)} calls running and "
+                f"{slots.queue} waiting, the most allowed "
+                "(ROVER_MAX_CALLS_IN_FLIGHT_PER_CLIENT, ROVER_CONTENDED_CALLS_IN_FLIGHT_PER_CLIENT"
+                " while other clients call, ROVER_MAX_WAITING_CALLS_PER_CLIENT): "
                 "wait for some to end",
                 error_info("TOO_MANY_CALLS_IN_FLIGHT", {"method": method}),
             )
         try:
             return await _awaited(inner(request, context))
         finally:
-            self._in_flight.release(client)
+            slots.release(client)
 
     def _streaming(self, method: str, inner: Any) -> Any:
         watchers = self._watchers

@@ -123,6 +123,25 @@ class LimitSettings(BaseSettings):
             "holds; set low, it also spreads the query service's coalesced reads thin."
         ),
     )
+    contended_calls_in_flight_per_client: int = Field(
+        default=1,
+        ge=0,
+        description=(
+            "While another client of this process has called within "
+            "ROVER_CONTENTION_WINDOW_SECONDS, most unary calls one client with a bearer token "
+            "runs at once (its further calls wait their turn behind its own); alone, it has "
+            "ROVER_MAX_CALLS_IN_FLIGHT_PER_CLIENT. Clients known only by IP address are not "
+            "held to it (one address may be many users). 0: off."
+        ),
+    )
+    contention_window_seconds: float = Field(
+        default=10.0,
+        gt=0,
+        description=(
+            "How recently another client must have called for "
+            "ROVER_CONTENDED_CALLS_IN_FLIGHT_PER_CLIENT to apply."
+        ),
+    )
     max_waiting_calls_per_client: int = Field(
         default=1000,
         ge=0,

@@ -70,7 +70,14 @@ class _Limits:
                 "Stream": grpc.unary_stream_rpc_method_handler(self.stream),
             },
         )
-        return Service("test.v1.Limits", lambda server: server.add_generic_rpc_handlers([handler]))
+        # A long poll's name (services/common/call_limits.py _LONG_POLLS), held like Hold.
+        poll = grpc.method_handlers_generic_handler(
+            "rover.v1.RoverCommandService",
+            {"GetCommandResult": grpc.unary_unary_rpc_method_handler(self.hold)},
+        )
+        return Service(
+            "test.v1.Limits", lambda server: server.add_generic_rpc_handlers([handler, poll])
+        )
 
 
 @asynccontextmanager
@@ -291,6 +298,35 @@ async def test_a_flooding_client_waits_behind_its_own_calls_not_others() -> None
         "ROVER_MAX_CALLS_IN_FLIGHT_PER_CLIENT",
         "TOO_MANY_CALLS_IN_FLIGHT",
     )
+
+
+async def test_while_others_call_a_token_runs_one_call_at_a_time_but_its_long_poll_apart() -> None:
+    limits = _limits(
+        max_calls_in_flight_per_client=8,
+        max_waiting_calls_per_client=10,
+        contended_calls_in_flight_per_client=1,
+    )
+    async with _server(limits) as (service, target), grpc.aio.insecure_channel(target) as channel:
+        hold = _hold(channel)
+        alice = [("authorization", "Bearer alice")]
+        bob = [("authorization", "Bearer bob")]
+        alone = [asyncio.ensure_future(hold(b"a", metadata=alice)) for _ in range(2)]
+        await service.until_entered(2)  # alone: side by side
+        others = asyncio.ensure_future(hold(b"b", metadata=bob))
+        await service.until_entered(3)
+        late = asyncio.ensure_future(hold(b"l", metadata=alice))  # contended: 1 at a time
+        poll: Any = channel.unary_unary("/rover.v1.RoverCommandService/GetCommandResult")
+        carol = [("authorization", "Bearer carol")]
+        polling = asyncio.ensure_future(poll(b"p", metadata=carol))
+        await service.until_entered(4)
+        after_poll = asyncio.ensure_future(hold(b"n", metadata=carol))
+        await service.until_entered(5)  # carol's poll and, beside it, her next call
+        assert not late.done()
+        assert service.entered == 5  # alice's third call still waits
+        service.release.set()
+        assert await asyncio.gather(*alone, others, late, polling, after_poll) == [
+            b"a", b"a", b"b", b"l", b"p", b"n"
+        ]  # fmt: skip
 
 
 async def test_without_a_token_a_client_is_its_address() -> None:
