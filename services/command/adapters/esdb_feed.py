@@ -4,6 +4,7 @@ them, with what cannot be published said as poison items."""
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from functools import partial
 
 from esdbclient import AsyncEventStoreDBClient, RecordedEvent
 
@@ -18,6 +19,7 @@ from services.command.adapters.esdb_store import (
     read_grid_stream,
 )
 from services.command.application.errors import GridDeletedError, StoreUnavailableError
+from services.command.application.off_loop import LARGE_EVENT_BYTES, off_loop
 from services.command.application.ports import DomainFeedItem, FeedCheckpoint, StoredEvent
 from services.common.cancellation import raise_if_cancelling
 from services.common.envelope import grid_stream
@@ -64,7 +66,10 @@ class EsdbDomainEventFeed:
                     if recorded.is_checkpoint:
                         yield FeedCheckpoint(recorded.commit_position or 0)
                         continue
-                    yield self._item(recorded)
+                    yield await off_loop(
+                        partial(self._item, recorded),
+                        large=len(recorded.data) >= LARGE_EVENT_BYTES,
+                    )
             # A subscription to $all never ends by itself: esdbclient ended it quietly because
             # another task's reconnect closed the channel (or we are being cancelled).
             raise_if_cancelling()

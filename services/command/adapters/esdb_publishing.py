@@ -18,6 +18,7 @@ from esdbclient.exceptions import NotFound
 from services.command.adapters.esdb_appends import Appender, StockAppender
 from services.command.adapters.esdb_errors import translated
 from services.command.application.errors import CheckpointUntrustedError, ConcurrencyError
+from services.command.application.off_loop import is_large, off_loop
 from services.common import tracing
 from services.common.correlation import write_correlation
 from services.common.envelope import Envelope, integration_stream
@@ -73,7 +74,10 @@ class EsdbIntegrationLog:
             {"rover.grid_id": grid_id, "messaging.batch.message_count": len(envelopes)},
             kind=tracing.SpanKind.PRODUCER,
         ):
-            events = [self._event(stream, e) for e in envelopes]
+            events = await off_loop(
+                lambda: [self._event(stream, e) for e in envelopes],
+                large=is_large(e.event for e in envelopes),
+            )
             with translated(stream, first - 1):
                 await self._appender.append(stream, current, events, deadline=self._timeout)
 

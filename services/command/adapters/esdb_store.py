@@ -18,6 +18,7 @@ from services.command.adapters.esdb_appends import Appender, StockAppender
 from services.command.adapters.esdb_errors import translated
 from services.command.adapters.esdb_metadata import decode_metadata, encode_metadata
 from services.command.application.errors import GridDeletedError
+from services.command.application.off_loop import is_large, off_loop
 from services.command.application.ports import (
     PendingEvent,
     RequestRecord,
@@ -173,18 +174,23 @@ class EsdbEventStore:
         current: int | StreamState = (
             StreamState.NO_STREAM if expected_version == 0 else expected_version - 1
         )
-        new_events = []
-        for pending in events:
-            encoded = codec.encode(pending.event)
-            new_events.append(
-                NewEvent(
-                    type=encoded.type,
-                    data=encoded.data,
-                    metadata=encode_metadata(pending.metadata),
-                    content_type=_JSON,
-                    id=pending.event_id,
+
+        def stored() -> list[NewEvent]:
+            found = []
+            for pending in events:
+                encoded = codec.encode(pending.event)
+                found.append(
+                    NewEvent(
+                        type=encoded.type,
+                        data=encoded.data,
+                        metadata=encode_metadata(pending.metadata),
+                        content_type=_JSON,
+                        id=pending.event_id,
+                    )
                 )
-            )
+            return found
+
+        new_events = await off_loop(stored, large=is_large(p.event for p in events))
         with translated(stream, expected_version):
             try:
                 await self._appender.append(stream, current, new_events, deadline=self._timeout)

@@ -20,6 +20,7 @@ from services.command.application.errors import (
     InvalidRequestIdError,
     RequestIdReusedError,
 )
+from services.command.application.off_loop import is_large, off_loop
 from services.command.application.ports import (
     Clock,
     EventMetadata,
@@ -124,7 +125,11 @@ class CommandExecutor:
     ) -> CommandResult:
         """Apply ``decide`` to the existing grid, or ``create`` a new one."""
         check_request_id(command.request_id)
-        digest = fingerprint(command) if command.request_id else ""
+        digest = (
+            await off_loop(lambda: fingerprint(command), large=is_large((command,)))
+            if command.request_id
+            else ""
+        )
         # The conversation's id and the command's: the request's id, or one made for it.
         command_id = command.request_id or str(self._ids.event_id())
         repository = self._repository

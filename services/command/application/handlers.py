@@ -28,14 +28,10 @@ from services.command.application.commands import (
     TurnRoverRight,
 )
 from services.command.application.executor import CommandExecutor, check_request_id
+from services.command.application.off_loop import LARGE_GRID_OBSTACLES
 from services.command.application.ports import IdGenerator
 
-__all__ = ["LARGE_GRID_OBSTACLES", "ROVER_STEPS", "Handlers"]
-
-LARGE_GRID_OBSTACLES: Final = 500
-"""A CreateGrid with more obstacles than this is built in a worker thread (its checks take
-about 1-4 ms of the event loop per 1,000 obstacles otherwise), so that the small commands of
-other clients go on meanwhile; the gRPC servicer converts such a request in one too."""
+__all__ = ["ROVER_STEPS", "Handlers"]
 
 # The one place a one-step command meets the domain: a new verb (say SpinRover, a RoverStep
 # subclass) is one entry here once the domain knows its Command.

@@ -15,9 +15,10 @@ from google.rpc import error_details_pb2
 from protos.rover.v1 import command_pb2, command_pb2_grpc
 from services.command.application.commands import AnyCommand, CreateGrid
 from services.command.application.executor import check_request_id
-from services.command.application.handlers import LARGE_GRID_OBSTACLES, Handlers
+from services.command.application.handlers import Handlers
 from services.command.application.inbox import inbox_stream, reply_stream
 from services.command.application.inbox_requests import InboxWriter, ReplyReader, wait_for_reply
+from services.command.application.off_loop import LARGE_GRID_OBSTACLES, is_large, off_loop
 from services.command.grpc import mapping
 from services.command.grpc.inbox_codec import PARSERS, decode_reply
 from services.common.request_limits import MAX_REPLY_STREAM_LENGTH, MAX_RESULT_WAIT_SECONDS
@@ -70,7 +71,8 @@ class RoverCommandServicer(command_pb2_grpc.RoverCommandServiceServicer):
             result = await self._handlers.handle(parse(request))
         except Exception as error:
             await mapping.STATUS.abort(context, error)
-        return mapping.result_to_proto(result)
+        large = is_large(envelope.event for envelope in result.events)
+        return await off_loop(lambda: mapping.result_to_proto(result), large=large)
 
     async def CreateGrid(  # noqa: N802 - generated gRPC method names
         self, request: command_pb2.CreateGridRequest, context: _Context
