@@ -157,6 +157,11 @@ class Grid:
             self._frozen = self._fold.freeze()
         return self._frozen
 
+    @property
+    def footprint(self) -> int:
+        """Its obstacles plus its rovers: what a cache of grids weighs it by."""
+        return len(self._fold.obstacles) + len(self._fold.positions)
+
     def rover(self, rover_id: RoverId) -> RoverState:
         """One rover's state; RoverNotFoundError if the grid has no such rover."""
         fold = self._fold

@@ -169,6 +169,7 @@ def build(
         events,
         snapshots,
         cache_size=settings.command_cache_size,
+        cache_footprint=settings.command_cache_footprint,
         request_window=settings.command_request_window,
         snapshot_interval=settings.snapshot_interval,
     )

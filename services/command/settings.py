@@ -28,6 +28,15 @@ class CommandSettings(IntegrationKeySettings, EventStoreClientSettings):
     command_retry_base_ms: float = Field(default=2.0, ge=0, description="first backoff (jittered).")
     command_retry_max_ms: float = Field(default=1000.0, ge=0, description="backoff ceiling.")
     command_cache_size: int = Field(default=10_000, ge=0, description="grids kept warm (0 off).")
+    command_cache_footprint: int = Field(
+        default=200_000,
+        ge=1,
+        description=(
+            "Most obstacles and rovers of all warm grids together: the least recently used "
+            "grids go first (the grid in use stays, however large). Bounds the cache's memory "
+            "and the garbage collector's passes over it when grids are large."
+        ),
+    )
     command_request_window: int = Field(
         default=1_000,
         ge=1,

@@ -113,6 +113,7 @@ class GridRepository:
         snapshots: SnapshotStore,
         *,
         cache_size: int = 10_000,
+        cache_footprint: int = 200_000,
         request_window: int = 1_000,
         snapshot_interval: int = 100,
         contention_seconds: float = 2.0,
@@ -123,6 +124,9 @@ class GridRepository:
         self._monotonic = monotonic
         self._snapshots = snapshots
         self._cache_size = cache_size
+        self._cache_footprint = cache_footprint
+        self._held = 0  # the cached grids' footprints together, as each was when cached
+        self._footprints: dict[str, int] = {}
         self._window = request_window
         self._interval = snapshot_interval
         self._cache: OrderedDict[str, LoadedGrid] = OrderedDict()
@@ -159,16 +163,25 @@ class GridRepository:
 
     def evict(self, grid_id: str) -> None:
         """Forget a grid: after a conflict, an unknown append outcome or a doubted answer."""
-        self._cache.pop(grid_id, None)
+        if self._cache.pop(grid_id, None) is not None:
+            self._held -= self._footprints.pop(grid_id)
 
     def remember(self, grid_id: str, loaded: LoadedGrid) -> None:
-        """Keep a grid warm, dropping the least recently used beyond the cache size."""
+        """Keep a grid warm, dropping the least recently used beyond the cache's bounds: its
+        number of grids, and their footprints (obstacles and rovers) together, so that large
+        grids neither fill memory nor lengthen the garbage collector's passes (the grid just
+        used stays, however large)."""
         if self._cache_size <= 0:
             return
+        self.evict(grid_id)
         self._cache[grid_id] = loaded
-        self._cache.move_to_end(grid_id)
-        while len(self._cache) > self._cache_size:
-            self._cache.popitem(last=False)
+        self._footprints[grid_id] = footprint = loaded.grid.footprint
+        self._held += footprint
+        while len(self._cache) > 1 and (
+            len(self._cache) > self._cache_size or self._held > self._cache_footprint
+        ):
+            dropped, _ = self._cache.popitem(last=False)
+            self._held -= self._footprints.pop(dropped)
 
     async def load(self, grid_id: str) -> LoadedGrid | None:
         """Rebuild from the store: latest usable snapshot plus the events after it."""
