@@ -95,10 +95,13 @@ async def main() -> None:
                     mine, theirs = context.Pipe()
                     creator = context.Process(target=_creator, args=(theirs, address, SECONDS))
                     creator.start()
+                    theirs.close()  # so that a creator that dies ends recv() (EOFError)
                     await asyncio.to_thread(mine.recv)  # "ready"
                     during = await _small(stub, grid_id, SECONDS)
                     took: list[float] = await asyncio.to_thread(mine.recv)
                     creator.join(60)
+                    if creator.is_alive():
+                        creator.terminate()
                     p99_alone = sorted(alone)[int(len(alone) * 0.99)]
                     worst_ratio.append(max(during) / p99_alone)
                     _say(f"  pair {pair + 1}: small commands alone   {_figures(alone)}")

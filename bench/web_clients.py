@@ -22,6 +22,14 @@ from bench.broadcaster.parties import Updates, run_watchers
 __all__ = ["sse_watchers_process"]
 
 
+class _StreamEndedError(Exception):
+    """The stream ended (or could not start): no reconnection."""
+
+
+def _ended() -> None:
+    raise _StreamEndedError
+
+
 def sse_watchers_process(
     conn: Connection, url: str, _method: str, grids: list[str], _connections: int, count: int
 ) -> None:
@@ -35,8 +43,16 @@ async def _sse_watchers(conn: Connection, url: str, grids: list[str], count: int
     async with aiohttp.ClientSession(connector=connector, timeout=timeout) as session:
 
         async def updates(_index: int, grid_id: str) -> Updates:
-            async with EventSource(f"{url}/live/{grid_id}", session=session) as source:
-                async for event in source:
-                    yield event.type or "message", int(event.last_event_id or 0)
+            # A stream that ends stays ended: the library would otherwise reconnect with
+            # Last-Event-ID, as a browser does, and a stream cut off (a slow reader) would
+            # hide behind the replay instead of showing as lost updates.
+            try:
+                async with EventSource(
+                    f"{url}/live/{grid_id}", session=session, on_error=_ended
+                ) as source:
+                    async for event in source:
+                        yield event.type or "message", int(event.last_event_id or 0)
+            except _StreamEndedError:
+                return
 
         await run_watchers(conn, grids, count, updates)

@@ -45,6 +45,13 @@ __all__ = ["CallLimitsInterceptor"]
 # Calls that wait on purpose (a long poll): the server's deadline is the longest wait they
 # may ask for on top of ROVER_SERVER_DEADLINE_SECONDS, so a wait is never cut as a hang.
 _LONG_POLLS = {"rover.v1.RoverCommandService/GetCommandResult": float(MAX_RESULT_WAIT_SECONDS)}
+# Calls that may wait on purpose, by request: they use the long polls' slots too, so that a
+# client's wait never holds up its own other calls under the contention limit.
+_WAITS: dict[str, Callable[[Any], bool]] = {
+    "rover.v1.RoverQueryService/GetGridDetails": lambda request: (
+        getattr(request, "min_version", 0) > 0
+    ),
+}
 
 _Context = grpc.aio.ServicerContext[Any, Any]
 _BEARER = "token:"  # the key of a client known by its bearer token
@@ -174,16 +181,17 @@ class CallLimitsInterceptor(HandlerWrappingInterceptor):
         """Run the call in one of the client's in-flight slots (after its earlier calls)."""
         # A long poll waits rather than works: it has slots of its own, outside the
         # contention limit, so that a client's poll never holds up its own next command.
-        slots = self._long_polls if method in _LONG_POLLS else self._in_flight
+        waits = method in _LONG_POLLS or (method in _WAITS and _WAITS[method](request))
+        slots = self._long_polls if waits else self._in_flight
         if not await slots.acquire(client):
             await abort(
                 context,
                 grpc.StatusCode.RESOURCE_EXHAUSTED,
-                f"this client has {slots.allowed(client)} calls running and "
-                f"{slots.queue} waiting, the most allowed "
-                "(ROVER_MAX_CALLS_IN_FLIGHT_PER_CLIENT, ROVER_CONTENDED_CALLS_IN_FLIGHT_PER_CLIENT"
-                " while other clients call, ROVER_MAX_WAITING_CALLS_PER_CLIENT): "
-                "wait for some to end",
+                f"this client may run {slots.allowed(client)} calls at once now "
+                "(ROVER_MAX_CALLS_IN_FLIGHT_PER_CLIENT, or while other clients call "
+                f"ROVER_CONTENDED_CALLS_IN_FLIGHT_PER_CLIENT) and has {slots.queue} more "
+                "waiting, the most allowed (ROVER_MAX_WAITING_CALLS_PER_CLIENT): wait for some "
+                "to end",
                 error_info("TOO_MANY_CALLS_IN_FLIGHT", {"method": method}),
             )
         try:

@@ -91,16 +91,20 @@ class InFlight:
         """How many calls ``client`` may run at once now."""
         if not self.shared or not self._shares(client):
             return self.limit
+        self._forget_old()
+        contended = len(self._seen) > 1 or (len(self._seen) == 1 and client not in self._seen)
+        return self.shared if contended else self.limit
+
+    def _forget_old(self) -> None:
         horizon = self._clock() - self._window
         while self._seen and next(iter(self._seen.values())) < horizon:
             self._seen.popitem(last=False)
-        contended = len(self._seen) > 1 or (len(self._seen) == 1 and client not in self._seen)
-        return self.shared if contended else self.limit
 
     def _saw(self, client: str) -> None:
         if self.shared:
             self._seen[client] = self._clock()
             self._seen.move_to_end(client)
+            self._forget_old()
             if len(self._seen) > _SEEN_KEPT:
                 self._seen.popitem(last=False)
 

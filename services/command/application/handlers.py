@@ -6,7 +6,6 @@ consumer could be another.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import uuid
 from collections.abc import Mapping
@@ -28,7 +27,7 @@ from services.command.application.commands import (
     TurnRoverRight,
 )
 from services.command.application.executor import CommandExecutor, check_request_id
-from services.command.application.off_loop import LARGE_GRID_OBSTACLES
+from services.command.application.off_loop import LARGE_GRID_OBSTACLES, off_loop
 from services.command.application.ports import IdGenerator
 
 __all__ = ["ROVER_STEPS", "Handlers"]
@@ -94,7 +93,7 @@ class Handlers:
             # A rule broken: the executor builds it again and answers in its order
             # (ALREADY_EXISTS before a bad obstacle), as for a small grid.
             with contextlib.suppress(DomainError):
-                built.append(await asyncio.to_thread(create))
+                built.append(await off_loop(create, large=True))
 
         def create_once() -> Grid:  # the grid built in the thread, else (a retry) a new one
             return built.pop() if built else create()

@@ -41,7 +41,7 @@ rules in its usual order, so a large request gets the answers a small one gets."
 
 
 async def _in_thread(work: Callable[[], _Result]) -> _Result:
-    return await asyncio.to_thread(work)
+    return await off_loop(work, large=True)
 
 
 class RoverCommandServicer(command_pb2_grpc.RoverCommandServiceServicer):

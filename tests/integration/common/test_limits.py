@@ -17,6 +17,7 @@ import grpc
 import pytest
 from google.rpc import error_details_pb2
 
+from protos.rover.v1 import query_pb2
 from services.common.call_limits import CallLimitsInterceptor
 from services.common.grpc_server import GrpcServer, Service
 from services.common.limits import LimitSettings
@@ -36,6 +37,7 @@ class _Limits:
 
     def __init__(self) -> None:
         self.entered = 0
+        self.held: list[bytes] = []  # the held calls' requests, in the order they entered
         self.changed = asyncio.Condition()
         self.release = asyncio.Event()
         self.stream_ended = asyncio.Event()
@@ -50,9 +52,13 @@ class _Limits:
             await asyncio.wait_for(self.changed.wait_for(lambda: self.entered >= count), _GUARD)
 
     async def hold(self, request: bytes, context: object) -> bytes:
+        self.held.append(request)
         await self._enter()
         await self.release.wait()
         return request
+
+    async def hold_query(self, request: query_pb2.GetGridDetailsRequest, context: object) -> bytes:
+        return await self.hold(f"query {request.min_version}".encode(), context)
 
     async def stream(self, request: bytes, context: object) -> AsyncIterator[bytes]:
         await self._enter()
@@ -75,8 +81,19 @@ class _Limits:
             "rover.v1.RoverCommandService",
             {"GetCommandResult": grpc.unary_unary_rpc_method_handler(self.hold)},
         )
+        # A query that may wait for a version (services/common/call_limits.py _WAITS).
+        query = grpc.method_handlers_generic_handler(
+            "rover.v1.RoverQueryService",
+            {
+                "GetGridDetails": grpc.unary_unary_rpc_method_handler(
+                    self.hold_query,
+                    request_deserializer=query_pb2.GetGridDetailsRequest.FromString,
+                )
+            },
+        )
         return Service(
-            "test.v1.Limits", lambda server: server.add_generic_rpc_handlers([handler, poll])
+            "test.v1.Limits",
+            lambda server: server.add_generic_rpc_handlers([handler, poll, query]),
         )
 
 
@@ -300,7 +317,7 @@ async def test_a_flooding_client_waits_behind_its_own_calls_not_others() -> None
     )
 
 
-async def test_while_others_call_a_token_runs_one_call_at_a_time_but_its_long_poll_apart() -> None:
+async def test_while_others_call_a_token_runs_one_call_at_a_time_but_not_its_waits() -> None:
     limits = _limits(
         max_calls_in_flight_per_client=8,
         max_waiting_calls_per_client=10,
@@ -308,25 +325,47 @@ async def test_while_others_call_a_token_runs_one_call_at_a_time_but_its_long_po
     )
     async with _server(limits) as (service, target), grpc.aio.insecure_channel(target) as channel:
         hold = _hold(channel)
-        alice = [("authorization", "Bearer alice")]
-        bob = [("authorization", "Bearer bob")]
-        alone = [asyncio.ensure_future(hold(b"a", metadata=alice)) for _ in range(2)]
+
+        def token(name: str) -> list[tuple[str, str]]:
+            return [("authorization", f"Bearer {name}")]
+
+        alone = [asyncio.ensure_future(hold(b"a", metadata=token("alice"))) for _ in range(2)]
         await service.until_entered(2)  # alone: side by side
-        others = asyncio.ensure_future(hold(b"b", metadata=bob))
+        others = asyncio.ensure_future(hold(b"b", metadata=token("bob")))
         await service.until_entered(3)
-        late = asyncio.ensure_future(hold(b"l", metadata=alice))  # contended: 1 at a time
-        poll: Any = channel.unary_unary("/rover.v1.RoverCommandService/GetCommandResult")
-        carol = [("authorization", "Bearer carol")]
-        polling = asyncio.ensure_future(poll(b"p", metadata=carol))
+        late = asyncio.ensure_future(hold(b"late", metadata=token("alice")))  # contended
+        marker = asyncio.ensure_future(hold(b"m", metadata=token("erin")))  # sent after it
         await service.until_entered(4)
-        after_poll = asyncio.ensure_future(hold(b"n", metadata=carol))
-        await service.until_entered(5)  # carol's poll and, beside it, her next call
+        assert service.held[-1] == b"m"  # erin's first call ran; alice's third one waits
+
+        # Carol waits on purpose (a result, a version) and still runs her next call beside.
+        poll: Any = channel.unary_unary("/rover.v1.RoverCommandService/GetCommandResult")
+        query: Any = channel.unary_unary(
+            "/rover.v1.RoverQueryService/GetGridDetails",
+            request_serializer=query_pb2.GetGridDetailsRequest.SerializeToString,
+        )
+        waits = [
+            asyncio.ensure_future(poll(b"p", metadata=token("carol"))),
+            asyncio.ensure_future(
+                query(
+                    query_pb2.GetGridDetailsRequest(grid_id="g", min_version=3),
+                    metadata=token("carol"),
+                )
+            ),
+        ]
+        await service.until_entered(6)
+        after_waits = asyncio.ensure_future(hold(b"n", metadata=token("carol")))
+        await service.until_entered(7)
+        # A client known by its address only is not held to the contention limit.
+        anonymous = [asyncio.ensure_future(hold(b"x")) for _ in range(2)]
+        await service.until_entered(9)
+        assert b"late" not in service.held
         assert not late.done()
-        assert service.entered == 5  # alice's third call still waits
         service.release.set()
-        assert await asyncio.gather(*alone, others, late, polling, after_poll) == [
-            b"a", b"a", b"b", b"l", b"p", b"n"
+        assert await asyncio.gather(*alone, others, late, marker, after_waits, *anonymous) == [
+            b"a", b"a", b"b", b"late", b"m", b"n", b"x", b"x"
         ]  # fmt: skip
+        assert await asyncio.gather(*waits) == [b"p", b"query 3"]
 
 
 async def test_without_a_token_a_client_is_its_address() -> None:
