@@ -45,9 +45,11 @@ __all__ = ["CallLimitsInterceptor"]
 # Calls that wait on purpose (a long poll): the server's deadline is the longest wait they
 # may ask for on top of ROVER_SERVER_DEADLINE_SECONDS, so a wait is never cut as a hang.
 _LONG_POLLS = {"rover.v1.RoverCommandService/GetCommandResult": float(MAX_RESULT_WAIT_SECONDS)}
-# Calls that may wait on purpose, by request: they use the long polls' slots too, so that a
-# client's wait never holds up its own other calls under the contention limit.
+# Which calls wait on purpose, by method (a long poll always; others by their request): they
+# run in slots of their own, outside the contention limit, so that a client's wait never
+# holds up its own other calls.
 _WAITS: dict[str, Callable[[Any], bool]] = {
+    **{method: lambda _request: True for method in _LONG_POLLS},
     "rover.v1.RoverQueryService/GetGridDetails": lambda request: (
         getattr(request, "min_version", 0) > 0
     ),
@@ -101,7 +103,7 @@ class CallLimitsInterceptor(HandlerWrappingInterceptor):
             shares=lambda client: client.startswith(_BEARER),
             clock=clock,
         )
-        self._long_polls = InFlight(
+        self._waits = InFlight(  # calls that wait on purpose (_WAITS)
             limits.max_calls_in_flight_per_client, limits.max_waiting_calls_per_client
         )
 
@@ -130,7 +132,7 @@ class CallLimitsInterceptor(HandlerWrappingInterceptor):
         wait = max(wait, 0.001)  # RetryInfo and the message in whole milliseconds
         delay = Duration()
         delay.FromNanoseconds(round(wait * 1e9))
-        kind = client.partition(":")[0]
+        by_token = client.startswith(_BEARER)
         await abort(
             context,
             grpc.StatusCode.RESOURCE_EXHAUSTED,
@@ -140,7 +142,7 @@ class CallLimitsInterceptor(HandlerWrappingInterceptor):
             error_details_pb2.QuotaFailure(
                 violations=[
                     error_details_pb2.QuotaFailure.Violation(
-                        subject=f"client ({'bearer token' if kind == 'token' else 'IP address'})",
+                        subject=f"client ({'bearer token' if by_token else 'IP address'})",
                         description=f"{self._rate:g} calls per second",
                     )
                 ]
@@ -179,10 +181,8 @@ class CallLimitsInterceptor(HandlerWrappingInterceptor):
         self, method: str, client: str, inner: Any, request: object, context: _Context
     ) -> object:
         """Run the call in one of the client's in-flight slots (after its earlier calls)."""
-        # A long poll waits rather than works: it has slots of its own, outside the
-        # contention limit, so that a client's poll never holds up its own next command.
-        waits = method in _LONG_POLLS or (method in _WAITS and _WAITS[method](request))
-        slots = self._long_polls if waits else self._in_flight
+        waits = _WAITS.get(method)
+        slots = self._waits if waits is not None and waits(request) else self._in_flight
         if not await slots.acquire(client):
             await abort(
                 context,

@@ -27,7 +27,7 @@ from services.command.application.commands import (
     TurnRoverRight,
 )
 from services.command.application.executor import CommandExecutor, check_request_id
-from services.command.application.off_loop import LARGE_GRID_OBSTACLES, off_loop
+from services.command.application.off_loop import is_large, off_loop
 from services.command.application.ports import IdGenerator
 
 __all__ = ["ROVER_STEPS", "Handlers"]
@@ -89,7 +89,7 @@ class Handlers:
             )
 
         built: list[Grid] = []
-        if len(command.obstacles) > LARGE_GRID_OBSTACLES:
+        if is_large((command,)):
             # A rule broken: the executor builds it again and answers in its order
             # (ALREADY_EXISTS before a bad obstacle), as for a small grid.
             with contextlib.suppress(DomainError):
